@@ -1,0 +1,128 @@
+"""``inv doctor``: every precondition of a deploy, checked and shown as one table."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nixfly import bundle, console, envfiles, flytoml, git
+from nixfly.config import Settings
+from nixfly.errors import NixflyError
+from nixfly.flyctl import Flyctl, find_executable
+from nixfly.nix import Nix
+from nixfly.runner import Runner
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: str  # ok | warn | FAIL
+    detail: str
+
+
+def _guard(name: str, probe: Callable[[], Check]) -> Check:
+    try:
+        return probe()
+    except NixflyError as exc:
+        return Check(name, "FAIL", str(exc))
+
+
+def run_checks(s: Settings, runner: Runner) -> list[Check]:
+    nix = Nix(runner, s.root)
+    fly = Flyctl(runner, s.flyctl)
+    checks: list[Check] = []
+
+    def nix_present() -> Check:
+        if not runner.which("nix"):
+            return Check("nix", "FAIL", "not on PATH: install Nix (Debian: apt-get install nix-bin)")
+        return Check("nix", "ok", f"version {nix.version()}")
+
+    def flakes() -> Check:
+        if not runner.which("nix"):
+            return Check("flakes", "FAIL", "nix missing")
+        out = runner.run(["nix", "--extra-experimental-features", "nix-command", "show-config", "--json"],
+                         mutates=False, check=False, quiet=True)
+        try:
+            features = json.loads(out.stdout).get("experimental-features", {}).get("value", [])
+        except json.JSONDecodeError:
+            features = []
+        if "flakes" in features:
+            return Check("flakes", "ok", "enabled in nix.conf")
+        return Check("flakes", "warn", "not in nix.conf: nixfly passes the flag itself; add "
+                     "`experimental-features = nix-command flakes` for your own nix commands")
+
+    def flyctl_present() -> Check:
+        find_executable(s.flyctl)
+        return Check("flyctl", "ok", f"version {fly.version()}")
+
+    def flyctl_auth() -> Check:
+        return Check("flyctl login", "ok", f"logged in as {fly.whoami()}")
+
+    def configs() -> list[Check]:
+        found = []
+        for name in ("flake.nix", "flake.lock", "nixpacks.toml"):
+            path = s.root / name
+            if not path.exists():
+                found.append(Check(name, "FAIL", "missing"))
+                continue
+            try:
+                if name.endswith(".toml"):
+                    tomllib.loads(path.read_text())
+                elif name.endswith(".lock"):
+                    json.loads(path.read_text())
+                found.append(Check(name, "ok", "present and parseable"))
+            except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+                found.append(Check(name, "FAIL", f"cannot parse: {exc}"))
+        try:
+            cfg = flytoml.load(s.fly_config)
+        except NixflyError as exc:
+            return [*found, Check(s.mode.fly_config, "FAIL", str(exc))]
+        problems = flytoml.problems(cfg, expected_app=s.app, volume=s.mode.volume)
+        found.append(Check(s.mode.fly_config, "ok" if not problems else "warn", "parsed, sane" if not problems else "see below"))
+        found += [Check(s.mode.fly_config, "FAIL" if lvl == "error" else "warn", msg) for lvl, msg in problems]
+        return found
+
+    def env_file() -> list[Check]:
+        path = s.env_file
+        if not path.exists():
+            return [Check(path.name, "FAIL", "missing: run `inv bundle`")]
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        found = [Check(f"{path.name} mode", "ok" if mode == 0o600 else "FAIL", f"{mode:o}" + ("" if mode == 0o600 else f": run `chmod 600 {path.name}`"))]
+        values = envfiles.read(path)
+        missing = [k for k in s.mode.required_secrets if not values.get(k)]
+        found.append(Check(f"{path.name} keys", "FAIL" if missing else "ok",
+                           f"missing {', '.join(missing)}: set them and run `inv bundle`" if missing else ", ".join(values) or "none"))
+        return found
+
+    def ignored() -> Check:
+        warning = bundle.check_ignored(s.root, s.env_file, runner)
+        return Check(f"{s.env_file.name} ignored", "warn" if warning else "ok", warning or "git ignores it")
+
+    checks.append(_guard("nix", nix_present))
+    checks.append(_guard("flakes", flakes))
+    checks.append(_guard("flyctl", flyctl_present))
+    if checks[-1].level == "ok":
+        checks.append(_guard("flyctl login", flyctl_auth))
+    checks += configs()
+    try:
+        checks += env_file()
+    except NixflyError as exc:
+        checks.append(Check(s.env_file.name, "FAIL", str(exc)))
+    checks.append(_guard(f"{s.env_file.name} ignored", ignored))
+    if git.is_repo(runner, s.root):
+        checks.append(Check("git", "ok", f"revision {git.revision(runner, s.root) or '(no commits)'}"))
+    return checks
+
+
+def report(s: Settings, runner: Runner) -> None:
+    checks = run_checks(s, runner)
+    console.table(f"doctor — mode {s.mode.name}, app {s.app}", ("check", "status", "detail"),
+                  [(c.name, c.level, c.detail) for c in checks])
+    failed = [c.name for c in checks if c.level == "FAIL"]
+    if failed:
+        raise NixflyError(f"{len(failed)} required check(s) failed: {', '.join(dict.fromkeys(failed))}",
+                          "fix them as the table says, then run `inv doctor` again")

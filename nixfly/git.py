@@ -1,0 +1,35 @@
+"""The few things nixfly asks git, through the one runner (all reads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nixfly.runner import Runner
+
+
+def _ask(runner: Runner, root: Path, *args: str) -> tuple[int, str]:
+    result = runner.run(["git", *args], mutates=False, check=False, quiet=True, cwd=root)
+    return result.returncode, result.stdout
+
+
+def is_repo(runner: Runner, root: Path) -> bool:
+    return _ask(runner, root, "rev-parse", "--is-inside-work-tree")[0] == 0
+
+
+def revision(runner: Runner, root: Path) -> str:
+    code, out = _ask(runner, root, "rev-parse", "--short", "HEAD")
+    return out.strip() if code == 0 else ""
+
+
+def is_tracked(runner: Runner, root: Path, rel: str) -> bool:
+    return _ask(runner, root, "ls-files", "--error-unmatch", "--", rel)[0] == 0
+
+
+def is_ignored(runner: Runner, root: Path, rel: str) -> bool:
+    return _ask(runner, root, "check-ignore", "-q", "--", rel)[0] == 0
+
+
+def visible_files(runner: Runner, root: Path) -> list[str] | None:
+    """Files a flake in this checkout can see (tracked, plus untracked-not-ignored); None outside git."""
+    code, out = _ask(runner, root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    return sorted(set(filter(None, out.split("\0")))) if code == 0 else None

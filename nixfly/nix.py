@@ -1,0 +1,181 @@
+"""Everything nixfly knows about the nix CLI. Works on Nix 2.8 (Debian) and modern Nix alike.
+
+Every call gets ``NIXFLY_NIX_OPTIONS`` (split like a shell would), which is how offline machines pass
+``--option substituters ''`` or ``--override-input nixpkgs path:…``: the code path is the same with and
+without it. Nix 2.8 has no ``--print-out-paths``, so the store path is read from the out-link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nixfly import console, git
+from nixfly.errors import NixflyError
+from nixfly.files import write_atomic
+from nixfly.runner import REDACT, Runner
+
+FEATURES = ["--extra-experimental-features", "nix-command flakes"]
+INSTALL_HINT = "install Nix (https://nixos.org/download; Debian: apt-get install nix-bin) and enable flakes"
+
+
+def options() -> list[str]:
+    raw = os.environ.get("NIXFLY_NIX_OPTIONS", "")
+    try:
+        return shlex.split(raw)
+    except ValueError as exc:
+        raise NixflyError(f"NIXFLY_NIX_OPTIONS cannot be parsed: {exc}", "check its quoting") from None
+
+
+def argv(*args: str) -> list[str]:
+    """A nix command line: flakes enabled, then ``args``, then the user's ``NIXFLY_NIX_OPTIONS``."""
+    return ["nix", *FEATURES, *args, *options()]
+
+
+def develop_argv(command: list[str]) -> list[str]:
+    """``command`` inside the flake's dev shell."""
+    return [*argv("develop"), "--command", *command]
+
+
+def error_block(stderr: str) -> str:
+    """Nix's own error, from its first ``error:`` line on (the build log tail it prints included)."""
+    lines = stderr.splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("error:"):
+            return "\n".join(lines[i : i + 25])
+    return "\n".join(lines[-15:])
+
+
+def parse_path_info(data: Any, path: str) -> tuple[int, int]:
+    """(narSize, closureSize) from ``path-info -S --json``: a list before Nix 2.19, a map keyed by path after."""
+    entry: dict[str, Any] = {}
+    if isinstance(data, list):
+        entry = next((e for e in data if e.get("path") == path), data[0] if data else {})
+    elif isinstance(data, dict):
+        entry = data.get(path) or next(iter(data.values()), {}) or {}
+    return int(entry.get("narSize", 0)), int(entry.get("closureSize", 0))
+
+
+@dataclass(frozen=True)
+class Built:
+    attr: str
+    store_path: str
+    out_link: Path
+    nar_size: int
+    closure_size: int
+    cached: bool
+
+
+@dataclass
+class Nix:
+    runner: Runner
+    root: Path
+
+    def _run(self, *args: str, read: bool = False, **kw: Any) -> Any:
+        try:
+            return self.runner.run(argv(*args), mutates=not read, cwd=self.root, **kw)
+        except NixflyError as exc:
+            if "command not found" in exc.message:
+                raise NixflyError("nix not found on PATH", INSTALL_HINT) from None
+            raise
+
+    def version(self) -> str:
+        out = self.runner.run(["nix", "--version"], mutates=False, quiet=True).stdout
+        match = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
+        return match.group(1) if match else out.strip()
+
+    def flakes_enabled(self) -> bool:
+        """Whether this nix accepts flake commands (with the features flag nixfly always passes)."""
+        result = self.runner.run(
+            argv("flake", "metadata", "--json", str(self.root)),
+            mutates=False, check=False, quiet=True, cwd=self.root,
+        )
+        return result.returncode == 0
+
+    def build(self, attr: str, out_link: Path, *, rebuild: bool = False, show_trace: bool = False) -> Built:
+        """``nix build .#attr``; skipped when nothing the flake can see changed since the last build."""
+        key = self._inputs_key(attr)
+        cache_file = self.root / ".nixfly" / f"build-{attr}.json"
+        cached = _read_json(cache_file)
+        if (
+            not rebuild
+            and key
+            and cached.get("key") == key
+            and out_link.is_symlink()
+            and os.readlink(out_link) == cached.get("store_path")
+            and Path(cached["store_path"]).exists()
+        ):
+            store_path = str(cached["store_path"])
+            nar, closure = self.sizes(store_path)
+            return Built(attr, store_path, out_link, nar, closure, cached=True)
+        args = ["build", f".#{attr}", "--out-link", str(out_link)]
+        if show_trace:
+            args.append("--show-trace")
+        result = self._run(*args, check=False)
+        if result.returncode != 0:
+            # Nix's own explanation (evaluation error, builder log tail) is the useful part: show it whole.
+            console.error(REDACT(error_block(result.stderr)))
+            raise NixflyError(
+                f"nix build .#{attr} failed (exit {result.returncode})",
+                "see nix's error above; add --show-trace for an evaluation error's full trace",
+            )
+        if result.dry_run:
+            return Built(attr, "", out_link, 0, 0, cached=False)
+        store_path = os.readlink(out_link)
+        if key:
+            write_atomic(cache_file, json.dumps({"key": key, "store_path": store_path}), mode=0o644)
+        nar, closure = self.sizes(store_path)
+        return Built(attr, store_path, out_link, nar, closure, cached=False)
+
+    def sizes(self, store_path: str) -> tuple[int, int]:
+        result = self._run("path-info", "-S", "--json", store_path, read=True, quiet=True)
+        try:
+            return parse_path_info(json.loads(result.stdout), store_path)
+        except json.JSONDecodeError:
+            return 0, 0
+
+    def closure(self, store_path: str) -> list[str]:
+        result = self._run("path-info", "--recursive", store_path, read=True, quiet=True)
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+    def flake_update(self) -> None:
+        self._run("flake", "update")
+
+    def _inputs_key(self, attr: str) -> str:
+        """A digest of everything the flake can see, or "" outside git (then nix decides every time)."""
+        names = git.visible_files(self.runner, self.root)
+        if names is None:
+            return ""
+        digest = hashlib.sha256()
+        digest.update(json.dumps([attr, options()]).encode())
+        for name in names:
+            path = self.root / name
+            digest.update(name.encode() + b"\0")
+            if path.is_file() and not path.is_symlink():
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+            elif path.is_symlink():
+                digest.update(os.readlink(path).encode())
+        return digest.hexdigest()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{n} B"

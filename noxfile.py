@@ -1,0 +1,69 @@
+"""nixfly's checks. `nox -l` lists them; `nox` runs lint, tests and smoke (what CI runs).
+
+Sessions are one-liners; the logic lives in the `nixfly` package and in tests/.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+from nixfly.nix import argv as nix_argv
+from nixfly.nix import develop_argv
+
+nox.needs_version = ">=2024.4.15"
+nox.options.sessions = ["lint", "tests", "smoke"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+DEV = ".[dev]"
+SCRIPTS = ["scripts/start-oneshot", "scripts/deploy-fly-nix.sh", "scripts/bundle-credentials.sh",
+           "ai-server/scripts/bundle-credentials.sh", ".ci/run", ".ci/setup-nix.sh"]
+
+
+def in_nix_shell(session: nox.Session, *command: str) -> None:
+    """Run ``command`` inside `nix develop` (directly when already in a Nix shell)."""
+    if os.environ.get("IN_NIX_SHELL"):
+        session.run(*command, external=True)
+    else:
+        session.run(*develop_argv(list(command)), external=True)
+
+
+# --- the default set ---------------------------------------------------------------------------------------
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, shellcheck on every script, and `nix flake check --no-build` (offline-safe)."""
+    session.install(DEV)
+    session.run("ruff", "--version")
+    session.run("ruff", "check", ".")
+    session.run("shellcheck", "--version", external=True)
+    session.run("shellcheck", *SCRIPTS, external=True)
+    session.run(*nix_argv("flake", "check", "--no-build"), external=True)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (flyctl simulator, real Nix), plus the apps' own ExUnit and bun tests."""
+    session.install(DEV)
+    session.run("python", "-m", "pytest", "--version")
+    session.run("python", "-m", "pytest", *(session.posargs or ["tests/unit", "tests/integration"]))
+    with session.chdir("web"):
+        session.run("mix", "test", external=True)
+    with session.chdir("ai-server"):
+        session.run("bun", "test", external=True)
+
+
+@nox.session(python=False)
+def smoke(session: nox.Session) -> None:
+    """Build ./result and run tests/smoke against ./result/bin/* inside `nix develop`."""
+    in_nix_shell(session, "inv", "build", "--mode", "integrated")
+    in_nix_shell(session, "python", "-m", "pytest", "tests/smoke", *session.posargs)
+
+
+# --- on demand ---------------------------------------------------------------------------------------------
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Measure `inv --list` start-up and the flyctl calls of a first and a no-change deploy (see README)."""
+    session.install(DEV)
+    session.run("python", "bench/run.py", *session.posargs)

@@ -1,0 +1,177 @@
+"""nixfly: build the Nix flake, smoke-test it, and deploy it to Fly.io.
+
+Start with `inv --list`; `inv --help TASK` documents every flag. The logic lives in the `nixfly` package;
+this file is its table of contents. Modes: `integrated` (web + ai-server in one Machine, app `oneshot`) and
+`ai-server-only` (app `oneshot-ai-providers`); see nixfly/config.py or override them in invoke.yaml.
+"""
+
+from pathlib import Path
+
+from invoke import Collection, task
+
+from nixfly import commands
+from nixfly.cli import clean_exit, settings
+from nixfly.config import DEFAULTS
+
+ROOT = Path(__file__).resolve().parent
+
+MODE = "deploy mode: integrated or ai-server-only (default: integrated)"
+APP = "Fly app name (default: the mode's app from config)"
+DRY = "print what would change, change nothing (default: off)"
+
+
+@task(
+    help={
+        "mode": MODE,
+        "app": APP,
+        "region": "Fly region for new volumes (default: primary_region of the mode's fly toml)",
+        "dry_run": DRY,
+        "skip_build": "use the existing ./result instead of running nix build (default: off)",
+        "skip_smoke": "do not run the smoke tests (default: off)",
+        "strategy": "flyctl deploy strategy: rolling, canary, bluegreen, immediate (default: flyctl's)",
+        "rollback": "redeploy the previous release when the new one is unhealthy (default: on)",
+        "force": "deploy even when the live release already has this closure, config and secrets",
+        "json": "also print the step summary as JSON on stdout (default: off)",
+    }
+)
+@clean_exit
+def deploy(c, mode="integrated", app="", region="", dry_run=False, skip_build=False, skip_smoke=False,
+           strategy="", rollback=True, force=False, json=False):
+    """Build, smoke-test and deploy a mode to Fly.io, then verify it is healthy (rolls back if not)."""
+    s = settings(c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy)
+    commands.deploy(s, skip_build=skip_build, skip_smoke=skip_smoke, rollback=rollback, force=force,
+                    json_summary=json)
+
+
+@task(
+    help={
+        "mode": MODE,
+        "rebuild": "build even when nixfly's record says ./result is current (default: off)",
+        "show_trace": "pass --show-trace to nix for evaluation errors (default: off)",
+        "dry_run": DRY,
+    }
+)
+@clean_exit
+def build(c, mode="integrated", rebuild=False, show_trace=False, dry_run=False):
+    """nix build the mode's flake attribute; prints the store path, closure size and time."""
+    s = settings(c, ROOT, mode=mode, dry_run=dry_run)
+    commands.build(s, rebuild=rebuild, show_trace=show_trace)
+
+
+@task(help={"env_file": "file to write (default: .env.fly)", "mode": MODE, "dry_run": DRY})
+@clean_exit
+def bundle(c, env_file="", mode="integrated", dry_run=False):
+    """Gather credentials from the environment and .env into .env.fly (0600, never committed)."""
+    commands.bundle(settings(c, ROOT, mode=mode, env_file=env_file, dry_run=dry_run))
+
+
+@task(
+    help={
+        "mode": MODE,
+        "app": APP,
+        "env_file": "credentials file to read (default: .env.fly)",
+        "stage": "stage for the next deploy instead of restarting machines now (default: on)",
+        "dry_run": DRY,
+    }
+)
+@clean_exit
+def secrets(c, mode="integrated", app="", env_file="", stage=True, dry_run=False):
+    """Send changed secrets from .env.fly to flyctl over stdin (staged for the next deploy)."""
+    commands.secrets(settings(c, ROOT, mode=mode, app=app, env_file=env_file, dry_run=dry_run), stage=stage)
+
+
+@task(help={"mode": MODE})
+@clean_exit
+def doctor(c, mode="integrated"):
+    """Check every precondition of a deploy (nix, flakes, flyctl login, configs, .env.fly) as a table."""
+    commands.doctor(settings(c, ROOT, mode=mode))
+
+
+@task(help={"mode": MODE, "app": APP, "json": "print flyctl's JSON (default: off)"})
+@clean_exit
+def status(c, mode="integrated", app="", json=False):
+    """Show the app's machines, their state, image and health checks."""
+    commands.status(settings(c, ROOT, mode=mode, app=app), as_json=json)
+
+
+@task(help={"mode": MODE, "app": APP, "timeout": "stop waiting for logs after this many seconds (default: 15)"})
+@clean_exit
+def logs(c, mode="integrated", app="", timeout=15.0):
+    """Print the app's recent logs (bounded: flyctl's --no-tail can poll forever)."""
+    commands.logs(settings(c, ROOT, mode=mode, app=app), timeout=timeout)
+
+
+@task(help={"mode": MODE, "app": APP, "json": "print as JSON (default: off)"})
+@clean_exit
+def releases(c, mode="integrated", app="", json=False):
+    """List the app's releases, newest first, with the image each one runs."""
+    commands.releases(settings(c, ROOT, mode=mode, app=app), as_json=json)
+
+
+@task(help={"mode": MODE, "app": APP, "to": "release version to go back to (default: the previous healthy one)",
+            "dry_run": DRY})
+@clean_exit
+def rollback(c, mode="integrated", app="", to=0, dry_run=False):
+    """Redeploy an earlier release's image and verify it is healthy."""
+    commands.rollback(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run), to=to)
+
+
+@task(help={"web_port": "web port (default: 4000)", "ai_port": "ai-server port (default: 3000)", "dry_run": DRY})
+@clean_exit
+def dev(c, web_port=4000, ai_port=3000, dry_run=False):
+    """Run web (mix) and ai-server (bun --watch) together with prefixed output; Ctrl-C stops both."""
+    code = commands.dev(settings(c, ROOT, dry_run=dry_run), web_port=web_port, ai_port=ai_port)
+    if code:
+        from invoke import Exit
+
+        raise Exit(code=code)
+
+
+@task(help={"state": "also remove .nixfly/ (fingerprints, locks, records) (default: off)", "dry_run": DRY})
+@clean_exit
+def clean(c, state=False, dry_run=False):
+    """Remove build outputs (result links, web/_build); --state also forgets nixfly's records."""
+    commands.clean(ROOT, dry_run=dry_run, state=state)
+
+
+@task(help={"dry_run": DRY})
+@clean_exit
+def update(c, dry_run=False):
+    """nix flake update: move flake.lock to the newest nixpkgs of its branch."""
+    commands.update(settings(c, ROOT, dry_run=dry_run))
+
+
+# --- apps.*, volumes.*, lock.* -----------------------------------------------------------------------------
+@task(name="create", help={"mode": MODE, "app": APP, "dry_run": DRY})
+@clean_exit
+def apps_create(c, mode="integrated", app="", dry_run=False):
+    """Create the mode's Fly app unless it exists."""
+    commands.create_app(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run))
+
+
+@task(name="create", help={"mode": MODE, "app": APP, "region": "region (default: the fly toml's)", "dry_run": DRY})
+@clean_exit
+def volumes_create(c, mode="integrated", app="", region="", dry_run=False):
+    """Create the mode's volume unless one of that name exists (flyctl itself would add a duplicate)."""
+    commands.create_volume(settings(c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run))
+
+
+@task(name="status", help={"mode": MODE, "app": APP})
+@clean_exit
+def lock_status(c, mode="integrated", app=""):
+    """Say who holds the deploy lock of the app, if anyone (and whether it is stale)."""
+    commands.lock_status(settings(c, ROOT, mode=mode, app=app))
+
+
+@task(name="release", help={"mode": MODE, "app": APP, "force": "remove a live holder's lock too (default: off)"})
+@clean_exit
+def lock_release(c, mode="integrated", app="", force=False):
+    """Remove a stale (or, with --force, any) deploy lock of the app."""
+    commands.lock_release(settings(c, ROOT, mode=mode, app=app), force=force)
+
+
+ns = Collection(deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, dev, clean, update)
+ns.add_collection(Collection("apps", apps_create))
+ns.add_collection(Collection("volumes", volumes_create))
+ns.add_collection(Collection("lock", lock_status, lock_release))
+ns.configure({"nixfly": DEFAULTS})

@@ -1,0 +1,53 @@
+"""Modes, validation, and flag > config > default resolution."""
+
+from __future__ import annotations
+
+import pytest
+
+from nixfly.config import load_mode, resolve, validate_app, validate_region
+from nixfly.errors import NixflyError
+
+
+@pytest.mark.parametrize("name", ["oneshot", "a", "oneshot-ai-providers", "x1-2"])
+def test_valid_app_names(name):
+    assert validate_app(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Oneshot", "-x", "x-", "a_b", "a;rm -rf /", "$(touch x)", "a b", "x" * 64, "é"]
+)
+def test_invalid_app_names(name):
+    with pytest.raises(NixflyError, match="invalid app name"):
+        validate_app(name)
+
+
+@pytest.mark.parametrize("code", ["IAD", "ia", "iad;", "i d"])
+def test_invalid_regions(code):
+    with pytest.raises(NixflyError, match="invalid region"):
+        validate_region(code)
+
+
+def test_unknown_mode_lists_the_valid_ones():
+    with pytest.raises(NixflyError) as info:
+        load_mode("both")
+    assert "ai-server-only" in str(info.value) and "integrated" in str(info.value)
+
+
+def test_flags_beat_config_beat_defaults(tmp_path):
+    config = {"modes": {"integrated": {"app": "from-config"}}, "health": {"timeout": 5}}
+    s = resolve(config, tmp_path, mode="integrated")
+    assert s.app == "from-config" and s.health.timeout == 5 and s.mode.flake_attr == "oneshot-integrated"
+    assert resolve(config, tmp_path, mode="integrated", app="from-flag").app == "from-flag"
+
+
+def test_region_defaults_to_the_fly_toml(tmp_path):
+    (tmp_path / "fly-integrated.toml").write_text('app = "oneshot"\nprimary_region = "ams"\n')
+    assert resolve(None, tmp_path).region == "ams"
+    assert resolve(None, tmp_path, region="cdg").region == "cdg"
+
+
+def test_bad_strategy_and_builder(tmp_path):
+    with pytest.raises(NixflyError, match="unknown strategy"):
+        resolve(None, tmp_path, strategy="yolo")
+    with pytest.raises(NixflyError, match="unknown builder"):
+        resolve(None, tmp_path, builder="docker")

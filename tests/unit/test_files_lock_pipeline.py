@@ -1,0 +1,91 @@
+"""Atomic files, the deploy lock, and the pipeline summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from nixfly import lock
+from nixfly.errors import Interrupted, NixflyError
+from nixfly.files import write_atomic
+from nixfly.pipeline import Pipeline, done, skipped
+
+
+def test_write_atomic_keeps_old_content_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "state.json"
+    write_atomic(target, "old")
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+    def boom(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
+    with lock.held(tmp_path, "oneshot", "abc123", "deploy"):
+        holder = lock.read(lock.lock_path(tmp_path, "oneshot"))
+        assert holder is not None and holder.pid == os.getpid() and holder.revision == "abc123"
+        # A live other process holds it: simulate by rewriting the pid to our parent's.
+        path = lock.lock_path(tmp_path, "oneshot")
+        data = json.loads(path.read_text())
+        data["pid"] = os.getppid()
+        path.write_text(json.dumps(data))
+        with pytest.raises(NixflyError, match=r"lock held by .*pid"):
+            lock.acquire(tmp_path, "oneshot", "def", "deploy")
+        path.unlink()
+    assert not lock.lock_path(tmp_path, "oneshot").exists()
+
+
+def test_stale_lock_is_detected_and_replaced(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = lock.lock_path(tmp_path, "oneshot")
+    path.write_text(json.dumps({"who": "x", "host": os.uname().nodename, "pid": dead.pid, "since": "t"}))
+    holder = lock.read(path)
+    assert holder is not None and lock.is_stale(holder)
+    lock.acquire(tmp_path, "oneshot", "", "deploy")
+    assert lock.read(path).pid == os.getpid()  # type: ignore[union-attr]
+
+
+def test_release_refuses_a_live_holder_without_force(tmp_path):
+    path = lock.lock_path(tmp_path, "oneshot")
+    path.write_text(json.dumps({"who": "x", "host": os.uname().nodename, "pid": os.getppid(), "since": "t"}))
+    with pytest.raises(NixflyError, match="still running"):
+        lock.release(tmp_path, "oneshot")
+    assert lock.release(tmp_path, "oneshot", force=True) is not None
+    assert not path.exists()
+
+
+def test_pipeline_records_failure_and_not_run_steps(capsys):
+    p = Pipeline("t", json_summary=True)
+
+    def fail():
+        raise NixflyError("broke")
+
+    with pytest.raises(NixflyError):
+        p.run([("a", lambda: done("ok")), ("b", fail), ("c", lambda: skipped("x"))])
+    assert [(r.step, r.status) for r in p.records] == [("a", "done"), ("b", "failed"), ("c", "not run")]
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ok"] is False and summary["steps"][1]["detail"] == "broke"
+
+
+def test_pipeline_turns_ctrl_c_into_interrupted():
+    p = Pipeline("t", resume_hint="run it again")
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as info:
+        p.run([("a", interrupt), ("b", lambda: done(""))])
+    assert info.value.exit_code == 130 and "during a" in str(info.value)
+    assert [r.status for r in p.records] == ["interrupted", "not run"]

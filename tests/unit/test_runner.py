@@ -1,0 +1,98 @@
+"""The one runner: argv only, redaction, dry-run, stdin, failures as one line, timeouts, retries."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from nixfly.errors import NixflyError
+from nixfly.runner import REDACT, Redactor, Runner, failure_line
+
+PY = sys.executable
+
+
+def test_runs_argv_without_a_shell(tmp_path):
+    marker = tmp_path / "pwned"
+    result = Runner().run([PY, "-c", "import sys; print(sys.argv[1])", f"x; touch {marker}"])
+    assert result.stdout.strip() == f"x; touch {marker}"
+    assert not marker.exists()
+
+
+def test_stdin_is_delivered_and_never_echoed(capsys):
+    secret = "s3cr3t-value-on-stdin"
+    result = Runner().run([PY, "-c", "import sys; print(len(sys.stdin.read()))"], stdin=secret)
+    assert result.stdout.strip() == str(len(secret))
+    assert secret not in capsys.readouterr().err
+
+
+def test_dry_run_skips_mutations_but_runs_reads(tmp_path, capsys):
+    target = tmp_path / "made"
+    runner = Runner(dry_run=True)
+    result = runner.run([PY, "-c", f"open({str(target)!r}, 'w')"])
+    assert result.dry_run and not target.exists()
+    assert "[dry-run] would run:" in capsys.readouterr().err
+    read = runner.run([PY, "-c", "print('state')"], mutates=False)
+    assert read.stdout.strip() == "state"
+
+
+def test_failure_becomes_one_redacted_line():
+    REDACT.add("hunter2-token")
+    with pytest.raises(NixflyError) as info:
+        Runner().run([PY, "-c", "import sys; sys.stderr.write('noise\\nError: bad hunter2-token\\n'); sys.exit(3)"])
+    message = str(info.value)
+    assert "exit 3" in message and "Error: bad ***" in message
+    assert "hunter2-token" not in message and "\n" not in message
+
+
+def test_missing_command_says_what_to_install():
+    with pytest.raises(NixflyError, match="command not found"):
+        Runner().run(["definitely-not-a-command-nixfly"])
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    script = f"import os, subprocess, time; p = subprocess.Popen(['sleep', '60']); open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)"
+    started = time.monotonic()
+    with pytest.raises(NixflyError, match="did not finish within"):
+        Runner().run([PY, "-c", script], timeout=1.5)
+    assert time.monotonic() - started < 15
+    grandchild = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("grandchild survived the timeout")
+
+
+def test_reads_are_retried_mutations_never(tmp_path):
+    counter = tmp_path / "count"
+    script = (
+        f"import pathlib, sys; p = pathlib.Path({str(counter)!r}); n = int(p.read_text() or 0) if p.exists() else 0; "
+        "p.write_text(str(n + 1)); sys.exit(0 if n >= 1 else 1)"
+    )
+    runner = Runner(retry_base_seconds=0.01)
+    runner.run([PY, "-c", script], mutates=False, retries=2)
+    assert counter.read_text() == "2"
+    with pytest.raises(ValueError):
+        runner.run([PY, "-c", "pass"], retries=1)
+
+
+def test_redactor_masks_each_line_of_multiline_values():
+    r = Redactor()
+    r.add("first-line-secret\nsecond-line-secret")
+    r.add("abc")  # too short to mask safely
+    out = r("a first-line-secret b second-line-secret abc")
+    assert "first-line-secret" not in out and "second-line-secret" not in out and "abc" in out
+
+
+def test_failure_line_prefers_error_lines():
+    assert failure_line("x\nError: the cause\ntrailing") == "Error: the cause"
+    assert failure_line("", "only stdout") == "only stdout"
+    assert failure_line("") == "(no output)"
