@@ -32,13 +32,15 @@ DRY = "print what would change, change nothing (default: off)"
         "rollback": "redeploy the previous release when the new one is unhealthy (default: on)",
         "force": "deploy even when the live release already has this closure, config and secrets",
         "json": "also print the step summary as JSON on stdout (default: off)",
+        "builder": "nixpacks (Fly's remote Docker builder) or image (Nix-built OCI image, no Docker) "
+        "(default: nixfly.builder in config, nixpacks)",
     }
 )
 @clean_exit
 def deploy(c, mode="integrated", app="", region="", dry_run=False, skip_build=False, skip_smoke=False,
-           strategy="", rollback=True, force=False, json=False):
+           strategy="", rollback=True, force=False, json=False, builder=""):
     """Build, smoke-test and deploy a mode to Fly.io, then verify it is healthy (rolls back if not)."""
-    s = settings(c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy)
+    s = settings(c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy, builder=builder)
     commands.deploy(s, skip_build=skip_build, skip_smoke=skip_smoke, rollback=rollback, force=force,
                     json_summary=json)
 
@@ -170,8 +172,31 @@ def lock_release(c, mode="integrated", app="", force=False):
     commands.lock_release(settings(c, ROOT, mode=mode, app=app), force=force)
 
 
+# --- image.*: the Docker-free path ---------------------------------------------------------------------------
+@task(name="build", help={"mode": MODE, "dry_run": DRY})
+@clean_exit
+def image_build(c, mode="integrated", dry_run=False):
+    """Build the mode's OCI image tarball with Nix (dockerTools.buildLayeredImage)."""
+    commands.image_build(settings(c, ROOT, mode=mode, dry_run=dry_run))
+
+
+@task(name="push", help={"mode": MODE, "app": APP, "dry_run": DRY})
+@clean_exit
+def image_push(c, mode="integrated", app="", dry_run=False):
+    """Push the mode's image with skopeo to <registry>/<app>:nix-<store hash>, unless already there."""
+    commands.image_push(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run))
+
+
+@task(name="inspect", help={"mode": MODE})
+@clean_exit
+def image_inspect(c, mode="integrated"):
+    """Show the mode's image: layers, sizes, command and environment names."""
+    commands.image_inspect(settings(c, ROOT, mode=mode))
+
+
 ns = Collection(deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, dev, clean, update)
 ns.add_collection(Collection("apps", apps_create))
 ns.add_collection(Collection("volumes", volumes_create))
 ns.add_collection(Collection("lock", lock_status, lock_release))
+ns.add_collection(Collection("image", image_build, image_push, image_inspect))
 ns.configure({"nixfly": DEFAULTS})

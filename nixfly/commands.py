@@ -215,3 +215,59 @@ def update(s: Settings) -> None:
 
     Nix(runner_for(s), s.root).flake_update()
     console.ok("flake.lock updated: rebuild and smoke before deploying (`nox -s smoke`)")
+
+
+def image_build(s: Settings) -> None:
+    from nixfly import image
+    from nixfly.nix import Nix, human_size
+
+    built = image.build(Nix(runner_for(s), s.root), s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
+    if s.dry_run:
+        return
+    size = Path(built.store_path).stat().st_size
+    console.table(f".#{s.mode.image_attr}", ("image tarball", "size", "tag"),
+                  [(built.store_path, human_size(size), image.tag_for(built.store_path))])
+    print(built.store_path)
+
+
+def image_push(s: Settings) -> None:
+    from nixfly import image
+    from nixfly.flyctl import Flyctl
+    from nixfly.nix import Nix
+
+    runner = runner_for(s)
+    built = image.build(Nix(runner, s.root), s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
+    if s.dry_run:
+        console.say(f"[dry-run] would push .#{s.mode.image_attr} to {s.registry}/{s.app}:nix-<store hash>")
+        return
+    ref = image.reference(s.registry, s.app, built.store_path)
+    pushed = image.push(runner, built.store_path, ref, Flyctl(runner, s.flyctl).token())
+    console.ok(f"{'pushed' if pushed.uploaded else 'already in the registry, nothing uploaded'}: {ref}")
+    print(ref)
+
+
+def image_inspect(s: Settings) -> None:
+    from nixfly import image
+    from nixfly.nix import Nix, human_size
+    from nixfly.skopeo import Skopeo
+
+    runner = runner_for(s)
+    nix = Nix(runner, s.root)
+    built = image.build(nix, s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
+    if s.dry_run:
+        return
+    skopeo = Skopeo(runner)
+    info = skopeo.inspect_archive(built.store_path)
+    config = skopeo.config_of_archive(built.store_path).get("config", {})
+    layers = info.get("LayersData") or [{"Digest": d, "Size": 0} for d in info.get("Layers", [])]
+    console.table(
+        f"{built.store_path} ({len(layers)} layers, tarball {human_size(Path(built.store_path).stat().st_size)})",
+        ("layer", "size"),
+        [(layer.get("Digest", "?"), human_size(int(layer.get("Size") or 0))) for layer in layers],
+    )
+    console.table("image config", ("key", "value"), [
+        ("Cmd", " ".join(config.get("Cmd") or [])),
+        ("Env", ", ".join(e.split("=", 1)[0] for e in config.get("Env") or [])),
+        ("ExposedPorts", ", ".join(config.get("ExposedPorts") or {})),
+        ("WorkingDir", config.get("WorkingDir", "")),
+    ])

@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
             "health_url": "https://{app}.fly.dev/health",
             "out_link": "result",
             "smoke": "integrated",
+            # What runs the mode's closure (local and ssh targets; the image's Cmd says the same).
+            "start": "bin/start-oneshot",
         },
         "ai-server-only": {
             "flake_attr": "ai-server",
@@ -60,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
             "health_url": "https://{app}.fly.dev/health",
             "out_link": "result-ai-server",
             "smoke": "ai_server",
+            "start": "bin/ai-server",
         },
     },
 }
@@ -90,6 +93,7 @@ class Mode:
     health_url: str
     out_link: str
     smoke: str
+    start: str
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ def load_mode(name: str, config: Mapping[str, Any] | None = None) -> Mode:
             health_url=str(raw.get("health_url", "https://{app}.fly.dev/health")),
             out_link=str(raw.get("out_link", "result")),
             smoke=str(raw.get("smoke", "")),
+            start=str(raw.get("start", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise NixflyError(

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nixfly import bundle, console, envfiles, flytoml, git, health, lock, smoke
+from nixfly import bundle, console, envfiles, flytoml, git, health, image, lock, smoke
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.files import write_atomic
@@ -78,6 +78,7 @@ class Deployment:
                 ("app", self.ensure_app),
                 ("volume", self.ensure_volume),
                 ("secrets", self.stage_secrets),
+                ("image", self.push_image),
                 ("release", self.record_release),
                 ("deploy", self.deploy),
                 ("verify", self.verify),
@@ -195,6 +196,19 @@ class Deployment:
             return planned(f"would stage {names}")
         prints.record(changed)
         return done(f"{'staged' if self.options.stage_secrets else 'set'} {names}")
+
+    def push_image(self) -> Outcome:
+        """builder=image: the mode's OCI image from Nix, pushed with skopeo unless the registry has it."""
+        s = self.s
+        if s.builder != "image":
+            return skipped("builder is nixpacks (Fly's remote builder makes the image)")
+        built = image.build(self.nix, s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
+        if self.dry:
+            return planned(f"would build .#{s.mode.image_attr} and push it to {s.registry}/{s.app}")
+        ref = image.reference(s.registry, s.app, built.store_path)
+        pushed = image.push(self.runner, built.store_path, ref, self.fly.token())
+        self.image_ref = ref
+        return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref}")
 
     def record_release(self) -> Outcome:
         s = self.s

@@ -1,0 +1,52 @@
+"""The Docker-free path: the mode's OCI image built by Nix, pushed by skopeo, deployed by reference.
+
+The tag is the image's store-path hash, so the same closure always gets the same tag, is never pushed twice,
+and the Fly release names exactly the image that was built from the smoke-tested closure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from nixfly.errors import NixflyError
+from nixfly.nix import Built, Nix
+from nixfly.runner import Runner
+from nixfly.skopeo import Skopeo, auth_file, registry_host
+
+REGISTRY_USER = "x"  # Fly's registry takes any user name with a Fly token as the password (flyctl.md §6)
+
+
+def tag_for(store_path: str) -> str:
+    """``/nix/store/<hash>-docker-image-oneshot.tar.gz`` → ``nix-<hash>``."""
+    name = Path(store_path).name
+    digest = name.split("-", 1)[0]
+    if len(digest) != 32:
+        raise NixflyError(f"{store_path} does not look like a Nix store path")
+    return f"nix-{digest}"
+
+
+def reference(registry: str, app: str, store_path: str) -> str:
+    return f"{registry}/{app}:{tag_for(store_path)}"
+
+
+@dataclass(frozen=True)
+class Pushed:
+    ref: str
+    uploaded: bool
+
+
+def build(nix: Nix, attr: str, out_link: Path) -> Built:
+    if not attr:
+        raise NixflyError("this mode has no image attribute", "set nixfly.modes.<mode>.image_attr in invoke.yaml")
+    return nix.build(attr, out_link)
+
+
+def push(runner: Runner, archive: str, ref: str, token: str) -> Pushed:
+    """Push unless the tag is already there (the tag names the content, so present means identical)."""
+    skopeo = Skopeo(runner)
+    with auth_file(registry_host(ref), REGISTRY_USER, token) as auth:
+        if skopeo.exists(ref, auth):
+            return Pushed(ref, uploaded=False)
+        skopeo.push(archive, ref, auth)
+    return Pushed(ref, uploaded=not runner.dry_run)

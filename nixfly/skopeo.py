@@ -1,0 +1,107 @@
+"""Everything nixfly knows about skopeo: pushing a Nix-built image tarball to a registry, no Docker daemon.
+
+Credentials never touch argv: they go into an auth file (0600, in a private temp dir removed afterwards)
+named with ``--authfile``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nixfly.errors import NixflyError
+from nixfly.files import write_atomic
+from nixfly.runner import REDACT, Runner
+
+INSTALL_HINT = "install skopeo (it is in the dev shell: `nix develop`; Debian: apt-get install skopeo)"
+LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+
+
+def registry_host(ref: str) -> str:
+    return ref.split("/", 1)[0]
+
+
+def tls_verify(ref: str) -> bool:
+    """HTTPS everywhere except a registry on this machine (tests, local mirrors)."""
+    host = registry_host(ref)
+    return not any(host == h or host.startswith(h + ":") for h in LOOPBACK)
+
+
+@contextmanager
+def auth_file(registry: str, user: str, password: str) -> Iterator[Path]:
+    """A containers-auth.json for one registry, alive only inside the ``with`` block."""
+    REDACT.add(password)
+    directory = Path(tempfile.mkdtemp(prefix="nixfly-auth-"))
+    try:
+        path = directory / "auth.json"
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        write_atomic(path, json.dumps({"auths": {registry: {"auth": token}}}), mode=0o600)
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def explain(message: str, ref: str) -> NixflyError:
+    """skopeo's failure as the user's problem: unreachable registry, refused credentials, or other."""
+    lowered = message.lower()
+    host = registry_host(ref)
+    if "unauthorized" in lowered or "authentication required" in lowered or "denied" in lowered:
+        return NixflyError(
+            f"registry {host} refused the credentials",
+            "check the Fly token (`flyctl auth whoami`; FLY_API_TOKEN) and that the app exists",
+        )
+    if any(s in lowered for s in ("connection refused", "no such host", "i/o timeout", "pinging container registry")):
+        return NixflyError(f"registry {host} is unreachable", "check the network and nixfly.registry in invoke.yaml")
+    return NixflyError(f"skopeo failed for {ref}: {message}")
+
+
+@dataclass
+class Skopeo:
+    runner: Runner
+
+    def _check(self) -> None:
+        if not self.runner.which("skopeo"):
+            raise NixflyError("skopeo not found on PATH", INSTALL_HINT)
+
+    def exists(self, ref: str, auth: Path) -> bool:
+        """Whether ``ref`` is already in the registry (a read; an unreachable registry is an error)."""
+        self._check()
+        result = self.runner.run(
+            ["skopeo", "inspect", "--raw", "--authfile", str(auth), f"--tls-verify={str(tls_verify(ref)).lower()}",
+             f"docker://{ref}"],
+            mutates=False, check=False, quiet=True,
+        )
+        if result.returncode == 0:
+            return True
+        text = result.stderr.lower()
+        if "manifest unknown" in text or "not found" in text or "name unknown" in text:
+            return False
+        raise explain(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output", ref)
+
+    def push(self, archive: str, ref: str, auth: Path) -> None:
+        self._check()
+        try:
+            self.runner.run(
+                ["skopeo", "copy", "--authfile", str(auth), f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
+                 f"docker-archive:{archive}", f"docker://{ref}"],
+            )
+        except NixflyError as exc:
+            raise explain(exc.message, ref) from None
+
+    def inspect_archive(self, archive: str) -> dict[str, Any]:
+        self._check()
+        result = self.runner.run(["skopeo", "inspect", f"docker-archive:{archive}"], mutates=False, quiet=True)
+        return json.loads(result.stdout)
+
+    def config_of_archive(self, archive: str) -> dict[str, Any]:
+        self._check()
+        result = self.runner.run(["skopeo", "inspect", "--config", f"docker-archive:{archive}"], mutates=False,
+                                 quiet=True)
+        return json.loads(result.stdout)
