@@ -92,11 +92,12 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 @contextmanager
 def progress(label: str) -> Iterator[None]:
     """Show that a long step is running: a spinner on a terminal, a start line elsewhere."""
-    started = time.monotonic()
     if fancy():
+        started = time.monotonic()
         with stderr().status(_escape(label)):
             yield
+        note(f"✓ {label} ({time.monotonic() - started:.1f}s)")
     else:
-        say(f"… {label}")
+        # CI logs: one line per step; the summary table carries the times.
+        say(f"→ {label}")
         yield
-    note(f"  {label}: {time.monotonic() - started:.1f}s")

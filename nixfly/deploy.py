@@ -47,6 +47,9 @@ class Deployment:
     image_ref: str = ""
     previous: Release | None = None
     deployed_version: int = 0
+    # What the bundle step gathered, for a dry-run plan when .env.fly is not written yet.
+    pending_secrets: dict[str, str] = field(default_factory=dict)
+    _app_exists: bool | None = None
 
     def __post_init__(self) -> None:
         self.fly = Flyctl(self.runner, self.settings.flyctl)
@@ -145,14 +148,22 @@ class Deployment:
         changed = bundle.write(s.env_file, gathered, dry_run=self.dry)
         keys = ", ".join(gathered.values) or "none"
         if self.dry:
+            self.pending_secrets = gathered.values
             return planned(f"would write {s.env_file.name} ({reason}): {keys}")
         return done(f"{'wrote' if changed else 'unchanged'} {s.env_file.name} ({reason}): {keys}")
 
+    def app_exists(self) -> bool:
+        """Asked once per run; creating the app (for real) makes it true."""
+        if self._app_exists is None:
+            self._app_exists = self.fly.app_exists(self.s.app)
+        return self._app_exists
+
     def ensure_app(self) -> Outcome:
         s = self.s
-        if self.fly.app_exists(s.app):
+        if self.app_exists():
             return skipped(f"{s.app} exists")
         self.fly.create_app(s.app, s.org)
+        self._app_exists = not self.dry
         return planned(f"would create app {s.app}") if self.dry else done(f"created app {s.app}")
 
     def ensure_volume(self) -> Outcome:
@@ -160,7 +171,7 @@ class Deployment:
         name = s.mode.volume
         if not name:
             return skipped(f"mode {s.mode.name} has no volume")
-        if not self.dry or self.fly.app_exists(s.app):
+        if self.app_exists():
             existing = [v for v in self.fly.volumes(s.app) if v.name == name]
             # flyctl creates a second same-named volume when asked twice: list first, create only if none.
             if existing:
@@ -171,11 +182,12 @@ class Deployment:
 
     def stage_secrets(self) -> Outcome:
         s = self.s
-        if not s.env_file.exists():
-            if self.dry:
-                return planned(f"would stage secrets from {s.env_file.name} once bundled")
+        if self.dry and self.pending_secrets:
+            values = self.pending_secrets
+        elif s.env_file.exists():
+            values = envfiles.read(s.env_file)
+        else:
             raise NixflyError(f"{s.env_file.name} not found", "run `inv bundle`")
-        values = envfiles.read(s.env_file)
         missing = [k for k in s.mode.required_secrets if not values.get(k)]
         if missing:
             raise NixflyError(
@@ -183,8 +195,10 @@ class Deployment:
                 "set them in .env or the environment, then `inv bundle`",
             )
         encode_all(values)  # refuses any value flyctl cannot carry before anything is sent
+        if not self.app_exists() and not self.dry:
+            raise NixflyError(f"app {s.app} does not exist yet", "run `inv apps.create` or `inv deploy`")
         remote = set()
-        if not self.dry or self.fly.app_exists(s.app):
+        if self.app_exists():
             remote = {secret.name for secret in self.fly.secrets(s.app)}
         prints = Fingerprints(s.state_dir, s.app)
         changed = prints.changed(values, remote)
@@ -212,7 +226,7 @@ class Deployment:
 
     def record_release(self) -> Outcome:
         s = self.s
-        if self.dry and not self.fly.app_exists(s.app):
+        if not self.app_exists():
             return planned("no release yet (new app)")
         live = [r for r in self.fly.releases(s.app) if r.status in ("complete", "succeeded")]
         self.previous = live[0] if live else None

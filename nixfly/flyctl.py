@@ -58,11 +58,13 @@ class Machine:
 
 
 def find_executable(preferred: str) -> str:
-    """flyctl on PATH (``NIXFLY_FLYCTL`` or config may name another); ``fly`` is the same program."""
+    """flyctl on PATH (``NIXFLY_FLYCTL`` or config may name another); ``fly`` is the same program.
+
+    Returns the name when PATH finds it (so echoed commands read ``flyctl …``), else the path given.
+    """
     for candidate in (preferred, "fly") if preferred == "flyctl" else (preferred,):
-        found = shutil.which(candidate)
-        if found:
-            return found
+        if shutil.which(candidate):
+            return candidate
     raise NixflyError(
         f"{preferred} not found on PATH",
         "install flyctl (it is in the dev shell: `nix develop`) or set NIXFLY_FLYCTL to its path",
@@ -132,7 +134,7 @@ def parse_machine(item: dict[str, Any]) -> Machine:
 
 @dataclass
 class Flyctl:
-    """flyctl through the one runner. ``exe`` is resolved lazily so dry-run plans work without it."""
+    """flyctl through the one runner; ``exe`` is looked up on each call, so a missing flyctl is a clear error."""
 
     runner: Runner
     exe: str = "flyctl"

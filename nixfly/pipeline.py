@@ -8,6 +8,7 @@ where a failure or Ctrl-C stopped the run, and how to resume.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -100,6 +101,12 @@ class Pipeline:
     def ok(self) -> bool:
         return all(r.status in ("done", "skipped", "planned") for r in self.records)
 
+    def markdown(self) -> str:
+        lines = [f"### {self.title}: {'ok' if self.ok else 'FAILED'}", "", "| step | status | detail | time |",
+                 "|---|---|---|---|"]
+        lines += [f"| {r.step} | {r.status} | {r.detail.replace('|', '/')} | {r.seconds:.1f}s |" for r in self.records]
+        return "\n".join(lines) + "\n\n"
+
     def summary(self) -> None:
         total = sum(r.seconds for r in self.records)
         console.table(
@@ -107,6 +114,11 @@ class Pipeline:
             ("step", "status", "detail", "time"),
             [(r.step, r.status, r.detail, f"{r.seconds:.1f}s") for r in self.records],
         )
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            # GitHub Actions renders this Markdown on the run's page.
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(self.markdown())
         if self.json_summary:
             json.dump(
                 {"title": self.title, "ok": self.ok, "seconds": round(total, 2),

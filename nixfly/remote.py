@@ -1,0 +1,402 @@
+"""Running nixfly's commands on another Linux host over SSH, with Fabric.
+
+``RemoteRunner`` has ``Runner``'s interface (``run``, ``which``, ``dry_run``, ``label``), so code written
+against a runner (``Nix``, the target activation) runs remotely unchanged. SSH options come from the user's
+ssh config (``~/.ssh/config``; ``NIXFLY_SSH_CONFIG`` or Fabric's ``ssh_config_path`` name another file).
+Dry-run opens no connection at all: every command, reads included, is only printed. Fabric is imported
+lazily: it costs ~0.3 s and ``inv --list`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import re
+import shlex
+import socket
+import tarfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from nixfly import console, git
+from nixfly.config import validate_env_name
+from nixfly.errors import NixflyError
+from nixfly.runner import REDACT, Completed, Runner, display, failure_line
+
+if TYPE_CHECKING:
+    from fabric import Connection
+
+CONNECT_TIMEOUT = 15
+# user@host[:port], also accepted with an ssh:// prefix. Neither part may start with "-": both end up on an
+# ssh command line (nix copy), where that would read as an option.
+ENDPOINT = re.compile(
+    r"^(?:ssh://)?(?:(?P<user>[A-Za-z0-9_.][A-Za-z0-9_.-]*)@)?"
+    r"(?P<host>[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$"
+)
+NIX_ON_PATH_HINT = (
+    "install Nix there, and make sure non-interactive SSH sessions find it: a single-user install adds "
+    "itself to ~/.profile only, which `ssh host cmd` does not read (source ~/.nix-profile/etc/profile.d/nix.sh "
+    "at the top of ~/.bashrc)"
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to connect: ``user@host[:port]``; an empty user or port means "as the ssh config says"."""
+
+    host: str
+    user: str = ""
+    port: int | None = None
+
+    def __str__(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"{user}{self.host}{port}"
+
+    @property
+    def store_uri(self) -> str:
+        """Nix's ssh store for this host; the port travels in NIX_SSHOPTS (ssh:// store URIs have none)."""
+        user = f"{self.user}@" if self.user else ""
+        return f"ssh://{user}{self.host.strip('[]')}"
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    match = ENDPOINT.match(text.strip())
+    port = int(match["port"]) if match and match["port"] else None
+    if not match or (port is not None and not 0 < port < 65536):
+        raise NixflyError(
+            f"invalid SSH host {text!r}",
+            "use user@host or user@host:port (e.g. --on root@build.example.org:2222)",
+        )
+    return Endpoint(host=match["host"], user=match["user"] or "", port=port)
+
+
+def ssh_config_path() -> str | None:
+    """An explicit ssh config file (tests, CI), else None: Fabric then reads ~/.ssh/config and the system's."""
+    return os.environ.get("NIXFLY_SSH_CONFIG") or None
+
+
+def connect(endpoint: Endpoint, *, timeout: float = CONNECT_TIMEOUT) -> Connection:
+    """An open Fabric connection, or a ``NixflyError`` saying whether the host, the key or the host key failed."""
+    import paramiko
+    from fabric import Config, Connection
+
+    where = str(endpoint)
+    try:
+        config = Config(runtime_ssh_path=ssh_config_path())
+    except FileNotFoundError as exc:
+        raise NixflyError(f"ssh config {exc.filename} not found", "fix NIXFLY_SSH_CONFIG") from None
+    conn = Connection(
+        endpoint.host, user=endpoint.user or None, port=endpoint.port, config=config, connect_timeout=int(timeout)
+    )
+    _check_host_keys(conn)
+    try:
+        conn.open()
+    except paramiko.BadHostKeyException:
+        raise NixflyError(
+            f"the host key of {where} does not match known_hosts",
+            "if the host was reinstalled, remove its old key: ssh-keygen -R HOST; otherwise do not connect",
+        ) from None
+    except paramiko.AuthenticationException:
+        raise NixflyError(
+            f"{where} refused authentication as {conn.user}",
+            "check the key: `ssh -v` the same host, or set IdentityFile for it in ~/.ssh/config",
+        ) from None
+    except paramiko.SSHException as exc:
+        if "authentication" in str(exc).lower():
+            raise NixflyError(
+                f"no SSH key or agent to log in to {where} as {conn.user}",
+                "add an IdentityFile for the host in ~/.ssh/config or start ssh-agent",
+            ) from None
+        raise NixflyError(f"SSH to {where} failed: {exc}", "try `ssh -v` to the same host") from None
+    except (OSError, socket.timeout) as exc:
+        raise NixflyError(
+            f"cannot reach {where} (port {conn.port}): {_reason(exc)}",
+            "check the host name and port, that sshd runs there and no firewall is in the way",
+        ) from None
+    return conn
+
+
+def _check_host_keys(conn: Connection) -> None:
+    """Fabric trusts any host key; check the ones known_hosts has, and refuse unknown ones if ssh would."""
+    import paramiko
+
+    known = str(conn.ssh_config.get("userknownhostsfile", "~/.ssh/known_hosts"))
+    for name in known.split():
+        path = os.path.expanduser(name)
+        if path != os.devnull and os.path.isfile(path):
+            conn.client.load_system_host_keys(path)
+    if str(conn.ssh_config.get("stricthostkeychecking", "")).lower() == "yes":
+        conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+
+
+def _reason(exc: BaseException) -> str:
+    errors = getattr(exc, "errors", None)  # paramiko's NoValidConnectionsError: one error per address
+    if errors:
+        exc = next(iter(errors.values()))
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+class _Lines:
+    """A file-like sink for Invoke's output threads that hands on whole lines."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit = emit
+        self._partial = ""
+
+    def write(self, data: str) -> int:
+        self._partial += data
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            self._emit(line)
+        return len(data)
+
+    def flush(self) -> None:
+        """Invoke flushes after every chunk; a partial line waits for its end (or for ``close``)."""
+
+    def close(self) -> None:
+        if self._partial:
+            self._emit(self._partial)
+            self._partial = ""
+
+
+@dataclass
+class RemoteRunner:
+    """``Runner``'s interface, run on ``endpoint`` over one SSH connection (opened on first use)."""
+
+    endpoint: Endpoint
+    dry_run: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+    label: str = ""
+    connect_timeout: float = CONNECT_TIMEOUT
+    _conn: Any = field(default=None, repr=False)
+    _home: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or f"[{self.endpoint}] "
+
+    @property
+    def connection(self) -> Connection:
+        if self.dry_run:
+            raise AssertionError("a dry-run must not open an SSH connection")
+        if self._conn is None:
+            self._conn = connect(self.endpoint, timeout=self.connect_timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def which(self, name: str) -> str | None:
+        """Where ``name`` is on the host's PATH, or None; a dry-run assumes it is there."""
+        if self.dry_run:
+            return name
+        result = self.run(["command", "-v", name], mutates=False, check=False, quiet=True)
+        found = result.stdout.strip().splitlines()
+        return found[0] if result.returncode == 0 and found else None
+
+    def home(self) -> PurePosixPath:
+        """The remote user's home directory (``~`` in a dry-run, which opens no connection)."""
+        if self.dry_run:
+            return PurePosixPath("~")
+        if not self._home:
+            self._home = self.run(["printenv", "HOME"], mutates=False, quiet=True).stdout.strip()
+        return PurePosixPath(self._home)
+
+    def command_line(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | PurePosixPath | None) -> str:
+        # SSH carries one command string, which the remote login shell parses: there is no argv over SSH.
+        # shlex.join quotes every word for a POSIX shell, so each argv element arrives as exactly one word,
+        # with nothing expanded, whatever it contains. Env values ride here too: never put secrets in env.
+        words = []
+        if cwd is not None:
+            words.append(f"cd {shlex.quote(str(cwd))} &&")
+        if env:
+            words.append(shlex.join(["env", *(f"{validate_env_name(k)}={v}" for k, v in env.items())]))
+        words.append(shlex.join(argv))
+        return " ".join(words)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        mutates: bool = True,
+        check: bool = True,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | PurePosixPath | None = None,
+        retries: int = 0,
+        stream: Callable[[str], None] | None = None,
+        hint: str | None = None,
+        quiet: bool = False,
+    ) -> Completed:
+        """Like ``Runner.run``. Output lines are prefixed with the host; unless ``quiet`` they are shown as
+        they arrive (or handed to ``stream``): remote builds are long and would otherwise be silent."""
+        argv = tuple(str(a) for a in argv)
+        if retries and mutates:
+            raise ValueError("mutating commands are never retried")
+        shown = display(argv) + (" < stdin" if stdin is not None else "")
+        if self.dry_run:
+            console.say(f"{self.label}[dry-run] would run: {shown}")
+            return Completed(argv, 0, dry_run=True)
+        command = self.command_line(argv, {**self.env, **(env or {})}, cwd)
+        attempt = 0
+        while True:
+            if not quiet:
+                console.note(f"{self.label}$ {shown}")
+            result = self._exec(argv, command, stdin, timeout, stream, quiet, hint)
+            if result.returncode == 0 or not check:
+                return result
+            if result.returncode == 127 and not result.stdout.strip():
+                raise NixflyError(f"{argv[0]}: command not found on {self.endpoint}", hint or NIX_ON_PATH_HINT)
+            if attempt >= retries:
+                raise NixflyError(
+                    f"`{display(argv[:3])}…` failed on {self.endpoint} (exit {result.returncode}): "
+                    f"{failure_line(result.stderr, result.stdout)}",
+                    hint,
+                    exit_code=1,
+                )
+            delay = 0.5 * 2**attempt
+            console.warn(f"{display(argv[:3])} failed (exit {result.returncode}); retrying in {delay:.1f}s")
+            time.sleep(delay)
+            attempt += 1
+
+    def _exec(
+        self,
+        argv: tuple[str, ...],
+        command: str,
+        stdin: str | None,
+        timeout: float | None,
+        stream: Callable[[str], None] | None,
+        quiet: bool,
+        hint: str | None,
+    ) -> Completed:
+        import paramiko
+        from invoke.exceptions import CommandTimedOut
+
+        def emit(line: str) -> None:
+            line = f"{self.label}{REDACT(line)}"
+            if stream is not None:
+                stream(line)
+            elif not quiet:
+                console.note(line)
+
+        out, err = _Lines(emit), _Lines(emit)
+        started = time.monotonic()
+        try:
+            result = self.connection.run(
+                command,
+                hide=False,
+                warn=True,
+                pty=False,
+                echo=False,
+                echo_stdin=False,
+                # False: never forward our own stdin (a terminal or pytest's) to the remote command.
+                in_stream=io.StringIO(stdin) if stdin is not None else False,
+                out_stream=out,
+                err_stream=err,
+                timeout=timeout,
+            )
+        except CommandTimedOut:
+            raise NixflyError(
+                f"`{display(argv[:3])}…` did not finish within {timeout:g}s on {self.endpoint}", hint
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self._conn = None
+            raise NixflyError(
+                f"lost the SSH connection to {self.endpoint} during `{display(argv[:3])}…`: {_reason(exc)}",
+                "check the network and the host, then run the same command again",
+            ) from None
+        finally:
+            out.close()
+            err.close()
+        return Completed(argv, result.exited, result.stdout, result.stderr, time.monotonic() - started)
+
+    def put(self, data: bytes, remote_path: PurePosixPath) -> None:
+        """Upload ``data`` to ``remote_path`` (SFTP); a dry-run only says so."""
+        if self.dry_run:
+            console.say(f"{self.label}[dry-run] would upload {len(data)} bytes to {remote_path}")
+            return
+        self.connection.put(io.BytesIO(data), str(remote_path))
+
+
+# The checkout goes to a staging dir first and replaces the old one only when complete; out-links of
+# earlier builds (result*, GC roots) move across so their closures stay alive.
+UNPACK = """set -eu
+dir=$1 archive=$2 digest=$3
+rm -rf "$dir.next" "$dir.old"
+mkdir -p "$dir.next"
+tar -xzf "$archive" -C "$dir.next"
+rm -f "$archive"
+if [ -d "$dir" ]; then
+  for link in "$dir"/result*; do
+    if [ -L "$link" ]; then mv "$link" "$dir.next/"; fi
+  done
+  mv "$dir" "$dir.old"
+fi
+mv "$dir.next" "$dir"
+rm -rf "$dir.old"
+printf '%s\\n' "$digest" > "$dir.sync"
+"""
+
+
+def checkout_dir(remote: RemoteRunner, root: Path) -> PurePosixPath:
+    """``~/.cache/nixfly/checkouts/<name>-<hash>``: one per local checkout (and machine) on each host."""
+    tag = hashlib.sha256(f"{socket.gethostname()}:{root.resolve()}".encode()).hexdigest()[:12]
+    return remote.home() / ".cache" / "nixfly" / "checkouts" / f"{root.name}-{tag}"
+
+
+def archive(root: Path, names: Sequence[str]) -> tuple[bytes, str]:
+    """A gzipped tar of ``names`` under ``root`` and a digest of its content (same files → same digest)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(names):
+            path = root / name
+            if not (path.is_file() or path.is_symlink()):
+                continue  # tracked but deleted in the working tree: the flake does not see it either
+            info = tar.gettarinfo(str(path), arcname=name)
+            # Owner and time are not content: leave them out so an unchanged tree gives the same digest.
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            if info.isfile():
+                with path.open("rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    data = raw.getvalue()
+    return gzip.compress(data, mtime=0), hashlib.sha256(data).hexdigest()
+
+
+def sync_checkout(remote: RemoteRunner, root: Path, local: Runner | None = None) -> PurePosixPath:
+    """Copy the files a flake in ``root`` can see (tracked plus untracked-not-ignored) to the host.
+
+    Returns the remote checkout directory. An unchanged tree is not uploaded again.
+    """
+    local = local or Runner(cwd=root)
+    names = git.visible_files(local, root)
+    if names is None:
+        raise NixflyError(f"{root} is not a git checkout", "--on syncs the files git lists; run `git init`")
+    data, digest = archive(root, names)
+    dest = checkout_dir(remote, root)
+    if remote.dry_run:
+        console.say(f"{remote.label}[dry-run] would sync {len(names)} files to {dest}")
+        return dest
+    synced = remote.run(["cat", f"{dest}.sync"], mutates=False, check=False, quiet=True)
+    if synced.returncode == 0 and synced.stdout.strip() == digest:
+        console.note(f"{remote.label}checkout {dest} is up to date")
+        return dest
+    upload = PurePosixPath(f"{dest}.upload.tar.gz")
+    remote.run(["mkdir", "-p", str(dest.parent)], quiet=True)
+    remote.put(data, upload)
+    remote.run(["sh", "-c", UNPACK, "nixfly-sync", str(dest), str(upload), digest], quiet=True)
+    console.note(f"{remote.label}synced {len(names)} files ({len(data) // 1024} KiB) to {dest}")
+    return dest

@@ -1,0 +1,114 @@
+"""The release's process on a target machine: started detached, found again, stopped. One POSIX sh script.
+
+The same script runs locally (through ``Runner``) and over SSH (through ``RemoteRunner``), with its
+arguments as separate words (``sh -c SCRIPT nixfly-service CMD ARGS…``), never spliced into the text.
+
+* start: the program runs in a new session (``setsid``), so it is the leader of its own process group and
+  session, outlives the SSH connection or the ``inv`` that started it, and can be stopped as a whole. Its
+  output is appended to the log; its pid goes to the pidfile. The environment is built from scratch (PATH,
+  HOME, TMPDIR, then the release's variables): the deployer's own environment (tokens included) must not
+  leak into the app. The release's variables arrive on stdin as ``export NAME='value'`` lines, because
+  secrets must never be on a command line.
+* alive: a pid counts only while its process is not a zombie and is still the session leader nixfly made
+  (after a reboot the pid may belong to anyone). Read from /proc: Linux only, like Fly's Machines.
+* stop: TERM to the process group, wait up to the grace period, then KILL every process left in the
+  session (children that made process groups of their own included).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from nixfly.targets.hosts import Host
+
+SCRIPT = r"""
+set -eu
+
+leader() { # the live session leader recorded in pidfile $1, or nothing
+  [ -r "$1" ] || return 0
+  pid=$(cat "$1") || return 0
+  case $pid in '' | *[!0-9]*) return 0 ;; esac
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+  set -- ${stat##*") "}
+  if [ "$1" != Z ] && [ "$4" = "$pid" ]; then echo "$pid"; fi
+}
+
+in_session() { # pids of live (non-zombie) processes in session $1
+  for f in /proc/[0-9]*/stat; do
+    read -r line 2> /dev/null < "$f" || continue
+    p=${f#/proc/}; p=${p%/stat}
+    set -- ${line##*") "}
+    if [ "$1" != Z ] && [ "$4" = "$sid" ]; then echo "$p"; fi
+  done
+}
+
+cmd=$1; shift
+case $cmd in
+pid)
+  leader "$1"
+  ;;
+start) # pidfile log workdir program; stdin: export lines
+  pidfile=$1 log=$2 workdir=$3 program=$4
+  if [ -n "$(leader "$pidfile")" ]; then echo "already running: $(cat "$pidfile")" >&2; exit 3; fi
+  command -v setsid > /dev/null || { echo "setsid not found (util-linux)" >&2; exit 127; }
+  [ -x "$program" ] || { echo "$program is not an executable" >&2; exit 126; }
+  mkdir -p "${pidfile%/*}" "${log%/*}" "$workdir"
+  cd "$workdir"
+  printf '%s nixfly: starting %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$program" >> "$log"
+  exec 3<&0
+  env -i PATH="$PATH" HOME="$HOME" TMPDIR="${TMPDIR:-/tmp}" \
+    sh -c 'eval "$(cat)"; exec setsid "$0" < /dev/null' "$program" <&3 3<&- >> "$log" 2>&1 &
+  echo "$!" > "$pidfile"
+  echo "$!"
+  ;;
+stop) # pidfile grace-seconds
+  pidfile=$1 grace=$2
+  sid=$(leader "$pidfile")
+  if [ -z "$sid" ]; then rm -f "$pidfile"; echo "not running"; exit 0; fi
+  kill -TERM "-$sid" 2> /dev/null || true
+  ticks=0
+  while [ -n "$(in_session)" ] && [ "$ticks" -lt "$((grace * 10))" ]; do sleep 0.1; ticks=$((ticks + 1)); done
+  left=$(in_session)
+  if [ -n "$left" ]; then
+    kill -KILL $left 2> /dev/null || true
+    echo "killed after ${grace}s: $left"
+  else
+    echo "stopped"
+  fi
+  rm -f "$pidfile"
+  ;;
+tail) # log lines
+  if [ -r "$1" ]; then tail -n "$2" "$1"; fi
+  ;;
+*)
+  echo "unknown command $cmd" >&2; exit 2
+  ;;
+esac
+"""
+
+
+def _sh(host: Host, what: str, *args: str, stdin: str | None = None, mutates: bool = True) -> str:
+    return host.script(what, SCRIPT, *args, stdin=stdin, mutates=mutates).stdout
+
+
+def pid(host: Host, pidfile: PurePosixPath) -> int:
+    """The running release's pid, or 0."""
+    out = _sh(host, f"check {pidfile}", "pid", str(pidfile), mutates=False).strip()
+    return int(out) if out.isdigit() else 0
+
+
+def start(
+    host: Host, pidfile: PurePosixPath, log: PurePosixPath, workdir: PurePosixPath, program: PurePosixPath,
+    exports: str,
+) -> int:
+    out = _sh(host, f"start {program}", "start", str(pidfile), str(log), str(workdir), str(program), stdin=exports)
+    return int(out.strip()) if out.strip().isdigit() else 0
+
+
+def stop(host: Host, pidfile: PurePosixPath, grace: float) -> str:
+    # Whole seconds: the script counts tenths with shell arithmetic.
+    return _sh(host, f"stop the process of {pidfile}", "stop", str(pidfile), str(max(1, round(grace)))).strip()
+
+
+def tail(host: Host, log: PurePosixPath, lines: int) -> str:
+    return _sh(host, f"read {log}", "tail", str(log), str(lines), mutates=False)

@@ -1,0 +1,94 @@
+"""What the test suites share: where the repository is, the offline Nix flags, and the harness that runs
+`inv` in a fresh checkout against the flyctl simulator."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flyctl_sim import control
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def offline_nix_options() -> str:
+    """The flags tests/nix/README.md documents: no sandbox, no binary cache, no registry, the shim as nixpkgs."""
+    shim = REPO / "tests" / "nix" / "nixpkgs-shim"
+    registry = REPO / "tests" / "nix" / "flake-registry.json"
+    return (
+        "--option sandbox false --option substituters '' --option build-users-group '' "
+        f"--option flake-registry {registry} --override-input nixpkgs path:{shim}"
+    )
+
+
+CANARY = {
+    "CLAUDE_ACCESS_TOKEN": "canary-claude-7f3a9c1e",
+    "GH_TOKEN": "canary-gh-2b8d4e6f",
+}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "nixfly tests",
+    "GIT_AUTHOR_EMAIL": "tests@nixfly.invalid",
+    "GIT_COMMITTER_NAME": "nixfly tests",
+    "GIT_COMMITTER_EMAIL": "tests@nixfly.invalid",
+}
+
+
+def require(tool: str) -> str:
+    """Integration tests need real tools; a missing one is a failure, never a skip."""
+    found = shutil.which(tool)
+    if not found:
+        pytest.fail(f"{tool} is not installed: .ci/run installs it (see README, 'Running the tests')")
+    return found
+
+
+@dataclass
+class Project:
+    root: Path
+    sim: Path
+    env: dict[str, str]
+
+    def inv(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
+
+    def flyctl_calls(self) -> list[dict]:
+        return control.calls(self.sim)
+
+    def commands(self) -> list[str]:
+        """The canonical flyctl commands run so far, in order (e.g. "apps create")."""
+        return [c.get("command") or "" for c in self.flyctl_calls()]
+
+
+def copy_checkout(dest: Path) -> None:
+    """What a fresh clone has: the files git tracks (or would track), committed in a new repository."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout
+    for name in filter(None, listing.split("\0")):
+        source = REPO / name
+        if not source.exists() or name.startswith("tests/integration/") or "__pycache__" in name:
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True, env=env)
+    subprocess.run(["git", "-C", str(dest), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(dest), "commit", "-q", "-m", "fixture"], check=True, env=env)
+
+
