@@ -60,7 +60,11 @@ def wait_healthy(fly: Flyctl, app: str, url: str, health: Health) -> str:
     interval = health.interval
     last = Verdict(False, "not checked")
     while True:
-        last = machines_and_checks(fly, app)
+        try:
+            last = machines_and_checks(fly, app)
+        except NixflyError as exc:
+            # flyctl itself failing (after its read retries) says nothing about the app: poll on.
+            last = Verdict(False, exc.message)
         if last.healthy and url:
             http = http_ok(url, health.http_timeout)
             last = Verdict(http.healthy, f"{last.detail}; {http.detail}")

@@ -38,6 +38,20 @@ def argv(*args: str) -> list[str]:
     return ["nix", *FEATURES, *args, *options()]
 
 
+def without_overrides(opts: list[str]) -> list[str]:
+    """``opts`` minus ``--override-input NAME REF``: `nix flake update` would write the override into flake.lock."""
+    out: list[str] = []
+    skip = 0
+    for opt in opts:
+        if skip:
+            skip -= 1
+        elif opt == "--override-input":
+            skip = 2
+        else:
+            out.append(opt)
+    return out
+
+
 def develop_argv(command: list[str]) -> list[str]:
     """``command`` inside the flake's dev shell."""
     return [*argv("develop"), "--command", *command]
@@ -145,7 +159,7 @@ class Nix:
         return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
     def flake_update(self) -> None:
-        self._run("flake", "update")
+        self.runner.run(["nix", *FEATURES, "flake", "update", *without_overrides(options())], cwd=self.root)
 
     def _inputs_key(self, attr: str) -> str:
         """A digest of everything the flake can see, or "" outside git (then nix decides every time)."""
