@@ -1,0 +1,213 @@
+{
+  description = "nixfly: one Nix closure holding the Elixir web app, the Bun ai-server and their supervisor";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      inherit (nixpkgs) lib;
+
+      forAllSystems = lib.genAttrs [
+        "x86_64-linux"
+        "aarch64-linux"
+        "x86_64-darwin"
+        "aarch64-darwin"
+      ];
+      # Darwin cannot build Linux images.
+      isLinux = system: lib.hasSuffix "-linux" system;
+
+      version = "0.1.0";
+
+      # scripts/* keep a shebang so they also run straight from the checkout;
+      # writeShellApplication writes its own.
+      scriptText =
+        path:
+        let
+          shebang = "#!/usr/bin/env bash\n";
+          text = builtins.readFile path;
+        in
+        assert lib.hasPrefix shebang text;
+        lib.removePrefix shebang text;
+
+      packagesFor =
+        system:
+        let
+          pkgs = nixpkgs.legacyPackages.${system};
+
+          # The raw mix release of web/ (OTP only, no hex deps: no fetchMixDeps needed).
+          webRelease = pkgs.beamPackages.mixRelease {
+            pname = "web";
+            inherit version;
+            src = ./web;
+          };
+
+          # bin/web: the release in the foreground, runnable from the read-only store.
+          webLauncher = pkgs.writeShellApplication {
+            name = "web";
+            # mktemp; mixRelease already wraps the release's own scripts with coreutils, sed,
+            # grep and awk on PATH.
+            runtimeInputs = [ pkgs.coreutils ];
+            text = ''
+              # The store is read-only: the release writes into RELEASE_TMP.
+              if [ -z "''${RELEASE_TMP:-}" ]; then
+                RELEASE_TMP="$(mktemp -d "''${TMPDIR:-/tmp}/web-release.XXXXXX")"
+              fi
+              export RELEASE_TMP
+              # One node, no clustering: no epmd daemon (it would outlive the BEAM).
+              export RELEASE_DISTRIBUTION="''${RELEASE_DISTRIBUTION:-none}"
+              # mixRelease deletes releases/COOKIE (secrets stay out of the store).
+              if [ -z "''${RELEASE_COOKIE:-}" ]; then
+                RELEASE_COOKIE="$(printf '%08x' "$SRANDOM" "$SRANDOM" "$SRANDOM" "$SRANDOM")"
+              fi
+              export RELEASE_COOKIE
+              exec ${webRelease}/bin/web start
+            '';
+          };
+
+          # The ai-server sources plus bin/ai-server; no npm dependencies, so no bun install.
+          aiServer =
+            pkgs.runCommand "ai-server-${version}"
+              {
+                meta.mainProgram = "ai-server";
+              }
+              ''
+                mkdir -p "$out/bin" "$out/ai-server"
+                cp -R --no-preserve=mode ${./ai-server}/. "$out/ai-server/"
+                cat > "$out/bin/ai-server" <<EOF
+                #!${pkgs.runtimeShell}
+                exec ${lib.getExe pkgs.bun} run $out/ai-server/src/index.ts "\$@"
+                EOF
+                chmod +x "$out/bin/ai-server"
+              '';
+
+          # The supervisor; finds web and ai-server on PATH.
+          startOneshot = pkgs.writeShellApplication {
+            name = "start-oneshot";
+            runtimeInputs = [
+              webLauncher
+              aiServer
+              pkgs.coreutils
+            ];
+            text = scriptText ./scripts/start-oneshot;
+          };
+
+          # What gets deployed: bin/{start-oneshot,web,ai-server}, elixir/ (the release),
+          # ai-server/ (the sources).
+          oneshotIntegrated =
+            pkgs.runCommand "oneshot-integrated-${version}"
+              {
+                meta.mainProgram = "start-oneshot";
+              }
+              ''
+                mkdir -p "$out/bin"
+                ln -s ${startOneshot}/bin/start-oneshot "$out/bin/start-oneshot"
+                ln -s ${webLauncher}/bin/web "$out/bin/web"
+                ln -s ${aiServer}/bin/ai-server "$out/bin/ai-server"
+                ln -s ${webRelease} "$out/elixir"
+                ln -s ${aiServer}/ai-server "$out/ai-server"
+              '';
+
+          # OCI images without Docker: push with `skopeo copy docker-archive:<image> docker://…`.
+          # Uncompressed archives (`<name>.tar`): skopeo up to 1.9 (Debian 12's) cannot read
+          # gzipped docker-archives, and skopeo compresses the layers when it pushes anyway.
+          imageCompressor = "none";
+          imageRootDirs = ''
+            mkdir -m 1777 tmp
+            mkdir -p data
+          '';
+          imageEnv = [
+            "DATA_DIR=/data"
+            "SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt"
+            "TMPDIR=/tmp"
+          ];
+          ociImages = lib.optionalAttrs (isLinux system) {
+            oci-image-integrated = pkgs.dockerTools.buildLayeredImage {
+              name = "oneshot";
+              compressor = imageCompressor;
+              contents = [
+                oneshotIntegrated
+                pkgs.dockerTools.caCertificates
+              ];
+              extraCommands = imageRootDirs;
+              config = {
+                Cmd = [ "${oneshotIntegrated}/bin/start-oneshot" ];
+                Env = imageEnv ++ [
+                  "PORT=4000"
+                  "WEB_PORT=4000"
+                  "AI_SERVER_PORT=3000"
+                  "AI_SERVER_URL=http://127.0.0.1:3000"
+                  "AI_PROVIDER=echo"
+                ];
+                ExposedPorts."4000/tcp" = { };
+                WorkingDir = "/data";
+              };
+            };
+            oci-image-ai-server = pkgs.dockerTools.buildLayeredImage {
+              name = "oneshot-ai-providers";
+              compressor = imageCompressor;
+              contents = [
+                aiServer
+                pkgs.dockerTools.caCertificates
+              ];
+              extraCommands = imageRootDirs;
+              config = {
+                Cmd = [ "${aiServer}/bin/ai-server" ];
+                Env = imageEnv ++ [
+                  "PORT=3000"
+                  "AI_SERVER_PORT=3000"
+                  "AI_PROVIDER=echo"
+                ];
+                ExposedPorts."3000/tcp" = { };
+                WorkingDir = "/data";
+              };
+            };
+          };
+        in
+        {
+          web = webRelease;
+          ai-server = aiServer;
+          oneshot-integrated = oneshotIntegrated;
+          default = oneshotIntegrated;
+        }
+        // ociImages;
+    in
+    {
+      packages = forAllSystems packagesFor;
+
+      devShells = forAllSystems (
+        system:
+        let
+          pkgs = nixpkgs.legacyPackages.${system};
+          python = pkgs.python3.withPackages (ps: [
+            ps.invoke
+            ps.nox
+            ps.fabric
+            ps.python-dotenv
+            ps.rich
+            ps.pytest
+          ]);
+        in
+        {
+          default = pkgs.mkShell {
+            packages = [
+              python
+              pkgs.flyctl
+              pkgs.bun
+              pkgs.elixir
+              pkgs.skopeo
+              pkgs.shellcheck
+              pkgs.git
+            ];
+          };
+        }
+      );
+
+      formatter = forAllSystems (system: nixpkgs.legacyPackages.${system}.nixfmt-rfc-style);
+
+      # `nix flake check` builds these; start-oneshot's shellcheck runs inside its build.
+      checks = forAllSystems (system: {
+        inherit (self.packages.${system}) web ai-server oneshot-integrated;
+      });
+    };
+}

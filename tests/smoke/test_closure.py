@@ -1,0 +1,143 @@
+"""The built closure does what Fly will ask of it: serve, talk over localhost, stop cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from smoke_support import Service, answer_or_none, free_port, request, wait_until
+
+STARTUP_SECONDS = 60
+GRACE_SECONDS = 10
+
+
+def wait_healthy(port: int, want: Callable[[dict], bool] = lambda _: True) -> dict:
+    def check() -> dict | None:
+        reply = answer_or_none(f"http://127.0.0.1:{port}/health")
+        if reply is None or reply.status != 200:
+            return None
+        body = reply.json()
+        return body if want(body) else None
+
+    return wait_until(check, STARTUP_SECONDS, f"/health on port {port}")  # type: ignore[return-value]
+
+
+def start_oneshot(launch: Callable[..., Service], result: Path, data_dir: Path) -> tuple[Service, int, int]:
+    web_port, ai_port = free_port(), free_port()
+    service = launch(
+        [str(result / "bin" / "start-oneshot")],
+        WEB_PORT=str(web_port),
+        AI_SERVER_PORT=str(ai_port),
+        DATA_DIR=str(data_dir),
+        AI_PROVIDER="echo",
+        ONESHOT_GRACE_SECONDS=str(GRACE_SECONDS),
+    )
+    wait_healthy(web_port, lambda body: body.get("ai_server") == "reachable")
+    return service, web_port, ai_port
+
+
+@pytest.mark.integrated
+def test_layout(result: Path) -> None:
+    for name in ("start-oneshot", "web", "ai-server"):
+        assert os.access(result / "bin" / name, os.X_OK), name
+    assert (result / "elixir" / "bin" / "web").is_file()
+    assert not (result / "elixir" / "releases" / "COOKIE").exists()  # no secret in the store
+    assert (result / "ai-server" / "src" / "index.ts").is_file()
+    assert sorted(p.name for p in result.iterdir()) == ["ai-server", "bin", "elixir"]
+
+
+@pytest.mark.integrated
+def test_web_alone_reports_the_ai_server_unreachable(
+    launch: Callable[..., Service], result: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    web = launch(
+        [str(result / "bin" / "web")],
+        PORT=str(port),
+        AI_SERVER_URL=f"http://127.0.0.1:{free_port()}",
+        DATA_DIR=str(tmp_path),
+    )
+    assert wait_healthy(port) == {"status": "ok", "ai_server": "unreachable"}
+    web.process.send_signal(signal.SIGTERM)
+    assert web.wait_exit(GRACE_SECONDS) == 0
+
+
+@pytest.mark.integrated
+@pytest.mark.ai_server
+def test_ai_server_alone_answers_health(launch: Callable[..., Service], result: Path) -> None:
+    port = free_port()
+    ai_server = launch([str(result / "bin" / "ai-server")], PORT=str(port), AI_PROVIDER="echo")
+    body = wait_healthy(port)
+    assert body["status"] == "ok"
+    assert "providers" in body
+    ai_server.process.send_signal(signal.SIGTERM)
+    assert ai_server.wait_exit(GRACE_SECONDS) == 0
+
+
+@pytest.mark.integrated
+def test_chat_goes_through_web_to_the_ai_server_and_is_logged(
+    launch: Callable[..., Service], result: Path, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    oneshot, web_port, _ = start_oneshot(launch, result, data_dir)
+
+    reply = request(f"http://127.0.0.1:{web_port}/chat", json.dumps({"message": "hello smoke"}).encode())
+    assert reply.status == 200, reply.body
+    assert reply.json() == {"provider": "echo", "reply": "echo: hello smoke"}
+
+    chats = data_dir / "chats.jsonl"
+    wait_until(lambda: chats.exists() and "hello smoke" in chats.read_text(), 10, "chats.jsonl")
+    entry = json.loads(chats.read_text().splitlines()[-1])
+    assert entry["request"] == {"message": "hello smoke"}
+    assert entry["response"]["reply"] == "echo: hello smoke"
+
+    output = oneshot.output
+    assert "[web] " in output
+    assert "[ai-server] " in output
+
+
+@pytest.mark.integrated
+def test_malformed_json_is_a_400_json_error(
+    launch: Callable[..., Service], result: Path, tmp_path: Path
+) -> None:
+    _, web_port, ai_port = start_oneshot(launch, result, tmp_path)
+    for port in (web_port, ai_port):
+        reply = request(f"http://127.0.0.1:{port}/chat", b'{"message": ')
+        assert reply.status == 400, (port, reply.body)
+        assert "error" in reply.json()
+
+
+@pytest.mark.integrated
+def test_sigterm_stops_everything_within_the_grace_period(
+    launch: Callable[..., Service], result: Path, tmp_path: Path
+) -> None:
+    oneshot, _, _ = start_oneshot(launch, result, tmp_path)
+    assert len(oneshot.live_processes()) >= 3  # supervisor, BEAM, bun (+ line prefixers)
+    started = time.monotonic()
+    oneshot.process.send_signal(signal.SIGTERM)
+    assert oneshot.wait_exit(GRACE_SECONDS + 5) == 0, oneshot.output
+    assert time.monotonic() - started < GRACE_SECONDS
+    wait_until(lambda: not oneshot.live_processes(), 5, "every process of the session to exit")
+
+
+@pytest.mark.integrated
+def test_a_dead_ai_server_makes_start_oneshot_fail(
+    launch: Callable[..., Service], result: Path, tmp_path: Path
+) -> None:
+    oneshot, _, _ = start_oneshot(launch, result, tmp_path)
+    [ai_server] = [
+        pid
+        for pid, ppid, cmdline in oneshot.live_processes()
+        if ppid == oneshot.sid and "src/index.ts" in cmdline
+    ]
+    os.kill(ai_server, signal.SIGKILL)
+    status = oneshot.wait_exit(GRACE_SECONDS + 5)
+    assert status != 0, oneshot.output
+    assert "ai-server exited with status" in oneshot.output
+    wait_until(lambda: not oneshot.live_processes(), 5, "every process of the session to exit")
