@@ -246,6 +246,11 @@ def image_push(s: Settings) -> None:
     print(ref)
 
 
+def _image_root(archive: str, s: Settings) -> str:
+    """The mode's package the image was built from (its out-link), to compare image and closure sizes."""
+    return str(s.out_link.resolve()) if s.out_link.exists() else archive
+
+
 def image_inspect(s: Settings) -> None:
     from nixfly import image
     from nixfly.nix import Nix, human_size
@@ -256,15 +261,15 @@ def image_inspect(s: Settings) -> None:
     built = image.build(nix, s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
     if s.dry_run:
         return
-    skopeo = Skopeo(runner)
-    info = skopeo.inspect_archive(built.store_path)
-    config = skopeo.config_of_archive(built.store_path).get("config", {})
-    layers = info.get("LayersData") or [{"Digest": d, "Size": 0} for d in info.get("Layers", [])]
+    found = image.layers(built.store_path)
+    total = sum(size for _, size in found)
     console.table(
-        f"{built.store_path} ({len(layers)} layers, tarball {human_size(Path(built.store_path).stat().st_size)})",
+        f"{built.store_path}: {len(found)} layers, {human_size(total)} "
+        f"(closure of .#{s.mode.flake_attr}: {human_size(nix.sizes(_image_root(built.store_path, s))[1])})",
         ("layer", "size"),
-        [(layer.get("Digest", "?"), human_size(int(layer.get("Size") or 0))) for layer in layers],
+        [(name, human_size(size)) for name, size in found],
     )
+    config = Skopeo(runner).config_of_archive(built.store_path).get("config", {})
     console.table("image config", ("key", "value"), [
         ("Cmd", " ".join(config.get("Cmd") or [])),
         ("Env", ", ".join(e.split("=", 1)[0] for e in config.get("Env") or [])),

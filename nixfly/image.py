@@ -6,6 +6,8 @@ and the Fly release names exactly the image that was built from the smoke-tested
 
 from __future__ import annotations
 
+import json
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,16 @@ def reference(registry: str, app: str, store_path: str) -> str:
 class Pushed:
     ref: str
     uploaded: bool
+
+
+def layers(archive: str) -> list[tuple[str, int]]:
+    """(layer file, bytes) for each layer of a docker-archive tarball, base first, read from its manifest."""
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("manifest.json")
+        if member is None:
+            raise NixflyError(f"{archive} has no manifest.json: not a docker-archive")
+        manifest = json.load(member)
+        return [(name, tar.getmember(name).size) for name in manifest[0]["Layers"]]
 
 
 def build(nix: Nix, attr: str, out_link: Path) -> Built:

@@ -134,11 +134,12 @@ class Nix:
         result = self._run(*args, check=False)
         if result.returncode != 0:
             # Nix's own explanation (evaluation error, builder log tail) is the useful part: show it whole.
-            console.error(REDACT(error_block(result.stderr)))
-            raise NixflyError(
-                f"nix build .#{attr} failed (exit {result.returncode})",
-                "see nix's error above; add --show-trace for an evaluation error's full trace",
-            )
+            block = REDACT(error_block(result.stderr))
+            console.say(block)
+            hint = "see nix's error above; add --show-trace for an evaluation error's full trace"
+            if "unable to download" in block:
+                hint = "no network? NIXFLY_NIX_OPTIONS can point nixpkgs at a local copy (tests/nix/README.md)"
+            raise NixflyError(f"nix build .#{attr} failed (exit {result.returncode})", hint)
         if result.dry_run:
             return Built(attr, "", out_link, 0, 0, cached=False)
         store_path = os.readlink(out_link)

@@ -95,11 +95,6 @@ class Skopeo:
         except NixflyError as exc:
             raise explain(exc.message, ref) from None
 
-    def inspect_archive(self, archive: str) -> dict[str, Any]:
-        self._check()
-        result = self.runner.run(["skopeo", "inspect", f"docker-archive:{archive}"], mutates=False, quiet=True)
-        return json.loads(result.stdout)
-
     def config_of_archive(self, archive: str) -> dict[str, Any]:
         self._check()
         result = self.runner.run(["skopeo", "inspect", "--config", f"docker-archive:{archive}"], mutates=False,

@@ -1,0 +1,91 @@
+"""The Docker-free path with real parts: Nix builds the OCI image, real skopeo pushes it to a real registry on
+loopback, the flyctl simulator deploys it by reference."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from flyctl_sim import control
+from registry import running_registry
+from support import require
+
+FAST = ("--skip-build", "--skip-smoke")
+
+
+def use_registry(project, host):
+    text = (project.root / "invoke.yaml").read_text()
+    (project.root / "invoke.yaml").write_text(text.replace("nixfly:\n", f"nixfly:\n  registry: \"{host}\"\n", 1))
+
+
+def skopeo_inspect(ref, *creds):
+    require("skopeo")
+    args = ["skopeo", "inspect", "--tls-verify=false", *creds, f"docker://{ref}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, fake_result, tmp_path):
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        first = project.inv("deploy", *FAST, "--builder", "image")
+        assert first.returncode == 0, first.stderr
+        deploy = [c for c in project.flyctl_calls() if c.get("command") == "deploy"][-1]["argv"]
+        ref = deploy[deploy.index("--image") + 1]
+        assert ref.startswith(f"{registry.host}/oneshot:nix-") and "--nixpacks" not in deploy
+        assert control.current_release(project.sim, "oneshot")["image_ref"].endswith(ref.split("/", 1)[1])
+        info = skopeo_inspect(ref)
+        assert len(info["Layers"]) >= 1
+        config = subprocess.run(["skopeo", "inspect", "--config", "--tls-verify=false", f"docker://{ref}"],
+                                capture_output=True, text=True, check=True).stdout
+        assert "start-oneshot" in config
+        assert "pushed" in first.stderr
+
+        second = project.inv("deploy", *FAST, "--builder", "image")
+        assert second.returncode == 0, second.stderr
+        assert "already in registry" in second.stderr
+        assert "skopeo copy" not in second.stderr
+        assert "nothing changed" in second.stderr
+
+
+def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):
+    token = control.DEFAULT_TOKEN
+    with running_registry(tmp_path / "registry", user="x", password=token) as registry:
+        use_registry(project, registry.host)
+        pushed = project.inv("image.push")
+        assert pushed.returncode == 0, pushed.stderr
+        ref = pushed.stdout.strip().splitlines()[-1]
+        assert token not in pushed.stdout + pushed.stderr
+        assert skopeo_inspect(ref, "--creds", f"x:{token}")["Name"].endswith("/oneshot")
+        again = project.inv("image.push")
+        assert again.returncode == 0 and "nothing uploaded" in again.stderr
+
+        refused = project.inv("image.push", env={"FLY_API_TOKEN": "wrong-token-123"})
+        assert refused.returncode == 1
+        assert "refused the credentials" in refused.stderr and "wrong-token-123" not in refused.stderr
+
+
+def test_unreachable_registry_stops_before_deploying(project, fake_result):
+    use_registry(project, "127.0.0.1:9")
+    result = project.inv("deploy", *FAST, "--builder", "image")
+    assert result.returncode == 1
+    assert "registry 127.0.0.1:9 is unreachable" in result.stderr
+    assert "deploy" not in project.commands()
+
+
+def test_failing_image_build_stops_before_deploying(project, fake_result):
+    text = (project.root / "invoke.yaml").read_text()
+    text = text.replace("    integrated:\n", "    integrated:\n      image_attr: no-such-image\n", 1)
+    (project.root / "invoke.yaml").write_text(text)
+    result = project.inv("deploy", *FAST, "--builder", "image")
+    assert result.returncode == 1
+    assert "nix build .#no-such-image failed" in result.stderr
+    assert "deploy" not in project.commands()
+
+
+@pytest.mark.parametrize("mode", ["integrated", "ai-server-only"])
+def test_image_inspect_shows_layers_and_command(project, mode):
+    result = project.inv("image.inspect", "--mode", mode)
+    assert result.returncode == 0, result.stderr
+    assert "layers" in result.stderr and "Cmd" in result.stderr
