@@ -1,0 +1,1 @@
+"""One module per flyctl command family; each exposes ``command()`` building its cobra sub-tree."""

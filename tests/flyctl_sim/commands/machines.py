@@ -1,0 +1,167 @@
+"""``fly status``, ``fly machine list`` (aliases ``machines``, ``m``; ``ls``) and ``fly checks list``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flyctl_sim import health, render, shapes
+from flyctl_sim.cobra import BOOL, Command, Flag
+from flyctl_sim.commands.common import APP_FLAGS, JSON
+from flyctl_sim.errors import FlyError
+from flyctl_sim.invocation import Invocation
+
+
+def _live(app: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in app["machines"] if m.get("state") != "destroyed"]
+
+
+def _checks_summary(machine: dict[str, Any]) -> str:
+    checks = machine.get("checks", [])
+    if not checks:
+        return ""
+    passing = sum(1 for c in checks if c["status"] == "passing")
+    critical = sum(1 for c in checks if c["status"] == "critical")
+    text = (
+        f"{passing} total, {passing} passing" if not critical else f"{len(checks)} total, {critical} critical"
+    )
+    return text
+
+
+def run_status(inv: Invocation) -> None:
+    if inv.flag("watch") and inv.json_output():
+        raise FlyError("--watch and --json are not supported together")
+    app = inv.app(prefix="failed to get app: ")
+    machines = _live(app)
+    current = health.current_release(app)
+    org = shapes.org(inv.state, app["org"])
+    if inv.json_output():
+        inv.print_json(
+            {
+                "AppURL": f"https://{app['name']}.fly.dev",
+                "Deployed": app["deployed"],
+                "Hostname": f"{app['name']}.fly.dev",
+                "ID": app["name"],
+                "Machines": [shapes.machine_object(m) for m in machines],
+                "Name": app["name"],
+                "Organization": shapes.org_object(org),
+                "PlatformVersion": "machines",
+                "Status": "deployed" if app["deployed"] else "pending",
+                "Version": current["version"] if current else 0,
+            }
+        )
+        return
+    inv.print("App")
+    inv.print(f"  Name     = {app['name']}")
+    inv.print(f"  Owner    = {org['slug']}")
+    inv.print(f"  Hostname = {app['name']}.fly.dev")
+    inv.print(f"  Image    = {app['image'] or '-'}")
+    inv.print("")
+    if not machines:
+        inv.print("No machines are available on this app.")
+        return
+    inv.print("Machines")
+    rows = [
+        [
+            m["config"]["metadata"]["fly_process_group"],
+            m["id"],
+            m["config"]["metadata"]["fly_release_version"],
+            m["region"],
+            m["state"],
+            _checks_summary(m),
+            m["updated_at"],
+        ]
+        for m in machines
+    ]
+    inv.out.write(
+        render.table(["Process", "ID", "Version", "Region", "State", "Checks", "Last Updated"], rows)
+    )
+
+
+def run_machine_list(inv: Invocation) -> None:
+    app = inv.app()
+    machines = _live(app)
+    if inv.json_output():
+        inv.print_json([shapes.machine_object(m) for m in machines])
+        return
+    if not machines:
+        inv.print(f"No machines are available on this app {app['name']}")
+        return
+    rows = [
+        [
+            m["id"],
+            m["name"],
+            m["state"],
+            _checks_summary(m),
+            m["region"],
+            m["config"]["metadata"]["fly_process_group"],
+            m["config"]["image"],
+            m["private_ip"],
+            m["created_at"],
+            m["updated_at"],
+        ]
+        for m in machines
+    ]
+    headers = [
+        "ID",
+        "Name",
+        "State",
+        "Checks",
+        "Region",
+        "Role",
+        "Image",
+        "IP Address",
+        "Created",
+        "Last Updated",
+    ]
+    inv.out.write(
+        render.table(
+            headers, rows, title=f"{len(machines)} machines have been retrieved from app {app['name']}."
+        )
+    )
+
+
+def run_checks_list(inv: Invocation) -> None:
+    app = inv.app()
+    machines = _live(app)
+    if inv.json_output():
+        inv.print_json({m["id"]: list(m.get("checks", [])) for m in machines})
+        return
+    inv.print(f"Health Checks for {app['name']}")
+    rows = [
+        [c["name"], c["status"], m["id"], m["region"], c["updated_at"], c["output"]]
+        for m in machines
+        for c in m.get("checks", [])
+    ]
+    inv.out.write(render.table(["Name", "Status", "Machine", "Region", "Last Updated", "Output"], rows))
+
+
+def status_command() -> Command:
+    return Command(
+        "status",
+        "Show app status",
+        flags=(
+            *APP_FLAGS,
+            JSON,
+            Flag("all", BOOL, usage="Show completed instances"),
+            Flag("watch", BOOL, usage="Refresh details"),
+        ),
+        run=run_status,
+    )
+
+
+def machine_command() -> Command:
+    machine = Command("machine", "Manage Fly Machines.", aliases=("machines", "m"))
+    machine.add(
+        Command("list", "List Fly machines", aliases=("ls",), flags=(*APP_FLAGS, JSON), run=run_machine_list)
+    )
+    return machine
+
+
+def checks_command() -> Command:
+    checks = Command("checks", "Manage health checks")
+    checks.add(
+        Command(
+            "list", "List app health checks", aliases=("ls",), flags=(*APP_FLAGS, JSON), run=run_checks_list
+        )
+    )
+    return checks
