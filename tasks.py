@@ -194,9 +194,27 @@ def image_inspect(c, mode="integrated"):
     commands.image_inspect(settings(c, ROOT, mode=mode))
 
 
+# --- cache.*: a Nix binary cache --------------------------------------------------------------------------
+@task(name="use", help={"name": "a Cachix cache name (runs `cachix use NAME`)", "url": "any binary cache URL",
+                        "key": "the cache's public key (name:base64), with --url", "dry_run": DRY})
+@clean_exit
+def cache_use(c, name="", url="", key="", dry_run=False):
+    """Use a binary cache: Cachix by name, or any cache by URL and public key (added to nix.conf)."""
+    commands.cache_use(settings(c, ROOT, dry_run=dry_run), name=name, url=url, key=key)
+
+
+@task(name="push", help={"mode": MODE, "name": "Cachix cache name", "url": "binary cache URL (nix copy --to)",
+                         "dry_run": "show the closure (paths, size) that would be pushed"})
+@clean_exit
+def cache_push(c, mode="integrated", name="", url="", dry_run=False):
+    """Push the mode's closure to a binary cache (cachix push, or nix copy --to URL)."""
+    commands.cache_push(settings(c, ROOT, mode=mode, dry_run=dry_run), name=name, url=url)
+
+
 ns = Collection(deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, dev, clean, update)
 ns.add_collection(Collection("apps", apps_create))
 ns.add_collection(Collection("volumes", volumes_create))
 ns.add_collection(Collection("lock", lock_status, lock_release))
 ns.add_collection(Collection("image", image_build, image_push, image_inspect))
+ns.add_collection(Collection("cache", cache_use, cache_push))
 ns.configure({"nixfly": DEFAULTS})

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from nixfly import console
 from nixfly import nix as nixcli
 from nixfly.errors import NixflyError
 from nixfly.files import write_atomic
-from nixfly.nix import Nix, human_size, parse_path_info
-from nixfly.runner import Runner, display
+from nixfly.nix import Nix, human_size
+from nixfly.runner import Runner
 
 CACHIX_HINT = "it is in the dev shell (`nix develop`), or install it: `nix profile install nixpkgs#cachix`"
 SCHEMES = ("http", "https", "file", "s3")
@@ -100,7 +98,7 @@ def push(runner: Runner, nix: Nix, attr: str, out_link: Path, name: str = "", ur
         if not store_path:
             return f"dry-run: nothing built yet at {out_link.name}: `inv build` first to see what it holds"
         console.note(f"showing {out_link.name}, the last build: `nix build` runs first and may change it")
-    count, size = closure_of(runner, store_path)
+    count, size = nix.closure_size(store_path)
     verb = "would push" if runner.dry_run else "pushing"
     console.table(f"{verb} .#{attr} to {target}", ("store path", "paths", "size"),
                   [(store_path, count, human_size(size))])
@@ -115,32 +113,6 @@ def push(runner: Runner, nix: Nix, attr: str, out_link: Path, name: str = "", ur
     if result.dry_run:
         return f"dry-run: would push {count} paths ({human_size(size)}) of .#{attr} to {target}"
     return f"pushed {count} paths ({human_size(size)}) of .#{attr} to {target}"
-
-
-def closure_of(runner: Runner, store_path: str) -> tuple[int, int]:
-    """(number of paths, total NAR bytes) of ``store_path``'s closure: a read, so it runs in dry-run too."""
-    result = runner.run(nixcli.argv("path-info", "-rS", "--json", store_path), mutates=False, quiet=True,
-                        hint=nixcli.INSTALL_HINT)
-    try:
-        return closure_summary(json.loads(result.stdout))
-    except json.JSONDecodeError:
-        raise NixflyError(f"cannot read `nix path-info --json` output for {store_path}",
-                          f"run `{display(result.argv)}` to see what nix prints") from None
-
-
-def closure_summary(data: Any) -> tuple[int, int]:
-    """(paths, total NAR bytes) of ``nix path-info -r --json``: a list before Nix 2.19, a map by path after.
-
-    Invalid paths (``"valid": false`` in the list, ``null`` in the map) are not part of the closure.
-    """
-    if isinstance(data, list):
-        entries = {e["path"]: e for e in data
-                   if isinstance(e, dict) and e.get("path") and e.get("valid", True)}
-    elif isinstance(data, dict):
-        entries = {path: e for path, e in data.items() if isinstance(e, dict)}
-    else:
-        entries = {}
-    return len(entries), sum(parse_path_info(entries, path)[0] for path in entries)
 
 
 def _last_build(out_link: Path) -> str:

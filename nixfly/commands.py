@@ -276,3 +276,17 @@ def image_inspect(s: Settings) -> None:
         ("ExposedPorts", ", ".join(config.get("ExposedPorts") or {})),
         ("WorkingDir", config.get("WorkingDir", "")),
     ])
+
+
+def cache_use(s: Settings, *, name: str, url: str, key: str) -> None:
+    from nixfly import cache
+
+    console.ok(cache.use(runner_for(s), name=name, url=url, key=key))
+
+
+def cache_push(s: Settings, *, name: str, url: str) -> None:
+    from nixfly import cache
+    from nixfly.nix import Nix
+
+    runner = runner_for(s)
+    console.ok(cache.push(runner, Nix(runner, s.root), s.mode.flake_attr, s.out_link, name=name, url=url))

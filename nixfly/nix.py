@@ -76,6 +76,20 @@ def parse_path_info(data: Any, path: str) -> tuple[int, int]:
     return int(entry.get("narSize", 0)), int(entry.get("closureSize", 0))
 
 
+def parse_closure(data: Any) -> tuple[int, int]:
+    """(paths, total NAR bytes) of ``nix path-info -r --json``: a list before Nix 2.19, a map by path after.
+
+    Invalid paths (``"valid": false`` in the list, ``null`` in the map) are not part of the closure.
+    """
+    if isinstance(data, list):
+        entries = {e["path"]: e for e in data if isinstance(e, dict) and e.get("path") and e.get("valid", True)}
+    elif isinstance(data, dict):
+        entries = {path: e for path, e in data.items() if isinstance(e, dict)}
+    else:
+        entries = {}
+    return len(entries), sum(parse_path_info(entries, path)[0] for path in entries)
+
+
 @dataclass(frozen=True)
 class Built:
     attr: str
@@ -154,6 +168,14 @@ class Nix:
             return parse_path_info(json.loads(result.stdout), store_path)
         except json.JSONDecodeError:
             return 0, 0
+
+    def closure_size(self, store_path: str) -> tuple[int, int]:
+        """(number of paths, total NAR bytes) of ``store_path``'s closure; a read, so it runs in dry-run too."""
+        result = self._run("path-info", "-rS", "--json", store_path, read=True, quiet=True, hint=INSTALL_HINT)
+        try:
+            return parse_closure(json.loads(result.stdout))
+        except json.JSONDecodeError:
+            raise NixflyError(f"cannot read `nix path-info --json` output for {store_path}") from None
 
     def closure(self, store_path: str) -> list[str]:
         result = self._run("path-info", "--recursive", store_path, read=True, quiet=True)
