@@ -20,8 +20,14 @@ nox.options.error_on_missing_interpreters = True
 
 DEV = ".[dev]"
 WORKFLOWS = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
-SCRIPTS = ["scripts/start-oneshot", "scripts/deploy-fly-nix.sh", "scripts/bundle-credentials.sh",
-           "ai-server/scripts/bundle-credentials.sh", ".ci/run", ".ci/setup-nix.sh"]
+SCRIPTS = [
+    "scripts/start-oneshot",
+    "scripts/deploy-fly-nix.sh",
+    "scripts/bundle-credentials.sh",
+    "ai-server/scripts/bundle-credentials.sh",
+    ".ci/run",
+    ".ci/setup-nix.sh",
+]
 
 
 def in_nix_shell(session: nox.Session, *command: str) -> None:

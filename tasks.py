@@ -37,12 +37,27 @@ DRY = "print what would change, change nothing (default: off)"
     }
 )
 @clean_exit
-def deploy(c, mode="integrated", app="", region="", dry_run=False, skip_build=False, skip_smoke=False,
-           strategy="", rollback=True, force=False, json=False, builder=""):
+def deploy(
+    c,
+    mode="integrated",
+    app="",
+    region="",
+    dry_run=False,
+    skip_build=False,
+    skip_smoke=False,
+    strategy="",
+    rollback=True,
+    force=False,
+    json=False,
+    builder="",
+):
     """Build, smoke-test and deploy a mode to Fly.io, then verify it is healthy (rolls back if not)."""
-    s = settings(c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy, builder=builder)
-    commands.deploy(s, skip_build=skip_build, skip_smoke=skip_smoke, rollback=rollback, force=force,
-                    json_summary=json)
+    s = settings(
+        c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy, builder=builder
+    )
+    commands.deploy(
+        s, skip_build=skip_build, skip_smoke=skip_smoke, rollback=rollback, force=force, json_summary=json
+    )
 
 
 @task(
@@ -96,7 +111,9 @@ def status(c, mode="integrated", app="", json=False):
     commands.status(settings(c, ROOT, mode=mode, app=app), as_json=json)
 
 
-@task(help={"mode": MODE, "app": APP, "timeout": "stop waiting for logs after this many seconds (default: 15)"})
+@task(
+    help={"mode": MODE, "app": APP, "timeout": "stop waiting for logs after this many seconds (default: 15)"}
+)
 @clean_exit
 def logs(c, mode="integrated", app="", timeout=15.0):
     """Print the app's recent logs (bounded: flyctl's --no-tail can poll forever)."""
@@ -110,15 +127,23 @@ def releases(c, mode="integrated", app="", json=False):
     commands.releases(settings(c, ROOT, mode=mode, app=app), as_json=json)
 
 
-@task(help={"mode": MODE, "app": APP, "to": "release version to go back to (default: the previous healthy one)",
-            "dry_run": DRY})
+@task(
+    help={
+        "mode": MODE,
+        "app": APP,
+        "to": "release version to go back to (default: the previous healthy one)",
+        "dry_run": DRY,
+    }
+)
 @clean_exit
 def rollback(c, mode="integrated", app="", to=0, dry_run=False):
     """Redeploy an earlier release's image and verify it is healthy."""
     commands.rollback(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run), to=to)
 
 
-@task(help={"web_port": "web port (default: 4000)", "ai_port": "ai-server port (default: 3000)", "dry_run": DRY})
+@task(
+    help={"web_port": "web port (default: 4000)", "ai_port": "ai-server port (default: 3000)", "dry_run": DRY}
+)
 @clean_exit
 def dev(c, web_port=4000, ai_port=3000, dry_run=False):
     """Run web (mix) and ai-server (bun --watch) together with prefixed output; Ctrl-C stops both."""
@@ -143,7 +168,7 @@ def update(c, dry_run=False):
     commands.update(settings(c, ROOT, dry_run=dry_run))
 
 
-# --- apps.*, volumes.*, lock.* -----------------------------------------------------------------------------
+# --- apps.*, volumes.*, lock.* ------------------------------------------------------------------------------
 @task(name="create", help={"mode": MODE, "app": APP, "dry_run": DRY})
 @clean_exit
 def apps_create(c, mode="integrated", app="", dry_run=False):
@@ -151,7 +176,10 @@ def apps_create(c, mode="integrated", app="", dry_run=False):
     commands.create_app(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run))
 
 
-@task(name="create", help={"mode": MODE, "app": APP, "region": "region (default: the fly toml's)", "dry_run": DRY})
+@task(
+    name="create",
+    help={"mode": MODE, "app": APP, "region": "region (default: the fly toml's)", "dry_run": DRY},
+)
 @clean_exit
 def volumes_create(c, mode="integrated", app="", region="", dry_run=False):
     """Create the mode's volume unless one of that name exists (flyctl itself would add a duplicate)."""
@@ -165,14 +193,16 @@ def lock_status(c, mode="integrated", app=""):
     commands.lock_status(settings(c, ROOT, mode=mode, app=app))
 
 
-@task(name="release", help={"mode": MODE, "app": APP, "force": "remove a live holder's lock too (default: off)"})
+@task(
+    name="release", help={"mode": MODE, "app": APP, "force": "remove a live holder's lock too (default: off)"}
+)
 @clean_exit
 def lock_release(c, mode="integrated", app="", force=False):
     """Remove a stale (or, with --force, any) deploy lock of the app."""
     commands.lock_release(settings(c, ROOT, mode=mode, app=app), force=force)
 
 
-# --- image.*: the Docker-free path ---------------------------------------------------------------------------
+# --- image.*: the Docker-free path --------------------------------------------------------------------------
 @task(name="build", help={"mode": MODE, "dry_run": DRY})
 @clean_exit
 def image_build(c, mode="integrated", dry_run=False):
@@ -194,17 +224,31 @@ def image_inspect(c, mode="integrated"):
     commands.image_inspect(settings(c, ROOT, mode=mode))
 
 
-# --- cache.*: a Nix binary cache --------------------------------------------------------------------------
-@task(name="use", help={"name": "a Cachix cache name (runs `cachix use NAME`)", "url": "any binary cache URL",
-                        "key": "the cache's public key (name:base64), with --url", "dry_run": DRY})
+# --- cache.*: a Nix binary cache ----------------------------------------------------------------------------
+@task(
+    name="use",
+    help={
+        "name": "a Cachix cache name (runs `cachix use NAME`)",
+        "url": "any binary cache URL",
+        "key": "the cache's public key (name:base64), with --url",
+        "dry_run": DRY,
+    },
+)
 @clean_exit
 def cache_use(c, name="", url="", key="", dry_run=False):
     """Use a binary cache: Cachix by name, or any cache by URL and public key (added to nix.conf)."""
     commands.cache_use(settings(c, ROOT, dry_run=dry_run), name=name, url=url, key=key)
 
 
-@task(name="push", help={"mode": MODE, "name": "Cachix cache name", "url": "binary cache URL (nix copy --to)",
-                         "dry_run": "show the closure (paths, size) that would be pushed"})
+@task(
+    name="push",
+    help={
+        "mode": MODE,
+        "name": "Cachix cache name",
+        "url": "binary cache URL (nix copy --to)",
+        "dry_run": "show the closure (paths, size) that would be pushed",
+    },
+)
 @clean_exit
 def cache_push(c, mode="integrated", name="", url="", dry_run=False):
     """Push the mode's closure to a binary cache (cachix push, or nix copy --to URL)."""

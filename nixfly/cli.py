@@ -26,7 +26,9 @@ def clean_exit(fn: F) -> F:
         except NixflyError as exc:
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
         except KeyboardInterrupt:
-            raise Exit("error: interrupted; nothing half-written was left behind. Run the task again.", 130) from None
+            raise Exit(
+                "error: interrupted; nothing half-written was left behind. Run the task again.", 130
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

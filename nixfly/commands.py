@@ -39,12 +39,14 @@ def build(s: Settings, *, rebuild: bool, show_trace: bool) -> None:
     console.table(
         f".#{s.mode.flake_attr}",
         ("store path", "closure", "output", "time"),
-        [(
-            built.store_path,
-            human_size(built.closure_size),
-            f"{s.out_link.name}{' (up to date)' if built.cached else ''}",
-            f"{time.monotonic() - started:.1f}s",
-        )],
+        [
+            (
+                built.store_path,
+                human_size(built.closure_size),
+                f"{s.out_link.name}{' (up to date)' if built.cached else ''}",
+                f"{time.monotonic() - started:.1f}s",
+            )
+        ],
     )
     print(built.store_path)
 
@@ -106,7 +108,10 @@ def status(s: Settings, *, as_json: bool) -> None:
     console.table(
         f"{s.app}: {data.get('Status', '?')}, release v{data.get('Version', 0)}, {data.get('Hostname', '')}",
         ("machine", "state", "region", "image", "checks"),
-        [(m.id, m.state, m.region, m.image, ", ".join(f"{n}={st}" for n, st in m.checks) or "-") for m in machines],
+        [
+            (m.id, m.state, m.region, m.image, ", ".join(f"{n}={st}" for n, st in m.checks) or "-")
+            for m in machines
+        ],
     )
 
 
@@ -120,8 +125,11 @@ def releases(s: Settings, *, as_json: bool) -> None:
     if as_json:
         print_json([asdict(r) for r in found])
         return
-    console.table(f"{s.app}: releases", ("version", "status", "image", "created"),
-                  [(f"v{r.version}", r.status, r.image_ref, r.created_at) for r in found])
+    console.table(
+        f"{s.app}: releases",
+        ("version", "status", "image", "created"),
+        [(f"v{r.version}", r.status, r.image_ref, r.created_at) for r in found],
+    )
 
 
 def logs(s: Settings, *, timeout: float) -> None:
@@ -157,7 +165,9 @@ def rollback(s: Settings, *, to: int) -> None:
     else:
         older = [r for r in good if r.version < current.version]
         if not older:
-            raise NixflyError(f"{s.app} has no earlier healthy release to go back to", "`inv releases` lists them")
+            raise NixflyError(
+                f"{s.app} has no earlier healthy release to go back to", "`inv releases` lists them"
+            )
         target = older[0]
     console.say(f"rolling {s.app} back from v{current.version} to v{target.version} ({target.image_ref})")
     if s.dry_run:
@@ -175,7 +185,9 @@ def lock_status(s: Settings) -> None:
     if holder is None:
         console.ok(f"{s.app}: not locked")
     elif lock.is_stale(holder):
-        console.warn(f"{s.app}: STALE lock of {holder.describe()} (process gone): `inv lock.release` removes it")
+        console.warn(
+            f"{s.app}: STALE lock of {holder.describe()} (process gone): `inv lock.release` removes it"
+        )
     else:
         console.say(f"{s.app}: locked by {holder.describe()} running `{holder.command}`")
 
@@ -194,7 +206,7 @@ def dev(s: Settings, *, web_port: int, ai_port: int) -> int:
 
 
 def clean(root: Path, *, dry_run: bool, state: bool) -> None:
-    targets = sorted(root.glob("result*")) + [root / "web" / "_build", root / ".pytest_cache"]
+    targets = [*sorted(root.glob("result*")), root / "web" / "_build", root / ".pytest_cache"]
     if state:
         targets.append(root / ".nixfly")
     for path in targets:
@@ -225,8 +237,11 @@ def image_build(s: Settings) -> None:
     if s.dry_run:
         return
     size = Path(built.store_path).stat().st_size
-    console.table(f".#{s.mode.image_attr}", ("image tarball", "size", "tag"),
-                  [(built.store_path, human_size(size), image.tag_for(built.store_path))])
+    console.table(
+        f".#{s.mode.image_attr}",
+        ("image tarball", "size", "tag"),
+        [(built.store_path, human_size(size), image.tag_for(built.store_path))],
+    )
     print(built.store_path)
 
 
@@ -270,12 +285,16 @@ def image_inspect(s: Settings) -> None:
         [(name, human_size(size)) for name, size in found],
     )
     config = Skopeo(runner).config_of_archive(built.store_path).get("config", {})
-    console.table("image config", ("key", "value"), [
-        ("Cmd", " ".join(config.get("Cmd") or [])),
-        ("Env", ", ".join(e.split("=", 1)[0] for e in config.get("Env") or [])),
-        ("ExposedPorts", ", ".join(config.get("ExposedPorts") or {})),
-        ("WorkingDir", config.get("WorkingDir", "")),
-    ])
+    console.table(
+        "image config",
+        ("key", "value"),
+        [
+            ("Cmd", " ".join(config.get("Cmd") or [])),
+            ("Env", ", ".join(e.split("=", 1)[0] for e in config.get("Env") or [])),
+            ("ExposedPorts", ", ".join(config.get("ExposedPorts") or {})),
+            ("WorkingDir", config.get("WorkingDir", "")),
+        ],
+    )
 
 
 def cache_use(s: Settings, *, name: str, url: str, key: str) -> None:

@@ -153,7 +153,9 @@ def merged(config: Mapping[str, Any] | None) -> dict[str, Any]:
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+        out[key] = (
+            _merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+        )
     return out
 
 
@@ -266,7 +268,9 @@ def resolve(
         state_dir=root / cfg["state_dir"],
         builder=validate_choice("builder", builder or cfg["builder"], BUILDERS),
         registry=str(cfg["registry"]),
-        strategy=validate_choice("strategy", strategy, STRATEGIES) if strategy else str(cfg.get("strategy") or ""),
+        strategy=validate_choice("strategy", strategy, STRATEGIES)
+        if strategy
+        else str(cfg.get("strategy") or ""),
         health=Health(
             timeout=float(health["timeout"]),
             interval=float(health["interval"]),

@@ -91,12 +91,20 @@ class Deployment:
     def preflight(self) -> Outcome:
         s = self.s
         cfg = flytoml.load(s.fly_config)
-        errors = [m for level, m in flytoml.problems(cfg, expected_app=s.app, volume=s.mode.volume) if level == "error"]
+        errors = [
+            m
+            for level, m in flytoml.problems(cfg, expected_app=s.app, volume=s.mode.volume)
+            if level == "error"
+        ]
         if errors:
-            raise NixflyError(f"{s.fly_config.name}: {'; '.join(errors)}", "fix the file; `inv doctor` lists all checks")
+            raise NixflyError(
+                f"{s.fly_config.name}: {'; '.join(errors)}", "fix the file; `inv doctor` lists all checks"
+            )
         find_executable(s.flyctl)
         if not self.options.skip_build and not self.runner.which("nix"):
-            raise NixflyError("nix not found on PATH", "install Nix with flakes enabled, or pass --skip-build")
+            raise NixflyError(
+                "nix not found on PATH", "install Nix with flakes enabled, or pass --skip-build"
+            )
         who = self.fly.whoami()
         return done(f"flyctl logged in as {who}; {s.fly_config.name} ok")
 
@@ -104,7 +112,9 @@ class Deployment:
         if self.dry:
             return planned(f"would lock {self.s.app}")
         revision = git.revision(self.runner, self.s.root)
-        stack.enter_context(lock.held(self.s.state_dir, self.s.app, revision, f"deploy --mode {self.s.mode.name}"))
+        stack.enter_context(
+            lock.held(self.s.state_dir, self.s.app, revision, f"deploy --mode {self.s.mode.name}")
+        )
         return done(f"held by pid {os.getpid()}")
 
     def build(self) -> Outcome:
@@ -144,7 +154,9 @@ class Deployment:
             console.warn(warning)
         kept = bundle.keep_previous(s.env_file, gathered)
         if kept:
-            console.warn(f"kept {', '.join(kept)} from the previous {s.env_file.name}: no source has them now")
+            console.warn(
+                f"kept {', '.join(kept)} from the previous {s.env_file.name}: no source has them now"
+            )
         changed = bundle.write(s.env_file, gathered, dry_run=self.dry)
         keys = ", ".join(gathered.values) or "none"
         if self.dry:

@@ -1,7 +1,8 @@
-"""``inv dev``: the web app (mix) and the ai-server (bun --watch) side by side, output prefixed, Ctrl-C stops both."""
+"""``inv dev``: web (mix) and ai-server (bun --watch) side by side, output prefixed; Ctrl-C stops both."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -48,12 +49,19 @@ def run(runner: Runner, root: Path, web_port: int, ai_port: int) -> int:
     try:
         for name, argv, cwd, env in specs:
             console.note(f"$ (cd {cwd.name} && {display(argv)})")
-            proc = runner.start(argv, cwd=cwd, env=env, merge_stderr=True,
-                                hint="enter the dev shell (`nix develop`) or install it")
+            proc = runner.start(
+                argv,
+                cwd=cwd,
+                env=env,
+                merge_stderr=True,
+                hint="enter the dev shell (`nix develop`) or install it",
+            )
             children.append((name, proc))
             threading.Thread(target=_prefix, args=(name, proc.stdout), daemon=True).start()
             threading.Thread(target=lambda p=proc: (p.wait(), done.set()), daemon=True).start()
-        console.say(f"web on http://127.0.0.1:{web_port}, ai-server on http://127.0.0.1:{ai_port}; Ctrl-C stops both")
+        console.say(
+            f"web on http://127.0.0.1:{web_port}, ai-server on http://127.0.0.1:{ai_port}; Ctrl-C stops both"
+        )
         done.wait()
         failed = [(n, p.returncode) for n, p in children if p.poll() is not None]
         name, code = failed[0]
@@ -66,9 +74,7 @@ def run(runner: Runner, root: Path, web_port: int, ai_port: int) -> int:
         # SIGINT first: mix and bun both treat it as a normal stop.
         for _, proc in children:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
         for _, proc in children:
             stop(proc)

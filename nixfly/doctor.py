@@ -44,16 +44,24 @@ def run_checks(s: Settings, runner: Runner) -> list[Check]:
     def flakes() -> Check:
         if not runner.which("nix"):
             return Check("flakes", "FAIL", "nix missing")
-        out = runner.run(["nix", "--extra-experimental-features", "nix-command", "show-config", "--json"],
-                         mutates=False, check=False, quiet=True)
+        out = runner.run(
+            ["nix", "--extra-experimental-features", "nix-command", "show-config", "--json"],
+            mutates=False,
+            check=False,
+            quiet=True,
+        )
         try:
             features = json.loads(out.stdout).get("experimental-features", {}).get("value", [])
         except json.JSONDecodeError:
             features = []
         if "flakes" in features:
             return Check("flakes", "ok", "enabled in nix.conf")
-        return Check("flakes", "warn", "not in nix.conf: nixfly passes the flag itself; add "
-                     "`experimental-features = nix-command flakes` for your own nix commands")
+        return Check(
+            "flakes",
+            "warn",
+            "not in nix.conf: nixfly passes the flag itself; add "
+            "`experimental-features = nix-command flakes` for your own nix commands",
+        )
 
     def flyctl_present() -> Check:
         find_executable(s.flyctl)
@@ -82,8 +90,16 @@ def run_checks(s: Settings, runner: Runner) -> list[Check]:
         except NixflyError as exc:
             return [*found, Check(s.mode.fly_config, "FAIL", str(exc))]
         problems = flytoml.problems(cfg, expected_app=s.app, volume=s.mode.volume)
-        found.append(Check(s.mode.fly_config, "ok" if not problems else "warn", "parsed, sane" if not problems else "see below"))
-        found += [Check(s.mode.fly_config, "FAIL" if lvl == "error" else "warn", msg) for lvl, msg in problems]
+        found.append(
+            Check(
+                s.mode.fly_config,
+                "ok" if not problems else "warn",
+                "parsed, sane" if not problems else "see below",
+            )
+        )
+        found += [
+            Check(s.mode.fly_config, "FAIL" if lvl == "error" else "warn", msg) for lvl, msg in problems
+        ]
         return found
 
     def env_file() -> list[Check]:
@@ -91,11 +107,24 @@ def run_checks(s: Settings, runner: Runner) -> list[Check]:
         if not path.exists():
             return [Check(path.name, "FAIL", "missing: run `inv bundle`")]
         mode = stat.S_IMODE(os.stat(path).st_mode)
-        found = [Check(f"{path.name} mode", "ok" if mode == 0o600 else "FAIL", f"{mode:o}" + ("" if mode == 0o600 else f": run `chmod 600 {path.name}`"))]
+        found = [
+            Check(
+                f"{path.name} mode",
+                "ok" if mode == 0o600 else "FAIL",
+                f"{mode:o}" + ("" if mode == 0o600 else f": run `chmod 600 {path.name}`"),
+            )
+        ]
         values = envfiles.read(path)
         missing = [k for k in s.mode.required_secrets if not values.get(k)]
-        found.append(Check(f"{path.name} keys", "FAIL" if missing else "ok",
-                           f"missing {', '.join(missing)}: set them and run `inv bundle`" if missing else ", ".join(values) or "none"))
+        found.append(
+            Check(
+                f"{path.name} keys",
+                "FAIL" if missing else "ok",
+                f"missing {', '.join(missing)}: set them and run `inv bundle`"
+                if missing
+                else ", ".join(values) or "none",
+            )
+        )
         return found
 
     def ignored() -> Check:
@@ -120,9 +149,14 @@ def run_checks(s: Settings, runner: Runner) -> list[Check]:
 
 def report(s: Settings, runner: Runner) -> None:
     checks = run_checks(s, runner)
-    console.table(f"doctor — mode {s.mode.name}, app {s.app}", ("check", "status", "detail"),
-                  [(c.name, c.level, c.detail) for c in checks])
+    console.table(
+        f"doctor — mode {s.mode.name}, app {s.app}",
+        ("check", "status", "detail"),
+        [(c.name, c.level, c.detail) for c in checks],
+    )
     failed = [c.name for c in checks if c.level == "FAIL"]
     if failed:
-        raise NixflyError(f"{len(failed)} required check(s) failed: {', '.join(dict.fromkeys(failed))}",
-                          "fix them as the table says, then run `inv doctor` again")
+        raise NixflyError(
+            f"{len(failed)} required check(s) failed: {', '.join(dict.fromkeys(failed))}",
+            "fix them as the table says, then run `inv doctor` again",
+        )

@@ -34,8 +34,7 @@ def read(path: Path, *, secret: bool = True) -> dict[str, str]:
                 "fix that line (quote values with spaces or '#'; see python-dotenv's format)",
             )
     values = {
-        key: value or ""
-        for key, value in DotEnv(path, interpolate=False, encoding="utf-8").dict().items()
+        key: value or "" for key, value in DotEnv(path, interpolate=False, encoding="utf-8").dict().items()
     }
     if secret:
         for value in values.values():

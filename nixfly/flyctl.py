@@ -21,7 +21,9 @@ READ_RETRIES = 2
 NOT_LOGGED_IN = ("no access token available", "You must be authenticated")
 APP_MISSING = "Could not find App"
 NAME_TAKEN = "Name has already been taken"
-LOGIN_HINT = "run `flyctl auth login`, or set FLY_API_TOKEN (a deploy token: `flyctl tokens create deploy -a APP`)"
+LOGIN_HINT = (
+    "run `flyctl auth login`, or set FLY_API_TOKEN (a deploy token: `flyctl tokens create deploy -a APP`)"
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def parse_machine(item: dict[str, Any]) -> Machine:
 
 @dataclass
 class Flyctl:
-    """flyctl through the one runner; ``exe`` is looked up on each call, so a missing flyctl is a clear error."""
+    """flyctl through the one runner; ``exe`` is looked up on each call: a missing flyctl is a clear error."""
 
     runner: Runner
     exe: str = "flyctl"
@@ -185,7 +187,9 @@ class Flyctl:
         return True
 
     def volumes(self, app: str) -> list[Volume]:
-        data = parse_json(self._run("volumes", "list", "--app", app, "--json", read=True).stdout, "volumes list")
+        data = parse_json(
+            self._run("volumes", "list", "--app", app, "--json", read=True).stdout, "volumes list"
+        )
         return [
             Volume(
                 id=str(v.get("id", "")),
@@ -209,11 +213,15 @@ class Flyctl:
         return parse_json(self._run("status", "--app", app, "--json", read=True).stdout, "status")
 
     def machines(self, app: str) -> list[Machine]:
-        data = parse_json(self._run("machine", "list", "--app", app, "--json", read=True).stdout, "machine list")
+        data = parse_json(
+            self._run("machine", "list", "--app", app, "--json", read=True).stdout, "machine list"
+        )
         return [parse_machine(m) for m in data or []]
 
     def checks(self, app: str) -> dict[str, list[dict[str, Any]]]:
-        data = parse_json(self._run("checks", "list", "--app", app, "--json", read=True).stdout, "checks list")
+        data = parse_json(
+            self._run("checks", "list", "--app", app, "--json", read=True).stdout, "checks list"
+        )
         return data if isinstance(data, dict) else {}
 
     def logs(self, app: str, *, timeout: float) -> str:

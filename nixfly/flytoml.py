@@ -33,9 +33,13 @@ def load(path: Path) -> FlyToml:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise NixflyError(f"fly config {path.name} not found", "create it or pass --mode for a mode that has one") from None
+        raise NixflyError(
+            f"fly config {path.name} not found", "create it or pass --mode for a mode that has one"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise NixflyError(f"fly config {path.name} is not valid TOML: {exc}", "fix the file and retry") from None
+        raise NixflyError(
+            f"fly config {path.name} is not valid TOML: {exc}", "fix the file and retry"
+        ) from None
     http = data.get("http_service") or {}
     mounts = data.get("mounts") or []
     if isinstance(mounts, dict):
@@ -73,7 +77,11 @@ def problems(cfg: FlyToml, *, expected_app: str = "", volume: str = "") -> list[
         if len(targets) > 1:
             # A volume attaches to one Machine, and each process group runs on its own Machines.
             found.append(
-                ("warning", f"volume {mount.get('source')!r} is mounted by groups {targets}: groups never share a volume")
+                (
+                    "warning",
+                    f"volume {mount.get('source')!r} is mounted by groups {targets}: "
+                    "groups never share a volume",
+                )
             )
     if volume and volume not in {m.get("source") for m in cfg.mounts}:
         found.append(("error", f"no [[mounts]] with source = {volume!r}"))

@@ -50,7 +50,9 @@ def layers(archive: str) -> list[tuple[str, int]]:
 
 def build(nix: Nix, attr: str, out_link: Path) -> Built:
     if not attr:
-        raise NixflyError("this mode has no image attribute", "set nixfly.modes.<mode>.image_attr in invoke.yaml")
+        raise NixflyError(
+            "this mode has no image attribute", "set nixfly.modes.<mode>.image_attr in invoke.yaml"
+        )
     return nix.build(attr, out_link)
 
 

@@ -1,4 +1,4 @@
-"""One deploy per app at a time from a checkout: a lock file saying who holds it, since when, at what revision.
+"""One deploy per app at a time from a checkout: a lock file saying who holds it, since when, at which commit.
 
 Taken by hard-linking a fully written temp file into place, so the lock appears whole or not at all and two
 deployers can never both win. A lock whose process is gone (same host, dead pid) is stale: reported and
@@ -33,7 +33,9 @@ class Holder:
     command: str
 
     def describe(self) -> str:
-        return f"{self.who}@{self.host} (pid {self.pid}, since {self.since}, git {self.revision or 'unknown'})"
+        return (
+            f"{self.who}@{self.host} (pid {self.pid}, since {self.since}, git {self.revision or 'unknown'})"
+        )
 
 
 def lock_path(state_dir: Path, app: str) -> Path:

@@ -39,7 +39,7 @@ def argv(*args: str) -> list[str]:
 
 
 def without_overrides(opts: list[str]) -> list[str]:
-    """``opts`` minus ``--override-input NAME REF``: `nix flake update` would write the override into flake.lock."""
+    """``opts`` minus ``--override-input NAME REF``, which `nix flake update` would write into flake.lock."""
     out: list[str] = []
     skip = 0
     for opt in opts:
@@ -67,7 +67,7 @@ def error_block(stderr: str) -> str:
 
 
 def parse_path_info(data: Any, path: str) -> tuple[int, int]:
-    """(narSize, closureSize) from ``path-info -S --json``: a list before Nix 2.19, a map keyed by path after."""
+    """(narSize, closureSize) from ``path-info -S --json``: a list before Nix 2.19, a map by path after."""
     entry: dict[str, Any] = {}
     if isinstance(data, list):
         entry = next((e for e in data if e.get("path") == path), data[0] if data else {})
@@ -82,7 +82,9 @@ def parse_closure(data: Any) -> tuple[int, int]:
     Invalid paths (``"valid": false`` in the list, ``null`` in the map) are not part of the closure.
     """
     if isinstance(data, list):
-        entries = {e["path"]: e for e in data if isinstance(e, dict) and e.get("path") and e.get("valid", True)}
+        entries = {
+            e["path"]: e for e in data if isinstance(e, dict) and e.get("path") and e.get("valid", True)
+        }
     elif isinstance(data, dict):
         entries = {path: e for path, e in data.items() if isinstance(e, dict)}
     else:
@@ -122,7 +124,10 @@ class Nix:
         """Whether this nix accepts flake commands (with the features flag nixfly always passes)."""
         result = self.runner.run(
             argv("flake", "metadata", "--json", str(self.root)),
-            mutates=False, check=False, quiet=True, cwd=self.root,
+            mutates=False,
+            check=False,
+            quiet=True,
+            cwd=self.root,
         )
         return result.returncode == 0
 
@@ -152,7 +157,9 @@ class Nix:
             console.say(block)
             hint = "see nix's error above; add --show-trace for an evaluation error's full trace"
             if "unable to download" in block:
-                hint = "no network? NIXFLY_NIX_OPTIONS can point nixpkgs at a local copy (tests/nix/README.md)"
+                hint = (
+                    "no network? NIXFLY_NIX_OPTIONS can point nixpkgs at a local copy (tests/nix/README.md)"
+                )
             raise NixflyError(f"nix build .#{attr} failed (exit {result.returncode})", hint)
         if result.dry_run:
             return Built(attr, "", out_link, 0, 0, cached=False)
@@ -170,7 +177,7 @@ class Nix:
             return 0, 0
 
     def closure_size(self, store_path: str) -> tuple[int, int]:
-        """(number of paths, total NAR bytes) of ``store_path``'s closure; a read, so it runs in dry-run too."""
+        """(paths, total NAR bytes) of ``store_path``'s closure; a read, so it runs in dry-run too."""
         result = self._run("path-info", "-rS", "--json", store_path, read=True, quiet=True, hint=INSTALL_HINT)
         try:
             return parse_closure(json.loads(result.stdout))

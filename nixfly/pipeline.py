@@ -102,9 +102,16 @@ class Pipeline:
         return all(r.status in ("done", "skipped", "planned") for r in self.records)
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}: {'ok' if self.ok else 'FAILED'}", "", "| step | status | detail | time |",
-                 "|---|---|---|---|"]
-        lines += [f"| {r.step} | {r.status} | {r.detail.replace('|', '/')} | {r.seconds:.1f}s |" for r in self.records]
+        lines = [
+            f"### {self.title}: {'ok' if self.ok else 'FAILED'}",
+            "",
+            "| step | status | detail | time |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.step} | {r.status} | {r.detail.replace('|', '/')} | {r.seconds:.1f}s |"
+            for r in self.records
+        ]
         return "\n".join(lines) + "\n\n"
 
     def summary(self) -> None:
@@ -121,8 +128,12 @@ class Pipeline:
                 handle.write(self.markdown())
         if self.json_summary:
             json.dump(
-                {"title": self.title, "ok": self.ok, "seconds": round(total, 2),
-                 "steps": [asdict(r) for r in self.records]},
+                {
+                    "title": self.title,
+                    "ok": self.ok,
+                    "seconds": round(total, 2),
+                    "steps": [asdict(r) for r in self.records],
+                },
                 sys.stdout,
                 indent=2,
             )

@@ -68,7 +68,7 @@ def display(argv: Sequence[str]) -> str:
 
 
 def failure_line(stderr: str, stdout: str = "") -> str:
-    """The most telling line of a failed command's output: its last ``Error``/``error:`` line, else the last."""
+    """The telling line of a failed command's output: its last ``Error``/``error:`` line, else the last."""
     lines = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
     for line in reversed(lines):
         if line.lower().startswith("error"):

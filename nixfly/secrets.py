@@ -1,8 +1,8 @@
 """Secrets for flyctl: its import format, change detection, and staging.
 
 ``flyctl secrets import`` reads NAME=VALUE lines from stdin with a parser of its own (flyctl.md §3): an
-unquoted ``#`` starts a comment, one pair of surrounding quotes is removed, ``\"\"\"`` opens a multi-line value
-that ends at the first line ending in ``\"\"\"``, leading spaces are trimmed, and Go's line scanner gives up
+unquoted ``#`` starts a comment, one pair of surrounding quotes is removed, ``\"\"\"`` opens a value
+ending at the first line that ends in ``\"\"\"``, leading spaces are trimmed, and Go's line scanner gives up
 silently on a line of 64 KiB or more. So values are never piped as a dotenv file: each one is checked and
 written in the one form that parser gives back unchanged, and values it cannot carry are refused before
 anything is sent.

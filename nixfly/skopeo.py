@@ -57,8 +57,13 @@ def explain(message: str, ref: str) -> NixflyError:
             f"registry {host} refused the credentials",
             "check the Fly token (`flyctl auth whoami`; FLY_API_TOKEN) and that the app exists",
         )
-    if any(s in lowered for s in ("connection refused", "no such host", "i/o timeout", "pinging container registry")):
-        return NixflyError(f"registry {host} is unreachable", "check the network and nixfly.registry in invoke.yaml")
+    if any(
+        s in lowered
+        for s in ("connection refused", "no such host", "i/o timeout", "pinging container registry")
+    ):
+        return NixflyError(
+            f"registry {host} is unreachable", "check the network and nixfly.registry in invoke.yaml"
+        )
     return NixflyError(f"skopeo failed for {ref}: {message}")
 
 
@@ -74,9 +79,18 @@ class Skopeo:
         """Whether ``ref`` is already in the registry (a read; an unreachable registry is an error)."""
         self._check()
         result = self.runner.run(
-            ["skopeo", "inspect", "--raw", "--authfile", str(auth), f"--tls-verify={str(tls_verify(ref)).lower()}",
-             f"docker://{ref}"],
-            mutates=False, check=False, quiet=True,
+            [
+                "skopeo",
+                "inspect",
+                "--raw",
+                "--authfile",
+                str(auth),
+                f"--tls-verify={str(tls_verify(ref)).lower()}",
+                f"docker://{ref}",
+            ],
+            mutates=False,
+            check=False,
+            quiet=True,
         )
         if result.returncode == 0:
             return True
@@ -89,14 +103,22 @@ class Skopeo:
         self._check()
         try:
             self.runner.run(
-                ["skopeo", "copy", "--authfile", str(auth), f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
-                 f"docker-archive:{archive}", f"docker://{ref}"],
+                [
+                    "skopeo",
+                    "copy",
+                    "--authfile",
+                    str(auth),
+                    f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
+                    f"docker-archive:{archive}",
+                    f"docker://{ref}",
+                ],
             )
         except NixflyError as exc:
             raise explain(exc.message, ref) from None
 
     def config_of_archive(self, archive: str) -> dict[str, Any]:
         self._check()
-        result = self.runner.run(["skopeo", "inspect", "--config", f"docker-archive:{archive}"], mutates=False,
-                                 quiet=True)
+        result = self.runner.run(
+            ["skopeo", "inspect", "--config", f"docker-archive:{archive}"], mutates=False, quiet=True
+        )
         return json.loads(result.stdout)

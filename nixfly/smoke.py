@@ -33,7 +33,9 @@ def remember(state_dir: Path, store_path: str) -> None:
     except (OSError, json.JSONDecodeError):
         known = []
     # Keep the last few: old closures get garbage-collected anyway.
-    write_atomic(path, json.dumps([*[p for p in known if p != store_path][-9:], store_path]) + "\n", mode=0o644)
+    write_atomic(
+        path, json.dumps([*[p for p in known if p != store_path][-9:], store_path]) + "\n", mode=0o644
+    )
 
 
 def argv(root: Path, suite: str) -> list[str]:
@@ -49,5 +51,5 @@ def run(runner: Runner, root: Path, result: Path, suite: str) -> None:
         argv(root, suite),
         env={"NIXFLY_RESULT": str(result)},
         cwd=root,
-        hint="the smoke tests failed against ./result: fix the app, or run `nox -s smoke` to see them in full",
+        hint="the smoke tests failed against ./result: fix the app; `nox -s smoke` shows them in full",
     )

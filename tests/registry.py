@@ -45,8 +45,7 @@ def running_registry(workdir: Path, *, user: str = "", password: str = "") -> It
         "version: 0.1\n"
         "log:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-        + auth
+        f"http:\n  addr: 127.0.0.1:{port}\n" + auth
     )
     log = (workdir / "registry.log").open("w")
     proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
@@ -58,9 +57,11 @@ def running_registry(workdir: Path, *, user: str = "", password: str = "") -> It
                 break
             except urllib.error.HTTPError:
                 break  # 401 with auth on: it is up
-            except OSError:
+            except OSError as exc:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"docker-registry did not start: {(workdir / 'registry.log').read_text()}")
+                    raise RuntimeError(
+                        f"docker-registry did not start: {(workdir / 'registry.log').read_text()}"
+                    ) from exc
                 time.sleep(0.05)
         yield Registry(f"127.0.0.1:{port}", workdir / "data")
     finally:

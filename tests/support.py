@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def offline_nix_options() -> str:
-    """The flags tests/nix/README.md documents: no sandbox, no binary cache, no registry, the shim as nixpkgs."""
+    """tests/nix/README.md's flags: no sandbox, no binary cache, no registry, the shim as nixpkgs."""
     shim = REPO / "tests" / "nix" / "nixpkgs-shim"
     registry = REPO / "tests" / "nix" / "flake-registry.json"
     return (
@@ -52,8 +52,9 @@ class Project:
     sim: Path
     env: dict[str, str]
 
-    def inv(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def inv(
+        self, *args: str, timeout: float = 600, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "invoke", *args],
             cwd=self.root,
@@ -77,7 +78,10 @@ def copy_checkout(dest: Path) -> None:
     """What a fresh clone has: the files git tracks (or would track), committed in a new repository."""
     listing = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for name in filter(None, listing.split("\0")):
         source = REPO / name
@@ -90,5 +94,3 @@ def copy_checkout(dest: Path) -> None:
     subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True, env=env)
     subprocess.run(["git", "-C", str(dest), "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", str(dest), "commit", "-q", "-m", "fixture"], check=True, env=env)
-
-

@@ -23,8 +23,8 @@ def project(tmp_path: Path) -> Iterator[Project]:
         "nixfly:\n"
         "  health:\n    timeout: 6\n    interval: 0.2\n    max_interval: 0.5\n    http_timeout: 2\n"
         "  modes:\n"
-        f"    integrated:\n      health_url: \"{server.url_template}\"\n"
-        f"    ai-server-only:\n      health_url: \"{server.url_template}\"\n"
+        f'    integrated:\n      health_url: "{server.url_template}"\n'
+        f'    ai-server-only:\n      health_url: "{server.url_template}"\n'
     )
     (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in CANARY.items()))
     env = {
@@ -33,7 +33,10 @@ def project(tmp_path: Path) -> Iterator[Project]:
         "NO_COLOR": "1",
         "NIXFLY_NIX_OPTIONS": os.environ["NIXFLY_NIX_OPTIONS"],
         # Keep the developer's own credentials out of the test.
-        **{k: "" for k in ("GOOGLE_APPLICATION_CREDENTIALS", "CURSOR_AUTH_FILE", "GH_TOKEN", "CLAUDE_ACCESS_TOKEN")},
+        **{
+            k: ""
+            for k in ("GOOGLE_APPLICATION_CREDENTIALS", "CURSOR_AUTH_FILE", "GH_TOKEN", "CLAUDE_ACCESS_TOKEN")
+        },
     }
     try:
         yield Project(root, sim, env)
@@ -43,7 +46,7 @@ def project(tmp_path: Path) -> Iterator[Project]:
 
 @pytest.fixture
 def fake_result(project: Project) -> Path:
-    """A stand-in ./result for tests that pass --skip-build --skip-smoke (the pipeline only reads the path)."""
+    """A stand-in ./result for tests passing --skip-build --skip-smoke (the pipeline only reads the path)."""
     store = project.root.parent / "store" / "0123456789abcdfghijklmnpqrsvwxyz-oneshot-integrated"
     (store / "bin").mkdir(parents=True)
     for link in ("result", "result-ai-server"):

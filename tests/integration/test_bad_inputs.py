@@ -1,4 +1,4 @@
-"""Every named bad input gets one clear error line, a non-zero exit, no traceback, and nothing half-written."""
+"""Each named bad input: one clear error line, a non-zero exit, no traceback, nothing half-written."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_previous_env_fly_survives_a_failed_bundle(project, fake_result):
 
 def test_tricky_secret_values_arrive_intact(project, fake_result):
     tricky = {
-        "CLAUDE_ACCESS_TOKEN": 'to#ken "with" \'quotes\' = and € ✓',
+        "CLAUDE_ACCESS_TOKEN": "to#ken \"with\" 'quotes' = and € ✓",
         "GH_TOKEN": "  leading and trailing  ",
     }
     google = {"type": "service_account", "private_key": "-----BEGIN KEY-----\nabc\n-----END KEY-----\n"}

@@ -16,7 +16,9 @@ FAST = ("--skip-build", "--skip-smoke")
 
 def use_registry(project, host):
     text = (project.root / "invoke.yaml").read_text()
-    (project.root / "invoke.yaml").write_text(text.replace("nixfly:\n", f"nixfly:\n  registry: \"{host}\"\n", 1))
+    (project.root / "invoke.yaml").write_text(
+        text.replace("nixfly:\n", f'nixfly:\n  registry: "{host}"\n', 1)
+    )
 
 
 def skopeo_inspect(ref, *creds):
@@ -37,8 +39,12 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         assert control.current_release(project.sim, "oneshot")["image_ref"].endswith(ref.split("/", 1)[1])
         info = skopeo_inspect(ref)
         assert len(info["Layers"]) >= 1
-        config = subprocess.run(["skopeo", "inspect", "--config", "--tls-verify=false", f"docker://{ref}"],
-                                capture_output=True, text=True, check=True).stdout
+        config = subprocess.run(
+            ["skopeo", "inspect", "--config", "--tls-verify=false", f"docker://{ref}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert "start-oneshot" in config
         assert "pushed" in first.stderr
 

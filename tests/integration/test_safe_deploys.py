@@ -95,7 +95,11 @@ def test_inv_rollback_goes_back_one_release_or_to_a_version(project, fake_result
 def start_deploy(project, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "invoke", "deploy", *FAST, *extra],
-        cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -131,7 +135,7 @@ def test_two_deploys_at_once_one_runs_the_other_names_the_holder(project, fake_r
     assert second.returncode == 1
     assert "another deploy of oneshot is running: lock held by" in second.stderr
     assert f"pid {first.pid}" in second.stderr
-    out, err = first.communicate(timeout=120)
+    _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert not (project.root / ".nixfly" / "deploy-oneshot.lock").exists()
 
@@ -141,14 +145,16 @@ def test_stale_lock_is_reported_and_replaced(project, fake_result):
     dead.wait()
     lock = project.root / ".nixfly" / "deploy-oneshot.lock"
     lock.parent.mkdir()
-    lock.write_text(f'{{"who": "ghost", "host": "{os.uname().nodename}", "pid": {dead.pid}, "since": "then"}}')
+    lock.write_text(
+        f'{{"who": "ghost", "host": "{os.uname().nodename}", "pid": {dead.pid}, "since": "then"}}'
+    )
     assert "STALE" in project.inv("lock.status").stderr
     result = deploy_ok(project)
     assert "stale deploy lock" in result.stderr
     assert not lock.exists()
 
 
-# --- the fault matrix ----------------------------------------------------------------------------------------
+# --- the fault matrix ---------------------------------------------------------------------------------------
 # step name in the summary, flyctl command it runs, whether a release exists when it fails (→ rollback).
 # A flyctl that keeps failing `checks list` also fails the rollback's verification: the error says so.
 MATRIX = [
@@ -178,8 +184,13 @@ def arrange(project, step, secret):
 def test_fault_matrix_flyctl_failure(project, fake_result, step, command, released):
     arrange(project, step, "rotated-after-fault")
     good = live_image(project) if not fresh_app_needed(step) else None
-    control.inject_fault(project.sim, command, times=-1 if command != "deploy" else 1,
-                         message=f"Error: injected {command} failure", after_effect=released)
+    control.inject_fault(
+        project.sim,
+        command,
+        times=-1 if command != "deploy" else 1,
+        message=f"Error: injected {command} failure",
+        after_effect=released,
+    )
     result = project.inv("deploy", *FAST)
     assert result.returncode == 1, result.stderr
     error = [line for line in result.stderr.splitlines() if line.startswith("error:")][-1]
@@ -206,7 +217,7 @@ def test_fault_matrix_ctrl_c(project, fake_result, step, command, released):
     proc = start_deploy(project)
     wait_for(lambda: flyctl_running(command), what=f"flyctl {command}")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "again" in err
     assert "Traceback" not in err

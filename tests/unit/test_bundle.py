@@ -37,7 +37,7 @@ def test_gathers_from_env_and_dotenv_with_env_winning(repo):
 
 
 def test_missing_credential_file_is_a_clear_error(repo):
-    with pytest.raises(NixflyError, match="GOOGLE_APPLICATION_CREDENTIALS names .* which does not exist"):
+    with pytest.raises(NixflyError, match=r"GOOGLE_APPLICATION_CREDENTIALS names .* which does not exist"):
         bundle.gather(repo, repo / ".env", Runner(), {"GOOGLE_APPLICATION_CREDENTIALS": "nope.json"})
 
 

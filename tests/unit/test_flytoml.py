@@ -57,7 +57,9 @@ def test_two_groups_sharing_localhost_and_a_volume_are_flagged(tmp_path):
 
 
 def test_missing_volume_mount_and_app_mismatch(tmp_path):
-    found = dict((m, lvl) for lvl, m in flytoml.problems(load(tmp_path, ONE_GROUP), expected_app="other", volume="v"))
+    found = dict(
+        (m, lvl) for lvl, m in flytoml.problems(load(tmp_path, ONE_GROUP), expected_app="other", volume="v")
+    )
     assert "error" in found.values() and any("nixfly deploys 'other'" in m for m in found)
 
 

@@ -41,7 +41,9 @@ def test_dry_run_skips_mutations_but_runs_reads(tmp_path, capsys):
 def test_failure_becomes_one_redacted_line():
     REDACT.add("hunter2-token")
     with pytest.raises(NixflyError) as info:
-        Runner().run([PY, "-c", "import sys; sys.stderr.write('noise\\nError: bad hunter2-token\\n'); sys.exit(3)"])
+        Runner().run(
+            [PY, "-c", "import sys; sys.stderr.write('noise\\nError: bad hunter2-token\\n'); sys.exit(3)"]
+        )
     message = str(info.value)
     assert "exit 3" in message and "Error: bad ***" in message
     assert "hunter2-token" not in message and "\n" not in message
@@ -54,7 +56,10 @@ def test_missing_command_says_what_to_install():
 
 def test_timeout_kills_the_whole_process_group(tmp_path):
     pidfile = tmp_path / "child.pid"
-    script = f"import os, subprocess, time; p = subprocess.Popen(['sleep', '60']); open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)"
+    script = (
+        "import os, subprocess, time; p = subprocess.Popen(['sleep', '60']); "
+        f"open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)"
+    )
     started = time.monotonic()
     with pytest.raises(NixflyError, match="did not finish within"):
         Runner().run([PY, "-c", script], timeout=1.5)
@@ -74,7 +79,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
 def test_reads_are_retried_mutations_never(tmp_path):
     counter = tmp_path / "count"
     script = (
-        f"import pathlib, sys; p = pathlib.Path({str(counter)!r}); n = int(p.read_text() or 0) if p.exists() else 0; "
+        f"import pathlib, sys; p = pathlib.Path({str(counter)!r}); "
+        "n = int(p.read_text() or 0) if p.exists() else 0; "
         "p.write_text(str(n + 1)); sys.exit(0 if n >= 1 else 1)"
     )
     runner = Runner(retry_base_seconds=0.01)

@@ -1,4 +1,4 @@
-"""Secrets survive the trip to flyctl: serialised by nixfly, parsed by the simulator's flyctl-faithful parser."""
+"""Secrets survive the trip to flyctl: serialised by nixfly, parsed by the simulator's faithful parser."""
 
 from __future__ import annotations
 
