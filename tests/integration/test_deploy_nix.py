@@ -1,0 +1,61 @@
+"""The whole pipeline as users run it: real Nix builds the flake (offline, nixpkgs shim), the real smoke tests
+run against ./result, then the simulator takes the deploy. A second run does no work it need not."""
+
+from __future__ import annotations
+
+import os
+
+from flyctl_sim import control
+from support import require
+
+MUTATING = {"apps create", "volumes create", "secrets import", "deploy"}
+
+
+def test_inv_deploy_integrated_end_to_end_then_a_no_op(project):
+    require("nix")
+    first = project.inv("deploy", "--mode", "integrated")
+    assert first.returncode == 0, first.stderr
+    result = project.root / "result"
+    assert result.is_symlink() and os.readlink(result).startswith("/nix/store/")
+    assert "smoke tests passed" in first.stderr
+    assert control.app_healthy(project.sim, "oneshot") is True
+
+    before = len(project.flyctl_calls())
+    second = project.inv("deploy", "--mode", "integrated")
+    assert second.returncode == 0, second.stderr
+    assert "up to date" in second.stderr  # no nix build
+    assert "passed before for this exact closure" in second.stderr  # no second smoke run
+    assert [c for c in project.commands()[before:] if c in MUTATING] == []
+
+
+def test_ai_server_only_builds_its_own_attribute_and_smokes_it(project):
+    require("nix")
+    result = project.inv("deploy", "--mode", "ai-server-only")
+    assert result.returncode == 0, result.stderr
+    link = project.root / "result-ai-server"
+    assert (link / "bin" / "ai-server").exists() and not (link / "bin" / "start-oneshot").exists()
+    assert "smoke tests passed" in result.stderr
+
+
+def test_inv_build_prints_store_path_and_size_and_surfaces_nix_errors(project):
+    require("nix")
+    built = project.inv("build")
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip().startswith("/nix/store/") and "MiB" in built.stderr
+    (project.root / "flake.nix").write_text(
+        (project.root / "flake.nix").read_text().replace("{", "{ oops", 1)
+    )
+    broken = project.inv("build", "--rebuild")
+    assert broken.returncode == 1
+    assert "nix build .#oneshot-integrated failed" in broken.stderr
+    assert "error:" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_smoke_failure_stops_the_deploy_before_fly_is_touched(project):
+    require("nix")
+    echo = project.root / "ai-server" / "src" / "providers" / "echo.ts"
+    echo.write_text(echo.read_text().replace("echo: ", "ECHO: "))  # builds fine, answers wrong
+    result = project.inv("deploy")
+    assert result.returncode == 1
+    assert "smoke tests failed" in result.stderr
+    assert [c for c in project.commands() if c in MUTATING] == []
