@@ -18,7 +18,7 @@ from pathlib import Path
 from nixfly import bundle, console, envfiles, flytoml, git, health, image, lock, smoke
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
-from nixfly.files import write_atomic
+from nixfly.files import read_record, write_atomic
 from nixfly.flyctl import Flyctl, Release, find_executable
 from nixfly.nix import Nix, human_size
 from nixfly.pipeline import Outcome, Pipeline, done, planned, skipped
@@ -249,7 +249,7 @@ class Deployment:
     def deploy(self) -> Outcome:
         s = self.s
         inputs = self._inputs_digest()
-        record = _read_record(self._record_path())
+        record = read_record(self._record_path())
         if (
             not self.options.force
             and self.previous is not None
@@ -335,10 +335,3 @@ class Deployment:
         digest.update(json.dumps(prints.load(), sort_keys=True).encode())
         return digest.hexdigest()
 
-
-def _read_record(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}

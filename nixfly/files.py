@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
@@ -40,3 +42,12 @@ def remove_stale_temps(directory: Path, name: str) -> None:
     for leftover in directory.glob(f".{name}.*.tmp"):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A JSON object nixfly wrote earlier; missing or damaged reads as empty (the work is simply redone)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}

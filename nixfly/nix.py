@@ -18,7 +18,7 @@ from typing import Any
 
 from nixfly import console, git
 from nixfly.errors import NixflyError
-from nixfly.files import write_atomic
+from nixfly.files import read_record, write_atomic
 from nixfly.runner import REDACT, Runner
 
 FEATURES = ["--extra-experimental-features", "nix-command flakes"]
@@ -135,7 +135,7 @@ class Nix:
         """``nix build .#attr``; skipped when nothing the flake can see changed since the last build."""
         key = self._inputs_key(attr)
         cache_file = self.root / ".nixfly" / f"build-{attr}.json"
-        cached = _read_json(cache_file)
+        cached = read_record(cache_file)
         if (
             not rebuild
             and key
@@ -207,13 +207,6 @@ class Nix:
                 digest.update(os.readlink(path).encode())
         return digest.hexdigest()
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def human_size(n: int) -> str:
