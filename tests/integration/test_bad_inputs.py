@@ -40,6 +40,7 @@ def leftovers(root):
         (("--region", "$(id)"), "invalid region"),
         (("--strategy", "yolo"), "unknown strategy"),
         (("--builder", "docker"), "unknown builder"),
+        (("--mode", "integrated; touch /tmp/nixfly-pwned"), "unknown mode"),
     ],
 )
 def test_invalid_flags(project, fake_result, args, needle):
@@ -170,3 +171,14 @@ def test_flyctl_failing_at_each_step(project, fake_result, command, step):
     summary = project.inv("lock.status")
     assert "not locked" in summary.stderr
     assert leftovers(project.root) == []
+
+
+def test_paths_with_shell_metacharacters_are_inert_argv(project, fake_result, tmp_path):
+    marker = tmp_path / "pwned"
+    weird = f"creds $(touch {marker}) `touch {marker}`; touch {marker}.env"
+    (project.root / ".gitignore").write_text((project.root / ".gitignore").read_text() + "creds*\n")
+    result = project.inv("bundle", "--env-file", weird)
+    assert result.returncode == 0, result.stderr
+    assert (project.root / weird).exists() and not marker.exists()
+    deploy = project.inv("deploy", *FAST, "--app", "ok-app", env={"GOOGLE_APPLICATION_CREDENTIALS": weird})
+    assert "not valid JSON" in deploy.stderr and not marker.exists()  # the file was read, literally
