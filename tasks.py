@@ -7,7 +7,7 @@ this file is its table of contents. Modes: `integrated` (web + ai-server in one 
 
 from pathlib import Path
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 from nixfly import commands
 from nixfly.cli import clean_exit, settings
@@ -149,8 +149,6 @@ def dev(c, web_port=4000, ai_port=3000, dry_run=False):
     """Run web (mix) and ai-server (bun --watch) together with prefixed output; Ctrl-C stops both."""
     code = commands.dev(settings(c, ROOT, dry_run=dry_run), web_port=web_port, ai_port=ai_port)
     if code:
-        from invoke import Exit
-
         raise Exit(code=code)
 
 
