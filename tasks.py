@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent
 MODE = "deploy mode: integrated or ai-server-only (default: integrated)"
 APP = "Fly app name (default: the mode's app from config)"
 DRY = "print what would change, change nothing (default: off)"
+TARGET = "fly, local (this machine) or ssh://user@host[:port] (default: fly)"
+ON = "run the Nix steps on this Linux host over SSH: user@host[:port] (default: here)"
 
 
 @task(
@@ -34,6 +36,9 @@ DRY = "print what would change, change nothing (default: off)"
         "json": "also print the step summary as JSON on stdout (default: off)",
         "builder": "nixpacks (Fly's remote Docker builder) or image (Nix-built OCI image, no Docker) "
         "(default: nixfly.builder in config, nixpacks)",
+        "target": TARGET,
+        "on": ON,
+        "port": "local/ssh targets: serve and health-check on this port (default: fly toml's internal_port)",
     }
 )
 @clean_exit
@@ -50,13 +55,24 @@ def deploy(
     force=False,
     json=False,
     builder="",
+    target="fly",
+    on="",
+    port=0,
 ):
-    """Build, smoke-test and deploy a mode to Fly.io, then verify it is healthy (rolls back if not)."""
+    """Build, smoke-test and deploy a mode to Fly.io (or --target local|ssh://), verify, roll back if bad."""
     s = settings(
         c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy, builder=builder
     )
     commands.deploy(
-        s, skip_build=skip_build, skip_smoke=skip_smoke, rollback=rollback, force=force, json_summary=json
+        s,
+        target=target,
+        on=on,
+        port=port,
+        skip_build=skip_build,
+        skip_smoke=skip_smoke,
+        rollback=rollback,
+        force=force,
+        json_summary=json,
     )
 
 
@@ -66,13 +82,14 @@ def deploy(
         "rebuild": "build even when nixfly's record says ./result is current (default: off)",
         "show_trace": "pass --show-trace to nix for evaluation errors (default: off)",
         "dry_run": DRY,
+        "on": ON,
     }
 )
 @clean_exit
-def build(c, mode="integrated", rebuild=False, show_trace=False, dry_run=False):
+def build(c, mode="integrated", rebuild=False, show_trace=False, dry_run=False, on=""):
     """nix build the mode's flake attribute; prints the store path, closure size and time."""
     s = settings(c, ROOT, mode=mode, dry_run=dry_run)
-    commands.build(s, rebuild=rebuild, show_trace=show_trace)
+    commands.build(s, rebuild=rebuild, show_trace=show_trace, on=on)
 
 
 @task(help={"env_file": "file to write (default: .env.fly)", "mode": MODE, "dry_run": DRY})
@@ -104,20 +121,26 @@ def doctor(c, mode="integrated"):
     commands.doctor(settings(c, ROOT, mode=mode))
 
 
-@task(help={"mode": MODE, "app": APP, "json": "print flyctl's JSON (default: off)"})
+@task(help={"mode": MODE, "app": APP, "json": "print as JSON (default: off)", "target": TARGET})
 @clean_exit
-def status(c, mode="integrated", app="", json=False):
-    """Show the app's machines, their state, image and health checks."""
-    commands.status(settings(c, ROOT, mode=mode, app=app), as_json=json)
+def status(c, mode="integrated", app="", json=False, target="fly"):
+    """Show what runs: the app's machines, state, image and health checks (or a local/ssh target's)."""
+    commands.status(settings(c, ROOT, mode=mode, app=app), as_json=json, target=target)
 
 
 @task(
-    help={"mode": MODE, "app": APP, "timeout": "stop waiting for logs after this many seconds (default: 15)"}
+    help={
+        "mode": MODE,
+        "app": APP,
+        "timeout": "stop waiting for logs after this many seconds (default: 15)",
+        "target": TARGET,
+        "lines": "local/ssh targets: how many lines (default: 100)",
+    }
 )
 @clean_exit
-def logs(c, mode="integrated", app="", timeout=15.0):
+def logs(c, mode="integrated", app="", timeout=15.0, target="fly", lines=100):
     """Print the app's recent logs (bounded: flyctl's --no-tail can poll forever)."""
-    commands.logs(settings(c, ROOT, mode=mode, app=app), timeout=timeout)
+    commands.logs(settings(c, ROOT, mode=mode, app=app), timeout=timeout, target=target, lines=lines)
 
 
 @task(help={"mode": MODE, "app": APP, "json": "print as JSON (default: off)"})
@@ -132,13 +155,21 @@ def releases(c, mode="integrated", app="", json=False):
         "mode": MODE,
         "app": APP,
         "to": "release version to go back to (default: the previous healthy one)",
+        "target": TARGET,
         "dry_run": DRY,
     }
 )
 @clean_exit
-def rollback(c, mode="integrated", app="", to=0, dry_run=False):
-    """Redeploy an earlier release's image and verify it is healthy."""
-    commands.rollback(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run), to=to)
+def rollback(c, mode="integrated", app="", to=0, dry_run=False, target="fly"):
+    """Redeploy an earlier release's image (or a target's earlier generation) and verify it is healthy."""
+    commands.rollback(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run), to=to, target=target)
+
+
+@task(help={"mode": MODE, "target": "local or ssh://user@host[:port] (default: local)", "dry_run": DRY})
+@clean_exit
+def stop(c, mode="integrated", target="local", dry_run=False):
+    """Stop the mode's service on a local or ssh target (TERM, then KILL after the grace period)."""
+    commands.stop(settings(c, ROOT, mode=mode, dry_run=dry_run), target=target)
 
 
 @task(
@@ -201,18 +232,18 @@ def lock_release(c, mode="integrated", app="", force=False):
 
 
 # --- image.*: the Docker-free path --------------------------------------------------------------------------
-@task(name="build", help={"mode": MODE, "dry_run": DRY})
+@task(name="build", help={"mode": MODE, "dry_run": DRY, "on": ON})
 @clean_exit
-def image_build(c, mode="integrated", dry_run=False):
+def image_build(c, mode="integrated", dry_run=False, on=""):
     """Build the mode's OCI image tarball with Nix (dockerTools.buildLayeredImage)."""
-    commands.image_build(settings(c, ROOT, mode=mode, dry_run=dry_run))
+    commands.image_build(settings(c, ROOT, mode=mode, dry_run=dry_run), on=on)
 
 
-@task(name="push", help={"mode": MODE, "app": APP, "dry_run": DRY})
+@task(name="push", help={"mode": MODE, "app": APP, "dry_run": DRY, "on": ON})
 @clean_exit
-def image_push(c, mode="integrated", app="", dry_run=False):
+def image_push(c, mode="integrated", app="", dry_run=False, on=""):
     """Push the mode's image with skopeo to <registry>/<app>:nix-<store hash>, unless already there."""
-    commands.image_push(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run))
+    commands.image_push(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run), on=on)
 
 
 @task(name="inspect", help={"mode": MODE})
@@ -253,7 +284,9 @@ def cache_push(c, mode="integrated", name="", url="", dry_run=False):
     commands.cache_push(settings(c, ROOT, mode=mode, dry_run=dry_run), name=name, url=url)
 
 
-ns = Collection(deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, dev, clean, update)
+ns = Collection(
+    deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, stop, dev, clean, update
+)
 ns.add_collection(Collection("apps", apps_create))
 ns.add_collection(Collection("volumes", volumes_create))
 ns.add_collection(Collection("lock", lock_status, lock_release))

@@ -20,20 +20,48 @@ def runner_for(s: Settings) -> Runner:
     return Runner(dry_run=s.dry_run, cwd=s.root)
 
 
-def deploy(s: Settings, **options: bool) -> None:
+def deploy(s: Settings, *, target: str, on: str, port: int, **options: bool) -> None:
     from nixfly.deploy import Deployment, Options
+    from nixfly.targets import parse_target
 
-    Deployment(s, runner_for(s), Options(**options)).run()
+    if parse_target(target).kind != "fly":
+        from nixfly.targets.deploy import deploy_pipeline
+
+        deploy_pipeline(s, target, Options(**options), on=on, port=port)
+        return
+    builder = _builder(s, on)
+    try:
+        Deployment(s, runner_for(s), Options(**options), builder=builder).run()
+    finally:
+        if builder is not None:
+            builder.close()
 
 
-def build(s: Settings, *, rebuild: bool, show_trace: bool) -> None:
+def _builder(s: Settings, on: str):  # -> RemoteRunner | None, imported lazily (fabric is slow to import)
+    if not on:
+        return None
+    from nixfly.buildhost import remote_runner
+
+    return remote_runner(s, on)
+
+
+def build(s: Settings, *, rebuild: bool, show_trace: bool, on: str = "") -> None:
     from nixfly.nix import Nix, human_size
 
     started = time.monotonic()
-    with console.progress(f"nix build .#{s.mode.flake_attr}"):
-        built = Nix(runner_for(s), s.root).build(
-            s.mode.flake_attr, s.out_link, rebuild=rebuild, show_trace=show_trace
-        )
+    builder = _builder(s, on)
+    with console.progress(f"nix build .#{s.mode.flake_attr}" + (f" on {on}" if on else "")):
+        if builder is not None:
+            from nixfly.buildhost import build_on
+
+            try:
+                built = build_on(s, builder)
+            finally:
+                builder.close()
+        else:
+            built = Nix(runner_for(s), s.root).build(
+                s.mode.flake_attr, s.out_link, rebuild=rebuild, show_trace=show_trace
+            )
     if s.dry_run:
         return
     console.table(
@@ -96,9 +124,19 @@ def doctor(s: Settings) -> None:
     checks.report(s, runner_for(s))
 
 
-def status(s: Settings, *, as_json: bool) -> None:
+def status(s: Settings, *, as_json: bool, target: str = "fly") -> None:
     from nixfly.cli import print_json
     from nixfly.flyctl import Flyctl, parse_machine
+
+    if target != "fly":
+        from dataclasses import asdict
+
+        from nixfly import targets
+
+        found = targets.status(s, target)
+        if as_json:
+            print_json(asdict(found))
+        return
 
     data = Flyctl(runner_for(s), s.flyctl).status(s.app)
     if as_json:
@@ -132,8 +170,14 @@ def releases(s: Settings, *, as_json: bool) -> None:
     )
 
 
-def logs(s: Settings, *, timeout: float) -> None:
+def logs(s: Settings, *, timeout: float, target: str = "fly", lines: int = 100) -> None:
     from nixfly.flyctl import Flyctl
+
+    if target != "fly":
+        from nixfly import targets
+
+        print(targets.logs(s, target, lines), end="")
+        return
 
     try:
         text = Flyctl(runner_for(s), s.flyctl).logs(s.app, timeout=timeout)
@@ -145,10 +189,16 @@ def logs(s: Settings, *, timeout: float) -> None:
     print(text, end="")
 
 
-def rollback(s: Settings, *, to: int) -> None:
+def rollback(s: Settings, *, to: int, target: str = "fly") -> None:
     from nixfly import git, lock
     from nixfly.deploy import Deployment
     from nixfly.flyctl import Flyctl
+
+    if target != "fly":
+        from nixfly import targets
+
+        console.ok(targets.rollback(s, target, to).detail)
+        return
 
     runner = runner_for(s)
     found = Flyctl(runner, s.flyctl).releases(s.app)
@@ -176,6 +226,12 @@ def rollback(s: Settings, *, to: int) -> None:
     with lock.held(s.state_dir, s.app, git.revision(runner, s.root), f"rollback --to {target.version}"):
         outcome = Deployment(s, runner).rollback_to(target)
     console.ok(outcome.detail)
+
+
+def stop(s: Settings, *, target: str) -> None:
+    from nixfly import targets
+
+    console.ok(targets.stop(s, target))
 
 
 def lock_status(s: Settings) -> None:
@@ -229,11 +285,32 @@ def update(s: Settings) -> None:
     console.ok("flake.lock updated: rebuild and smoke before deploying (`nox -s smoke`)")
 
 
-def image_build(s: Settings) -> None:
+def _image(s: Settings, runner: Runner, on: str):  # -> nix.Built
+    """The mode's image tarball, built here or ``on`` a build host and copied here (pushes start here)."""
     from nixfly import image
-    from nixfly.nix import Nix, human_size
+    from nixfly.nix import Nix
 
-    built = image.build(Nix(runner_for(s), s.root), s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
+    out_link = f"{s.mode.out_link}-image"
+    builder = _builder(s, on)
+    if builder is None:
+        return image.build(Nix(runner, s.root), s.mode.image_attr, s.root / out_link)
+    from nixfly.buildhost import build_on
+    from nixfly.targets import closure
+
+    try:
+        built = build_on(s, builder, s.mode.image_attr, out_link)
+        if built.store_path:
+            closure.copy(runner, built.store_path, source=builder.endpoint)
+        return built
+    finally:
+        builder.close()
+
+
+def image_build(s: Settings, *, on: str = "") -> None:
+    from nixfly import image
+    from nixfly.nix import human_size
+
+    built = _image(s, runner_for(s), on)
     if s.dry_run:
         return
     size = Path(built.store_path).stat().st_size
@@ -245,13 +322,12 @@ def image_build(s: Settings) -> None:
     print(built.store_path)
 
 
-def image_push(s: Settings) -> None:
+def image_push(s: Settings, *, on: str = "") -> None:
     from nixfly import image
     from nixfly.flyctl import Flyctl
-    from nixfly.nix import Nix
 
     runner = runner_for(s)
-    built = image.build(Nix(runner, s.root), s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
+    built = _image(s, runner, on)
     if s.dry_run:
         console.say(f"[dry-run] would push .#{s.mode.image_attr} to {s.registry}/{s.app}:nix-<store hash>")
         return

@@ -13,17 +13,19 @@ import json
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from nixfly import bundle, console, envfiles, flytoml, git, health, image, lock, smoke
+from nixfly import buildhost, bundle, console, envfiles, flytoml, git, health, image, lock, smoke
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
 from nixfly.flyctl import Flyctl, Release, find_executable
 from nixfly.nix import Nix, human_size
 from nixfly.pipeline import Outcome, Pipeline, done, planned, skipped
+from nixfly.remote import RemoteRunner
 from nixfly.runner import Runner
 from nixfly.secrets import Fingerprints, encode_all
+from nixfly.targets import closure
 
 HEALTH_FAILURE = "waiting for health checks"
 
@@ -50,6 +52,9 @@ class Deployment:
     # What the bundle step gathered, for a dry-run plan when .env.fly is not written yet.
     pending_secrets: dict[str, str] = field(default_factory=dict)
     _app_exists: bool | None = None
+    # --on user@host: build and smoke there (results stay on the host); None builds here.
+    builder: RemoteRunner | None = None
+    remote_result: PurePosixPath = field(default_factory=PurePosixPath)
 
     def __post_init__(self) -> None:
         self.fly = Flyctl(self.runner, self.settings.flyctl)
@@ -120,28 +125,40 @@ class Deployment:
     def build(self) -> Outcome:
         s = self.s
         if self.options.skip_build:
+            if self.builder is not None:
+                raise NixflyError("--skip-build cannot be combined with --on", "drop one of them")
             if not s.out_link.exists():
                 raise NixflyError(f"--skip-build but {s.out_link.name} does not exist", "drop --skip-build")
             self.store_path = str(s.out_link.resolve())
             return skipped(f"--skip-build: using {self.store_path}")
-        built = self.nix.build(s.mode.flake_attr, s.out_link)
+        where = ""
+        if self.builder is not None:
+            built = buildhost.build_on(s, self.builder)
+            self.remote_result = PurePosixPath(str(built.out_link))
+            where = f" on {self.builder.endpoint}"
+        else:
+            built = self.nix.build(s.mode.flake_attr, s.out_link)
         if self.dry:
-            return planned(f"would build .#{s.mode.flake_attr}")
+            return planned(f"would build .#{s.mode.flake_attr}{where}")
         self.store_path = built.store_path
         how = "up to date" if built.cached else "built"
-        return done(f"{how}: {built.store_path} (closure {human_size(built.closure_size)})")
+        return done(f"{how}{where}: {built.store_path} (closure {human_size(built.closure_size)})")
 
     def smoke(self) -> Outcome:
         s = self.s
+        where = f" on {self.builder.endpoint}" if self.builder is not None else ""
         if self.options.skip_smoke:
             return skipped("--skip-smoke")
         if self.dry:
-            return planned(f"would run tests/smoke against {s.out_link.name}")
+            return planned(f"would run tests/smoke against {s.out_link.name}{where}")
         if smoke.passed_before(s.state_dir, self.store_path):
             return skipped("passed before for this exact closure")
-        smoke.run(self.runner, s.root, s.out_link, s.mode.smoke)
+        if self.builder is not None:
+            buildhost.smoke(s, self.builder, self.remote_result.parent, str(self.remote_result))
+        else:
+            smoke.run(self.runner, s.root, s.out_link, s.mode.smoke)
         smoke.remember(s.state_dir, self.store_path)
-        return done("smoke tests passed")
+        return done(f"smoke tests passed{where}")
 
     def bundle(self) -> Outcome:
         s = self.s
@@ -228,7 +245,12 @@ class Deployment:
         s = self.s
         if s.builder != "image":
             return skipped("builder is nixpacks (Fly's remote builder makes the image)")
-        built = image.build(self.nix, s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
+        if self.builder is not None:
+            # Built where the closure is; pushed from here, so the Fly token never leaves this machine.
+            built = buildhost.build_on(s, self.builder, s.mode.image_attr, f"{s.mode.out_link}-image")
+            closure.copy(self.runner, built.store_path, source=self.builder.endpoint)
+        else:
+            built = image.build(self.nix, s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
         if self.dry:
             return planned(f"would build .#{s.mode.image_attr} and push it to {s.registry}/{s.app}")
         ref = image.reference(s.registry, s.app, built.store_path)
@@ -334,4 +356,3 @@ class Deployment:
         prints = Fingerprints(s.state_dir, s.app)
         digest.update(json.dumps(prints.load(), sort_keys=True).encode())
         return digest.hexdigest()
-

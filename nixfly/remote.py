@@ -20,10 +20,11 @@ import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from nixfly import console, git
+from nixfly import console
 from nixfly.config import validate_env_name
 from nixfly.errors import NixflyError
 from nixfly.runner import REDACT, Completed, Runner, display, failure_line
@@ -40,8 +41,8 @@ ENDPOINT = re.compile(
 )
 NIX_ON_PATH_HINT = (
     "install Nix there, and make sure non-interactive SSH sessions find it: a single-user install adds "
-    "itself to ~/.profile only, which `ssh host cmd` does not read (source ~/.nix-profile/etc/profile.d/nix.sh "
-    "at the top of ~/.bashrc)"
+    "itself to ~/.profile only, which `ssh host cmd` does not read "
+    "(source ~/.nix-profile/etc/profile.d/nix.sh at the top of ~/.bashrc)"
 )
 
 
@@ -77,22 +78,28 @@ def parse_endpoint(text: str) -> Endpoint:
 
 
 def ssh_config_path() -> str | None:
-    """An explicit ssh config file (tests, CI), else None: Fabric then reads ~/.ssh/config and the system's."""
+    """An explicit ssh config file (tests, CI), else None: Fabric reads ~/.ssh/config and the system's."""
     return os.environ.get("NIXFLY_SSH_CONFIG") or None
 
 
 def connect(endpoint: Endpoint, *, timeout: float = CONNECT_TIMEOUT) -> Connection:
-    """An open Fabric connection, or a ``NixflyError`` saying whether the host, the key or the host key failed."""
+    """An open Fabric connection, or a ``NixflyError`` saying whether the host, key or host key failed."""
     import paramiko
     from fabric import Config, Connection
 
     where = str(endpoint)
     try:
-        config = Config(runtime_ssh_path=ssh_config_path())
+        config = Config(
+            runtime_ssh_path=ssh_config_path(), overrides={"runners": {"remote": _remote_runner()}}
+        )
     except FileNotFoundError as exc:
         raise NixflyError(f"ssh config {exc.filename} not found", "fix NIXFLY_SSH_CONFIG") from None
     conn = Connection(
-        endpoint.host, user=endpoint.user or None, port=endpoint.port, config=config, connect_timeout=int(timeout)
+        endpoint.host,
+        user=endpoint.user or None,
+        port=endpoint.port,
+        config=config,
+        connect_timeout=int(timeout),
     )
     _check_host_keys(conn)
     try:
@@ -114,12 +121,28 @@ def connect(endpoint: Endpoint, *, timeout: float = CONNECT_TIMEOUT) -> Connecti
                 "add an IdentityFile for the host in ~/.ssh/config or start ssh-agent",
             ) from None
         raise NixflyError(f"SSH to {where} failed: {exc}", "try `ssh -v` to the same host") from None
-    except (OSError, socket.timeout) as exc:
+    except OSError as exc:  # refused, unreachable, unknown name, timed out
         raise NixflyError(
             f"cannot reach {where} (port {conn.port}): {_reason(exc)}",
             "check the host name and port, that sshd runs there and no firewall is in the way",
         ) from None
     return conn
+
+
+@cache
+def _remote_runner() -> type:
+    """Fabric's runner, reading our stdin in whole chunks.
+
+    Invoke feeds a stdin that is not a terminal to the remote command one byte per 10 ms (made for mirroring
+    a keyboard): 24 s for a 2 KiB payload. Ours is always a complete string in memory.
+    """
+    from fabric.runners import Remote
+
+    class ChunkedStdin(Remote):  # type: ignore[misc]
+        def read_our_stdin(self, input_: Any) -> str:
+            return str(input_.read(self.read_chunk_size))
+
+    return ChunkedStdin
 
 
 def _check_host_keys(conn: Connection) -> None:
@@ -211,7 +234,9 @@ class RemoteRunner:
             self._home = self.run(["printenv", "HOME"], mutates=False, quiet=True).stdout.strip()
         return PurePosixPath(self._home)
 
-    def command_line(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | PurePosixPath | None) -> str:
+    def command_line(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | PurePosixPath | None
+    ) -> str:
         # SSH carries one command string, which the remote login shell parses: there is no argv over SSH.
         # shlex.join quotes every word for a POSIX shell, so each argv element arrives as exactly one word,
         # with nothing expanded, whatever it contains. Env values ride here too: never put secrets in env.
@@ -256,7 +281,10 @@ class RemoteRunner:
             if result.returncode == 0 or not check:
                 return result
             if result.returncode == 127 and not result.stdout.strip():
-                raise NixflyError(f"{argv[0]}: command not found on {self.endpoint}", hint or NIX_ON_PATH_HINT)
+                raise NixflyError(
+                    f"{argv[0]}: command not found on {self.endpoint}",
+                    hint or (NIX_ON_PATH_HINT if argv[0].startswith("nix") else f"install {argv[0]} there"),
+                )
             if attempt >= retries:
                 raise NixflyError(
                     f"`{display(argv[:3])}…` failed on {self.endpoint} (exit {result.returncode}): "
@@ -376,15 +404,26 @@ def archive(root: Path, names: Sequence[str]) -> tuple[bytes, str]:
     return gzip.compress(data, mtime=0), hashlib.sha256(data).hexdigest()
 
 
-def sync_checkout(remote: RemoteRunner, root: Path, local: Runner | None = None) -> PurePosixPath:
-    """Copy the files a flake in ``root`` can see (tracked plus untracked-not-ignored) to the host.
+def tracked_files(runner: Runner, root: Path) -> list[str]:
+    """What a flake in a git checkout sees: the tracked files, with their working-tree content."""
+    result = runner.run(
+        ["git", "ls-files", "-z", "--cached"], mutates=False, check=False, quiet=True, cwd=root
+    )
+    if result.returncode != 0:
+        raise NixflyError(
+            f"{root} is not a git checkout", "--on sends the files git tracks: `git init`, `git add`"
+        )
+    return sorted(set(filter(None, result.stdout.split("\0"))))
 
-    Returns the remote checkout directory. An unchanged tree is not uploaded again.
+
+def sync_checkout(remote: RemoteRunner, root: Path, local: Runner | None = None) -> PurePosixPath:
+    """Copy the checkout to the host: the files git tracks, as in the working tree (uncommitted changes too).
+
+    Exactly what the flake sees here, and nothing untracked: a stray .env never leaves this machine.
+    Returns the remote checkout directory; an unchanged tree is not uploaded again.
     """
     local = local or Runner(cwd=root)
-    names = git.visible_files(local, root)
-    if names is None:
-        raise NixflyError(f"{root} is not a git checkout", "--on syncs the files git lists; run `git init`")
+    names = tracked_files(local, root)
     data, digest = archive(root, names)
     dest = checkout_dir(remote, root)
     if remote.dry_run:

@@ -33,7 +33,7 @@ class Environment:
     secret: dict[str, str]  # stdin only
 
     def exports(self) -> str:
-        """``export NAME='value'`` lines for the start script's stdin; secrets win over ``[env]`` as on Fly."""
+        """``export NAME='value'`` lines for the start script's stdin; secrets beat ``[env]`` (as on Fly)."""
         merged = {**self.public, **self.secret}
         return "".join(f"export {validate_env_name(k)}={shlex.quote(v)}\n" for k, v in merged.items())
 
@@ -84,7 +84,7 @@ def volume_dirs(cfg: FlyToml, volumes: PurePosixPath) -> dict[str, PurePosixPath
 
 
 def rewrite_mounts(value: str, mounts: Mapping[str, PurePosixPath]) -> str:
-    """``/data`` or ``/data/x`` → the local volume dir (``…/volumes/oneshot_data/x``); other values unchanged."""
+    """``/data`` or ``/data/x`` → the volume's directory (``…/volumes/oneshot_data/x``); others unchanged."""
     for destination, local in mounts.items():
         if value == destination:
             return str(local)

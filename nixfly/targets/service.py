@@ -9,8 +9,10 @@ arguments as separate words (``sh -c SCRIPT nixfly-service CMD ARGS…``), never
   HOME, TMPDIR, then the release's variables): the deployer's own environment (tokens included) must not
   leak into the app. The release's variables arrive on stdin as ``export NAME='value'`` lines, because
   secrets must never be on a command line.
-* alive: a pid counts only while its process is not a zombie and is still the session leader nixfly made
-  (after a reboot the pid may belong to anyone). Read from /proc: Linux only, like Fly's Machines.
+* running: the pidfile holds the session id and its leader's start time. The release runs while any
+  process of that session lives (zombies do not count: a container's init may never reap them). A pid
+  that now belongs to another process (different start time: reboot, reuse) means not running, so a
+  stale pidfile can never make nixfly signal a stranger. Read from /proc: Linux only, like Fly's Machines.
 * stop: TERM to the process group, wait up to the grace period, then KILL every process left in the
   session (children that made process groups of their own included).
 """
@@ -21,35 +23,55 @@ from pathlib import PurePosixPath
 
 from nixfly.targets.hosts import Host
 
+# The line start writes to the log before each start: where one run's output begins.
+START_MARK = "nixfly: starting"
+
 SCRIPT = r"""
 set -eu
+# Unquoted ${stat…}, ${line…} and $left split /proc fields and pid lists on purpose (no glob characters).
 
-leader() { # the live session leader recorded in pidfile $1, or nothing
-  [ -r "$1" ] || return 0
-  pid=$(cat "$1") || return 0
-  case $pid in '' | *[!0-9]*) return 0 ;; esac
-  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+field() { # field() PID N: field N (>= 3) of /proc/PID/stat, or fail
+  stat=$(cat "/proc/$1/stat" 2> /dev/null) || return 1
+  n=$2
   set -- ${stat##*") "}
-  if [ "$1" != Z ] && [ "$4" = "$pid" ]; then echo "$pid"; fi
+  shift $((n - 3))
+  echo "$1"
 }
 
-in_session() { # pids of live (non-zombie) processes in session $1
+settled() { # true once process $1 leads its own session, or is gone
+  state=$(field "$1" 3) || return 0
+  [ "$state" != Z ] || return 0
+  [ "$(field "$1" 6)" = "$1" ]
+}
+
+in_session() { # pids of live (non-zombie) processes in session $sid
   for f in /proc/[0-9]*/stat; do
     read -r line 2> /dev/null < "$f" || continue
-    p=${f#/proc/}; p=${p%/stat}
+    p=${f#/proc/}
     set -- ${line##*") "}
-    if [ "$1" != Z ] && [ "$4" = "$sid" ]; then echo "$p"; fi
+    if [ "$1" != Z ] && [ "$4" = "$sid" ]; then echo "${p%/stat}"; fi
   done
 }
 
-cmd=$1; shift
+running() { # the session id in pidfile $1 while that session has live processes, else nothing
+  [ -r "$1" ] || return 0
+  read -r sid started < "$1" || true
+  case ${sid:-x} in *[!0-9]*) return 0 ;; esac
+  if now=$(field "$sid" 22); then
+    [ "$now" = "${started:-}" ] || return 0 # the pid belongs to another process now
+  fi
+  if [ -n "$(in_session)" ]; then echo "$sid"; fi
+}
+
+cmd=$1
+shift
 case $cmd in
 pid)
-  leader "$1"
+  running "$1"
   ;;
 start) # pidfile log workdir program; stdin: export lines
   pidfile=$1 log=$2 workdir=$3 program=$4
-  if [ -n "$(leader "$pidfile")" ]; then echo "already running: $(cat "$pidfile")" >&2; exit 3; fi
+  if [ -n "$(running "$pidfile")" ]; then echo "already running: $(cat "$pidfile")" >&2; exit 3; fi
   command -v setsid > /dev/null || { echo "setsid not found (util-linux)" >&2; exit 127; }
   [ -x "$program" ] || { echo "$program is not an executable" >&2; exit 126; }
   mkdir -p "${pidfile%/*}" "${log%/*}" "$workdir"
@@ -58,16 +80,30 @@ start) # pidfile log workdir program; stdin: export lines
   exec 3<&0
   env -i PATH="$PATH" HOME="$HOME" TMPDIR="${TMPDIR:-/tmp}" \
     sh -c 'eval "$(cat)"; exec setsid "$0" < /dev/null' "$program" <&3 3<&- >> "$log" 2>&1 &
-  echo "$!" > "$pidfile"
-  echo "$!"
+  pid=$!
+  # Until the child has called setsid it is not yet the leader of session $pid: wait for that (or its end).
+  ticks=0
+  while [ "$ticks" -lt 100 ] && ! settled "$pid"; do
+    sleep 0.05
+    ticks=$((ticks + 1))
+  done
+  echo "$pid $(field "$pid" 22 || true)" > "$pidfile"
+  echo "$pid"
   ;;
 stop) # pidfile grace-seconds
   pidfile=$1 grace=$2
-  sid=$(leader "$pidfile")
-  if [ -z "$sid" ]; then rm -f "$pidfile"; echo "not running"; exit 0; fi
+  sid=$(running "$pidfile")
+  if [ -z "$sid" ]; then
+    rm -f "$pidfile"
+    echo "not running"
+    exit 0
+  fi
   kill -TERM "-$sid" 2> /dev/null || true
   ticks=0
-  while [ -n "$(in_session)" ] && [ "$ticks" -lt "$((grace * 10))" ]; do sleep 0.1; ticks=$((ticks + 1)); done
+  while [ -n "$(in_session)" ] && [ "$ticks" -lt "$((grace * 10))" ]; do
+    sleep 0.1
+    ticks=$((ticks + 1))
+  done
   left=$(in_session)
   if [ -n "$left" ]; then
     kill -KILL $left 2> /dev/null || true
@@ -81,7 +117,8 @@ tail) # log lines
   if [ -r "$1" ]; then tail -n "$2" "$1"; fi
   ;;
 *)
-  echo "unknown command $cmd" >&2; exit 2
+  echo "unknown command $cmd" >&2
+  exit 2
   ;;
 esac
 """
@@ -101,13 +138,15 @@ def start(
     host: Host, pidfile: PurePosixPath, log: PurePosixPath, workdir: PurePosixPath, program: PurePosixPath,
     exports: str,
 ) -> int:
-    out = _sh(host, f"start {program}", "start", str(pidfile), str(log), str(workdir), str(program), stdin=exports)
+    args = [str(pidfile), str(log), str(workdir), str(program)]
+    out = _sh(host, f"start {program}", "start", *args, stdin=exports)
     return int(out.strip()) if out.strip().isdigit() else 0
 
 
 def stop(host: Host, pidfile: PurePosixPath, grace: float) -> str:
     # Whole seconds: the script counts tenths with shell arithmetic.
-    return _sh(host, f"stop the process of {pidfile}", "stop", str(pidfile), str(max(1, round(grace)))).strip()
+    seconds = str(max(1, round(grace)))
+    return _sh(host, f"stop the process of {pidfile}", "stop", str(pidfile), seconds).strip()
 
 
 def tail(host: Host, log: PurePosixPath, lines: int) -> str:

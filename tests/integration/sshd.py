@@ -1,33 +1,33 @@
-"""A real OpenSSH server on 127.0.0.1 for the remote tests: its own host key, client keys, ssh config.
+"""Fixture helpers of the target tests: a real OpenSSH server on 127.0.0.1 (its own host key, client keys,
+ssh config), a tiny app flake built by real Nix, and the cleanup that makes sure nothing a test started
+outlives it.
 
 sshd runs in the foreground (``-D -e``) as a child of the test process on two spare ports: on the first a
 session has the normal PATH; on the second (``nonix_port``) PATH holds no nix, to play a host without Nix.
-Sessions get HOME set to a temp dir, so remote checkouts and target state stay inside the test's tmp_path.
+Sessions get HOME set to a temp dir, so remote checkouts and target state stay inside the test's tmp_path,
+and PATH starting with this Python's directory (pytest for the remote smoke step).
 Missing tools are a failure, never a skip.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import shlex
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import require
+
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 START_TIMEOUT = 10.0
-
-
-def require(tool: str) -> str:
-    """The tool's path; an assertion failure (not a skip) when this machine lacks it."""
-    path = tool if os.path.isabs(tool) and os.access(tool, os.X_OK) else shutil.which(tool)
-    assert path, f"{tool} is required by these tests (Debian: apt-get install openssh-server openssh-client)"
-    return path
 
 
 def free_port() -> int:
@@ -39,6 +39,131 @@ def free_port() -> int:
 def closed_port() -> int:
     """A port nothing listens on (bound and released, so nothing else got it in between)."""
     return free_port()
+
+
+# --- the tiny app: /health answers 200 (v1, v3) or 500 (v2) --------------------------------------------
+APP_PY = r'''
+import http.server, os, sys
+
+version, status = sys.argv[1], int(sys.argv[2])
+data = os.environ.get("DATA_DIR", "")
+if data:
+    with open(os.path.join(data, "started"), "a") as log:
+        log.write(version + "\n")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"{version} {data}\n".encode()
+        self.send_response(status if self.path == "/health" else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        print(fmt % args, flush=True)
+
+
+print(f"{version} listening on {os.environ['PORT']}", flush=True)
+print(f"token {os.environ.get('CLAUDE_ACCESS_TOKEN', '-')}", flush=True)  # a careless app: logs mask it
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+'''
+FLAKE = r"""
+{
+  outputs = { self }:
+    let
+      app = version: status: derivation {
+        name = "nixfly-tiny-${version}-NONCE";
+        system = "x86_64-linux";
+        builder = "/bin/bash";
+        args = [ "-c" ''
+          /bin/mkdir -p $out/bin
+          printf '#!/bin/bash\nexec /usr/bin/python3 %s %s %s\n' ${./app.py} ${version} ${toString status} \
+            > $out/bin/start-oneshot
+          /bin/chmod +x $out/bin/start-oneshot
+          # NixOS/nix#2176: Nix 2.8 may SIGKILL a quick builder after its output closed but before it
+          # exited ("failed due to signal 9"). A child holding the log pipe a moment makes Nix wait.
+          /bin/sleep 0.2 &
+        '' ];
+      };
+    in {
+      packages.x86_64-linux = rec {
+        v1 = app "v1" 200;
+        v2 = app "v2" 500;
+        v3 = app "v3" 200;
+        oneshot-integrated = v1; # what a mode builds by default
+      };
+    };
+}
+"""
+FLY_TOML = """
+app = "oneshot"
+primary_region = "iad"
+kill_timeout = 3
+[env]
+  DATA_DIR = "/data"
+  GREETING = "hello"
+[[mounts]]
+  source = "oneshot_data"
+  destination = "/data"
+[http_service]
+  internal_port = {port}
+  [[http_service.checks]]
+    method = "GET"
+    path = "/health"
+"""
+
+
+def nix_build(flake: str, attrs: list[str], out: Path) -> list[str]:
+    """Store paths of ``attrs`` built by the real nix (offline flags from NIXFLY_NIX_OPTIONS)."""
+    require("nix")
+    installables = [f"{flake}#{attr}" for attr in attrs]
+    built = subprocess.run(
+        ["nix", "--extra-experimental-features", "nix-command flakes", "build", *installables,
+         "--out-link", str(out), *shlex.split(os.environ["NIXFLY_NIX_OPTIONS"])],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert built.returncode == 0, built.stderr
+    links = [out] + [out.with_name(f"{out.name}-{i}") for i in range(1, len(attrs))]
+    return [os.readlink(link) for link in links]
+
+
+def tiny_flake(directory: Path, nonce: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "app.py").write_text(APP_PY)
+    (directory / "flake.nix").write_text(FLAKE.replace("NONCE", nonce))
+    return directory
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live (non-zombie) processes in session ``sid``: a released app and everything it started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def kill_session(pidfile: Path) -> None:
+    """Last-resort cleanup: SIGKILL what is left of the session a release's pidfile names ("PID STARTTIME").
+
+    Only while that pid is still the same process (same start time) or gone: a reused pid must never make
+    a test kill a stranger, such as a nix builder, which also leads a session of its own.
+    """
+    try:
+        sid, started = pidfile.read_text().split()[:2]
+    except (OSError, ValueError):
+        return
+    with suppress(FileNotFoundError):
+        if Path(f"/proc/{sid}/stat").read_text().rsplit(")", 1)[1].split()[19] != started:
+            return
+    for pid in session_pids(int(sid)):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -115,7 +240,8 @@ def running_sshd(workdir: Path) -> Iterator[Sshd]:
             "PubkeyAuthentication yes",
             "MaxStartups 50",
             f"Subsystem sftp {SFTP_SERVER}",
-            f"SetEnv HOME={home}",
+            # This Python first, as on a build host where pytest is installed (the remote smoke step).
+            f"SetEnv HOME={home} PATH={Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             f"Match LocalPort {nonix_port}",
             f"  SetEnv HOME={home} PATH=/nonexistent-nixfly-test",
             "",

@@ -1,0 +1,358 @@
+"""Activating a release on a target machine, written once for this machine and for SSH hosts.
+
+A release is a store path plus the environment it runs with. Activation: the path becomes a new generation
+of the app's profile, the running process is stopped and ``<profile>/<mode.start>`` started detached, then
+the fly toml's HTTP checks are polled on the target's localhost until healthy or the deadline (Kamal's
+health-gated cutover, on one machine). An unhealthy release is stopped and the last healthy one restored
+(its generation, its recorded environment, today's secrets, as Fly keeps secrets per app) and verified;
+the deploy still fails, saying what failed and what is live. The same path and environment again is
+"already live": no new generation, no restart.
+
+Layout on the target (``base`` is ``<state_dir>/local`` here, ``~/.local/state/nixfly/local`` over SSH)::
+
+    <base>/<app>/profile, profile-<n>-link   the releases (nix-env generations, GC roots)
+    <base>/<app>/releases.json               what is live, and every activation (never a secret value)
+    <base>/volumes/<source>                  a [[mounts]] volume
+    <base>/logs/<app>.log                    the process's output, appended
+    <base>/run/<app>.pid                     the running process (a session leader)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from nixfly import console, envfiles, flytoml
+from nixfly.config import Settings
+from nixfly.errors import NixflyError
+from nixfly.pipeline import Outcome, done, planned, skipped
+from nixfly.runner import REDACT
+from nixfly.secrets import Fingerprints
+from nixfly.targets import environment, profile, service
+from nixfly.targets.environment import Environment
+from nixfly.targets.hosts import Host
+
+HISTORY = 20  # activations kept in releases.json
+MKDIR = 'mkdir -p "$@"'
+
+
+@dataclass(frozen=True)
+class Layout:
+    base: PurePosixPath
+    app: str
+
+    @property
+    def app_dir(self) -> PurePosixPath:
+        return self.base / self.app
+
+    @property
+    def profile(self) -> PurePosixPath:
+        return self.app_dir / "profile"
+
+    @property
+    def record(self) -> PurePosixPath:
+        return self.app_dir / "releases.json"
+
+    @property
+    def volumes(self) -> PurePosixPath:
+        return self.base / "volumes"
+
+    @property
+    def log(self) -> PurePosixPath:
+        return self.base / "logs" / f"{self.app}.log"
+
+    @property
+    def pidfile(self) -> PurePosixPath:
+        return self.base / "run" / f"{self.app}.pid"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One activation. ``env`` is the public part only; secrets are named, never stored."""
+
+    generation: int
+    store_path: str
+    env: dict[str, str]
+    secret_names: list[str]
+    digest: str
+    port: int
+    checks: list[str]
+    at: str = ""
+    healthy: bool = False
+
+    @classmethod
+    def from_json(cls, data: Any) -> Release | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                generation=int(data["generation"]),
+                store_path=str(data["store_path"]),
+                env={str(k): str(v) for k, v in dict(data.get("env") or {}).items()},
+                secret_names=[str(n) for n in data.get("secret_names") or []],
+                digest=str(data.get("digest", "")),
+                port=int(data.get("port", 0)),
+                checks=[str(c) for c in data.get("checks") or ["/"]],
+                at=str(data.get("at", "")),
+                healthy=bool(data.get("healthy", False)),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.port}{path}" for path in self.checks]
+
+
+@dataclass
+class Records:
+    live: Release | None = None
+    history: list[Release] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str) -> Records:
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
+            console.warn("releases.json is unreadable: treating the target as having no releases")
+            data = {}
+        history = [r for r in (Release.from_json(d) for d in data.get("history") or []) if r is not None]
+        return cls(Release.from_json(data.get("live")), history)
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"live": asdict(self.live) if self.live else None, "history": [asdict(r) for r in self.history]},
+            indent=2,
+        ) + "\n"
+
+    def last_for(self, generation: int) -> Release | None:
+        return next((r for r in reversed(self.history) if r.generation == generation), None)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Activation:
+    """Activation of ``settings``' mode and app on ``host``. ``port``/``overrides`` adjust the environment."""
+
+    settings: Settings
+    host: Host
+    port: int = 0
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    previous: Release | None = None  # live before this activation: what a failure restores
+    candidate: Release | None = None  # being activated, not yet verified
+    _warned: bool = False
+
+    def __post_init__(self) -> None:
+        self.layout = Layout(self.host.base, self.settings.app)
+        self.cfg = flytoml.load(self.settings.fly_config)
+        self.grace = environment.kill_timeout(self.cfg)
+
+    @property
+    def where(self) -> str:
+        return f"{self.settings.app} on {self.host.name}"
+
+    # --- reading the target -------------------------------------------------------------------------------
+    def records(self) -> Records:
+        return Records.parse(self.host.read_text(self.layout.record))
+
+    def running_pid(self) -> int:
+        return service.pid(self.host, self.layout.pidfile)
+
+    def environment(self, public: Mapping[str, str] | None = None) -> Environment:
+        """The environment for a new release, or (``public`` given) a recorded one with today's secrets."""
+        s = self.settings
+        secrets: dict[str, str] = {}
+        if s.env_file.exists():
+            secrets = envfiles.read(s.env_file)
+        missing = [name for name in s.mode.required_secrets if not secrets.get(name)]
+        if missing and not self._warned:
+            self._warned = True
+            console.warn(f"{s.env_file.name} lacks {', '.join(missing)}: the app may fail (`inv bundle`)")
+        if public is not None:
+            return Environment(public=dict(public), secret=secrets)
+        port = environment.http_port(self.cfg, self.port)
+        return environment.compose(
+            self.cfg, secrets, volumes=self.layout.volumes, port=port, overrides=self.overrides
+        )
+
+    def _release(self, generation: int, store_path: str, env: Environment) -> Release:
+        prints = Fingerprints(self.settings.state_dir, self.settings.app)
+        return Release(
+            generation=generation,
+            store_path=store_path,
+            env=env.public,
+            secret_names=sorted(env.secret),
+            digest=env.digest(prints, create_key=not self.host.dry_run),
+            port=int(env.public.get("PORT") or environment.http_port(self.cfg, self.port)),
+            checks=environment.check_paths(self.cfg, self.settings),
+            at=_now(),
+        )
+
+    # --- the steps ----------------------------------------------------------------------------------------
+    def activate(self, store_path: str, *, force: bool = False) -> Outcome:
+        """Make ``store_path`` the running release (not yet verified: ``verify`` follows)."""
+        env = self.environment()
+        release = self._release(0, store_path, env)
+        records = self.records()
+        live = records.live
+        pid = self.running_pid()
+        now = profile.current(self.host, self.layout.profile)
+        if (
+            not force
+            and live is not None
+            and pid
+            and now is not None
+            and now.number == live.generation
+            and live.store_path == store_path
+            and live.digest == release.digest
+        ):
+            return skipped(
+                f"already live on {self.host.name}: generation {live.generation}, pid {pid} "
+                "(--force restarts it)"
+            )
+        self.previous = live
+        self._prepare()
+        generation = profile.set_path(self.host, self.layout.profile, store_path)
+        self.candidate = Release(**{**asdict(release), "generation": generation.number if generation else 0})
+        self._restart(env)
+        if self.host.dry_run:
+            return planned(f"would make {store_path} a new generation on {self.host.name} and start it")
+        return done(f"generation {self.candidate.generation} started on {self.host.name} ({store_path})")
+
+    def verify(self) -> Outcome:
+        """Wait for the candidate's checks; records it as live when healthy."""
+        release = self.candidate
+        if release is None:
+            return skipped("nothing was started")
+        if self.host.dry_run:
+            return planned(f"would poll {', '.join(release.urls())} on {self.host.name}")
+        detail = self._wait_healthy(release)
+        self._record(release, healthy=True)
+        return done(f"generation {release.generation} healthy: {detail}")
+
+    def restore(self, exc: NixflyError, *, auto: bool = True) -> Outcome:
+        """After a failed activation or verify: stop it, bring ``previous`` back, amend ``exc`` to say so.
+
+        Never raises: a restore that fails too is reported in ``exc`` and in the returned outcome.
+        """
+        if self.host.dry_run or self.candidate is None:
+            return skipped("nothing was started")
+        failed, previous = self.candidate, self.previous
+        self.candidate = None
+        logs = f"{self.layout.log} (`inv logs --target …`)"
+        try:
+            self._record(failed, healthy=False)
+            if not auto:
+                exc.message += f"; automatic rollback is off: generation {failed.generation} is still running"
+                exc.hint = f"`inv rollback --target …` restores the previous release; its output is in {logs}"
+                return skipped("--no-rollback")
+            stopped = service.stop(self.host, self.layout.pidfile, self.grace)
+            exc.hint = f"the failed release's output is in {logs}"
+            if previous is None:
+                exc.message += f"; first deploy of {self.where}: nothing to roll back to ({stopped})"
+                return skipped("first deploy: nothing to roll back to")
+            profile.switch(self.host, self.layout.profile, previous.generation)
+            self._start(self.environment(previous.env))
+            detail = self._wait_healthy(previous)
+            self._record(previous, healthy=True)
+        except NixflyError as again:
+            what = f"restoring generation {previous.generation}" if previous else "stopping it"
+            exc.message += f"; {what} FAILED too: {again.message}"
+            exc.hint = f"{self.where} may be down: `inv status --target …`; output in {logs}"
+            return Outcome("failed", again.message)
+        exc.message += (
+            f"; restored the previous release, generation {previous.generation} ({previous.store_path}), "
+            "healthy again"
+        )
+        return done(f"generation {previous.generation} live again: {detail}")
+
+    def switch_to(self, generation: int) -> Outcome:
+        """Run generation ``generation`` (with the environment it was recorded with) and verify it."""
+        records = self.records()
+        recorded = records.last_for(generation)
+        store_path = profile.store_path(self.host, self.layout.profile, generation)
+        env = self.environment(recorded.env if recorded else None)
+        self.previous = records.live
+        self._prepare()
+        profile.switch(self.host, self.layout.profile, generation)
+        self.candidate = self._release(generation, store_path, env)
+        self._restart(env)
+        return self.verify()
+
+    def stop(self) -> str:
+        """"stopped", "not running", or "killed after Ns: PIDS"; in a dry-run, what would happen."""
+        said = service.stop(self.host, self.layout.pidfile, self.grace)
+        return said if not self.host.dry_run else f"would stop it (TERM, {self.grace:g}s, then KILL)"
+
+    # --- helpers --------------------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        dirs = [self.layout.app_dir, self.layout.log.parent, self.layout.pidfile.parent, self._workdir()]
+        dirs += list(environment.volume_dirs(self.cfg, self.layout.volumes).values())
+        unique = [str(d) for d in dict.fromkeys(dirs)]
+        self.host.script(f"create {self.layout.app_dir} and its volumes", MKDIR, *unique)
+
+    def _workdir(self) -> PurePosixPath:
+        """The first volume, like the image's WorkingDir (/data); else the app's state directory."""
+        volumes = list(environment.volume_dirs(self.cfg, self.layout.volumes).values())
+        return volumes[0] if volumes else self.layout.app_dir
+
+    def _restart(self, env: Environment) -> None:
+        service.stop(self.host, self.layout.pidfile, self.grace)
+        self._start(env)
+
+    def _start(self, env: Environment) -> int:
+        program = self.layout.profile / self.settings.mode.start
+        return service.start(
+            self.host, self.layout.pidfile, self.layout.log, self._workdir(), program, env.exports()
+        )
+
+    def _wait_healthy(self, release: Release) -> str:
+        """Poll every check until all pass; fail early when the process is gone."""
+        health = self.settings.health
+        deadline = time.monotonic() + health.timeout
+        interval = health.interval
+        while True:
+            if not self.running_pid():
+                last = self._log_tail(60)
+                raise NixflyError(f"{self.where} exited during the health check: {last}")
+            verdicts = [self.host.probe(url, health.http_timeout) for url in release.urls()]
+            detail = "; ".join(v.detail for v in verdicts)
+            if all(v.healthy for v in verdicts):
+                return detail
+            if time.monotonic() + interval > deadline:
+                raise NixflyError(f"{self.where} is not healthy after {health.timeout:g}s: {detail}")
+            time.sleep(interval)
+            interval = min(interval * 2, health.max_interval)
+
+    def _log_tail(self, lines: int) -> str:
+        """Show what the last start wrote to the log (masked); return its last line for the error message."""
+        text = REDACT(service.tail(self.host, self.layout.log, lines)).splitlines()
+        starts = [i for i, line in enumerate(text) if service.START_MARK in line]
+        output = [line for line in text[starts[-1] + 1 if starts else 0 :] if line.strip()]
+        if output:
+            console.note(f"its output ({self.layout.log}):")
+            for line in output:
+                console.note(f"  {line}")
+        return f"last log line: {output[-1].strip()}" if output else f"no output (see {self.layout.log})"
+
+    def _record(self, release: Release, *, healthy: bool) -> None:
+        records = self.records()
+        entry = Release(**{**asdict(release), "healthy": healthy, "at": _now()})
+        records.history = [*records.history, entry][-HISTORY:]
+        if healthy:
+            records.live = entry
+        self.host.write_text(self.layout.record, records.dump())
+
+
+def tail(host: Host, settings: Settings, lines: int) -> str:
+    """The log's last ``lines`` lines, with the values of .env.fly masked (an app may print its secrets)."""
+    if settings.env_file.exists():
+        envfiles.read(settings.env_file)  # registers every value with REDACT
+    return REDACT(service.tail(host, Layout(host.base, settings.app).log, lines))

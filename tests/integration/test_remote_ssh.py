@@ -1,0 +1,259 @@
+"""``--on user@host`` and ``--target ssh://…`` against a real OpenSSH server on 127.0.0.1.
+
+The "remote" host is this machine reached over SSH as root (sshd from openssh-server, started by the
+fixture with its own keys), so nix is there and the store is shared; what is remote is everything nixfly
+does: commands through Fabric, the checkout synced over SFTP, state under the SSH session's HOME, closures
+moved with ``nix copy`` over Nix's ssh store. Failures (unreachable host, refused key, no nix there) must be
+one clear error each; a dry-run must not connect at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sshd import (
+    FLY_TOML,
+    Sshd,
+    closed_port,
+    free_port,
+    kill_session,
+    nix_build,
+    running_sshd,
+    session_pids,
+    tiny_flake,
+    wrong_key_config,
+)
+from support import GIT_ENV, copy_checkout, require
+
+from nixfly import config, targets
+from nixfly.buildhost import build_on, remote_runner
+from nixfly.deploy import Options
+from nixfly.errors import NixflyError
+from nixfly.runner import Runner
+from nixfly.targets.deploy import deploy_pipeline
+
+pytestmark = [pytest.mark.nix, pytest.mark.slow]
+
+SECRET = "canary-ssh-target-9c4f21"
+HEALTH = {"timeout": 4, "interval": 0.1, "max_interval": 0.5, "http_timeout": 2}
+
+
+@pytest.fixture
+def sshd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sshd]:
+    """A fresh server per test: its HOME (remote checkouts, target state) starts empty."""
+    require("ssh")
+    with running_sshd(tmp_path / "sshd") as server:
+        monkeypatch.setenv("NIXFLY_SSH_CONFIG", str(server.ssh_config))
+        monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)  # only the fixture's key may be offered
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    flake = tiny_flake(tmp_path_factory.mktemp("tiny-flake"), "ssh")
+    return dict(zip(["v1", "v2"], nix_build(f"path:{flake}", ["v1", "v2"], flake / "result"), strict=True))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, sshd: Sshd) -> Iterator[Callable[..., config.Settings]]:
+    """make_settings(git=False) → Settings of a fresh project (a git checkout of the tiny flake if git)."""
+    made: list[config.Settings] = []
+
+    def make(*, git: bool = False, dry_run: bool = False) -> config.Settings:
+        root = tmp_path / f"project{len(made)}"
+        root.mkdir()
+        (root / "fly-integrated.toml").write_text(FLY_TOML.replace("{port}", str(free_port())))
+        (root / ".env.fly").write_text(f"CLAUDE_ACCESS_TOKEN='{SECRET}'\n")
+        if git:
+            tiny_flake(root, uuid.uuid4().hex[:12])  # a nonce: the build really runs, and prints
+            (root / ".gitignore").write_text(".env.fly\n")
+            env = {**os.environ, **GIT_ENV}
+            subprocess.run(["git", "init", "-q", str(root)], check=True, env=env)
+            subprocess.run(["git", "-C", str(root), "add", "-A"], check=True, env=env)
+        settings = config.resolve({"health": HEALTH}, root, mode="integrated", dry_run=dry_run)
+        made.append(settings)
+        return settings
+
+    yield make
+    pidfile = sshd.home / ".local" / "state" / "nixfly" / "local" / "run" / "oneshot.pid"
+    try:
+        for settings in made:
+            if not settings.dry_run:
+                targets.stop(settings, f"ssh://{sshd.endpoint}")
+    finally:
+        kill_session(pidfile)
+
+
+def get(port: int, path: str = "/") -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return response.read().decode()
+
+
+def remote_state(sshd: Sshd) -> Path:
+    return sshd.home / ".local" / "state" / "nixfly" / "local"
+
+
+def live(sshd: Sshd) -> dict:
+    return json.loads((remote_state(sshd) / "oneshot" / "releases.json").read_text())["live"]
+
+
+def test_on_builds_on_the_host_with_output_prefixed(make_settings, sshd, capfd):
+    s = make_settings(git=True)
+    remote = remote_runner(s, sshd.endpoint)
+    try:
+        built = build_on(s, remote, attr="v1", out_link="result")
+        again = build_on(s, remote, attr="v1", out_link="result")
+    finally:
+        remote.close()
+    checkout = built.out_link.parent
+    assert checkout.parent == sshd.home / ".cache" / "nixfly" / "checkouts"  # under the SSH session's HOME
+    assert checkout.name.startswith(f"{s.root.name}-")
+    assert (checkout / "flake.nix").read_text() == (s.root / "flake.nix").read_text()
+    assert not (checkout / ".env.fly").exists()  # only what git tracks (what the flake sees) travels
+    assert "-nixfly-tiny-v1-" in built.store_path
+    assert Path(built.store_path, "bin", "start-oneshot").exists()
+    assert again.store_path == built.store_path
+    err = capfd.readouterr().err
+    prefix = f"[{sshd.endpoint}] "
+    assert f"{prefix}$ nix --extra-experimental-features" in err
+    assert f"{prefix}building '/nix/store/" in err  # nix's own output, streamed back with the host
+    assert f"{prefix}checkout {checkout} is up to date" in err
+
+
+def test_ssh_target_activates_rolls_back_and_stops(make_settings, sshd, tiny, capfd):
+    s = make_settings()
+    target = f"ssh://{sshd.endpoint}"
+    outcome = targets.deploy_to_target(s, target, Runner(cwd=s.root), store_path=tiny["v1"])
+    assert outcome.status == "done", outcome
+    release = live(sshd)
+    volume = remote_state(sshd) / "volumes" / "oneshot_data"
+    assert get(release["port"]) == f"v1 {volume}\n"
+    pid = int((remote_state(sshd) / "run" / "oneshot.pid").read_text().split()[0])
+    assert SECRET.encode() in Path(f"/proc/{pid}/environ").read_bytes()
+    assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    err = capfd.readouterr().err
+    assert "$ nix --extra-experimental-features 'nix-command flakes' copy --to ssh://root@127.0.0.1" in err
+    assert SECRET not in err
+
+    again = targets.deploy_to_target(s, target, Runner(cwd=s.root), store_path=tiny["v1"])
+    assert again.status == "skipped" and "already live on " + sshd.endpoint in again.detail
+
+    with pytest.raises(NixflyError) as failure:
+        targets.deploy_to_target(s, target, Runner(cwd=s.root), store_path=tiny["v2"])
+    assert "→ 500" in str(failure.value)
+    assert f"restored the previous release, generation 1 ({tiny['v1']})" in str(failure.value)
+    assert get(release["port"]).startswith("v1 ")
+
+    shown = targets.status(s, target)
+    assert shown.pid and shown.health is not None and shown.health.healthy
+    assert [(g["generation"], g["current"]) for g in shown.generations] == [(1, True), (2, False)]
+    assert "v1 listening on" in targets.logs(s, target, 20)
+
+    pid = shown.pid
+    assert "stopped" in targets.stop(s, target)
+    assert session_pids(pid) == []
+
+
+def test_on_and_ssh_target_through_the_pipeline(make_settings, sshd):
+    """Built on the host, smoke skipped, activated on the same host: nothing to copy."""
+    s = make_settings(git=True)
+    deploy_pipeline(s, f"ssh://{sshd.endpoint}", Options(skip_smoke=True), on=sshd.endpoint)
+    assert get(live(sshd)["port"]).startswith("v1 ")
+    assert "/.cache/nixfly/checkouts/" not in live(sshd)["store_path"]
+
+
+def test_argv_arrives_word_for_word_with_env_cwd_and_stdin(sshd, tmp_path):
+    """One command string over SSH, parsed by the remote shell: shlex.join must keep every word intact."""
+    remote = remote_runner(config.resolve(None, tmp_path), sshd.endpoint)
+    tricky = ["a b", "$HOME", "'q'", '"dq"', "`id`", "; touch /tmp/nixfly-pwned", "*", "", "new\nline"]
+    try:
+        echoed = remote.run(["printf", "%s|", *tricky], mutates=False, quiet=True).stdout
+        where = remote.run(["sh", "-c", 'pwd; printf %s "$X"; cat'], cwd=tmp_path, env={"X": "$HOME x"},
+                           stdin="from stdin", quiet=True).stdout
+    finally:
+        remote.close()
+    assert echoed == "".join(f"{word}|" for word in tricky)
+    assert where == f"{tmp_path}\n$HOME xfrom stdin"
+    assert not Path("/tmp/nixfly-pwned").exists()
+
+
+def test_on_with_the_real_checkout_builds_smokes_and_deploys_there(sshd, tmp_path):
+    """The repository itself: synced to the host, oneshot-integrated built and smoke-tested there
+    (python3 -m pytest tests/smoke), then run there from the same store: nothing to copy."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    copy_checkout(root)
+    (root / ".env").write_text(f"CLAUDE_ACCESS_TOKEN={SECRET}\n")
+    settings = config.resolve({"health": {**HEALTH, "timeout": 60}}, root, mode="integrated")
+    web, ai = free_port(), free_port()
+    ports = {"AI_SERVER_PORT": str(ai), "AI_SERVER_URL": f"http://127.0.0.1:{ai}"}
+    target = f"ssh://{sshd.endpoint}"
+    try:
+        deploy_pipeline(settings, target, Options(), on=sshd.endpoint, port=web, env=ports)
+        assert json.loads(get(web, "/health")) == {"ai_server": "reachable", "status": "ok"}
+        assert json.loads((root / ".nixfly" / "smoke-passed.json").read_text()) == [live(sshd)["store_path"]]
+    finally:
+        targets.stop(settings, target)
+
+
+def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
+    s = make_settings(git=True, dry_run=True)
+    nowhere = f"root@127.0.0.1:{closed_port()}"
+    outcome = targets.deploy_to_target(
+        s, f"ssh://{nowhere}", Runner(dry_run=True, cwd=s.root), store_path=tiny["v1"]
+    )
+    assert outcome.status == "planned"
+    built = build_on(s, remote_runner(s, nowhere), attr="v1")
+    assert built.store_path == ""
+    deploy_pipeline(s, f"ssh://{nowhere}", Options(skip_smoke=True), on=nowhere)
+    err = capfd.readouterr().err
+    assert f"[{nowhere}] [dry-run] would run: nix-env --profile" in err
+    assert f"[{nowhere}] [dry-run] would start" in err
+    assert f"[{nowhere}] [dry-run] would sync" in err
+    assert "[dry-run] would run: nix --extra-experimental-features 'nix-command flakes' copy --to" in err
+    assert "cannot reach" not in err
+
+
+def test_unreachable_host_is_one_clear_error(make_settings, tiny):
+    s = make_settings()
+    nowhere = f"root@127.0.0.1:{closed_port()}"
+    with pytest.raises(NixflyError) as failure:
+        build_on(s, remote_runner(s, nowhere))
+    assert str(failure.value).startswith(f"cannot reach {nowhere} (port ")
+    assert "Connection refused" in str(failure.value) and "sshd runs there" in str(failure.value)
+    with pytest.raises(NixflyError, match=f"cannot reach {nowhere}"):
+        deploy_pipeline(s, f"ssh://{nowhere}", Options(skip_build=True, skip_smoke=True))
+
+
+def test_refused_key_is_one_clear_error(make_settings, sshd, tmp_path):
+    s = make_settings()
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(NixflyError) as failure:
+        patch.setenv("NIXFLY_SSH_CONFIG", str(wrong_key_config(sshd, tmp_path)))
+        targets.status(s, f"ssh://{sshd.endpoint}")
+    assert str(failure.value).startswith(f"{sshd.endpoint} refused authentication as root — check the key")
+
+
+def test_host_without_nix_is_one_clear_error(make_settings, sshd):
+    s = make_settings(git=True)
+    with pytest.raises(NixflyError) as failure:
+        build_on(s, remote_runner(s, sshd.nonix_endpoint))
+    assert str(failure.value).startswith(f"nix not found on {sshd.nonix_endpoint} — install Nix there")
+    with pytest.raises(NixflyError, match=f"nix-env not found on {sshd.nonix_endpoint}'s PATH"):
+        deploy_pipeline(s, f"ssh://{sshd.nonix_endpoint}", Options(skip_build=True, skip_smoke=True))
+
+
+def test_endpoint_validation(make_settings):
+    s = make_settings()
+    for bad in ("root@-oProxyCommand=x", "root@host:99999", "root@host;rm", ""):
+        with pytest.raises(NixflyError, match="invalid SSH host"):
+            remote_runner(s, bad)
+    with pytest.raises(NixflyError, match="unknown target"):
+        targets.status(replace(s), "ftp://host")

@@ -1,0 +1,231 @@
+"""``--target local`` with real Nix: profile generations, a detached process, health-gated cutover, rollback.
+
+Two kinds of closures: tiny ones built here from a flake of builtins.derivation (a Python HTTP server whose
+/health answers 200 or 500), so most cases take a second; and the repository's real ``oneshot-integrated``
+(web + ai-server under start-oneshot), deployed end to end through the pipeline. Ports are random and free,
+readiness is polled, and every process a test started is stopped afterwards, even when the test failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+import pytest
+from sshd import FLY_TOML, free_port, kill_session, nix_build, session_pids, tiny_flake
+from support import REPO
+
+from nixfly import config, flytoml, targets
+from nixfly.deploy import Options
+from nixfly.errors import NixflyError
+from nixfly.runner import Runner
+from nixfly.targets import environment, profile
+from nixfly.targets.deploy import deploy_pipeline
+
+pytestmark = [pytest.mark.nix, pytest.mark.slow]
+
+SECRET = "canary-local-target-5e1d7b"
+HEALTH = {"timeout": 4, "interval": 0.1, "max_interval": 0.5, "http_timeout": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """version → store path of the tiny app (v1 healthy, v2 answering 500 on /health, v3 healthy)."""
+    flake = tiny_flake(tmp_path_factory.mktemp("tiny-flake"), "local")
+    paths = nix_build(f"path:{flake}", ["v1", "v2", "v3"], flake / "result")
+    return dict(zip(["v1", "v2", "v3"], paths, strict=True))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Iterator[Callable[..., config.Settings]]:
+    """make_settings(name) → Settings of a fresh project dir; everything started there is stopped after."""
+    made: list[config.Settings] = []
+
+    def make(name: str = "project", fly_toml: str = FLY_TOML, port: int = 0) -> config.Settings:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "fly-integrated.toml").write_text(fly_toml.replace("{port}", str(port or free_port())))
+        (root / ".env.fly").write_text(f"CLAUDE_ACCESS_TOKEN='{SECRET}'\n")
+        settings = config.resolve({"health": HEALTH}, root, mode="integrated")
+        made.append(settings)
+        return settings
+
+    yield make
+    for settings in made:
+        pidfile = settings.state_dir.resolve() / "local" / "run" / f"{settings.app}.pid"
+        try:
+            targets.stop(settings, "local")
+        finally:
+            kill_session(pidfile)
+
+
+def get(settings: config.Settings, path: str = "/") -> str:
+    port = json.loads(record_file(settings).read_text())["live"]["port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return response.read().decode()
+
+
+def record_file(settings: config.Settings) -> Path:
+    return settings.state_dir / "local" / settings.app / "releases.json"
+
+
+def pid_of(settings: config.Settings) -> int:
+    pidfile = settings.state_dir / "local" / "run" / f"{settings.app}.pid"
+    return int(pidfile.read_text().split()[0]) if pidfile.exists() else 0
+
+
+def generations(settings: config.Settings) -> list[str]:
+    return sorted(p.name for p in (settings.state_dir / "local" / settings.app).glob("profile-*-link"))
+
+
+def deploy(settings: config.Settings, store_path: str, **kw: object):
+    runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
+    return targets.deploy_to_target(settings, "local", runner, store_path=store_path, **kw)
+
+
+def test_environment_from_the_fly_toml(tmp_path):
+    path = tmp_path / "fly.toml"
+    path.write_text(FLY_TOML.replace("{port}", "4000").replace('GREETING = "hello"', 'LOG = "/data/x/y.log"'))
+    cfg = flytoml.load(path)
+    env = environment.compose(
+        cfg, {"TOKEN": "s3cret"}, volumes=PurePosixPath("/st/volumes"), port=5001, overrides={"EXTRA": "1"}
+    )
+    assert env.public == {
+        "DATA_DIR": "/st/volumes/oneshot_data", "LOG": "/st/volumes/oneshot_data/x/y.log",
+        "PORT": "5001", "WEB_PORT": "5001", "EXTRA": "1",
+    }
+    assert "export TOKEN=s3cret\n" in env.exports() and "s3cret" not in str(env.public)
+    assert environment.kill_timeout(cfg) == 3
+    assert environment.http_port(cfg) == 4000 and environment.http_port(cfg, 7) == 7
+    listed = "   1   2024-05-01 12:00:00   \n   2   2024-05-02 08:00:00   (current)\n"  # nix-env 2.8
+    assert profile.parse_generations(listed) == [
+        profile.Generation(1, "2024-05-01 12:00:00", False),
+        profile.Generation(2, "2024-05-02 08:00:00", True),
+    ]
+
+
+def test_deploy_runs_the_release_with_env_secrets_and_volume_then_is_idempotent(make_settings, tiny, capfd):
+    s = make_settings()
+    outcome = deploy(s, tiny["v1"])
+    assert outcome.status == "done", outcome
+    volume = s.state_dir.resolve() / "local" / "volumes" / "oneshot_data"
+    assert get(s) == f"v1 {volume}\n"  # DATA_DIR=/data became the volume's directory
+    assert (volume / "started").read_text() == "v1\n"
+    pid = pid_of(s)
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert f"CLAUDE_ACCESS_TOKEN={SECRET}".encode() in environ and b"GREETING=hello" in environ
+    assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert not any(e.startswith(b"NIXFLY_NIX_OPTIONS=") for e in environ)  # the deployer's env stays out
+
+    again = deploy(s, tiny["v1"])
+    assert again.status == "skipped" and "already live" in again.detail
+    assert pid_of(s) == pid and generations(s) == ["profile-1-link"]
+    forced = deploy(s, tiny["v1"], force=True)
+    assert forced.status == "done" and pid_of(s) != pid and generations(s) == ["profile-1-link"]
+    assert SECRET not in capfd.readouterr().err
+
+
+def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, tiny):
+    s = make_settings()
+    deploy(s, tiny["v1"])
+    with pytest.raises(NixflyError) as failure:
+        deploy(s, tiny["v2"])
+    message = str(failure.value)
+    assert "not healthy after 4s" in message and "→ 500" in message
+    assert f"restored the previous release, generation 1 ({tiny['v1']})" in message
+    assert get(s).startswith("v1 ")
+    assert generations(s) == ["profile-1-link", "profile-2-link"]
+    assert os.readlink(s.state_dir / "local" / "oneshot" / "profile") == "profile-1-link"
+    live = json.loads(record_file(s).read_text())
+    assert live["live"]["generation"] == 1 and [h["healthy"] for h in live["history"]] == [True, False, True]
+    assert SECRET not in record_file(s).read_text()
+
+    shown = targets.status(s, "local")
+    assert shown.pid == pid_of(s) and shown.health is not None and shown.health.healthy
+    assert [(g["generation"], g["current"], g["healthy"]) for g in shown.generations] == [
+        (1, True, True), (2, False, False),
+    ]
+    logs = targets.logs(s, "local", 50)
+    assert "v1 listening on" in logs and "token ***" in logs and SECRET not in logs
+
+
+def test_first_deploy_unhealthy_stops_with_nothing_to_roll_back_to(make_settings, tiny):
+    s = make_settings()
+    with pytest.raises(NixflyError, match="first deploy of oneshot on local: nothing to roll back to"):
+        deploy(s, tiny["v2"])
+    assert pid_of(s) == 0
+
+
+def test_rollback_switches_generation_and_stop_leaves_no_process(make_settings, tiny):
+    s = make_settings()
+    deploy(s, tiny["v1"])
+    deploy(s, tiny["v3"])
+    assert get(s).startswith("v3 ")
+    outcome = targets.rollback(s, "local")
+    assert outcome.status == "done" and "generation 1" in outcome.detail
+    assert get(s).startswith("v1 ")
+    targets.rollback(s, "local", to=2)
+    assert get(s).startswith("v3 ")
+    with pytest.raises(NixflyError, match="has no generation 7"):
+        targets.rollback(s, "local", to=7)
+
+    pid = pid_of(s)
+    assert session_pids(pid)
+    assert "stopped" in targets.stop(s, "local")
+    assert session_pids(pid) == [] and pid_of(s) == 0
+    assert "not running" in targets.stop(s, "local")
+
+
+def test_port_override_and_dry_run(make_settings, tiny, capfd):
+    s = make_settings()
+    port = free_port()
+    deploy(s, tiny["v1"], port=port)
+    assert json.loads(record_file(s).read_text())["live"]["port"] == port
+    assert get(s, "/health").startswith("v1 ")
+    dry = replace(s, dry_run=True)
+    before = generations(s)
+    outcome = deploy(dry, tiny["v3"])
+    assert outcome.status == "planned"
+    err = capfd.readouterr().err
+    assert "[dry-run] would run: nix-env --profile" in err and "[dry-run] would start" in err
+    assert generations(s) == before and get(s).startswith("v1 ")
+
+
+@pytest.fixture(scope="module")
+def oneshot(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The repository's real closure, built by real Nix against the offline nixpkgs shim."""
+    out = tmp_path_factory.mktemp("oneshot") / "result"
+    return nix_build(str(REPO), ["oneshot-integrated"], out)[0]
+
+
+def test_real_closure_through_the_pipeline_with_rollback(make_settings, oneshot, capfd):
+    """The real fly-integrated.toml; v2 is the same closure with AI_PROVIDER=bogus, which the ai-server
+    refuses (exit 2), so start-oneshot exits: the deploy fails and v1 answers again."""
+    fly_toml = (REPO / "fly-integrated.toml").read_text()
+    s = make_settings("oneshot", fly_toml=fly_toml)
+    (s.root / "result").symlink_to(oneshot)
+    (s.root / ".env").write_text(f"CLAUDE_ACCESS_TOKEN={SECRET}\n")
+    s = replace(s, health=replace(s.health, timeout=60))
+    web_port, ai_port = free_port(), free_port()
+    ports = {"AI_SERVER_PORT": str(ai_port), "AI_SERVER_URL": f"http://127.0.0.1:{ai_port}"}
+    options = Options(skip_build=True, skip_smoke=True)
+
+    deploy_pipeline(s, "local", options, port=web_port, env=ports)
+    health = json.loads(get(s, "/health"))
+    assert health == {"ai_server": "reachable", "status": "ok"}
+    volume = s.state_dir.resolve() / "local" / "volumes" / "oneshot_data"
+    assert volume.is_dir()
+
+    with pytest.raises(NixflyError) as failure:
+        deploy_pipeline(s, "local", options, port=web_port, env={**ports, "AI_PROVIDER": "bogus"})
+    message = str(failure.value)
+    assert "exited during the health check" in message
+    assert "restored the previous release, generation 1" in message
+    assert json.loads(get(s, "/health"))["status"] == "ok"
+    err = capfd.readouterr().err
+    assert "invalid AI_PROVIDER" in err  # the log tail shown for the failed release
+    assert "rollback" in err and SECRET not in err
