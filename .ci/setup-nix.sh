@@ -77,8 +77,9 @@ if [[ -d $repo_root/.git && $(stat -c %u "$repo_root") != 0 ]]; then
 fi
 
 # 4. Prove it: with only this configuration, build a derivation that needs nothing but /bin/sh.
+#    (The background sleep dodges Nix 2.8 killing builders that exit at once, NixOS/nix#2176.)
 # shellcheck disable=SC2016 # $out belongs to the builder's shell
 NIX_CONF_DIR="$conf_dir" nix build --no-link --impure --expr \
   'derivation { name = "nixfly-setup-probe"; system = builtins.currentSystem;
-     builder = "/bin/sh"; args = [ "-c" "echo ok > $out" ]; }'
+     builder = "/bin/sh"; args = [ "-c" "echo ok > $out; /bin/sleep 0.2 &" ]; }'
 printf 'setup-nix: %s ready (%s)\n' "$(nix --version)" "$conf_file"

@@ -238,7 +238,8 @@ def flake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         inherit name;
         system = "{system}";
         builder = "/bin/sh";
-        args = [ "-c" script ];
+        # The background sleep dodges Nix 2.8 killing builders that exit at once (NixOS/nix#2176).
+        args = [ "-c" (script + "; /bin/sleep 0.2 &") ];
       }};
       dep = sh "nixfly-cache-dep" "echo dependency > $out";
     in {{

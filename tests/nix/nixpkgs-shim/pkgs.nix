@@ -28,6 +28,9 @@ let
             ''
               set -euo pipefail
               ${script}
+              # Nix 2.8 sometimes SIGKILLs a builder that exits very quickly ("failed due to signal 9",
+              # NixOS/nix#2176). A short-lived child holding the log pipe keeps the builder's end ordered.
+              /bin/sleep 0.2 &
             ''
           ];
           PATH = hostPath;
