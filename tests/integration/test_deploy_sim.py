@@ -5,6 +5,8 @@ The full pipeline with real Nix and the smoke tests is in test_deploy_nix.py.
 
 from __future__ import annotations
 
+import json
+
 from flyctl_sim import control
 from support import CANARY
 
@@ -73,3 +75,13 @@ def test_dry_run_changes_nothing_and_prints_the_plan(project, fake_result):
     assert control.apps(project.sim) == []
     assert not (project.root / ".env.fly").exists()
     assert not (project.root / ".nixfly").exists()
+
+
+def test_json_summary_on_stdout_for_ci(project, fake_result):
+    result = project.inv("deploy", *FAST, "--json", env={"CI": "true"})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True
+    assert [s["step"] for s in summary["steps"]][:2] == ["preflight", "lock"]
+    assert {s["status"] for s in summary["steps"]} <= {"done", "skipped"}
+    assert "\x1b[" not in result.stderr  # plain logs under CI

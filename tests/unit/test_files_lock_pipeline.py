@@ -89,3 +89,14 @@ def test_pipeline_turns_ctrl_c_into_interrupted():
         p.run([("a", interrupt), ("b", lambda: done(""))])
     assert info.value.exit_code == 130 and "during a" in str(info.value)
     assert [r.status for r in p.records] == ["interrupted", "not run"]
+
+
+def test_pipeline_writes_the_github_job_summary(tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    Pipeline("deploy integrated → oneshot").run(
+        [("build", lambda: done("a | b")), ("smoke", lambda: skipped("x"))]
+    )
+    text = summary.read_text()
+    assert "### deploy integrated → oneshot: ok" in text
+    assert "| build | done | a / b |" in text and "| smoke | skipped | x |" in text
