@@ -20,7 +20,7 @@ from smoke_support import Service, result_dir
 
 def pytest_configure(config: pytest.Config) -> None:
     path = result_dir()
-    # `-m ai_server` smoke-tests the ai-server-only closure (bin/ai-server); the rest needs the integrated one.
+    # `-m ai_server`: the ai-server-only closure (bin/ai-server); everything else needs the integrated one.
     needed = "ai-server" if config.option.markexpr == "ai_server" else "start-oneshot"
     if not (path / "bin" / needed).exists():
         raise pytest.UsageError(
