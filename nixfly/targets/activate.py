@@ -237,6 +237,11 @@ class Activation:
         self._record(release, healthy=True)
         return done(f"generation {release.generation} healthy: {detail}")
 
+    def live_url(self) -> str:
+        """Where the live release answers on its host, or "" before one is."""
+        live = self.records().live
+        return f"http://127.0.0.1:{live.port}" if live and live.port else ""
+
     def restore(self, exc: NixflyError, *, auto: bool = True) -> Outcome:
         """After a failed activation or verify: stop it, bring ``previous`` back, amend ``exc`` to say so.
 

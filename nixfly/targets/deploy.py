@@ -69,6 +69,11 @@ class TargetDeployment:
                     ("verify", self.verify),
                 ]
                 pipeline.run(steps, on_failure=lambda step, exc: self.recover(pipeline, step, exc))
+            live = self.activation.live_url() if self.activation and not s.dry_run else ""
+            if live:
+                console.ok(
+                    f"{s.app} answers at {live}; `inv stop --target {self.target}` ends it"
+                )
         finally:
             self.host.close()
             if self.builder is not None:
