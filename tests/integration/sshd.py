@@ -23,17 +23,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import procs
+from procs import free_port
 from support import require
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 START_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def closed_port() -> int:
@@ -42,7 +38,7 @@ def closed_port() -> int:
 
 
 # --- the tiny app: /health answers 200 (v1, v3) or 500 (v2) --------------------------------------------
-APP_PY = r'''
+APP_PY = r"""
 import http.server, os, sys
 
 version, status = sys.argv[1], int(sys.argv[2])
@@ -67,7 +63,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 print(f"{version} listening on {os.environ['PORT']}", flush=True)
 print(f"token {os.environ.get('CLAUDE_ACCESS_TOKEN', '-')}", flush=True)  # a careless app: logs mask it
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-'''
+"""
 FLAKE = r"""
 {
   outputs = { self }:
@@ -119,9 +115,19 @@ def nix_build(flake: str, attrs: list[str], out: Path) -> list[str]:
     require("nix")
     installables = [f"{flake}#{attr}" for attr in attrs]
     built = subprocess.run(
-        ["nix", "--extra-experimental-features", "nix-command flakes", "build", *installables,
-         "--out-link", str(out), *shlex.split(os.environ["NIXFLY_NIX_OPTIONS"])],
-        capture_output=True, text=True, timeout=600,
+        [
+            "nix",
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "build",
+            *installables,
+            "--out-link",
+            str(out),
+            *shlex.split(os.environ["NIXFLY_NIX_OPTIONS"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert built.returncode == 0, built.stderr
     links = [out] + [out.with_name(f"{out.name}-{i}") for i in range(1, len(attrs))]
@@ -136,16 +142,8 @@ def tiny_flake(directory: Path, nonce: str) -> Path:
 
 
 def session_pids(sid: int) -> list[int]:
-    """Live (non-zombie) processes in session ``sid``: a released app and everything it started."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            found.append(int(stat.parent.name))
-    return found
+    """Running processes in session ``sid``: a released app and everything it started."""
+    return [p.pid for p in procs.session(sid)]
 
 
 def kill_session(pidfile: Path) -> None:
@@ -225,40 +223,44 @@ def running_sshd(workdir: Path) -> Iterator[Sshd]:
     port, nonix_port = free_port(), free_port()
     config = workdir / "sshd_config"
     config.write_text(
-        "\n".join([
-            f"Port {port}",
-            f"Port {nonix_port}",
-            "ListenAddress 127.0.0.1",
-            f"HostKey {host_key}",
-            f"PidFile {workdir / 'sshd.pid'}",
-            f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
-            "StrictModes no",
-            "UsePAM no",
-            "PermitRootLogin prohibit-password",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PubkeyAuthentication yes",
-            "MaxStartups 50",
-            f"Subsystem sftp {SFTP_SERVER}",
-            # This Python first, as on a build host where pytest is installed (the remote smoke step).
-            f"SetEnv HOME={home} PATH={Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-            f"Match LocalPort {nonix_port}",
-            f"  SetEnv HOME={home} PATH=/nonexistent-nixfly-test",
-            "",
-        ])
+        "\n".join(
+            [
+                f"Port {port}",
+                f"Port {nonix_port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"PidFile {workdir / 'sshd.pid'}",
+                f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
+                "StrictModes no",
+                "UsePAM no",
+                "PermitRootLogin prohibit-password",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "MaxStartups 50",
+                f"Subsystem sftp {SFTP_SERVER}",
+                # This Python first, as on a build host where pytest is installed (the remote smoke step).
+                f"SetEnv HOME={home} PATH={Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+                f"Match LocalPort {nonix_port}",
+                f"  SetEnv HOME={home} PATH=/nonexistent-nixfly-test",
+                "",
+            ]
+        )
     )
     ssh_config = workdir / "ssh_config"
     ssh_config.write_text(
-        "\n".join([
-            "Host 127.0.0.1",
-            "  User root",
-            f"  IdentityFile {key}",
-            "  IdentitiesOnly yes",
-            "  StrictHostKeyChecking no",
-            "  UserKnownHostsFile /dev/null",
-            "  LogLevel ERROR",
-            "",
-        ])
+        "\n".join(
+            [
+                "Host 127.0.0.1",
+                "  User root",
+                f"  IdentityFile {key}",
+                "  IdentitiesOnly yes",
+                "  StrictHostKeyChecking no",
+                "  UserKnownHostsFile /dev/null",
+                "  LogLevel ERROR",
+                "",
+            ]
+        )
     )
     log = workdir / "sshd.log"
     with log.open("wb") as sink:

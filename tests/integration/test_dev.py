@@ -4,14 +4,14 @@ both and leaves nothing running."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 
-from registry import free_port
+import procs
+from procs import free_port
 from support import require
 
 
@@ -21,33 +21,6 @@ def health(port: int) -> dict | None:
             return json.loads(response.read())
     except OSError:
         return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def processes() -> dict[int, tuple[str, int, int]]:
-    """pid → (state, parent pid, session id) of every process, from /proc."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            found[int(entry)] = (fields[0], int(fields[1]), int(fields[3]))
-    return found
-
-
-def session_members(sid: int) -> list[int]:
-    """Live processes of the session ``sid`` leads (nixfly starts each child in its own session)."""
-    return [pid for pid, (state, _, session) in processes().items() if session == sid and state != "Z"]
 
 
 def test_dev_runs_both_apps_and_ctrl_c_stops_them(project):
@@ -73,7 +46,7 @@ def test_dev_runs_both_apps_and_ctrl_c_stops_them(project):
         else:
             raise AssertionError("web never saw the ai-server")
         assert health(ai_port)["status"] == "ok"
-        children = [pid for pid, (_, parent, _) in processes().items() if parent == proc.pid]
+        children = [p.pid for p in procs.children(proc.pid)]
         assert len(children) == 2
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -84,8 +57,8 @@ def test_dev_runs_both_apps_and_ctrl_c_stops_them(project):
     assert "[web]" in out and "[ai-server]" in out
     for child in children:
         deadline = time.monotonic() + 15
-        while alive(child) and time.monotonic() < deadline:
+        while procs.running(child) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not alive(child)
-        assert session_members(child) == []
+        assert not procs.running(child)
+        assert procs.session(child) == []
     assert health(web_port) is None and health(ai_port) is None

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -15,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import procs
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,12 +23,6 @@ def result_dir() -> Path:
     """$NIXFLY_RESULT, else <repo>/result."""
     configured = os.environ.get("NIXFLY_RESULT")
     return Path(configured) if configured else REPO_ROOT / "result"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str) -> object:
@@ -66,23 +61,6 @@ def answer_or_none(url: str) -> Reply | None:
         return None
 
 
-def session_processes(sid: int) -> list[tuple[int, int, str]]:
-    """(pid, ppid, cmdline) of every live (not zombie) process in session `sid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
-            found.append((int(entry), int(fields[1]), cmdline.strip()))
-    return found
-
-
 class Service:
     """A command from the closure, running in its own session, output captured in files."""
 
@@ -112,7 +90,7 @@ class Service:
             raise AssertionError(f"still running after {timeout}s; output:\n{self.output}") from None
 
     def live_processes(self) -> list[tuple[int, int, str]]:
-        return session_processes(self.sid)
+        return [(p.pid, p.ppid, p.cmdline) for p in procs.session(self.sid)]
 
     def kill_everything(self) -> None:
         for pid, _, _ in self.live_processes():

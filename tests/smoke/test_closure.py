@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from smoke_support import Service, answer_or_none, free_port, request, wait_until
+from procs import free_port
+from smoke_support import Service, answer_or_none, request, wait_until
 
 STARTUP_SECONDS = 60
 GRACE_SECONDS = 10

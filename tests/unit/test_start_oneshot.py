@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import procs
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,31 +64,8 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str) -> No
         time.sleep(0.05)
 
 
-def is_running(pid: int) -> bool:
-    """True unless the process is gone or a zombie (dead, waiting to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] not in "ZX"
-
-
-def live_session_processes(sid: int) -> list[str]:
-    """'pid state cmdline' of every process in session `sid` that has not exited."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        state, session = fields[0], int(fields[3])
-        if session == sid and state not in ("Z", "X"):
-            found.append(f"{entry} {state} {cmdline.strip()}")
-    return found
+def left_running(sid: int) -> list[str]:
+    return [f"{p.pid} {p.state} {p.cmdline}" for p in procs.session(sid)]
 
 
 class Supervisor:
@@ -145,12 +123,18 @@ class Supervisor:
     def assert_no_orphans(self) -> None:
         # SIGKILL is asynchronous: give the kernel a moment, but nothing may stay alive.
         try:
-            wait_until(lambda: not live_session_processes(self.sid), 3, "the session to empty")
+            wait_until(
+                lambda: not [f"{p.pid} {p.state} {p.cmdline}" for p in procs.session(self.sid)],
+                3,
+                "the session to empty",
+            )
         except AssertionError:
-            raise AssertionError(f"left running: {live_session_processes(self.sid)}") from None
+            raise AssertionError(
+                f"left running: {left_running(self.sid)}"
+            ) from None
 
     def kill_everything(self) -> None:
-        for line in live_session_processes(self.sid):
+        for line in [f"{p.pid} {p.state} {p.cmdline}" for p in procs.session(self.sid)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(line.split()[0]), signal.SIGKILL)
         if self.process.poll() is None:
@@ -219,7 +203,7 @@ def test_signal_is_forwarded_and_nothing_survives(
     wait_until(lambda: f"[web] web got {word}" in sup.stdout, 5, "web to log the signal")
     assert f"[ai-server] ai-server got {word}" in sup.stdout
     sup.assert_no_orphans()
-    assert not [pid for pid in grandchildren if is_running(pid)]
+    assert not [pid for pid in grandchildren if procs.running(pid)]
 
 
 def test_a_dying_child_stops_the_other_and_fails(supervise: Callable[..., Supervisor]) -> None:
