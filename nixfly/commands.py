@@ -9,11 +9,16 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nixfly import console
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.runner import Runner
+
+if TYPE_CHECKING:
+    from nixfly.nix import Built
+    from nixfly.remote import RemoteRunner
 
 
 def runner_for(s: Settings) -> Runner:
@@ -37,7 +42,8 @@ def deploy(s: Settings, *, target: str, on: str, port: int, **options: bool) -> 
             builder.close()
 
 
-def _builder(s: Settings, on: str):  # -> RemoteRunner | None, imported lazily (fabric is slow to import)
+def _builder(s: Settings, on: str) -> RemoteRunner | None:
+    """A runner for the ``--on`` build host; nixfly.remote is imported only then (it brings in Fabric)."""
     if not on:
         return None
     from nixfly.buildhost import remote_runner
@@ -285,7 +291,7 @@ def update(s: Settings) -> None:
     console.ok("flake.lock updated: rebuild and smoke before deploying (`nox -s smoke`)")
 
 
-def _image(s: Settings, runner: Runner, on: str):  # -> nix.Built
+def _image(s: Settings, runner: Runner, on: str) -> Built:
     """The mode's image tarball, built here or ``on`` a build host and copied here (pushes start here)."""
     from nixfly import image
     from nixfly.nix import Nix

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nixfly.errors import NixflyError
-from nixfly.runner import Completed, Runner
+from nixfly.runner import REDACT, Completed, Runner
 
 # Reads are retried this many times with backoff; mutating calls never are.
 READ_RETRIES = 2
@@ -234,8 +234,6 @@ class Flyctl:
         for name in ("FLY_ACCESS_TOKEN", "FLY_API_TOKEN"):
             if os.environ.get(name):
                 return os.environ[name]
-        from nixfly.runner import REDACT
-
         token = self._run("auth", "token", read=True, quiet=True).stdout.strip().splitlines()[-1:]
         if not token:
             raise NixflyError("flyctl printed no token", LOGIN_HINT)
