@@ -45,6 +45,7 @@ def lint(session: nox.Session) -> None:
     session.install(DEV)
     session.run("ruff", "--version")
     session.run("ruff", "check", ".")
+    session.run("mypy", "nixfly", "tasks.py", "noxfile.py")
     session.run("shellcheck", "--version", external=True)
     session.run("shellcheck", *SCRIPTS, external=True)
     session.run(*nix_argv("flake", "check", "--no-build"), external=True)

@@ -213,10 +213,10 @@ def rollback(s: Settings, *, to: int, target: str = "fly") -> None:
         raise NixflyError(f"{s.app} has no releases", "deploy first: `inv deploy`")
     current = found[0]
     if to:
-        target = next((r for r in found if r.version == to), None)
-        if target is None:
+        chosen = next((r for r in found if r.version == to), None)
+        if chosen is None:
             raise NixflyError(f"{s.app} has no release v{to}", "`inv releases` lists them")
-        if not target.image_ref:
+        if not chosen.image_ref:
             raise NixflyError(f"release v{to} has no image to redeploy")
     else:
         older = [r for r in good if r.version < current.version]
@@ -224,13 +224,13 @@ def rollback(s: Settings, *, to: int, target: str = "fly") -> None:
             raise NixflyError(
                 f"{s.app} has no earlier healthy release to go back to", "`inv releases` lists them"
             )
-        target = older[0]
-    console.say(f"rolling {s.app} back from v{current.version} to v{target.version} ({target.image_ref})")
+        chosen = older[0]
+    console.say(f"rolling {s.app} back from v{current.version} to v{chosen.version} ({chosen.image_ref})")
     if s.dry_run:
-        Deployment(s, runner).fly.deploy(s.app, s.fly_config, image=target.image_ref, strategy="immediate")
+        Deployment(s, runner).fly.deploy(s.app, s.fly_config, image=chosen.image_ref, strategy="immediate")
         return
-    with lock.held(s.state_dir, s.app, git.revision(runner, s.root), f"rollback --to {target.version}"):
-        outcome = Deployment(s, runner).rollback_to(target)
+    with lock.held(s.state_dir, s.app, git.revision(runner, s.root), f"rollback --to {chosen.version}"):
+        outcome = Deployment(s, runner).rollback_to(chosen)
     console.ok(outcome.detail)
 
 

@@ -37,6 +37,11 @@ def _prefix(name: str, pipe: object) -> None:
         sys.stdout.flush()
 
 
+def _signal_exit(proc: subprocess.Popen[str], done: threading.Event) -> None:
+    proc.wait()
+    done.set()
+
+
 def run(runner: Runner, root: Path, web_port: int, ai_port: int) -> int:
     """Start both; when either exits or Ctrl-C arrives, stop the other. Returns the exit code."""
     specs = processes(root, web_port, ai_port)
@@ -58,7 +63,7 @@ def run(runner: Runner, root: Path, web_port: int, ai_port: int) -> int:
             )
             children.append((name, proc))
             threading.Thread(target=_prefix, args=(name, proc.stdout), daemon=True).start()
-            threading.Thread(target=lambda p=proc: (p.wait(), done.set()), daemon=True).start()
+            threading.Thread(target=_signal_exit, args=(proc, done), daemon=True).start()
         console.say(
             f"web on http://127.0.0.1:{web_port}, ai-server on http://127.0.0.1:{ai_port}; Ctrl-C stops both"
         )

@@ -138,7 +138,7 @@ def _remote_runner() -> type:
     """
     from fabric.runners import Remote
 
-    class ChunkedStdin(Remote):  # type: ignore[misc]
+    class ChunkedStdin(Remote):
         def read_our_stdin(self, input_: Any) -> str:
             return str(input_.read(self.read_chunk_size))
 
