@@ -1,0 +1,28 @@
+"""`inv deploy --on user@host` to Fly: the Nix build and the smoke tests run on the build host (a real sshd on
+127.0.0.1), the deploy itself runs here against the flyctl simulator."""
+
+from __future__ import annotations
+
+from flyctl_sim import control
+from sshd import running_sshd
+from support import require
+
+
+def test_fly_deploy_builds_and_smokes_on_the_build_host(project, tmp_path):
+    require("nix")
+    require("ssh")
+    with running_sshd(tmp_path / "sshd") as server:
+        env = {"NIXFLY_SSH_CONFIG": str(server.ssh_config), "SSH_AUTH_SOCK": ""}
+        result = project.inv("deploy", "--on", server.endpoint, env=env)
+        assert result.returncode == 0, result.stderr
+    assert f"built on {server.endpoint}" in result.stderr
+    assert f"smoke tests passed on {server.endpoint}" in result.stderr
+    assert f"[{server.endpoint}]" in result.stderr  # remote output comes back prefixed with the host
+    assert not (project.root / "result").exists()  # results stay on the build host
+    assert control.app_healthy(project.sim, "oneshot") is True
+
+
+def test_fly_deploy_dry_run_on_an_unreachable_host_opens_no_connection(project):
+    result = project.inv("deploy", "--dry-run", "--on", "root@127.0.0.1:9")
+    assert result.returncode == 0, result.stderr
+    assert "would build .#oneshot-integrated on root@127.0.0.1:9" in result.stderr
