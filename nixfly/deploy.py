@@ -106,7 +106,11 @@ class Deployment:
                 f"{s.fly_config.name}: {'; '.join(errors)}", "fix the file; `inv doctor` lists all checks"
             )
         find_executable(s.flyctl)
-        if not self.options.skip_build and not self.runner.which("nix"):
+        # Nix runs here unless --on builds elsewhere; the image path copies the image here to push it.
+        builds_here = self.builder is None and not self.options.skip_build
+        if (builds_here or (self.builder is not None and s.builder == "image")) and not self.runner.which(
+            "nix"
+        ):
             raise NixflyError(
                 "nix not found on PATH", "install Nix with flakes enabled, or pass --skip-build"
             )
