@@ -44,16 +44,21 @@ def run_checks(s: Settings, runner: Runner) -> list[Check]:
     def flakes() -> Check:
         if not runner.which("nix"):
             return Check("flakes", "FAIL", "nix missing")
+        # Text, not --json: Nix 2.8's JSON prints the features as enum numbers.
         out = runner.run(
-            ["nix", "--extra-experimental-features", "nix-command", "show-config", "--json"],
+            ["nix", "--extra-experimental-features", "nix-command", "show-config"],
             mutates=False,
             check=False,
             quiet=True,
         )
-        try:
-            features = json.loads(out.stdout).get("experimental-features", {}).get("value", [])
-        except json.JSONDecodeError:
-            features = []
+        features = next(
+            (
+                line.split("=", 1)[1].split()
+                for line in out.stdout.splitlines()
+                if line.startswith("experimental-features =")
+            ),
+            [],
+        )
         if "flakes" in features:
             return Check("flakes", "ok", "enabled in nix.conf")
         return Check(
