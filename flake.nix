@@ -108,59 +108,61 @@
                 ln -s ${aiServer}/ai-server "$out/ai-server"
               '';
 
-          # OCI images without Docker: push with `skopeo copy docker-archive:<image> docker://…`.
-          # Uncompressed archives (`<name>.tar`): skopeo up to 1.9 (Debian 12's) cannot read
-          # gzipped docker-archives, and skopeo compresses the layers when it pushes anyway.
-          imageCompressor = "none";
-          imageRootDirs = ''
-            mkdir -m 1777 tmp
-            mkdir -p data
-          '';
-          imageEnv = [
-            "DATA_DIR=/data"
-            "SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt"
-            "TMPDIR=/tmp"
-          ];
-          ociImages = lib.optionalAttrs (isLinux system) {
-            oci-image-integrated = pkgs.dockerTools.buildLayeredImage {
-              name = "oneshot";
-              compressor = imageCompressor;
+          # OCI images without Docker, one per mode: the mode's package, CA certificates, a writable
+          # /tmp and /data. Push with `skopeo copy docker-archive:<image> docker://…`. Uncompressed
+          # archives (`<name>.tar`): skopeo up to 1.9 (Debian 12's) cannot read gzipped
+          # docker-archives, and skopeo compresses the layers when it pushes anyway.
+          ociImage =
+            {
+              name,
+              package,
+              program,
+              port,
+              env,
+            }:
+            pkgs.dockerTools.buildLayeredImage {
+              inherit name;
+              compressor = "none";
               contents = [
-                oneshotIntegrated
+                package
                 pkgs.dockerTools.caCertificates
               ];
-              extraCommands = imageRootDirs;
+              extraCommands = ''
+                mkdir -m 1777 tmp
+                mkdir -p data
+              '';
               config = {
-                Cmd = [ "${oneshotIntegrated}/bin/start-oneshot" ];
-                Env = imageEnv ++ [
-                  "PORT=4000"
-                  "WEB_PORT=4000"
+                Cmd = [ "${package}/bin/${program}" ];
+                Env = [
+                  "DATA_DIR=/data"
+                  "SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt"
+                  "TMPDIR=/tmp"
+                  "PORT=${toString port}"
                   "AI_SERVER_PORT=3000"
-                  "AI_SERVER_URL=http://127.0.0.1:3000"
                   "AI_PROVIDER=echo"
-                ];
-                ExposedPorts."4000/tcp" = { };
+                ]
+                ++ env;
+                ExposedPorts."${toString port}/tcp" = { };
                 WorkingDir = "/data";
               };
             };
-            oci-image-ai-server = pkgs.dockerTools.buildLayeredImage {
-              name = "oneshot-ai-providers";
-              compressor = imageCompressor;
-              contents = [
-                aiServer
-                pkgs.dockerTools.caCertificates
+          ociImages = lib.optionalAttrs (isLinux system) {
+            oci-image-integrated = ociImage {
+              name = "oneshot";
+              package = oneshotIntegrated;
+              program = "start-oneshot";
+              port = 4000;
+              env = [
+                "WEB_PORT=4000"
+                "AI_SERVER_URL=http://127.0.0.1:3000"
               ];
-              extraCommands = imageRootDirs;
-              config = {
-                Cmd = [ "${aiServer}/bin/ai-server" ];
-                Env = imageEnv ++ [
-                  "PORT=3000"
-                  "AI_SERVER_PORT=3000"
-                  "AI_PROVIDER=echo"
-                ];
-                ExposedPorts."3000/tcp" = { };
-                WorkingDir = "/data";
-              };
+            };
+            oci-image-ai-server = ociImage {
+              name = "oneshot-ai-providers";
+              package = aiServer;
+              program = "ai-server";
+              port = 3000;
+              env = [ ];
             };
           };
         in
