@@ -189,9 +189,11 @@ class Runner:
             threading.Thread(target=_pump, args=(proc.stdout, out, stream), daemon=True),
             threading.Thread(target=_pump, args=(proc.stderr, err, stream), daemon=True),
         ]
-        for reader in readers:
-            reader.start()
+        # Everything after the child exists sits inside the try: a Ctrl-C that lands while the reader
+        # threads start must stop the child too, or it outlives nixfly.
         try:
+            for reader in readers:
+                reader.start()
             if stdin is not None:
                 _feed(proc, stdin)
             proc.wait(timeout=timeout)
