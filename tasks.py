@@ -32,7 +32,7 @@ ON = "run the Nix steps on this Linux host over SSH: user@host[:port] (default: 
         "skip_smoke": "do not run the smoke tests (default: off)",
         "strategy": "flyctl deploy strategy: rolling, canary, bluegreen, immediate (default: flyctl's)",
         "rollback": "redeploy the previous release when the new one is unhealthy (default: on)",
-        "force": "deploy even when the live release already has this closure, config and secrets",
+        "force": "deploy even when the live release already has this closure, config and secrets (default: off)",
         "json": "also print the step summary as JSON on stdout (default: off)",
         "builder": "nixpacks (Fly's remote Docker builder) or image (Nix-built OCI image, no Docker) "
         "(default: nixfly.builder in config, nixpacks)",
@@ -257,9 +257,9 @@ def image_inspect(c, mode="integrated"):
 @task(
     name="use",
     help={
-        "name": "a Cachix cache name (runs `cachix use NAME`)",
-        "url": "any binary cache URL",
-        "key": "the cache's public key (name:base64), with --url",
+        "name": "a Cachix cache name (runs `cachix use NAME`) (default: none)",
+        "url": "any binary cache URL (default: none)",
+        "key": "the cache's public key (name:base64), with --url (default: none)",
         "dry_run": DRY,
     },
 )
@@ -273,9 +273,9 @@ def cache_use(c, name="", url="", key="", dry_run=False):
     name="push",
     help={
         "mode": MODE,
-        "name": "Cachix cache name",
-        "url": "binary cache URL (nix copy --to)",
-        "dry_run": "show the closure (paths, size) that would be pushed",
+        "name": "Cachix cache name (default: none)",
+        "url": "binary cache URL, for nix copy --to (default: none)",
+        "dry_run": "show the closure (paths, size) that would be pushed (default: off)",
     },
 )
 @clean_exit
