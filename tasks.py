@@ -32,7 +32,7 @@ ON = "run the Nix steps on this Linux host over SSH: user@host[:port] (default: 
         "skip_smoke": "do not run the smoke tests (default: off)",
         "strategy": "flyctl deploy strategy: rolling, canary, bluegreen, immediate (default: flyctl's)",
         "rollback": "redeploy the previous release when the new one is unhealthy (default: on)",
-        "force": "deploy even when the live release already has this closure, config and secrets (default: off)",
+        "force": "deploy even when the live release has this closure, config and secrets (default: off)",
         "json": "also print the step summary as JSON on stdout (default: off)",
         "builder": "nixpacks (Fly's remote Docker builder) or image (Nix-built OCI image, no Docker) "
         "(default: nixfly.builder in config, nixpacks)",
