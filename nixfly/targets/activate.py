@@ -38,6 +38,8 @@ from nixfly.targets.environment import Environment
 from nixfly.targets.hosts import Host
 
 HISTORY = 20  # activations kept in releases.json
+# Generations kept after a healthy release; older ones are deleted so their closures can be collected.
+KEEP_GENERATIONS = 5
 MKDIR = 'mkdir -p "$@"'
 
 
@@ -106,6 +108,7 @@ class Release:
 
     def urls(self) -> list[str]:
         return [f"http://127.0.0.1:{self.port}{path}" for path in self.checks]
+
 
 
 @dataclass
@@ -235,6 +238,9 @@ class Activation:
             return planned(f"would poll {', '.join(release.urls())} on {self.host.name}")
         detail = self._wait_healthy(release)
         self._record(release, healthy=True)
+        pruned = profile.prune(self.host, self.layout.profile, KEEP_GENERATIONS)
+        if pruned:
+            detail += f"; pruned generation(s) {', '.join(map(str, pruned))}"
         return done(f"generation {release.generation} healthy: {detail}")
 
     def live_url(self) -> str:

@@ -74,6 +74,19 @@ def set_path(host: Host, profile: PurePosixPath, path: str) -> Generation | None
     return None if host.dry_run else current(host, profile)
 
 
+def prune(host: Host, profile: PurePosixPath, keep: int) -> list[int]:
+    """Delete all but the newest ``keep`` generations (never the current one); returns what was deleted.
+
+    Like Kamal's "keep 5": enough to roll back a few releases, without every old closure pinned forever.
+    """
+    known = generations(host, profile)
+    newest = {g.number for g in known[-keep:]} if keep > 0 else set()
+    old = [g.number for g in known if g.number not in newest and not g.current]
+    if old:
+        host.runner.run(["nix-env", "--profile", str(profile), "--delete-generations", *map(str, old)])
+    return old
+
+
 def switch(host: Host, profile: PurePosixPath, number: int) -> None:
     known = generations(host, profile)
     if known and number not in {g.number for g in known}:
