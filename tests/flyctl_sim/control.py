@@ -181,19 +181,7 @@ def add_taken_name(home: PathLike, name: str) -> None:
 def create_app(home: PathLike, name: str, *, org: str = "personal") -> None:
     """An existing, never-deployed app (as after ``fly apps create``)."""
     with edit(home) as st:
-        st["apps"][name] = {
-            "name": name,
-            "org": org,
-            "network": "default",
-            "created_at": clock.rfc3339(),
-            "deployed": False,
-            "secrets": {},
-            "releases": [],
-            "machines": [],
-            "volumes": [],
-            "config": None,
-            "image": None,
-        }
+        st["apps"][name] = state.new_app(name, org)
 
 
 def apps(home: PathLike) -> list[str]:

@@ -71,6 +71,23 @@ def default_state(
     }
 
 
+def new_app(name: str, org: str, network: str = "default") -> dict[str, Any]:
+    """The server's record of an app as `fly apps create` leaves it: never deployed, nothing attached."""
+    return {
+        "name": name,
+        "org": org,
+        "network": network,
+        "created_at": clock.rfc3339(),
+        "deployed": False,
+        "secrets": {},
+        "releases": [],
+        "machines": [],
+        "volumes": [],
+        "config": None,
+        "image": None,
+    }
+
+
 def home_dir(home: PathLike) -> Path:
     path = Path(home)
     path.mkdir(parents=True, exist_ok=True)

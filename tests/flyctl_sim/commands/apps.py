@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flyctl_sim import clock, ids, render, shapes
+from flyctl_sim import ids, render, shapes, state
 from flyctl_sim.cobra import BOOL, Command, Flag, at_least, at_most
 from flyctl_sim.commands.common import JSON, NOT_INTERACTIVE, YES
 from flyctl_sim.errors import FlyError
@@ -62,19 +62,7 @@ def run_create(inv: Invocation) -> None:
         raise FlyError(f"Validation failed: Name is too long (maximum is {MAX_NAME} characters)" + request)
     if name in inv.state["apps"] or name in inv.state.get("taken_names", []):
         raise FlyError("Validation failed: Name has already been taken" + request)
-    app = {
-        "name": name,
-        "org": org["slug"],
-        "network": inv.flag("network") or "default",
-        "created_at": clock.rfc3339(),
-        "deployed": False,
-        "secrets": {},
-        "releases": [],
-        "machines": [],
-        "volumes": [],
-        "config": None,
-        "image": None,
-    }
+    app = state.new_app(name, org["slug"], inv.flag("network") or "default")
     inv.state["apps"][name] = app
     if inv.flag("save"):
         _save_app_name(inv, name)
