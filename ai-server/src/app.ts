@@ -73,6 +73,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const provider = options.provider ?? createProvider(config);
   const health = {
     status: "ok",
+    service: "ai-server",
+    release: config.release,
     providers: [...config.configuredProviders],
     provider: config.provider,
   };

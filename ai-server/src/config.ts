@@ -36,6 +36,12 @@ export interface Config {
   /** Names (never values) of the credentials that are configured, sorted. */
   configuredProviders: string[];
   claude: ClaudeConfig;
+  /**
+   * Which release this process is, as GET /health reports it: NIXFLY_RELEASE (set by nixfly on local and
+   * ssh targets, fresh for every start), else FLY_IMAGE_REF (set by Fly in every Machine), else "".
+   * A deploy's health gate insists on it, so it never mistakes an older process for the new release.
+   */
+  release: string;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -130,5 +136,6 @@ export function loadConfig(
       model: nonBlank(env.ANTHROPIC_MODEL)?.trim() ?? DEFAULT_ANTHROPIC_MODEL,
       timeoutMs: DEFAULT_CLAUDE_TIMEOUT_MS,
     },
+    release: nonBlank(env.NIXFLY_RELEASE)?.trim() ?? nonBlank(env.FLY_IMAGE_REF)?.trim() ?? "",
   };
 }

@@ -33,6 +33,8 @@ describe("HTTP app (echo provider)", () => {
     expect(res.headers.get("content-type")).toContain("application/json");
     expect(res.body).toEqual({
       status: "ok",
+      service: "ai-server",
+      release: "",
       providers: ["claude", "cursor", "github", "google"],
       provider: "echo",
     });
@@ -43,7 +45,13 @@ describe("HTTP app (echo provider)", () => {
     const bare = startTestServer(testConfig({}));
     try {
       const res = await bare.request("/health");
-      expect(res.body).toEqual({ status: "ok", providers: [], provider: "echo" });
+      expect(res.body).toEqual({
+        status: "ok",
+        service: "ai-server",
+        release: "",
+        providers: [],
+        provider: "echo",
+      });
     } finally {
       await bare.stop();
     }

@@ -187,6 +187,12 @@ describe("claude provider against a stub Anthropic API", () => {
     expect(captured).toHaveLength(0);
 
     const health = await srv.request("/health");
-    expect(health.body).toEqual({ status: "ok", providers: [], provider: "claude" });
+    expect(health.body).toEqual({
+      status: "ok",
+      service: "ai-server",
+      release: "",
+      providers: [],
+      provider: "claude",
+    });
   });
 });

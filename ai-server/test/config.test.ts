@@ -9,6 +9,14 @@ import {
 import { MemoryLogger, SECRET_MARKERS, SECRETS } from "./helpers.ts";
 
 describe("loadConfig", () => {
+  test("the release /health reports: NIXFLY_RELEASE, else FLY_IMAGE_REF, else empty", () => {
+    const image = "registry.fly.io/oneshot:nix-abc";
+    expect(loadConfig({}).release).toBe("");
+    expect(loadConfig({ FLY_IMAGE_REF: image }).release).toBe(image);
+    expect(loadConfig({ FLY_IMAGE_REF: image, NIXFLY_RELEASE: "rel-1" }).release).toBe("rel-1");
+    expect(loadConfig({ NIXFLY_RELEASE: "  " }).release).toBe("");
+  });
+
   test("defaults", () => {
     const config = loadConfig({}, new MemoryLogger());
     expect(config.port).toBe(3000);

@@ -40,7 +40,7 @@ describe("entry point (bun src/index.ts)", () => {
     const port = await freePort();
     const proc = Bun.spawn([process.execPath, ENTRY], {
       cwd: ROOT,
-      env: baseEnv({ PORT: String(port), GH_TOKEN: SECRETS.GH_TOKEN }),
+      env: baseEnv({ PORT: String(port), GH_TOKEN: SECRETS.GH_TOKEN, NIXFLY_RELEASE: "rel-entry" }),
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -59,7 +59,13 @@ describe("entry point (bun src/index.ts)", () => {
             proc.exitCode === null ? undefined : `entry exited early with ${proc.exitCode}`,
         },
       );
-      expect(health).toEqual({ status: "ok", providers: ["github"], provider: "echo" });
+      expect(health).toEqual({
+        status: "ok",
+        service: "ai-server",
+        release: "rel-entry",
+        providers: ["github"],
+        provider: "echo",
+      });
       expect(JSON.stringify(health)).not.toContain(SECRETS.GH_TOKEN);
     } finally {
       proc.kill(signal);

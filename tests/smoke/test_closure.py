@@ -62,8 +62,14 @@ def test_web_alone_reports_the_ai_server_unreachable(
         PORT=str(port),
         AI_SERVER_URL=f"http://127.0.0.1:{free_port()}",
         DATA_DIR=str(tmp_path),
+        NIXFLY_RELEASE="smoke-release-1",
     )
-    assert wait_healthy(port) == {"status": "ok", "ai_server": "unreachable"}
+    assert wait_healthy(port) == {
+        "status": "ok",
+        "service": "web",
+        "release": "smoke-release-1",
+        "ai_server": "unreachable",
+    }
     web.process.send_signal(signal.SIGTERM)
     assert web.wait_exit(GRACE_SECONDS) == 0
 

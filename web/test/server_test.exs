@@ -101,14 +101,26 @@ defmodule Web.ServerTest do
     port = start_web!(ai_server_url: closed_port_url())
 
     assert request(port, "GET", "/health") ==
-             {200, %{"status" => "ok", "ai_server" => "unreachable"}}
+             {200,
+              %{
+                "status" => "ok",
+                "service" => "web",
+                "release" => "",
+                "ai_server" => "unreachable"
+              }}
+  end
+
+  test "health names the release it runs, so a deploy's gate knows who answers" do
+    port = start_web!(ai_server_url: closed_port_url(), release: "rel-7f3a")
+
+    assert {200, %{"service" => "web", "release" => "rel-7f3a"}} = request(port, "GET", "/health")
   end
 
   test "health reports a reachable ai-server" do
     port = start_web!(ai_server_url: start_fake_ai_server!())
 
-    assert request(port, "GET", "/health") ==
-             {200, %{"status" => "ok", "ai_server" => "reachable"}}
+    assert {200, %{"status" => "ok", "ai_server" => "reachable"}} =
+             request(port, "GET", "/health")
 
     assert_received {:ai_server, %{method: "GET", path: "/health"}}
   end

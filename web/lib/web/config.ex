@@ -8,6 +8,9 @@ defmodule Web.Config do
     * `PORT` - TCP port to listen on (default `4000`)
     * `AI_SERVER_URL` - base URL of the ai-server (default `http://localhost:3000`)
     * `DATA_DIR` - if set, successful chats are appended to `$DATA_DIR/chats.jsonl`
+    * `NIXFLY_RELEASE`, else `FLY_IMAGE_REF` - which release this is, reported by `GET /health`
+      (nixfly sets the first on local and ssh targets, Fly the second in every Machine); a deploy's
+      health gate insists on it, so an older process is never taken for the new release
   """
 
   @default_port 4000
@@ -19,7 +22,11 @@ defmodule Web.Config do
     [
       port: parse_port(Map.get(env, "PORT")),
       ai_server_url: ai_server_url(Map.get(env, "AI_SERVER_URL")),
-      data_dir: blank_to_nil(Map.get(env, "DATA_DIR"))
+      data_dir: blank_to_nil(Map.get(env, "DATA_DIR")),
+      release:
+        blank_to_nil(Map.get(env, "NIXFLY_RELEASE")) ||
+          blank_to_nil(Map.get(env, "FLY_IMAGE_REF")) ||
+          ""
     ]
   end
 

@@ -2,7 +2,7 @@ defmodule Web.Router do
   @moduledoc """
   Routes requests to the two endpoints:
 
-    * `GET /health` - liveness plus whether the ai-server answers its `/health`
+    * `GET /health` - liveness, which release this is, and whether the ai-server answers
     * `POST /chat` - forwards a JSON object to the ai-server's `/chat`
 
   Handlers return `{status, json_iodata}`; see `Web.Server`.
@@ -11,15 +11,16 @@ defmodule Web.Router do
   require Logger
 
   @doc """
-  Builds a `Web.Server` handler from the `:ai_server_url`, `:data_dir` and
-  `:chat_timeout` (ms, default 30 s) options.
+  Builds a `Web.Server` handler from the `:ai_server_url`, `:data_dir`,
+  `:chat_timeout` (ms, default 30 s) and `:release` options.
   """
   @spec handler(keyword) :: (Web.HTTP.request() -> {pos_integer, iodata})
   def handler(opts) do
     config = %{
       ai_server_url: Keyword.get(opts, :ai_server_url, "http://localhost:3000"),
       data_dir: Keyword.get(opts, :data_dir),
-      chat_timeout: Keyword.get(opts, :chat_timeout, 30_000)
+      chat_timeout: Keyword.get(opts, :chat_timeout, 30_000),
+      release: Keyword.get(opts, :release, "")
     }
 
     &call(&1, config)
@@ -28,7 +29,7 @@ defmodule Web.Router do
   @doc false
   def call(%{method: "GET", path: "/health"}, config) do
     ai_server = if AIClient.healthy?(config.ai_server_url), do: "reachable", else: "unreachable"
-    json(200, %{status: "ok", ai_server: ai_server})
+    json(200, %{status: "ok", service: "web", release: config.release, ai_server: ai_server})
   end
 
   def call(%{method: "POST", path: "/chat", body: body}, config), do: chat(body, config)
