@@ -10,8 +10,7 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 
 from nixfly import commands
-from nixfly.cli import clean_exit, settings
-from nixfly.config import DEFAULTS
+from nixfly.cli import clean_exit, seconds, settings, whole
 
 ROOT = Path(__file__).resolve().parent
 
@@ -34,8 +33,8 @@ ON = "run the Nix steps on this Linux host over SSH: user@host[:port] (default: 
         "rollback": "redeploy the previous release when the new one is unhealthy (default: on)",
         "force": "deploy even when the live release has this closure, config and secrets (default: off)",
         "json": "also print the step summary as JSON on stdout (default: off)",
-        "builder": "nixpacks (Fly's remote Docker builder) or image (Nix-built OCI image, no Docker) "
-        "(default: nixfly.builder in config, nixpacks)",
+        "builder": "image (the smoke-tested closure as a Nix-built OCI image, no Docker) or nixpacks "
+        "(Fly's remote Docker builder) (default: nixfly.builder in config, image)",
         "target": TARGET,
         "on": ON,
         "port": "local/ssh targets: serve and health-check on this port (default: fly toml's internal_port)",
@@ -57,7 +56,7 @@ def deploy(
     builder="",
     target="fly",
     on="",
-    port=0,
+    port="",
 ):
     """Build, smoke-test and deploy a mode to Fly.io (or --target local|ssh://), verify, roll back if bad."""
     s = settings(
@@ -67,7 +66,7 @@ def deploy(
         s,
         target=target,
         on=on,
-        port=port,
+        port=whole("port", port, low=0, high=65535),
         skip_build=skip_build,
         skip_smoke=skip_smoke,
         rollback=rollback,
@@ -138,9 +137,14 @@ def status(c, mode="integrated", app="", json=False, target="fly"):
     }
 )
 @clean_exit
-def logs(c, mode="integrated", app="", timeout=15.0, target="fly", lines=100):
+def logs(c, mode="integrated", app="", timeout="", target="fly", lines=""):
     """Print the app's recent logs (bounded: flyctl's --no-tail can poll forever)."""
-    commands.logs(settings(c, ROOT, mode=mode, app=app), timeout=timeout, target=target, lines=lines)
+    commands.logs(
+        settings(c, ROOT, mode=mode, app=app),
+        timeout=seconds("timeout", timeout, 15.0),
+        target=target,
+        lines=whole("lines", lines, low=1, high=100000) if lines else 100,
+    )
 
 
 @task(help={"mode": MODE, "app": APP, "json": "print as JSON (default: off)"})
@@ -160,9 +164,10 @@ def releases(c, mode="integrated", app="", json=False):
     }
 )
 @clean_exit
-def rollback(c, mode="integrated", app="", to=0, dry_run=False, target="fly"):
+def rollback(c, mode="integrated", app="", to="", dry_run=False, target="fly"):
     """Redeploy an earlier release's image (or a target's earlier generation) and verify it is healthy."""
-    commands.rollback(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run), to=to, target=target)
+    s = settings(c, ROOT, mode=mode, app=app, dry_run=dry_run)
+    commands.rollback(s, to=whole("to", to, low=0), target=target)
 
 
 @task(help={"mode": MODE, "target": "local or ssh://user@host[:port] (default: local)", "dry_run": DRY})
@@ -176,9 +181,13 @@ def stop(c, mode="integrated", target="local", dry_run=False):
     help={"web_port": "web port (default: 4000)", "ai_port": "ai-server port (default: 3000)", "dry_run": DRY}
 )
 @clean_exit
-def dev(c, web_port=4000, ai_port=3000, dry_run=False):
+def dev(c, web_port="", ai_port="", dry_run=False):
     """Run web (mix) and ai-server (bun --watch) together with prefixed output; Ctrl-C stops both."""
-    code = commands.dev(settings(c, ROOT, dry_run=dry_run), web_port=web_port, ai_port=ai_port)
+    code = commands.dev(
+        settings(c, ROOT, dry_run=dry_run),
+        web_port=whole("web-port", web_port, low=1, high=65535) if web_port else 4000,
+        ai_port=whole("ai-port", ai_port, low=1, high=65535) if ai_port else 3000,
+    )
     if code:
         raise Exit(code=code)
 
@@ -292,4 +301,3 @@ ns.add_collection(Collection("volumes", volumes_create))
 ns.add_collection(Collection("lock", lock_status, lock_release))
 ns.add_collection(Collection("image", image_build, image_push, image_inspect))
 ns.add_collection(Collection("cache", cache_use, cache_push))
-ns.configure({"nixfly": DEFAULTS})

@@ -1,69 +1,146 @@
-"""The Nix steps on another Linux host (``--on user@host[:port]``): build and smoke-test there.
+"""Where the Nix steps run: here, or on a Linux build host (``--on user@host[:port]``).
 
-The checkout is synced to ``~/.cache/nixfly/checkouts/<name>-<hash>`` on the host (``remote.sync_checkout``)
-and nix runs there with the same flags as here (NIXFLY_NIX_OPTIONS included); results stay on the host,
-next to the checkout, and output streams back prefixed with the host.
+One object for "build here or there": ``build`` an attribute, ``smoke``-test what was built, ``fetch`` a
+result to this machine (pushing an image starts here, so the Fly token never leaves it). A ``BuildHost``
+is a context manager: leaving the block closes its SSH connection.
+
+On a build host the checkout is synced to ``~/.cache/nixfly/checkouts/<name>-<hash>``
+(``remote.sync_checkout``) and nix runs there with the same flags as here (NIXFLY_NIX_OPTIONS included);
+results stay on the host, next to the checkout, and output streams back prefixed with the host.
 """
 
 from __future__ import annotations
 
+import platform
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from types import TracebackType
 
-from nixfly import console, nix
+from nixfly import closure, console, nix, smoke
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.nix import Built, Nix, error_block
-from nixfly.remote import NIX_ON_PATH_HINT, RemoteRunner, parse_endpoint, sync_checkout
-from nixfly.runner import REDACT
+from nixfly.remote import NIX_ON_PATH_HINT, Endpoint, RemoteRunner, parse_endpoint, sync_checkout
+from nixfly.runner import REDACT, Runner
+
+# What Fly Machines run (linux/amd64): an image built for anything else would not start there.
+FLY_SYSTEM = "x86_64-linux"
 
 
-def remote_runner(settings: Settings, on: str) -> RemoteRunner:
-    """A runner for ``on`` (``user@host[:port]``); it connects on first use, never in a dry-run."""
-    return RemoteRunner(parse_endpoint(on), dry_run=settings.dry_run)
+def nix_system(kernel: str, machine: str) -> str:
+    """``uname -s``/``-m`` as Nix names systems: ``x86_64-linux``, ``aarch64-darwin`` …"""
+    machine = machine.lower()
+    return f"{ {'amd64': 'x86_64', 'arm64': 'aarch64'}.get(machine, machine) }-{kernel.lower()}"
 
 
-def require_nix(remote: RemoteRunner) -> str:
-    """nix's path on the host, or a ``NixflyError`` saying it is missing there."""
-    found = remote.which("nix")
-    if not found:
-        raise NixflyError(f"nix not found on {remote.endpoint}", NIX_ON_PATH_HINT)
-    return found
+@dataclass
+class BuildHost:
+    """This machine (``endpoint`` None) or a build host over SSH; ``runner`` runs the Nix steps there."""
 
+    settings: Settings
+    runner: Runner
+    endpoint: Endpoint | None = None
+    _checkout: PurePosixPath | None = field(default=None, repr=False)
 
-def build(remote: RemoteRunner, checkout: PurePosixPath, attr: str, out_link: str) -> Built:
-    """``nix build .#attr --out-link <checkout>/<out_link>`` on the host; the store path is read there too."""
-    link = checkout / out_link
-    result = remote.run(nix.argv("build", f".#{attr}", "--out-link", str(link)), cwd=checkout, check=False)
-    if result.returncode != 0:
-        console.error(REDACT(error_block(result.stderr)))
-        raise NixflyError(
-            f"nix build .#{attr} failed on {remote.endpoint} (exit {result.returncode})",
-            "see nix's error above",
+    @property
+    def name(self) -> str:
+        return str(self.endpoint) if self.endpoint else "here"
+
+    @property
+    def where(self) -> str:
+        """ " on HOST" for messages, "" here."""
+        return f" on {self.endpoint}" if self.endpoint else ""
+
+    def __enter__(self) -> BuildHost:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def has_nix(self) -> bool:
+        return bool(self.runner.which("nix"))
+
+    def require_nix(self) -> None:
+        if not self.has_nix():
+            if self.endpoint is None:
+                raise NixflyError(
+                    "nix not found on PATH", "install Nix with flakes enabled, or pass --skip-build"
+                )
+            raise NixflyError(f"nix not found on {self.endpoint}", NIX_ON_PATH_HINT)
+
+    def system(self) -> str:
+        """The Nix system this host builds for (asked over SSH on a build host; assumed in a dry-run)."""
+        if self.endpoint is None:
+            return nix_system(platform.system(), platform.machine())
+        if self.runner.dry_run:
+            return FLY_SYSTEM
+        out = self.runner.run(["uname", "-sm"], mutates=False, quiet=True).stdout.split()
+        kernel, machine = [*out, "?", "?"][:2]
+        return f"{ {'arm64': 'aarch64', 'amd64': 'x86_64'}.get(machine, machine) }-{kernel.lower()}"
+
+    def build(self, attr: str, out_link: str, *, rebuild: bool = False, show_trace: bool = False) -> Built:
+        """``nix build .#attr`` with its result at ``out_link`` (beside the checkout, here or there)."""
+        self.require_nix()
+        if self.endpoint is None:
+            root = self.settings.root
+            return Nix(self.runner, root).build(attr, root / out_link, rebuild=rebuild, show_trace=show_trace)
+        checkout = self._sync()
+        link = checkout / out_link
+        args = ["build", f".#{attr}", "--out-link", str(link)]
+        if show_trace:
+            args.append("--show-trace")
+        result = self.runner.run(nix.argv(*args), cwd=checkout, check=False)
+        if result.returncode != 0:
+            console.error(REDACT(error_block(result.stderr)))
+            raise NixflyError(
+                f"nix build .#{attr} failed on {self.endpoint} (exit {result.returncode})",
+                "see nix's error above",
+            )
+        if result.dry_run:
+            return Built(attr, "", Path(str(link)), 0, 0, cached=False)
+        store_path = self.runner.run(["readlink", str(link)], mutates=False, quiet=True).stdout.strip()
+        nar, closure_bytes = Nix(self.runner, Path(str(checkout))).sizes(store_path)
+        return Built(attr, store_path, Path(str(link)), nar, closure_bytes, cached=False)
+
+    def smoke(self, built: Built) -> None:
+        """tests/smoke against ``built`` (the mode's marker only), where it was built."""
+        s = self.settings
+        if not (s.root / "tests" / "smoke").is_dir():
+            raise NixflyError("tests/smoke is missing", "run from the nixfly checkout, or pass --skip-smoke")
+        if self.endpoint is None:
+            smoke.run(self.runner, s.root, built.out_link, s.mode.smoke)
+            return
+        argv = ["python3", *smoke.pytest_args(Path("tests/smoke"), s.mode.smoke)]
+        self.runner.run(
+            argv,
+            cwd=self._sync(),
+            env={"NIXFLY_RESULT": str(built.out_link)},
+            hint=f"the smoke tests failed on {self.endpoint} (python3 with pytest must be installed there)",
         )
-    if result.dry_run:
-        return Built(attr, "", Path(str(link)), 0, 0, cached=False)
-    store_path = remote.run(["readlink", str(link)], mutates=False, quiet=True).stdout.strip()
-    nar, closure = Nix(remote, Path(str(checkout))).sizes(store_path)  # type: ignore[arg-type]
-    return Built(attr, store_path, Path(str(link)), nar, closure, cached=False)
+
+    def fetch(self, built: Built, here: Runner) -> None:
+        """Make ``built`` (its closure) present in this machine's store: ``nix copy --from`` the host."""
+        if self.endpoint is not None and built.store_path:
+            closure.copy(here, built.store_path, source=self.endpoint)
+
+    def _sync(self) -> PurePosixPath:
+        if self._checkout is None:
+            self._checkout = sync_checkout(self._remote(), self.settings.root)
+        return self._checkout
+
+    def _remote(self) -> RemoteRunner:
+        assert isinstance(self.runner, RemoteRunner)
+        return self.runner
 
 
-def build_on(settings: Settings, remote: RemoteRunner, attr: str = "", out_link: str = "") -> Built:
-    """Sync this checkout to the host and build the mode's attribute (or ``attr``) there."""
-    require_nix(remote)
-    checkout = sync_checkout(remote, settings.root)
-    return build(remote, checkout, attr or settings.mode.flake_attr, out_link or settings.mode.out_link)
-
-
-def smoke(settings: Settings, remote: RemoteRunner, checkout: PurePosixPath, result: str) -> None:
-    """tests/smoke with the host's python3, against ``result`` (a path on the host)."""
-    if not (settings.root / "tests" / "smoke").is_dir():
-        raise NixflyError("tests/smoke is missing", "run from the nixfly checkout, or pass --skip-smoke")
-    argv = ["python3", "-m", "pytest", "tests/smoke", "-q", "-p", "no:cacheprovider"]
-    if settings.mode.smoke:
-        argv += ["-m", settings.mode.smoke]
-    remote.run(
-        argv,
-        cwd=checkout,
-        env={"NIXFLY_RESULT": result},
-        hint=f"the smoke tests failed on {remote.endpoint} (python3 with pytest must be installed there)",
-    )
+def open_build_host(settings: Settings, on: str = "") -> BuildHost:
+    """Here, or ``on`` (``user@host[:port]``): it connects on first use, never in a dry-run."""
+    if not on:
+        return BuildHost(settings, Runner(dry_run=settings.dry_run, cwd=settings.root))
+    endpoint = parse_endpoint(on)
+    return BuildHost(settings, RemoteRunner(endpoint, dry_run=settings.dry_run), endpoint)

@@ -32,8 +32,12 @@ PUBLIC_KEY_BYTES = 32
 SECRET_KEY_BYTES = 64
 # Every spelling nix.conf accepts for the two settings (the binary-cache ones are the pre-2.0 aliases).
 SUBSTITUTER_SETTINGS = ("substituters", "extra-substituters", "binary-caches", "extra-binary-caches")
-KEY_SETTINGS = ("trusted-public-keys", "extra-trusted-public-keys",
-                "binary-cache-public-keys", "extra-binary-cache-public-keys")
+KEY_SETTINGS = (
+    "trusted-public-keys",
+    "extra-trusted-public-keys",
+    "binary-cache-public-keys",
+    "extra-binary-cache-public-keys",
+)
 
 
 def user_nix_conf() -> Path:
@@ -52,24 +56,32 @@ def use(runner: Runner, name: str = "", url: str = "", key: str = "", nix_conf: 
     as ``extra-substituters``/``extra-trusted-public-keys`` lines to ``nix_conf`` unless already there.
     """
     if name and (url or key):
-        raise NixflyError("give either a Cachix cache name or a URL with its key, not both",
-                          "`inv cache.use --name NAME`, or `inv cache.use --url URL --key KEY`")
+        raise NixflyError(
+            "give either a Cachix cache name or a URL with its key, not both",
+            "`inv cache.use --name NAME`, or `inv cache.use --url URL --key KEY`",
+        )
     if name:
         _check_name(name)
         _require_cachix(runner)
-        result = runner.run(["cachix", "use", name],
-                            hint="check the name at https://app.cachix.org; a private cache needs "
-                                 "`cachix authtoken TOKEN` first")
+        result = runner.run(
+            ["cachix", "use", name],
+            hint="check the name at https://app.cachix.org; a private cache needs "
+            "`cachix authtoken TOKEN` first",
+        )
         if result.dry_run:
             return f"dry-run: would configure Nix to substitute from the Cachix cache {name}"
         return f"Nix substitutes from the Cachix cache {name} from now on"
     if not url:
-        raise NixflyError("a key needs the URL of its cache" if key else "no cache given",
-                          "`inv cache.use --name CACHIX_NAME`, or `--url URL --key NAME:BASE64`")
+        raise NixflyError(
+            "a key needs the URL of its cache" if key else "no cache given",
+            "`inv cache.use --name CACHIX_NAME`, or `--url URL --key NAME:BASE64`",
+        )
     _check_url(url)
     if not key:
-        raise NixflyError(f"{url}: no public key given",
-                          "pass its public key, --key NAME:BASE64: Nix ignores paths it cannot verify")
+        raise NixflyError(
+            f"{url}: no public key given",
+            "pass its public key, --key NAME:BASE64: Nix ignores paths it cannot verify",
+        )
     _check_key(key)
     return _add_to_nix_conf(nix_conf or user_nix_conf(), url, key, dry_run=runner.dry_run)
 
@@ -81,8 +93,10 @@ def push(runner: Runner, nix: Nix, attr: str, out_link: Path, name: str = "", ur
     with ``nix copy --to``. In dry-run the closure of the last build is sized and nothing is pushed.
     """
     if bool(name) == bool(url):
-        raise NixflyError("give exactly one cache to push to",
-                          "`inv cache.push --name CACHIX_NAME`, or `inv cache.push --url URL`")
+        raise NixflyError(
+            "give exactly one cache to push to",
+            "`inv cache.push --name CACHIX_NAME`, or `inv cache.push --url URL`",
+        )
     if name:
         _check_name(name)
         _require_cachix(runner)
@@ -100,15 +114,20 @@ def push(runner: Runner, nix: Nix, attr: str, out_link: Path, name: str = "", ur
         console.note(f"showing {out_link.name}, the last build: `nix build` runs first and may change it")
     count, size = nix.closure_size(store_path)
     verb = "would push" if runner.dry_run else "pushing"
-    console.table(f"{verb} .#{attr} to {target}", ("store path", "paths", "size"),
-                  [(store_path, count, human_size(size))])
+    console.table(
+        f"{verb} .#{attr} to {target}",
+        ("store path", "paths", "size"),
+        [(store_path, count, human_size(size))],
+    )
     if name:
         argv = ["cachix", "push", name, store_path]
         hint = "pushing needs write access: set CACHIX_AUTH_TOKEN or run `cachix authtoken TOKEN`"
     else:
         argv = nixcli.argv("copy", "--to", url, store_path)
-        hint = ("nix copy needs write access to the cache (s3: AWS credentials; a directory: write "
-                "permission); its users trust only paths signed by a key they trust")
+        hint = (
+            "nix copy needs write access to the cache (s3: AWS credentials; a directory: write "
+            "permission); its users trust only paths signed by a key they trust"
+        )
     result = runner.run(argv, hint=hint)
     if result.dry_run:
         return f"dry-run: would push {count} paths ({human_size(size)}) of .#{attr} to {target}"
@@ -129,8 +148,10 @@ def _require_cachix(runner: Runner) -> None:
 
 def _check_name(name: str) -> None:
     if not CACHE_NAME.fullmatch(name):
-        raise NixflyError(f"{name!r} is not a Cachix cache name",
-                          "use the name from https://app.cachix.org (letters, digits, dashes)")
+        raise NixflyError(
+            f"{name!r} is not a Cachix cache name",
+            "use the name from https://app.cachix.org (letters, digits, dashes)",
+        )
 
 
 def _check_url(url: str) -> None:
@@ -139,13 +160,17 @@ def _check_url(url: str) -> None:
         raise NixflyError(f"{url!r} is not a binary cache URL", "no spaces or '#' in a cache URL")
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
-        raise NixflyError(f"{url}: unsupported scheme {parts.scheme or '(none)'!r}",
-                          f"a binary cache URL starts with one of {', '.join(s + '://' for s in SCHEMES)}")
+        raise NixflyError(
+            f"{url}: unsupported scheme {parts.scheme or '(none)'!r}",
+            f"a binary cache URL starts with one of {', '.join(s + '://' for s in SCHEMES)}",
+        )
     # Nix reads everything after file:// as the path: file://dir/x would be relative to the working directory.
     if parts.scheme == "file" and not url.startswith("file:///"):
         raise NixflyError(f"{url}: a file:// cache needs an absolute path", "e.g. file:///srv/nix-cache")
     if parts.scheme != "file" and not parts.netloc:
-        raise NixflyError(f"{url}: no host (or bucket) in the URL", "e.g. https://cache.example.org or s3://bucket")
+        raise NixflyError(
+            f"{url}: no host (or bucket) in the URL", "e.g. https://cache.example.org or s3://bucket"
+        )
 
 
 def _check_key(key: str) -> None:
@@ -159,8 +184,10 @@ def _check_key(key: str) -> None:
         raise NixflyError(f"the key {name}:… is not valid base64", hint) from None
     if len(raw) == SECRET_KEY_BYTES:
         # Never echo it: the value is a signing key.
-        raise NixflyError(f"the key {name}:… is a SECRET key",
-                          "give the public one: `nix key convert-secret-to-public < SECRET_KEY_FILE`")
+        raise NixflyError(
+            f"the key {name}:… is a SECRET key",
+            "give the public one: `nix key convert-secret-to-public < SECRET_KEY_FILE`",
+        )
     if len(raw) != PUBLIC_KEY_BYTES:
         raise NixflyError(
             f"the key {name}:… holds {len(raw)} bytes, not the {PUBLIC_KEY_BYTES} of an ed25519 key", hint
@@ -192,8 +219,10 @@ def _add_to_nix_conf(nix_conf: Path, url: str, key: str, *, dry_run: bool) -> st
     if not lines:
         return f"{nix_conf}: already substitutes from {url}"
     if target.is_relative_to("/nix/store"):
-        raise NixflyError(f"{nix_conf} is a link into the read-only Nix store (home-manager?)",
-                          "add these to your Nix configuration instead: " + "; ".join(lines))
+        raise NixflyError(
+            f"{nix_conf} is a link into the read-only Nix store (home-manager?)",
+            "add these to your Nix configuration instead: " + "; ".join(lines),
+        )
     if dry_run:
         console.say(f"[dry-run] would add to {nix_conf}:")
         for line in lines:
@@ -204,6 +233,8 @@ def _add_to_nix_conf(nix_conf: Path, url: str, key: str, *, dry_run: bool) -> st
     # Keep a private file private: a user nix.conf may hold access-tokens.
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644
     write_atomic(target, text + separator + block, mode=mode)
-    console.note("a multi-user Nix honours a user's substituters only for trusted-users, or for URLs "
-                 "listed in trusted-substituters of /etc/nix/nix.conf")
+    console.note(
+        "a multi-user Nix honours a user's substituters only for trusted-users, or for URLs "
+        "listed in trusted-substituters of /etc/nix/nix.conf"
+    )
     return f"{nix_conf}: added {len(lines)} line(s); Nix substitutes from {url} from now on"

@@ -1,4 +1,10 @@
-"""The seam between Invoke and the package: errors become one line and an exit code, flags become Settings."""
+"""The seam between Invoke and the package: flags become checked values and Settings, and every way a task
+can end becomes one line and an exit code (1 for what the user can fix, 130 for Ctrl-C, ``BUG_EXIT`` for
+nixfly's own bugs, with the traceback in a file) — never a traceback on the terminal.
+
+Numeric flags are declared as text and converted here: Invoke's own conversion of ``--port abc`` would end in
+a traceback.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +17,34 @@ from typing import Any, TypeVar
 from invoke import Context, Exit
 
 from nixfly.config import Settings, resolve
-from nixfly.errors import NixflyError
+from nixfly.errors import INTERRUPTED_EXIT, NixflyError
+from nixfly.runner import stop_all
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def clean_exit(fn: F) -> F:
-    """Run a task body; a ``NixflyError`` or Ctrl-C ends it with one clear line and a non-zero exit."""
+    """Run a task body; whatever happens, end with one clear line and the right exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from nixfly.pipeline import bug_report
+
         try:
             return fn(*args, **kwargs)
         except NixflyError as exc:
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
         except KeyboardInterrupt:
+            stop_all()
             raise Exit(
-                "error: interrupted; nothing half-written was left behind. Run the task again.", 130
+                "error: interrupted; nothing half-written was left behind. Run the task again.",
+                INTERRUPTED_EXIT,
             ) from None
+        except Exit:
+            raise
+        except Exception as exc:
+            report = bug_report(f"`inv {fn.__name__.replace('_', '.', 1)}`", exc)
+            raise Exit(f"error: {report}", code=report.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -41,6 +57,35 @@ def settings(c: Context, root: Path, **flags: Any) -> Settings:
     nixfly_config = c.config.get("nixfly") if hasattr(c, "config") else None
     dry = bool(flags.pop("dry_run", False)) or bool(c.config.run.get("dry", False))
     return resolve(nixfly_config, root, dry_run=dry, **{k: v for k, v in flags.items() if v is not None})
+
+
+def whole(flag: str, text: str | int, *, low: int = 0, high: int | None = None) -> int:
+    """``--flag N`` as a whole number in [low, high]; "" (not given) is ``low``."""
+    if text in ("", None):
+        return low
+    try:
+        value = int(str(text).strip(), 10)
+    except ValueError:
+        raise NixflyError(
+            f"--{flag} {text!r} is not a whole number", f"e.g. --{flag} {max(low, 1)}"
+        ) from None
+    if value < low or (high is not None and value > high):
+        upper = f" and at most {high}" if high is not None else ""
+        raise NixflyError(f"--{flag} {value} is out of range", f"use at least {low}{upper}")
+    return value
+
+
+def seconds(flag: str, text: str | float, default: float) -> float:
+    """``--flag S`` as a positive number of seconds; "" (not given) is ``default``."""
+    if text in ("", None):
+        return default
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise NixflyError(f"--{flag} {text!r} is not a number of seconds", f"e.g. --{flag} 15") from None
+    if not 0 < value <= 86400:
+        raise NixflyError(f"--{flag} {value:g} is out of range", "use more than 0 and at most 86400 seconds")
+    return value
 
 
 def print_json(data: Any) -> None:

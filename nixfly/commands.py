@@ -8,66 +8,50 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nixfly import console
 from nixfly.config import Settings
-from nixfly.errors import NixflyError
 from nixfly.runner import Runner
 
 if TYPE_CHECKING:
     from nixfly.nix import Built
-    from nixfly.remote import RemoteRunner
+    from nixfly.target import Target
 
 
 def runner_for(s: Settings) -> Runner:
     return Runner(dry_run=s.dry_run, cwd=s.root)
 
 
-def deploy(s: Settings, *, target: str, on: str, port: int, **options: bool) -> None:
-    from nixfly.deploy import Deployment, Options
-    from nixfly.targets import parse_target
+@contextmanager
+def target_of(s: Settings, text: str) -> Iterator[Target]:
+    """The ``--target`` of a task, closed (its SSH connection, its reads) when the task is done."""
+    from nixfly.target import open_target
 
-    if parse_target(target).kind != "fly":
-        from nixfly.targets.deploy import deploy_pipeline
-
-        deploy_pipeline(s, target, Options(**options), on=on, port=port)
-        return
-    builder = _builder(s, on)
+    chosen = open_target(s, text)
     try:
-        Deployment(s, runner_for(s), Options(**options), builder=builder).run()
+        yield chosen
     finally:
-        if builder is not None:
-            builder.close()
+        chosen.close()
 
 
-def _builder(s: Settings, on: str) -> RemoteRunner | None:
-    """A runner for the ``--on`` build host; nixfly.remote is imported only then (it brings in Fabric)."""
-    if not on:
-        return None
-    from nixfly.buildhost import remote_runner
+def deploy(s: Settings, *, target: str, on: str, port: int, **options: bool) -> None:
+    from nixfly import engine
+    from nixfly.target import Options
 
-    return remote_runner(s, on)
+    engine.deploy(s, target, Options(**options), on=on, port=port)
 
 
 def build(s: Settings, *, rebuild: bool, show_trace: bool, on: str = "") -> None:
-    from nixfly.nix import Nix, human_size
+    from nixfly.buildhost import open_build_host
+    from nixfly.nix import human_size
 
     started = time.monotonic()
-    builder = _builder(s, on)
-    with console.progress(f"nix build .#{s.mode.flake_attr}" + (f" on {on}" if on else "")):
-        if builder is not None:
-            from nixfly.buildhost import build_on
-
-            try:
-                built = build_on(s, builder)
-            finally:
-                builder.close()
-        else:
-            built = Nix(runner_for(s), s.root).build(
-                s.mode.flake_attr, s.out_link, rebuild=rebuild, show_trace=show_trace
-            )
+    with open_build_host(s, on) as host, console.progress(f"nix build .#{s.mode.flake_attr}{host.where}"):
+        built = host.build(s.mode.flake_attr, s.mode.out_link, rebuild=rebuild, show_trace=show_trace)
     if s.dry_run:
         return
     console.table(
@@ -77,7 +61,7 @@ def build(s: Settings, *, rebuild: bool, show_trace: bool, on: str = "") -> None
             (
                 built.store_path,
                 human_size(built.closure_size),
-                f"{s.out_link.name}{' (up to date)' if built.cached else ''}",
+                f"{built.out_link.name}{' (up to date)' if built.cached else ''}",
                 f"{time.monotonic() - started:.1f}s",
             )
         ],
@@ -104,23 +88,35 @@ def bundle(s: Settings) -> None:
 
 
 def secrets(s: Settings, *, stage: bool) -> None:
-    from nixfly.deploy import Deployment, Options
+    from nixfly.fly import FlyTarget
 
-    outcome = Deployment(s, runner_for(s), Options(stage_secrets=stage)).stage_secrets()
+    fly = FlyTarget(s)
+    try:
+        outcome = fly.stage_secrets(stage=stage)
+    finally:
+        fly.close()
     console.ok(f"secrets: {outcome.status}: {outcome.detail}")
 
 
 def create_app(s: Settings) -> None:
-    from nixfly.deploy import Deployment
+    from nixfly.fly import FlyTarget
 
-    outcome = Deployment(s, runner_for(s)).ensure_app()
+    fly = FlyTarget(s)
+    try:
+        outcome = fly.ensure_app()
+    finally:
+        fly.close()
     console.ok(f"app: {outcome.status}: {outcome.detail}")
 
 
 def create_volume(s: Settings) -> None:
-    from nixfly.deploy import Deployment
+    from nixfly.fly import FlyTarget
 
-    outcome = Deployment(s, runner_for(s)).ensure_volume()
+    fly = FlyTarget(s)
+    try:
+        outcome = fly.ensure_volume()
+    finally:
+        fly.close()
     console.ok(f"volume: {outcome.status}: {outcome.detail}")
 
 
@@ -131,32 +127,8 @@ def doctor(s: Settings) -> None:
 
 
 def status(s: Settings, *, as_json: bool, target: str = "fly") -> None:
-    from nixfly.cli import print_json
-    from nixfly.flyctl import Flyctl, parse_machine
-
-    if target != "fly":
-        from dataclasses import asdict
-
-        from nixfly import targets
-
-        found = targets.status(s, target)
-        if as_json:
-            print_json(asdict(found))
-        return
-
-    data = Flyctl(runner_for(s), s.flyctl).status(s.app)
-    if as_json:
-        print_json(data)
-        return
-    machines = [parse_machine(m) for m in data.get("Machines") or []]
-    console.table(
-        f"{s.app}: {data.get('Status', '?')}, release v{data.get('Version', 0)}, {data.get('Hostname', '')}",
-        ("machine", "state", "region", "image", "checks"),
-        [
-            (m.id, m.state, m.region, m.image, ", ".join(f"{n}={st}" for n, st in m.checks) or "-")
-            for m in machines
-        ],
-    )
+    with target_of(s, target) as chosen:
+        chosen.status(as_json=as_json)
 
 
 def releases(s: Settings, *, as_json: bool) -> None:
@@ -177,67 +149,18 @@ def releases(s: Settings, *, as_json: bool) -> None:
 
 
 def logs(s: Settings, *, timeout: float, target: str = "fly", lines: int = 100) -> None:
-    from nixfly.flyctl import Flyctl
-
-    if target != "fly":
-        from nixfly import targets
-
-        print(targets.logs(s, target, lines), end="")
-        return
-
-    try:
-        text = Flyctl(runner_for(s), s.flyctl).logs(s.app, timeout=timeout)
-    except NixflyError as exc:
-        if "did not finish within" in exc.message:
-            console.note(f"no (more) logs within {timeout:g}s")
-            return
-        raise
-    print(text, end="")
+    with target_of(s, target) as chosen:
+        print(chosen.logs(lines=lines, timeout=timeout), end="")
 
 
 def rollback(s: Settings, *, to: int, target: str = "fly") -> None:
-    from nixfly import git, lock
-    from nixfly.deploy import Deployment
-    from nixfly.flyctl import Flyctl
-
-    if target != "fly":
-        from nixfly import targets
-
-        console.ok(targets.rollback(s, target, to).detail)
-        return
-
-    runner = runner_for(s)
-    found = Flyctl(runner, s.flyctl).releases(s.app)
-    good = [r for r in found if r.status in ("complete", "succeeded") and r.image_ref]
-    if not found:
-        raise NixflyError(f"{s.app} has no releases", "deploy first: `inv deploy`")
-    current = found[0]
-    if to:
-        chosen = next((r for r in found if r.version == to), None)
-        if chosen is None:
-            raise NixflyError(f"{s.app} has no release v{to}", "`inv releases` lists them")
-        if not chosen.image_ref:
-            raise NixflyError(f"release v{to} has no image to redeploy")
-    else:
-        older = [r for r in good if r.version < current.version]
-        if not older:
-            raise NixflyError(
-                f"{s.app} has no earlier healthy release to go back to", "`inv releases` lists them"
-            )
-        chosen = older[0]
-    console.say(f"rolling {s.app} back from v{current.version} to v{chosen.version} ({chosen.image_ref})")
-    if s.dry_run:
-        Deployment(s, runner).fly.deploy(s.app, s.fly_config, image=chosen.image_ref, strategy="immediate")
-        return
-    with lock.held(s.state_dir, s.app, git.revision(runner, s.root), f"rollback --to {chosen.version}"):
-        outcome = Deployment(s, runner).rollback_to(chosen)
-    console.ok(outcome.detail)
+    with target_of(s, target) as chosen:
+        console.ok(chosen.rollback(to))
 
 
 def stop(s: Settings, *, target: str) -> None:
-    from nixfly import targets
-
-    console.ok(targets.stop(s, target))
+    with target_of(s, target) as chosen:
+        console.ok(chosen.stop())
 
 
 def lock_status(s: Settings) -> None:
@@ -294,22 +217,10 @@ def update(s: Settings) -> None:
 def _image(s: Settings, runner: Runner, on: str) -> Built:
     """The mode's image tarball, built here or ``on`` a build host and copied here (pushes start here)."""
     from nixfly import image
-    from nixfly.nix import Nix
+    from nixfly.buildhost import open_build_host
 
-    out_link = f"{s.mode.out_link}-image"
-    builder = _builder(s, on)
-    if builder is None:
-        return image.build(Nix(runner, s.root), s.mode.image_attr, s.root / out_link)
-    from nixfly.buildhost import build_on
-    from nixfly.targets import closure
-
-    try:
-        built = build_on(s, builder, s.mode.image_attr, out_link)
-        if built.store_path:
-            closure.copy(runner, built.store_path, source=builder.endpoint)
-        return built
-    finally:
-        builder.close()
+    with open_build_host(s, on) as host:
+        return image.build_on(host, s.mode.image_attr, f"{s.mode.out_link}-image", runner)
 
 
 def image_build(s: Settings, *, on: str = "") -> None:
@@ -338,7 +249,7 @@ def image_push(s: Settings, *, on: str = "") -> None:
         console.say(f"[dry-run] would push .#{s.mode.image_attr} to {s.registry}/{s.app}:nix-<store hash>")
         return
     ref = image.reference(s.registry, s.app, built.store_path)
-    pushed = image.push(runner, built.store_path, ref, Flyctl(runner, s.flyctl).token())
+    pushed = image.push(runner, built.store_path, ref, Flyctl(runner, s.flyctl).registry_password())
     console.ok(f"{'pushed' if pushed.uploaded else 'already in the registry, nothing uploaded'}: {ref}")
     print(ref)
 
@@ -355,7 +266,7 @@ def image_inspect(s: Settings) -> None:
 
     runner = runner_for(s)
     nix = Nix(runner, s.root)
-    built = image.build(nix, s.mode.image_attr, s.root / f"{s.mode.out_link}-image")
+    built = _image(s, runner, "")
     if s.dry_run:
         return
     found = image.layers(built.store_path)

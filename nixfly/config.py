@@ -1,39 +1,50 @@
 """Modes, apps and defaults in one declarative place, and the validation of everything a user can type.
 
-``DEFAULTS`` is installed as the ``nixfly`` key of Invoke's configuration (``ns.configure`` in tasks.py), so a
-project overrides any of it in ``invoke.yaml`` and a CLI flag beats both: flag > invoke.yaml > DEFAULTS.
+A project overrides any of ``DEFAULTS`` under the ``nixfly`` key of ``invoke.yaml``; a CLI flag beats both:
+flag > invoke.yaml > DEFAULTS. Every value is checked here, before anything runs: a wrong type, an unknown
+(typo'd) key, an out-of-range number or a name Fly would refuse is one clear line naming the key.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
-from collections.abc import Mapping
+import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from nixfly.errors import NixflyError
+
+Builder = Literal["image", "nixpacks"]
+Strategy = Literal["", "rolling", "canary", "bluegreen", "immediate"]
+BUILDERS: tuple[Builder, ...] = ("image", "nixpacks")
+STRATEGIES: tuple[Strategy, ...] = ("rolling", "canary", "bluegreen", "immediate")
 
 DEFAULTS: dict[str, Any] = {
     # Where bundled credentials live (never committed; `inv bundle` writes it 0600).
     "env_file": ".env.fly",
     # The developer's own dotenv, one of the sources `inv bundle` reads.
     "dotenv": ".env",
-    # nixfly's own state: secret fingerprints, deploy lock, build cache.
+    # nixfly's own state: secret fingerprints, deploy lock, build records.
     "state_dir": ".nixfly",
     "org": "",
+    # image: the smoke-tested closure as an OCI image built by Nix, pushed with skopeo; no Docker anywhere.
     # nixpacks: the seed's path (flyctl runs nixpacks, which needs Docker on Fly's remote builder).
-    # image: build the OCI image with Nix and push it with skopeo; no Docker anywhere.
-    "builder": "nixpacks",
+    "builder": "image",
     "registry": "registry.fly.io",
     "strategy": "",
+    "flyctl": "flyctl",
     "health": {
-        # Seconds to wait for machines and checks to pass after a deploy.
+        # Seconds to wait for machines, checks and the health URL after a deploy.
         "timeout": 120,
         # Seconds between polls; doubles up to `max_interval`.
         "interval": 2,
         "max_interval": 10,
+        # Seconds one HTTP probe may take.
         "http_timeout": 5,
     },
     "modes": {
@@ -41,41 +52,51 @@ DEFAULTS: dict[str, Any] = {
             "flake_attr": "oneshot-integrated",
             "image_attr": "oci-image-integrated",
             "fly_config": "fly-integrated.toml",
+            "nixpacks_config": "nixpacks.toml",
             "app": "oneshot",
             "volume": "oneshot_data",
             "volume_size_gb": 1,
             "required_secrets": ["CLAUDE_ACCESS_TOKEN"],
             "health_url": "https://{app}.fly.dev/health",
+            # Which program answers the health URL: its /health must name it (and the release).
+            "service": "web",
             "out_link": "result",
             "smoke": "integrated",
             # What runs the mode's closure (local and ssh targets; the image's Cmd says the same).
             "start": "bin/start-oneshot",
+            # [env] overrides on local and ssh targets only (Fly runs the fly toml's [env] as is).
+            "host_env": {"AI_PROVIDER": "echo"},
         },
         "ai-server-only": {
             "flake_attr": "ai-server",
             "image_attr": "oci-image-ai-server",
             "fly_config": "fly-ai-server.toml",
+            "nixpacks_config": "nixpacks-ai-server.toml",
             "app": "oneshot-ai-providers",
             "volume": "",
             "volume_size_gb": 1,
             "required_secrets": ["CLAUDE_ACCESS_TOKEN"],
             "health_url": "https://{app}.fly.dev/health",
+            "service": "ai-server",
             "out_link": "result-ai-server",
             "smoke": "ai_server",
             "start": "bin/ai-server",
+            "host_env": {"AI_PROVIDER": "echo"},
         },
     },
 }
 
-# Fly app names: lowercase letters, digits and dashes (flyctl.md §1); 63 is a DNS label's limit.
-APP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-REGION = re.compile(r"^[a-z]{3}$")
-# Volume names: alphanumerics and underscores, at most 30 (flyctl.md §2).
-VOLUME_NAME = re.compile(r"^[a-zA-Z0-9_]{1,30}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-FLAKE_ATTR = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
-STRATEGIES = ("rolling", "canary", "bluegreen", "immediate")
-BUILDERS = ("nixpacks", "image")
+# Fly app names: lowercase letters, digits and dashes; 63 is a DNS label's limit. fullmatch everywhere:
+# `$` would accept a trailing newline.
+APP_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+REGION = re.compile(r"[a-z]{3}")
+# Volume names: letters, digits and underscores, at most 30 (flyctl's volume name check).
+VOLUME_NAME = re.compile(r"[a-zA-Z0-9_]{1,30}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+FLAKE_ATTR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+MODE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# A file name or path: no control characters (a newline in a path is never meant).
+PATH = re.compile(r"[^\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -86,14 +107,17 @@ class Mode:
     flake_attr: str
     image_attr: str
     fly_config: str
+    nixpacks_config: str
     app: str
     volume: str
     volume_size_gb: int
     required_secrets: tuple[str, ...]
     health_url: str
+    service: str
     out_link: str
     smoke: str
     start: str
+    host_env: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -117,9 +141,9 @@ class Settings:
     env_file: Path
     dotenv: Path
     state_dir: Path
-    builder: str
+    builder: Builder
     registry: str
-    strategy: str
+    strategy: Strategy
     health: Health
     flyctl: str
 
@@ -136,6 +160,108 @@ class Settings:
         return self.mode.health_url.format(app=self.app)
 
 
+# --- checking values ----------------------------------------------------------------------------------------
+def _problem(key: str, what: str, hint: str = "") -> NixflyError:
+    return NixflyError(f"config nixfly.{key}: {what}", hint or "fix it in invoke.yaml (see nixfly/config.py)")
+
+
+def _text(key: str, value: Any, pattern: re.Pattern[str] | None = None, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise _problem(key, f"must be text, not {type(value).__name__}")
+    if not value and empty:
+        return value
+    if pattern is not None and not pattern.fullmatch(value):
+        raise _problem(key, f"{value!r} is not valid")
+    return value
+
+
+def _number(key: str, value: Any, *, low: float = 0.0, high: float = math.inf, whole: bool = False) -> float:
+    """A number in (low, high]; YAML's true/false are not numbers."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (whole and not isinstance(value, int))
+    ):
+        raise _problem(key, f"must be a {'whole ' if whole else ''}number, not {value!r}")
+    if not (low < value <= high) or math.isnan(value):
+        bounds = f"above {low:g}" + (f" and at most {high:g}" if high != math.inf else "")
+        raise _problem(key, f"{value!r} is out of range: it must be {bounds}")
+    return float(value)
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise _problem(key, f"must be a list of variable names, not {type(value).__name__}")
+    return tuple(validate_env_name(_text(key, item)) for item in value)
+
+
+def _mapping(key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _problem(key, f"must be a mapping of keys to values, not {type(value).__name__}")
+    return value
+
+
+def _known_keys(key: str, value: Mapping[str, Any], known: Mapping[str, Any]) -> None:
+    for name in value:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), list(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
+            raise _problem(f"{key}.{name}" if key else str(name), "is not a setting nixfly knows", hint)
+
+
+def _health_url(key: str, value: Any) -> str:
+    url = _text(key, value)
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(url) if name is not None]
+    except ValueError as exc:
+        raise _problem(key, f"{url!r} is not a valid template ({exc})") from None
+    unknown = [name for name in fields if name != "app"]
+    if unknown:
+        raise _problem(key, f"unknown placeholder {{{unknown[0]}}}", "the only placeholder is {app}")
+    if not url.startswith(("http://", "https://")):
+        raise _problem(key, f"{url!r} is not an http(s) URL")
+    return url
+
+
+def _host_env(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for name, item in _mapping(key, value).items():
+        validate_env_name(_text(key, name))
+        pairs.append((name, _text(f"{key}.{name}", item if not isinstance(item, int | float) else str(item))))
+    return tuple(pairs)
+
+
+MODE_KEYS: dict[str, Callable[[str, Any], Any]] = {
+    "flake_attr": lambda k, v: _text(k, v, FLAKE_ATTR),
+    "image_attr": lambda k, v: _text(k, v, FLAKE_ATTR, empty=True),
+    "fly_config": lambda k, v: _text(k, v, PATH),
+    "nixpacks_config": lambda k, v: _text(k, v, PATH, empty=True),
+    "app": lambda k, v: validate_app(_text(k, v)),
+    "volume": lambda k, v: validate_volume(_text(k, v)) if v != "" else "",
+    "volume_size_gb": lambda k, v: int(_number(k, v, high=500, whole=True)),
+    "required_secrets": _names,
+    "health_url": _health_url,
+    "service": lambda k, v: _text(k, v, empty=True),
+    "out_link": lambda k, v: _text(k, v, PATH),
+    "smoke": lambda k, v: _text(k, v, ENV_NAME, empty=True),
+    "start": lambda k, v: _text(k, v, PATH, empty=True),
+    "host_env": _host_env,
+}
+TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
+    "env_file": lambda k, v: _text(k, v, PATH),
+    "dotenv": lambda k, v: _text(k, v, PATH),
+    "state_dir": lambda k, v: _text(k, v, PATH),
+    "org": lambda k, v: _text(k, v, re.compile(r"[a-z0-9][a-z0-9-]*"), empty=True),
+    "builder": lambda k, v: validate_choice(k, _text(k, v), BUILDERS),
+    "registry": lambda k, v: _text(k, v, re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")),
+    "strategy": lambda k, v: validate_choice(k, _text(k, v), STRATEGIES) if v else "",
+    "flyctl": lambda k, v: _text(k, v),
+    "health": lambda k, v: v,  # checked by _health
+    "modes": lambda k, v: v,  # checked by load_mode
+}
+HEALTH_KEYS = ("timeout", "interval", "max_interval", "http_timeout")
+
+
 def plain(value: Any) -> Any:
     """Invoke's config proxies → plain dicts and lists."""
     if isinstance(value, Mapping) or hasattr(value, "keys"):
@@ -145,9 +271,19 @@ def plain(value: Any) -> Any:
     return value
 
 
-def merged(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """DEFAULTS deep-merged with a (possibly partial) ``nixfly`` config section."""
-    return _merge(DEFAULTS, plain(config) if config else {})
+def merged(config: Any) -> dict[str, Any]:
+    """DEFAULTS deep-merged with the project's ``nixfly`` section, which is checked for shape first."""
+    over = plain(config) if config is not None else {}
+    if not isinstance(over, dict):
+        raise NixflyError(
+            f"config nixfly: must be a mapping of settings, not {type(over).__name__}",
+            "fix invoke.yaml (nixfly/config.py has the defaults)",
+        )
+    _known_keys("", over, TOP_KEYS)
+    for section in ("health", "modes"):
+        if section in over:
+            _mapping(section, over[section])
+    return _merge(DEFAULTS, over)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -159,47 +295,51 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def mode_names(config: Mapping[str, Any] | None = None) -> list[str]:
-    return sorted(merged(config)["modes"])
-
-
-def load_mode(name: str, config: Mapping[str, Any] | None = None) -> Mode:
+def load_mode(name: str, config: Any = None) -> Mode:
     modes = merged(config)["modes"]
-    if name not in modes:
+    if not isinstance(name, str) or name not in modes:
         raise NixflyError(
             f"unknown mode {name!r}", f"choose one of: {', '.join(sorted(modes))} (e.g. --mode integrated)"
         )
-    raw = modes[name]
-    try:
-        mode = Mode(
-            name=name,
-            flake_attr=str(raw["flake_attr"]),
-            image_attr=str(raw.get("image_attr", "")),
-            fly_config=str(raw["fly_config"]),
-            app=str(raw["app"]),
-            volume=str(raw.get("volume") or ""),
-            volume_size_gb=int(raw.get("volume_size_gb", 1)),
-            required_secrets=tuple(str(s) for s in raw.get("required_secrets", ())),
-            health_url=str(raw.get("health_url", "https://{app}.fly.dev/health")),
-            out_link=str(raw.get("out_link", "result")),
-            smoke=str(raw.get("smoke", "")),
-            start=str(raw.get("start", "")),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise NixflyError(
-            f"mode {name!r} is misconfigured: {exc}", "fix nixfly.modes in invoke.yaml (see nixfly/config.py)"
-        ) from None
-    if not FLAKE_ATTR.match(mode.flake_attr):
-        raise NixflyError(f"mode {name!r}: invalid flake attribute {mode.flake_attr!r}")
-    if mode.volume:
-        validate_volume(mode.volume)
-    for secret in mode.required_secrets:
-        validate_env_name(secret)
-    return mode
+    key = f"modes.{name}"
+    if not MODE_NAME.fullmatch(name):
+        raise _problem(key, "mode names use lowercase letters, digits, '-' and '_'")
+    raw = _mapping(key, modes[name])
+    _known_keys(key, raw, MODE_KEYS)
+    missing = [k for k in ("flake_attr", "fly_config", "app") if k not in raw]
+    if missing:
+        raise _problem(key, f"lacks {', '.join(missing)}")
+    base = DEFAULTS["modes"].get(name, {})
+    defaults = {
+        "image_attr": "",
+        "nixpacks_config": "",
+        "volume": "",
+        "volume_size_gb": 1,
+        "required_secrets": [],
+        "health_url": "https://{app}.fly.dev/health",
+        "service": "",
+        "out_link": "result",
+        "smoke": "",
+        "start": "",
+        "host_env": {},
+        **base,
+    }
+    values = {k: MODE_KEYS[k](f"{key}.{k}", raw.get(k, defaults.get(k))) for k in MODE_KEYS}
+    return Mode(name=name, **values)
+
+
+def _health(raw: Any) -> Health:
+    """Seconds, each above 0 and at most an hour (0 would make every probe fail at once)."""
+    section = _mapping("health", raw)
+    _known_keys("health", section, dict.fromkeys(HEALTH_KEYS))
+    timeout, interval, max_interval, http_timeout = (
+        _number(f"health.{key}", section[key], high=3600) for key in HEALTH_KEYS
+    )
+    return Health(timeout, interval, max(interval, max_interval), http_timeout)
 
 
 def validate_app(name: str) -> str:
-    if not APP_NAME.match(name):
+    if not isinstance(name, str) or not APP_NAME.fullmatch(name):
         raise NixflyError(
             f"invalid app name {name!r}",
             "Fly app names use lowercase letters, digits and dashes (at most 63, no leading/trailing dash)",
@@ -208,13 +348,13 @@ def validate_app(name: str) -> str:
 
 
 def validate_region(code: str) -> str:
-    if not REGION.match(code):
+    if not isinstance(code, str) or not REGION.fullmatch(code):
         raise NixflyError(f"invalid region {code!r}", "use a three-letter Fly region code such as iad or ams")
     return code
 
 
 def validate_volume(name: str) -> str:
-    if not VOLUME_NAME.match(name):
+    if not VOLUME_NAME.fullmatch(name):
         raise NixflyError(
             f"invalid volume name {name!r}", "volume names use letters, digits and underscores (at most 30)"
         )
@@ -222,19 +362,19 @@ def validate_volume(name: str) -> str:
 
 
 def validate_env_name(name: str) -> str:
-    if not ENV_NAME.match(name):
+    if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
         raise NixflyError(f"invalid variable name {name!r}", "use letters, digits and underscores")
     return name
 
 
-def validate_choice(kind: str, value: str, choices: tuple[str, ...]) -> str:
+def validate_choice(kind: str, value: str, choices: tuple[str, ...]) -> Any:
     if value not in choices:
-        raise NixflyError(f"unknown {kind} {value!r}", f"choose one of: {', '.join(choices)}")
+        raise NixflyError(f"unknown {kind} {value!r}", f"choose one of: {', '.join(c for c in choices if c)}")
     return value
 
 
 def resolve(
-    config: Mapping[str, Any] | None,
+    config: Any,
     root: Path,
     *,
     mode: str = "integrated",
@@ -249,33 +389,29 @@ def resolve(
     from nixfly import flytoml
 
     cfg = merged(config)
+    top = {k: TOP_KEYS[k](k, cfg[k]) for k in TOP_KEYS}
     chosen = load_mode(mode, config)
     app = validate_app(app or chosen.app)
     fly_config = root / chosen.fly_config
     if not region:
-        region = flytoml.load(fly_config).primary_region if fly_config.exists() else ""
+        region = flytoml.load(fly_config).primary_region if fly_config.is_file() else ""
     region = validate_region(region or "iad")
-    health = cfg["health"]
+    if env_file:
+        _text("--env-file", env_file, PATH)
+    chosen_strategy = validate_choice("strategy", strategy, STRATEGIES) if strategy else top["strategy"]
     return Settings(
         root=root,
         mode=chosen,
         app=app,
         region=region,
-        org=str(cfg.get("org") or ""),
+        org=top["org"],
         dry_run=dry_run,
-        env_file=root / (env_file or cfg["env_file"]),
-        dotenv=root / cfg["dotenv"],
-        state_dir=root / cfg["state_dir"],
-        builder=validate_choice("builder", builder or cfg["builder"], BUILDERS),
-        registry=str(cfg["registry"]),
-        strategy=validate_choice("strategy", strategy, STRATEGIES)
-        if strategy
-        else str(cfg.get("strategy") or ""),
-        health=Health(
-            timeout=float(health["timeout"]),
-            interval=float(health["interval"]),
-            max_interval=float(health["max_interval"]),
-            http_timeout=float(health["http_timeout"]),
-        ),
-        flyctl=os.environ.get("NIXFLY_FLYCTL") or str(cfg.get("flyctl") or "flyctl"),
+        env_file=root / (env_file or top["env_file"]),
+        dotenv=root / top["dotenv"],
+        state_dir=root / top["state_dir"],
+        builder=cast(Builder, validate_choice("builder", builder, BUILDERS) if builder else top["builder"]),
+        registry=top["registry"],
+        strategy=cast(Strategy, chosen_strategy),
+        health=_health(cfg["health"]),
+        flyctl=os.environ.get("NIXFLY_FLYCTL") or top["flyctl"],
     )

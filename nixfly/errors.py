@@ -1,6 +1,22 @@
-"""Errors a user can act on."""
+"""Errors a user can act on, and the few kinds code needs to tell apart.
+
+Code decides by type, never by matching a message's text: ``CommandError.kind`` says whether a command
+failed, timed out or was not found; only the tool modules (``flyctl``, ``nix``, ``skopeo``) read a tool's
+own output to raise something more specific. Recovery that ran after a failure is added as a note
+(``add_note``), so the original message stays what it was.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+# A distinct exit code for "nixfly itself is broken" (BSD's EX_SOFTWARE), so CI can tell it from a failure
+# the user can fix (1) and an interruption (130).
+BUG_EXIT = 70
+INTERRUPTED_EXIT = 130
+
+CommandFailure = Literal["failed", "timed out", "not found"]
 
 
 class NixflyError(Exception):
@@ -16,12 +32,41 @@ class NixflyError(Exception):
         self.hint = hint
         self.exit_code = exit_code
 
+    @property
+    def notes(self) -> list[str]:
+        """What happened after the failure (a rollback, what is live now), in order."""
+        return list(getattr(self, "__notes__", []))
+
+    def line(self) -> str:
+        """The message and its notes, as the one line a user reads."""
+        return "; ".join([self.message, *self.notes])
+
     def __str__(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+        return f"{self.line()} — {self.hint}" if self.hint else self.line()
+
+
+class CommandError(NixflyError):
+    """An external command that failed, timed out or could not be started."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        kind: CommandFailure,
+        argv: Sequence[str],
+        returncode: int | None = None,
+        stderr: str = "",
+    ) -> None:
+        super().__init__(message, hint)
+        self.kind: CommandFailure = kind
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr = stderr
 
 
 class Interrupted(NixflyError):
     """The user pressed Ctrl-C; carries where it happened."""
 
     def __init__(self, where: str, hint: str | None = None) -> None:
-        super().__init__(f"interrupted during {where}", hint, exit_code=130)
+        super().__init__(f"interrupted during {where}", hint, exit_code=INTERRUPTED_EXIT)

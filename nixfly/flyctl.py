@@ -1,6 +1,8 @@
-"""Everything nixfly knows about the flyctl CLI: flags, JSON shapes across versions, error texts.
+"""Everything nixfly knows about the flyctl CLI and Fly's tokens: flags, JSON shapes, error texts.
 
-Reference: shared/reference/flyctl.md. Only this module builds flyctl argv or reads its output.
+Only this module builds flyctl argv, reads its output, or matches its texts; the rest of nixfly sees typed
+results and typed errors. Each rule names the flyctl (github.com/superfly/flyctl, v0.4.87) or fly-go source
+it follows.
 """
 
 from __future__ import annotations
@@ -8,22 +10,44 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nixfly.errors import NixflyError
+from nixfly.errors import CommandError, NixflyError
 from nixfly.runner import REDACT, Completed, Runner
 
 # Reads are retried this many times with backoff; mutating calls never are.
 READ_RETRIES = 2
+# internal/command/auth/whoami.go and the API's answer to an unauthenticated request.
 NOT_LOGGED_IN = ("no access token available", "You must be authenticated")
+# The GraphQL API's error for a missing app (internal/command/status, apps, volumes …).
 APP_MISSING = "Could not find App"
 NAME_TAKEN = "Name has already been taken"
+# internal/command/deploy: a machine whose checks never pass ("timeout reached waiting for health checks").
+HEALTH_TIMEOUT = "waiting for health checks"
 LOGIN_HINT = (
     "run `flyctl auth login`, or set FLY_API_TOKEN (a deploy token: `flyctl tokens create deploy -a APP`)"
 )
+# fly-go tokens/tokens.go Parse: token prefixes that are macaroons (the rest are OAuth/user tokens).
+MACAROON_PREFIXES = ("fm1r", "fm1a", "fm2")
+# internal/config/config.go applyEnv: env.First(FLY_ACCESS_TOKEN, FLY_API_TOKEN) — the first non-empty wins.
+TOKEN_ENV = ("FLY_ACCESS_TOKEN", "FLY_API_TOKEN")
+REGISTRY_USER = "x"  # internal/command/auth/docker.go: `x:` + Tokens.Docker()
+
+
+class NotLoggedIn(NixflyError):
+    def __init__(self) -> None:
+        super().__init__("flyctl is not logged in", LOGIN_HINT)
+
+
+class AppMissing(NixflyError):
+    """flyctl said the app does not exist."""
+
+
+class ReleaseUnhealthy(NixflyError):
+    """``flyctl deploy`` made a release whose machines never passed their health checks."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +57,7 @@ class Volume:
     region: str
     state: str
     attached_machine_id: str | None
+    size_gb: int = 1
 
 
 @dataclass(frozen=True)
@@ -42,21 +67,53 @@ class SecretInfo:
 
 
 @dataclass(frozen=True)
-class Release:
+class FlyRelease:
+    """One of ``flyctl releases``: what the app ran at that version."""
+
     version: int
     status: str
     image_ref: str
     created_at: str
     description: str
 
+    @property
+    def complete(self) -> bool:
+        return self.status in ("complete", "succeeded")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # passing | warning | critical
+
 
 @dataclass(frozen=True)
 class Machine:
     id: str
-    state: str
+    state: str  # created, started, stopped, suspended, failed, destroying, destroyed, …
     region: str
     image: str
-    checks: tuple[tuple[str, str], ...]  # (name, status)
+    release_version: int  # config.metadata.fly_release_version; 0 when absent
+    group: str
+    checks: tuple[Check, ...]
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    name: str
+    status: str
+    version: int
+    hostname: str
+    machines: tuple[Machine, ...]
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The line ``FLY_EMIT_RELEASE_JSON`` makes ``flyctl deploy`` print after a successful deploy."""
+
+    id: str
+    version: int
+    image_ref: str
 
 
 def find_executable(preferred: str) -> str:
@@ -74,7 +131,7 @@ def find_executable(preferred: str) -> str:
 
 
 def parse_json(text: str, what: str) -> Any:
-    """flyctl's JSON output; some versions print a notice line before it, so start at the first bracket."""
+    """A command's one JSON document; some versions print a notice line first, so start at its bracket."""
     start = min((i for i in (text.find("["), text.find("{")) if i >= 0), default=-1)
     if start < 0:
         raise NixflyError(f"flyctl printed no JSON for {what}", "run it by hand with --json to see why")
@@ -100,18 +157,40 @@ def iter_json_stream(text: str) -> Iterator[Any]:
         yield obj
 
 
+def parse_deployed(stdout: str) -> Deployed | None:
+    """The release line of ``flyctl deploy`` (machines_deploymachinesapp.go ``DeployMachinesApp``: after
+    success, ``json.Marshal`` of {id, version, image_ref} and a newline, the LAST thing on stdout).
+
+    Build output before it may hold ``{`` too, so the line is looked for from the end, whole.
+    """
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if not (line.startswith("{") and line.endswith("}")):
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and set(data) == {"id", "version", "image_ref"}:
+            try:
+                return Deployed(str(data["id"]), int(data["version"]), str(data["image_ref"]))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
 def parse_secrets(data: Any) -> list[SecretInfo]:
     """``secrets list --json`` in all three eras: Name/Digest (<0.3.178), name/digest (…0.4.5), +status."""
     out = []
-    for item in data or []:
+    for item in _objects(data):
         name = item.get("name") or item.get("Name") or ""
-        out.append(SecretInfo(name=name, status=str(item.get("status") or item.get("Status") or "")))
+        out.append(SecretInfo(name=str(name), status=str(item.get("status") or item.get("Status") or "")))
     return out
 
 
-def parse_release(item: dict[str, Any]) -> Release:
-    return Release(
-        version=int(item.get("Version") or item.get("version") or 0),
+def parse_release(item: Mapping[str, Any]) -> FlyRelease:
+    return FlyRelease(
+        version=_int(item.get("Version") or item.get("version")),
         status=str(item.get("Status") or item.get("status") or ""),
         image_ref=str(item.get("ImageRef") or item.get("image_ref") or ""),
         created_at=str(item.get("CreatedAt") or item.get("created_at") or ""),
@@ -119,19 +198,82 @@ def parse_release(item: dict[str, Any]) -> Release:
     )
 
 
-def parse_machine(item: dict[str, Any]) -> Machine:
+def parse_machine(item: Mapping[str, Any]) -> Machine:
+    """One machine of ``machine list --json`` / ``status --json`` (fly-go machine_types.go ``Machine``)."""
     image = item.get("image_ref") or {}
     if isinstance(image, dict):
         repo = "/".join(p for p in (image.get("registry"), image.get("repository")) if p)
         image = f"{repo}:{image.get('tag')}" if image.get("tag") else repo
-    checks = tuple((str(c.get("name")), str(c.get("status"))) for c in item.get("checks") or [])
+    config = _mapping(item.get("config"))
+    metadata = _mapping(config.get("metadata"))
+    checks = tuple(Check(str(c.get("name")), str(c.get("status"))) for c in _objects(item.get("checks")))
     return Machine(
         id=str(item.get("id", "")),
         state=str(item.get("state", "")),
         region=str(item.get("region", "")),
-        image=str(image),
+        image=str(config.get("image") or image),
+        release_version=_int(metadata.get("fly_release_version")),
+        group=str(metadata.get("fly_process_group") or "app"),
         checks=checks,
     )
+
+
+def parse_status(data: Any) -> AppStatus:
+    data = data if isinstance(data, dict) else {}
+    return AppStatus(
+        name=str(data.get("Name") or data.get("ID") or ""),
+        status=str(data.get("Status") or ""),
+        version=_int(data.get("Version")),
+        hostname=str(data.get("Hostname") or ""),
+        machines=tuple(parse_machine(m) for m in _objects(data.get("Machines"))),
+    )
+
+
+def parse_checks(data: Any) -> dict[str, tuple[Check, ...]]:
+    """``checks list --json``: an object keyed by machine id, each a list of {name, status, …}."""
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(mid): tuple(Check(str(c.get("name")), str(c.get("status"))) for c in _objects(checks))
+        for mid, checks in data.items()
+    }
+
+
+def registry_password(token: str) -> str:
+    """The registry password flyctl itself uses: fly-go tokens/tokens.go ``Tokens.Docker()``.
+
+    ``StripAuthorizationScheme`` (TrimSpace, then drop a leading ``FlyV1``/``Bearer`` word, case-insensitive,
+    repeatedly), ``Parse`` (split at ``,``, TrimSpace each, prefix before the first ``_`` of fm1r/fm1a/fm2
+    marks a macaroon), ``normalized(false, false)`` (the macaroons joined with ``,`` if there are any, else
+    the other tokens). A deploy token as ``fly tokens create deploy`` prints it is ``FlyV1 fm2_…``.
+    """
+    token = token.strip()
+    while True:
+        scheme, sep, rest = token.partition(" ")
+        if not sep or scheme.strip().lower() not in ("flyv1", "bearer"):
+            break
+        token = rest.strip()
+    macaroons: list[str] = []
+    others: list[str] = []
+    for part in token.split(","):
+        part = part.strip()
+        (macaroons if part.split("_", 1)[0] in MACAROON_PREFIXES else others).append(part)
+    return ",".join(macaroons) if macaroons else ",".join(others)
+
+
+def _objects(data: Any) -> list[Mapping[str, Any]]:
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def _mapping(data: Any) -> Mapping[str, Any]:
+    return data if isinstance(data, dict) else {}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 @dataclass
@@ -146,114 +288,130 @@ class Flyctl:
         *args: str,
         read: bool = False,
         stdin: str | None = None,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+        retries: int = READ_RETRIES,
         **kw: Any,
     ) -> Completed:
         exe = find_executable(self.exe)
         try:
-            return self.runner.run(
+            result = self.runner.run(
                 [exe, *args],
                 mutates=not read,
-                retries=READ_RETRIES if read else 0,
+                retries=retries if read and check else 0,
                 stdin=stdin,
                 env={"FLY_NO_UPDATE_CHECK": "1", **(env or {})},
+                check=check,
                 **kw,
             )
-        except NixflyError as exc:
-            if any(text in exc.message for text in NOT_LOGGED_IN):
-                raise NixflyError("flyctl is not logged in", LOGIN_HINT) from None
+        except CommandError as exc:
+            if any(text in exc.stderr for text in NOT_LOGGED_IN):
+                raise NotLoggedIn() from None
             raise
+        if result.returncode and any(text in result.stderr for text in NOT_LOGGED_IN):
+            raise NotLoggedIn()
+        return result
 
-    # --- reads -------------------------------------------------------------------------------------------
+    def _json(self, what: str, *args: str) -> Any:
+        """A read's JSON. A missing app is ``AppMissing`` at once; other failures are retried with backoff."""
+        first = self._run(*args, "--json", read=True, check=False, quiet=True)
+        if first.returncode == 0:
+            return parse_json(first.stdout, what)
+        if APP_MISSING in first.stderr:
+            raise AppMissing(f"{what}: {first.stderr.strip().splitlines()[-1]}")
+        again = self._run(*args, "--json", read=True, quiet=True, retries=READ_RETRIES - 1)
+        return parse_json(again.stdout, what)
+
+    # --- reads ----------------------------------------------------------------------------------------------
     def version(self) -> str:
-        data = parse_json(self._run("version", "--json", read=True, quiet=True).stdout, "version")
-        return str(data.get("Version", "unknown"))
+        return str(self._json("version", "version").get("Version", "unknown"))
 
     def whoami(self) -> str:
-        data = parse_json(self._run("auth", "whoami", "--json", read=True, quiet=True).stdout, "auth whoami")
-        return str(data.get("email", ""))
+        return str(self._json("auth whoami", "auth", "whoami").get("email", ""))
 
-    def app_exists(self, app: str) -> bool:
-        """Asked with ``status`` rather than ``apps list``: app-scoped deploy tokens may not list apps."""
-        result = self._run("status", "--app", app, "--json", read=True, check=False)
-        if result.returncode == 0:
-            return True
-        if APP_MISSING in result.stderr:
-            return False
-        if any(text in result.stderr for text in NOT_LOGGED_IN):
-            raise NixflyError("flyctl is not logged in", LOGIN_HINT)
-        # Anything else is a real failure: ask again with retries so a flaky network gets its backoff.
-        self._run("status", "--app", app, "--json", read=True)
-        return True
+    def app_status(self, app: str) -> AppStatus | None:
+        """The app and its machines, or None when there is no such app.
+
+        Asked with ``status`` rather than ``apps list``: app-scoped deploy tokens may not list apps.
+        """
+        try:
+            return parse_status(self._json("status", "status", "--app", app))
+        except AppMissing:
+            return None
 
     def volumes(self, app: str) -> list[Volume]:
-        data = parse_json(
-            self._run("volumes", "list", "--app", app, "--json", read=True).stdout, "volumes list"
-        )
         return [
             Volume(
                 id=str(v.get("id", "")),
                 name=str(v.get("name", "")),
                 region=str(v.get("region", "")),
                 state=str(v.get("state", "")),
-                attached_machine_id=v.get("attached_machine_id"),
+                attached_machine_id=v.get("attached_machine_id") or None,
+                size_gb=_int(v.get("size_gb")) or 1,
             )
-            for v in data or []
+            for v in _objects(self._json("volumes list", "volumes", "list", "--app", app))
         ]
 
     def secrets(self, app: str) -> list[SecretInfo]:
-        result = self._run("secrets", "list", "--app", app, "--json", read=True)
-        return parse_secrets(parse_json(result.stdout, "secrets list"))
+        return parse_secrets(self._json("secrets list", "secrets", "list", "--app", app))
 
-    def releases(self, app: str) -> list[Release]:
-        data = parse_json(self._run("releases", "--app", app, "--json", read=True).stdout, "releases")
-        return sorted((parse_release(r) for r in data or []), key=lambda r: r.version, reverse=True)
+    def releases(self, app: str) -> list[FlyRelease]:
+        found = (parse_release(r) for r in _objects(self._json("releases", "releases", "--app", app)))
+        return sorted(found, key=lambda r: r.version, reverse=True)
 
     def status(self, app: str) -> dict[str, Any]:
-        return parse_json(self._run("status", "--app", app, "--json", read=True).stdout, "status")
-
-    def machines(self, app: str) -> list[Machine]:
-        data = parse_json(
-            self._run("machine", "list", "--app", app, "--json", read=True).stdout, "machine list"
-        )
-        return [parse_machine(m) for m in data or []]
-
-    def checks(self, app: str) -> dict[str, list[dict[str, Any]]]:
-        data = parse_json(
-            self._run("checks", "list", "--app", app, "--json", read=True).stdout, "checks list"
-        )
+        """``status --json`` as flyctl printed it (``inv status --json``)."""
+        data = self._json("status", "status", "--app", app)
         return data if isinstance(data, dict) else {}
 
-    def logs(self, app: str, *, timeout: float) -> str:
-        """Recent logs. ``--no-tail`` can poll forever when there are none, so the call is bounded."""
-        result = self._run("logs", "--app", app, "--no-tail", read=True, timeout=timeout, quiet=True)
+    def checks(self, app: str) -> dict[str, tuple[Check, ...]]:
+        return parse_checks(self._json("checks list", "checks", "list", "--app", app))
+
+    def logs(self, app: str, *, timeout: float) -> str | None:
+        """Recent logs, or None when flyctl kept polling past ``timeout`` (``--no-tail`` can poll forever
+        when there are none)."""
+        try:
+            result = self._run("logs", "--app", app, "--no-tail", read=True, timeout=timeout, quiet=True)
+        except CommandError as exc:
+            if exc.kind == "timed out":
+                return None
+            raise
         return result.stdout
 
     def token(self) -> str:
-        """A token for the registry: the environment's, else the logged-in session's."""
-        for name in ("FLY_ACCESS_TOKEN", "FLY_API_TOKEN"):
-            if os.environ.get(name):
+        """The token flyctl would use: FLY_ACCESS_TOKEN, then FLY_API_TOKEN, else the logged-in session's."""
+        for name in TOKEN_ENV:
+            if os.environ.get(name, "").strip():
+                REDACT.add(os.environ[name])
                 return os.environ[name]
-        token = self._run("auth", "token", read=True, quiet=True).stdout.strip().splitlines()[-1:]
-        if not token:
+        lines = self._run("auth", "token", read=True, quiet=True).stdout.strip().splitlines()[-1:]
+        if not lines:
             raise NixflyError("flyctl printed no token", LOGIN_HINT)
-        REDACT.add(token[0])
-        return token[0]
+        REDACT.add(lines[0])
+        return lines[0]
 
-    # --- changes -----------------------------------------------------------------------------------------
+    def registry_password(self) -> str:
+        """What to log in to the Fly registry with (user ``x``), as flyctl derives it from the token."""
+        password = registry_password(self.token())
+        if not password:
+            raise NixflyError("the Fly token is empty after removing its scheme", LOGIN_HINT)
+        REDACT.add(password)
+        return password
+
+    # --- changes --------------------------------------------------------------------------------------------
     def create_app(self, app: str, org: str = "") -> None:
         args = ["apps", "create", app]
         if org:
             args += ["--org", org]
         try:
             self._run(*args)
-        except NixflyError as exc:
-            if NAME_TAKEN in exc.message:
+        except CommandError as exc:
+            if NAME_TAKEN in exc.stderr:
                 raise NixflyError(
                     f"the app name {app!r} is taken on Fly.io (names are global)",
                     "pick another with --app, or set nixfly.modes.<mode>.app in invoke.yaml",
                 ) from None
-            if "org slug must be specified" in exc.message:
+            if "org slug must be specified" in exc.stderr:
                 raise NixflyError(
                     "flyctl needs an organization for the new app", "set nixfly.org in invoke.yaml or FLY_ORG"
                 ) from None
@@ -277,25 +435,31 @@ class Flyctl:
         config: Path,
         *,
         image: str = "",
-        nixpacks: bool = False,
+        nixpacks_config: str = "",
         strategy: str = "",
-        wait_timeout: str = "",
         cwd: Path | None = None,
-    ) -> dict[str, Any]:
-        """Deploy; returns flyctl's release JSON when it prints one (``FLY_EMIT_RELEASE_JSON``, v0.4.56+)."""
+    ) -> Deployed | None:
+        """Deploy an image (``--image``) or build with nixpacks; returns the release line when printed.
+
+        nixpacks reads ``NIXPACKS_CONFIG_FILE`` (relative to the app root) from its ``--env`` arguments, and
+        flyctl passes every ``NIXPACKS_*`` variable of its own environment as ``--env``
+        (internal/build/imgsrc/nixpacks_builder.go ``Run``; nixpacks src/nixpacks/plan/generator.rs
+        ``read_file_plan``): that is how each mode gets its own nixpacks config.
+        """
         args = ["deploy", "--app", app, "--config", str(config), "--yes"]
+        env = {"FLY_EMIT_RELEASE_JSON": "1"}
         if image:
             args += ["--image", image]
-        elif nixpacks:
+        else:
             args.append("--nixpacks")
+            if nixpacks_config:
+                env["NIXPACKS_CONFIG_FILE"] = nixpacks_config
         if strategy:
             args += ["--strategy", strategy]
-        if wait_timeout:
-            args += ["--wait-timeout", wait_timeout]
-        result = self._run(*args, env={"FLY_EMIT_RELEASE_JSON": "1"}, cwd=cwd)
-        if result.dry_run:
-            return {}
-        for obj in iter_json_stream(result.stdout[result.stdout.find("{") :] if "{" in result.stdout else ""):
-            if isinstance(obj, dict) and "version" in obj:
-                return obj
-        return {}
+        try:
+            result = self._run(*args, env=env, cwd=cwd)
+        except CommandError as exc:
+            if HEALTH_TIMEOUT in exc.stderr:
+                raise ReleaseUnhealthy(exc.message, exc.hint) from None
+            raise
+        return None if result.dry_run else parse_deployed(result.stdout)

@@ -11,12 +11,12 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nixfly.buildhost import BuildHost
 from nixfly.errors import NixflyError
-from nixfly.nix import Built, Nix
+from nixfly.flyctl import REGISTRY_USER
+from nixfly.nix import Built
 from nixfly.runner import Runner
 from nixfly.skopeo import Skopeo, auth_file, registry_host
-
-REGISTRY_USER = "x"  # Fly's registry takes any user name with a Fly token as the password (flyctl.md §6)
 
 
 def tag_for(store_path: str) -> str:
@@ -48,18 +48,24 @@ def layers(archive: str) -> list[tuple[str, int]]:
         return [(name, tar.getmember(name).size) for name in manifest[0]["Layers"]]
 
 
-def build(nix: Nix, attr: str, out_link: Path) -> Built:
+def build_on(host: BuildHost, attr: str, out_link: str, here: Runner) -> Built:
+    """The image tarball, built on ``host`` (here or ``--on``) and present here: pushes start here."""
     if not attr:
         raise NixflyError(
             "this mode has no image attribute", "set nixfly.modes.<mode>.image_attr in invoke.yaml"
         )
-    return nix.build(attr, out_link)
+    built = host.build(attr, out_link)
+    host.fetch(built, here)
+    return built
 
 
-def push(runner: Runner, archive: str, ref: str, token: str) -> Pushed:
-    """Push unless the tag is already there (the tag names the content, so present means identical)."""
+def push(runner: Runner, archive: str, ref: str, password: str) -> Pushed:
+    """Push unless the tag is already there (the tag names the content, so present means identical).
+
+    ``password`` is what flyctl itself logs in to the registry with (``flyctl.registry_password``).
+    """
     skopeo = Skopeo(runner)
-    with auth_file(registry_host(ref), REGISTRY_USER, token) as auth:
+    with auth_file(registry_host(ref), REGISTRY_USER, password) as auth:
         if skopeo.exists(ref, auth):
             return Pushed(ref, uploaded=False)
         skopeo.push(archive, ref, auth)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nixfly import console, git
-from nixfly.errors import NixflyError
+from nixfly.errors import CommandError, NixflyError
 from nixfly.files import read_record, write_atomic
 from nixfly.runner import REDACT, Runner
 
@@ -110,26 +110,15 @@ class Nix:
     def _run(self, *args: str, read: bool = False, **kw: Any) -> Any:
         try:
             return self.runner.run(argv(*args), mutates=not read, cwd=self.root, **kw)
-        except NixflyError as exc:
-            if "command not found" in exc.message:
-                raise NixflyError("nix not found on PATH", INSTALL_HINT) from None
+        except CommandError as exc:
+            if exc.kind == "not found":
+                raise NixflyError(f"nix not found{self.runner.where or ' on PATH'}", INSTALL_HINT) from None
             raise
 
     def version(self) -> str:
         out = self.runner.run(["nix", "--version"], mutates=False, quiet=True).stdout
         match = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
         return match.group(1) if match else out.strip()
-
-    def flakes_enabled(self) -> bool:
-        """Whether this nix accepts flake commands (with the features flag nixfly always passes)."""
-        result = self.runner.run(
-            argv("flake", "metadata", "--json", str(self.root)),
-            mutates=False,
-            check=False,
-            quiet=True,
-            cwd=self.root,
-        )
-        return result.returncode == 0
 
     def build(self, attr: str, out_link: Path, *, rebuild: bool = False, show_trace: bool = False) -> Built:
         """``nix build .#attr``; skipped when nothing the flake can see changed since the last build."""
@@ -184,10 +173,6 @@ class Nix:
         except json.JSONDecodeError:
             raise NixflyError(f"cannot read `nix path-info --json` output for {store_path}") from None
 
-    def closure(self, store_path: str) -> list[str]:
-        result = self._run("path-info", "--recursive", store_path, read=True, quiet=True)
-        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
-
     def flake_update(self) -> None:
         self.runner.run(["nix", *FEATURES, "flake", "update", *without_overrides(options())], cwd=self.root)
 
@@ -206,7 +191,6 @@ class Nix:
             elif path.is_symlink():
                 digest.update(os.readlink(path).encode())
         return digest.hexdigest()
-
 
 
 def human_size(n: int) -> str:

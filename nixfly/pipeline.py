@@ -2,7 +2,9 @@
 
 A step is a function returning an ``Outcome``; it raises ``NixflyError`` to fail the pipeline. The summary
 (table on stderr, or JSON on stdout with ``--json``) says what each step did or skipped, how long it took,
-where a failure or Ctrl-C stopped the run, and how to resume.
+where a failure or Ctrl-C stopped the run, and how to resume. A step that crashes with anything else is
+nixfly's own bug: it is recorded as failed (never missing, never "ok"), its traceback goes to a file, and the
+run ends with ``errors.BUG_EXIT``.
 """
 
 from __future__ import annotations
@@ -11,16 +13,24 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
 
 from nixfly import console
-from nixfly.errors import Interrupted, NixflyError
+from nixfly.errors import BUG_EXIT, Interrupted, NixflyError
+from nixfly.runner import REDACT, stop_all
+
+StepStatus = Literal["done", "skipped", "planned", "failed", "interrupted", "not run"]
+OK_STATUSES: tuple[StepStatus, ...] = ("done", "skipped", "planned")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # done | skipped | planned (dry-run) | failed | interrupted | not run
+    status: StepStatus
     detail: str
 
 
@@ -40,12 +50,33 @@ def planned(detail: str) -> Outcome:
 @dataclass
 class StepRecord:
     step: str
-    status: str
+    status: StepStatus
     detail: str
     seconds: float
 
 
 Step = tuple[str, Callable[[], Outcome]]
+# Called after a step failed (not after Ctrl-C): may run recovery steps and add notes to the error.
+Recovery = Callable[["Pipeline", str, NixflyError], None]
+
+
+def bug_report(where: str, exc: BaseException) -> NixflyError:
+    """An unexpected exception as one line: where nixfly broke and where its traceback went."""
+    text = REDACT("".join(traceback.format_exception(exc)))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"nixfly-crash-{stamp}-{os.getpid()}.txt"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        saved = f"the traceback is in {path}"
+    except OSError:
+        saved = "the traceback could not be saved"
+    return NixflyError(
+        f"nixfly hit a bug in {where} ({type(exc).__name__}); {saved}",
+        "please report it with that file; nothing after this step ran",
+        exit_code=BUG_EXIT,
+    )
 
 
 class Pipeline:
@@ -55,43 +86,54 @@ class Pipeline:
         self.resume_hint = resume_hint
         self.records: list[StepRecord] = []
 
-    def run(self, steps: list[Step], *, on_failure: Callable[[str, NixflyError], None] | None = None) -> None:
+    def run(self, steps: list[Step], *, on_failure: Recovery | None = None) -> None:
         """Run ``steps``; on failure or Ctrl-C the summary still prints and the error propagates.
 
-        ``on_failure(step, error)`` may run recovery steps (``run_extra``) and amend the error's text.
+        ``on_failure(pipeline, step, error)`` may run recovery steps (``run_extra``) and add notes to the
+        error. A Ctrl-C never triggers recovery: it means stop, leave what is live alone, and say where.
         """
         names = [name for name, _ in steps]
         try:
             for index, (name, action) in enumerate(steps):
                 try:
                     self.run_extra(name, action)
-                except NixflyError as exc:
-                    if on_failure is not None:
-                        on_failure(name, exc)
+                except Interrupted:
                     self._not_run(names[index + 1 :])
                     raise
-                except Interrupted:
+                except NixflyError as exc:
+                    if on_failure is not None and exc.exit_code != BUG_EXIT:
+                        on_failure(self, name, exc)
                     self._not_run(names[index + 1 :])
                     raise
         finally:
             self.summary()
 
     def run_extra(self, name: str, action: Callable[[], Outcome]) -> Outcome:
-        """Run and record one step; failures are recorded and re-raised."""
+        """Run and record one step; failures are recorded and re-raised (bugs as a ``NixflyError``)."""
         started = time.monotonic()
         try:
             with console.progress(name):
                 outcome = action()
+        except Interrupted:
+            self._record(name, "interrupted", "Ctrl-C", started)
+            raise
         except NixflyError as exc:
             self._record(name, "failed", exc.message, started)
             raise
         except KeyboardInterrupt:
+            # Children started from other threads (concurrent reads) are not this thread's to stop.
+            stop_all()
             self._record(name, "interrupted", "Ctrl-C", started)
             raise Interrupted(name, self.resume_hint or "run the same command again") from None
+        except Exception as exc:
+            stop_all()
+            report = bug_report(f"step {name}", exc)
+            self._record(name, "failed", report.message, started)
+            raise report from exc
         self._record(name, outcome.status, outcome.detail, started)
         return outcome
 
-    def _record(self, name: str, status: str, detail: str, started: float) -> None:
+    def _record(self, name: str, status: StepStatus, detail: str, started: float) -> None:
         self.records.append(StepRecord(name, status, detail, round(time.monotonic() - started, 2)))
 
     def _not_run(self, names: list[str]) -> None:
@@ -99,7 +141,11 @@ class Pipeline:
 
     @property
     def ok(self) -> bool:
-        return all(r.status in ("done", "skipped", "planned") for r in self.records)
+        return all(r.status in OK_STATUSES for r in self.records)
+
+    def status_of(self, step: str) -> StepStatus | None:
+        """The last recorded status of ``step`` (a rollback may run a step name twice)."""
+        return next((r.status for r in reversed(self.records) if r.step == step), None)
 
     def markdown(self) -> str:
         lines = [

@@ -1,10 +1,10 @@
 """Running nixfly's commands on another Linux host over SSH, with Fabric.
 
-``RemoteRunner`` has ``Runner``'s interface (``run``, ``which``, ``dry_run``, ``label``), so code written
-against a runner (``Nix``, the target activation) runs remotely unchanged. SSH options come from the user's
-ssh config (``~/.ssh/config``; ``NIXFLY_SSH_CONFIG`` or Fabric's ``ssh_config_path`` name another file).
-Dry-run opens no connection at all: every command, reads included, is only printed. Fabric is imported
-lazily: it costs ~0.3 s and ``inv --list`` must stay fast.
+``RemoteRunner`` is a ``Runner`` whose transport is SSH: ``run`` (echo, dry-run, retries, errors) is the
+base class's, so code written against a runner (``Nix``, the host activation) runs remotely unchanged.
+SSH options come from the user's ssh config (``~/.ssh/config``; ``NIXFLY_SSH_CONFIG`` or Fabric's
+``ssh_config_path`` name another file). Dry-run opens no connection at all: every command, reads included,
+is only printed. Fabric is imported lazily: it costs ~0.3 s and ``inv --list`` must stay fast.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import socket
 import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from nixfly import console
 from nixfly.config import validate_env_name
-from nixfly.errors import NixflyError
-from nixfly.runner import REDACT, Completed, Runner, display, failure_line
+from nixfly.errors import CommandError, NixflyError
+from nixfly.runner import REDACT, Completed, Runner, display
 
 if TYPE_CHECKING:
     from fabric import Connection
@@ -36,8 +36,8 @@ CONNECT_TIMEOUT = 15
 # user@host[:port], also accepted with an ssh:// prefix. Neither part may start with "-": both end up on an
 # ssh command line (nix copy), where that would read as an option.
 ENDPOINT = re.compile(
-    r"^(?:ssh://)?(?:(?P<user>[A-Za-z0-9_.][A-Za-z0-9_.-]*)@)?"
-    r"(?P<host>[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$"
+    r"(?:ssh://)?(?:(?P<user>[A-Za-z0-9_.][A-Za-z0-9_.-]*)@)?"
+    r"(?P<host>[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
 )
 NIX_ON_PATH_HINT = (
     "install Nix there, and make sure non-interactive SSH sessions find it: a single-user install adds "
@@ -67,7 +67,8 @@ class Endpoint:
 
 
 def parse_endpoint(text: str) -> Endpoint:
-    match = ENDPOINT.match(text.strip())
+    # fullmatch, not match with `$`: a trailing newline must not pass.
+    match = ENDPOINT.fullmatch(text) if isinstance(text, str) else None
     port = int(match["port"]) if match and match["port"] else None
     if not match or (port is not None and not 0 < port < 65536):
         raise NixflyError(
@@ -190,20 +191,32 @@ class _Lines:
             self._partial = ""
 
 
-@dataclass
-class RemoteRunner:
-    """``Runner``'s interface, run on ``endpoint`` over one SSH connection (opened on first use)."""
+class RemoteRunner(Runner):
+    """``Runner`` on ``endpoint``, over one SSH connection opened on first use: only the transport differs.
 
-    endpoint: Endpoint
-    dry_run: bool = False
-    env: Mapping[str, str] = field(default_factory=dict)
-    label: str = ""
-    connect_timeout: float = CONNECT_TIMEOUT
-    _conn: Any = field(default=None, repr=False)
-    _home: str = field(default="", repr=False)
+    A dry-run opens no connection: every command, reads included, is only printed.
+    """
 
-    def __post_init__(self) -> None:
-        self.label = self.label or f"[{self.endpoint}] "
+    reads_in_dry_run = False
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        dry_run: bool = False,
+        env: Mapping[str, str] | None = None,
+        label: str = "",
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        super().__init__(dry_run=dry_run, env=dict(env or {}), label=label or f"[{endpoint}] ")
+        self.endpoint = endpoint
+        self.connect_timeout = connect_timeout
+        self._conn: Any = None
+        self._home = ""
+
+    @property
+    def where(self) -> str:
+        return f" on {self.endpoint}"
 
     @property
     def connection(self) -> Connection:
@@ -248,65 +261,20 @@ class RemoteRunner:
         words.append(shlex.join(argv))
         return " ".join(words)
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: str | None = None,
-        mutates: bool = True,
-        check: bool = True,
-        timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | PurePosixPath | None = None,
-        retries: int = 0,
-        stream: Callable[[str], None] | None = None,
-        hint: str | None = None,
-        quiet: bool = False,
-    ) -> Completed:
-        """Like ``Runner.run``. Output lines are prefixed with the host; unless ``quiet`` they are shown as
-        they arrive (or handed to ``stream``): remote builds are long and would otherwise be silent."""
-        argv = tuple(str(a) for a in argv)
-        if retries and mutates:
-            raise ValueError("mutating commands are never retried")
-        shown = display(argv) + (" < stdin" if stdin is not None else "")
-        if self.dry_run:
-            console.say(f"{self.label}[dry-run] would run: {shown}")
-            return Completed(argv, 0, dry_run=True)
-        command = self.command_line(argv, {**self.env, **(env or {})}, cwd)
-        attempt = 0
-        while True:
-            if not quiet:
-                console.note(f"{self.label}$ {shown}")
-            result = self._exec(argv, command, stdin, timeout, stream, quiet, hint)
-            if result.returncode == 0 or not check:
-                return result
-            if result.returncode == 127 and not result.stdout.strip():
-                raise NixflyError(
-                    f"{argv[0]}: command not found on {self.endpoint}",
-                    hint or (NIX_ON_PATH_HINT if argv[0].startswith("nix") else f"install {argv[0]} there"),
-                )
-            if attempt >= retries:
-                raise NixflyError(
-                    f"`{display(argv[:3])}…` failed on {self.endpoint} (exit {result.returncode}): "
-                    f"{failure_line(result.stderr, result.stdout)}",
-                    hint,
-                    exit_code=1,
-                )
-            delay = 0.5 * 2**attempt
-            console.warn(f"{display(argv[:3])} failed (exit {result.returncode}); retrying in {delay:.1f}s")
-            time.sleep(delay)
-            attempt += 1
-
-    def _exec(
+    def _execute(
         self,
         argv: tuple[str, ...],
-        command: str,
+        *,
         stdin: str | None,
         timeout: float | None,
+        env: Mapping[str, str] | None,
+        cwd: Path | PurePosixPath | None,
         stream: Callable[[str], None] | None,
         quiet: bool,
         hint: str | None,
     ) -> Completed:
+        """One command over the connection. Output lines are prefixed with the host and, unless ``quiet``,
+        shown as they arrive (or handed to ``stream``): remote builds are long and otherwise silent."""
         import paramiko
         from invoke.exceptions import CommandTimedOut
 
@@ -317,6 +285,7 @@ class RemoteRunner:
             elif not quiet:
                 console.note(line)
 
+        command = self.command_line(argv, {**self.env, **(env or {})}, cwd)
         out, err = _Lines(emit), _Lines(emit)
         started = time.monotonic()
         try:
@@ -334,8 +303,11 @@ class RemoteRunner:
                 timeout=timeout,
             )
         except CommandTimedOut:
-            raise NixflyError(
-                f"`{display(argv[:3])}…` did not finish within {timeout:g}s on {self.endpoint}", hint
+            raise CommandError(
+                f"`{display(argv[:3])}…` did not finish within {timeout:g}s on {self.endpoint}",
+                hint,
+                kind="timed out",
+                argv=argv,
             ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self._conn = None
@@ -346,6 +318,16 @@ class RemoteRunner:
         finally:
             out.close()
             err.close()
+        if result.exited == 127 and not result.stdout.strip():
+            # The remote shell's "command not found": POSIX reserves 127 for it.
+            raise CommandError(
+                f"{argv[0]}: command not found on {self.endpoint}",
+                hint or (NIX_ON_PATH_HINT if argv[0].startswith("nix") else f"install {argv[0]} there"),
+                kind="not found",
+                argv=argv,
+                returncode=127,
+                stderr=result.stderr,
+            )
         return Completed(argv, result.exited, result.stdout, result.stderr, time.monotonic() - started)
 
     def put(self, data: bytes, remote_path: PurePosixPath) -> None:

@@ -1,13 +1,19 @@
-"""The one way nixfly runs an external command.
+"""The one way nixfly runs an external command, here or (``remote.RemoteRunner``) on another host.
 
 Every call takes an argv list (never a shell string built from values), is echoed redacted, honours
-dry-run for anything that changes the world, passes secrets only on stdin, and turns failure into a
-``NixflyError`` holding one clear line. Children run in their own session so that Ctrl-C reaches nixfly
-first and nixfly stops them (and everything they started) before it exits.
+dry-run for anything that changes the world, passes secrets only on stdin, and turns failure into a typed
+``CommandError`` holding one clear line. ``Runner.run`` is the whole algorithm (echo, dry-run, retries of
+reads, errors); a subclass replaces only the transport (``_execute``, ``which``), as Fabric's ``Remote``
+does for Invoke's runner.
+
+Children run in their own session so that Ctrl-C reaches nixfly first. Every live child is registered:
+whichever thread started it, ``stop_all`` ends it and everything it started, and a second Ctrl-C during
+that stop cannot skip the final KILL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -15,12 +21,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import ClassVar
 
 from nixfly import console
-from nixfly.errors import NixflyError
+from nixfly.errors import CommandError
 
 # Secrets shorter than this are not masked in output: masking "1" or "ab" would shred every line. Values
 # are never put in argv or messages in the first place; masking is the second line of defence.
@@ -76,19 +83,39 @@ def failure_line(stderr: str, stdout: str = "") -> str:
     return REDACT(lines[-1]) if lines else "(no output)"
 
 
+Cwd = Path | PurePosixPath
+
+
 @dataclass
 class Runner:
-    """Runs commands locally. One per task invocation; ``dry_run`` comes from the task's flags."""
+    """Runs commands on this machine. One per task invocation; ``dry_run`` comes from the task's flags."""
 
     dry_run: bool = False
     cwd: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     retry_base_seconds: float = 0.5
-    # Prefix echoed lines with this (remote runs name their host here).
+    # Prefix of echoed lines (a remote runner names its host here).
     label: str = ""
+    # Whether reads still run in a dry-run: here they do (plans need the current state); a remote dry-run
+    # opens no connection at all.
+    reads_in_dry_run: ClassVar[bool] = True
+
+    @property
+    def where(self) -> str:
+        """Where the command runs, for messages: " on HOST" remotely, "" here."""
+        return ""
 
     def which(self, name: str) -> str | None:
         return shutil.which(name)
+
+    def close(self) -> None:
+        """Release the transport (nothing to release here)."""
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def run(
         self,
@@ -99,7 +126,7 @@ class Runner:
         check: bool = True,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
+        cwd: Cwd | None = None,
         retries: int = 0,
         stream: Callable[[str], None] | None = None,
         hint: str | None = None,
@@ -109,80 +136,55 @@ class Runner:
 
         ``mutates=False`` marks a read: it runs even in dry-run (plans need the current state) and may be
         retried with backoff. Mutating calls are never retried: a half-applied change must be looked at.
-        ``stream`` receives each output line as it arrives (long builds, logs).
+        ``stream`` receives each output line as it arrives (long builds, logs). ``check=False`` returns a
+        failed result instead of raising (a command that is not there still raises).
         """
         argv = tuple(str(a) for a in argv)
         if retries and mutates:
             raise ValueError("mutating commands are never retried")
         shown = display(argv) + (" < stdin" if stdin is not None else "")
-        if self.dry_run and mutates:
+        if self.dry_run and (mutates or not self.reads_in_dry_run):
             console.say(f"{self.label}[dry-run] would run: {shown}")
             return Completed(argv, 0, dry_run=True)
         attempt = 0
         while True:
             if not quiet:
                 console.note(f"{self.label}$ {shown}")
-            result = self._spawn(argv, stdin, timeout, env, cwd, stream, hint)
+            result = self._execute(
+                argv, stdin=stdin, timeout=timeout, env=env, cwd=cwd, stream=stream, quiet=quiet, hint=hint
+            )
             if result.returncode == 0 or not check:
                 return result
             if attempt >= retries:
-                raise NixflyError(
-                    f"`{display(argv[:3])}…` failed (exit {result.returncode}): "
+                raise CommandError(
+                    f"`{display(argv[:3])}…` failed{self.where} (exit {result.returncode}): "
                     f"{failure_line(result.stderr, result.stdout)}",
                     hint,
-                    exit_code=1,
+                    kind="failed",
+                    argv=argv,
+                    returncode=result.returncode,
+                    stderr=result.stderr,
                 )
             delay = self.retry_base_seconds * 2**attempt
             console.warn(f"{display(argv[:3])} failed (exit {result.returncode}); retrying in {delay:.1f}s")
             time.sleep(delay)
             attempt += 1
 
-    def start(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: bool = False,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        hint: str | None = None,
-        merge_stderr: bool = False,
-    ) -> subprocess.Popen[str]:
-        """Start a child in its own session (so ``stop`` can end its whole process group) with piped output.
-
-        ``run`` uses it for commands that finish; long-running ones (``inv dev``) use it directly.
-        """
-        try:
-            return subprocess.Popen(
-                list(argv),
-                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-                cwd=cwd or self.cwd,
-                env={**os.environ, **self.env, **(env or {})},
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise NixflyError(
-                f"{argv[0]}: command not found", hint or f"install {argv[0]} or put it on PATH"
-            ) from None
-        except PermissionError:
-            raise NixflyError(f"{argv[0]}: not executable", hint) from None
-
-    def _spawn(
+    # --- the transport: what a remote runner replaces -------------------------------------------------------
+    def _execute(
         self,
         argv: tuple[str, ...],
+        *,
         stdin: str | None,
         timeout: float | None,
         env: Mapping[str, str] | None,
-        cwd: Path | None,
+        cwd: Cwd | None,
         stream: Callable[[str], None] | None,
+        quiet: bool,
         hint: str | None,
     ) -> Completed:
         started = time.monotonic()
-        proc = self.start(argv, stdin=stdin is not None, env=env, cwd=cwd, hint=hint)
+        proc = self.start(argv, stdin=stdin is not None, env=env, cwd=Path(cwd) if cwd else None, hint=hint)
         out: list[str] = []
         err: list[str] = []
         readers = [
@@ -199,16 +201,62 @@ class Runner:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             stop(proc)
-            raise NixflyError(
-                f"`{display(argv[:3])}…` did not finish within {timeout:g}s and was stopped", hint
+            raise CommandError(
+                f"`{display(argv[:3])}…` did not finish within {timeout:g}s and was stopped",
+                hint,
+                kind="timed out",
+                argv=argv,
             ) from None
         except BaseException:
             # Ctrl-C or any error here: the child must not outlive us.
             stop(proc)
             raise
+        finally:
+            _forget(proc)
         for reader in readers:
             reader.join()
         return Completed(argv, proc.returncode, "".join(out), "".join(err), time.monotonic() - started)
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        hint: str | None = None,
+        merge_stderr: bool = False,
+    ) -> subprocess.Popen[str]:
+        """Start a child in its own session (so ``stop`` can end all it started) with piped output.
+
+        ``run`` uses it for commands that finish; long-running ones (``inv dev``) use it directly. The
+        child stays registered until ``stop`` (or ``run``) is done with it, for ``stop_all``.
+        """
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                cwd=cwd or self.cwd,
+                env={**os.environ, **self.env, **(env or {})},
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise CommandError(
+                f"{argv[0]}: command not found",
+                hint or f"install {argv[0]} or put it on PATH",
+                kind="not found",
+                argv=argv,
+            ) from None
+        except PermissionError:
+            raise CommandError(f"{argv[0]}: not executable", hint, kind="not found", argv=argv) from None
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        return proc
 
 
 def _feed(proc: subprocess.Popen[str], text: str) -> None:
@@ -228,17 +276,81 @@ def _pump(pipe: object, sink: list[str], stream: Callable[[str], None] | None) -
             stream(REDACT(line.rstrip("\n")))
 
 
-def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
-    """Stop a child started by ``Runner``, and its whole process group: TERM, then KILL after ``grace``."""
-    if proc.poll() is not None:
+# --- stopping children --------------------------------------------------------------------------------------
+_LIVE: set[subprocess.Popen[str]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _forget(proc: subprocess.Popen[str]) -> None:
+    with _LIVE_LOCK:
+        _LIVE.discard(proc)
+
+
+def _session(sid: int) -> Iterator[int]:
+    """Live processes of session ``sid`` (Linux; elsewhere none): children that left the process group too."""
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
         return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
             continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # fields[0] is the state (field 3), fields[3] the session id (field 6).
+        if fields[0] != "Z" and fields[3] == str(sid):
+            yield int(entry.name)
+
+
+def _signal_all(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+    if sig == signal.SIGKILL:
+        for pid in _session(proc.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+
+def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
+    """Stop a child started by ``Runner``, and everything in its session: TERM, then KILL after ``grace``.
+
+    A Ctrl-C while this waits does not cut it short: the KILL still happens, then the interrupt is raised.
+    """
+    interrupted = False
+    try:
+        if proc.poll() is not None and not any(_session(proc.pid)):
+            return
+        _signal_all(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                proc.wait(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+                if not any(_session(proc.pid)):
+                    return
+            except subprocess.TimeoutExpired:
+                pass
+            except KeyboardInterrupt:
+                interrupted = True
+                break
+        _signal_all(proc, signal.SIGKILL)
+        while True:
+            try:
+                proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+    finally:
+        _forget(proc)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def stop_all() -> None:
+    """Stop every child still running, whichever thread started it (after a Ctrl-C in the main thread)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        stop(proc)

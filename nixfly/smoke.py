@@ -10,7 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-from nixfly.errors import NixflyError
 from nixfly.files import write_atomic
 from nixfly.runner import Runner
 
@@ -38,17 +37,15 @@ def remember(state_dir: Path, store_path: str) -> None:
     )
 
 
-def argv(root: Path, suite: str) -> list[str]:
-    """pytest over tests/smoke, limited to the tests for this mode's result (marker ``suite``)."""
-    args = [sys.executable, "-m", "pytest", str(root / "tests" / "smoke"), "-q", "-p", "no:cacheprovider"]
+def pytest_args(tests: Path, suite: str) -> list[str]:
+    """Arguments after ``python``: pytest over ``tests``, limited to this mode's tests (marker ``suite``)."""
+    args = ["-m", "pytest", str(tests), "-q", "-p", "no:cacheprovider"]
     return [*args, "-m", suite] if suite else args
 
 
 def run(runner: Runner, root: Path, result: Path, suite: str) -> None:
-    if not (root / "tests" / "smoke").is_dir():
-        raise NixflyError("tests/smoke is missing", "run from the nixfly checkout, or pass --skip-smoke")
     runner.run(
-        argv(root, suite),
+        [sys.executable, *pytest_args(root / "tests" / "smoke", suite)],
         env={"NIXFLY_RESULT": str(result)},
         cwd=root,
         hint="the smoke tests failed against ./result: fix the app; `nox -s smoke` shows them in full",

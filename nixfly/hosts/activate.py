@@ -3,10 +3,12 @@
 A release is a store path plus the environment it runs with. Activation: the path becomes a new generation
 of the app's profile, the running process is stopped and ``<profile>/<mode.start>`` started detached, then
 the fly toml's HTTP checks are polled on the target's localhost until healthy or the deadline (Kamal's
-health-gated cutover, on one machine). An unhealthy release is stopped and the last healthy one restored
-(its generation, its recorded environment, today's secrets, as Fly keeps secrets per app) and verified;
-the deploy still fails, saying what failed and what is live. The same path and environment again is
-"already live": no new generation, no restart.
+health-gated cutover, on one machine). Each start gets a fresh release id (``NIXFLY_RELEASE``) that the
+app's ``/health`` must name, with the mode's ``service``: an answer from the previous process, another
+program on the port, or the other half of the same release does not count. An unhealthy release is
+stopped and the last healthy one restored (its generation, its recorded environment, today's secrets, as
+Fly keeps secrets per app) and verified; the deploy still fails, saying what failed and what is live. The
+same path and environment again is "already live": no new generation, no restart.
 
 Layout on the target (``base`` is ``<state_dir>/local`` here, ``~/.local/state/nixfly/local`` over SSH)::
 
@@ -22,20 +24,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
+from secrets import token_hex
 from typing import Any
 
 from nixfly import console, envfiles, flytoml
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
+from nixfly.hosts import environment, profile, service
+from nixfly.hosts.environment import Environment
+from nixfly.hosts.machine import Host
 from nixfly.pipeline import Outcome, done, planned, skipped
+from nixfly.probe import Expect
 from nixfly.runner import REDACT
 from nixfly.secrets import Fingerprints
-from nixfly.targets import environment, profile, service
-from nixfly.targets.environment import Environment
-from nixfly.targets.hosts import Host
 
 HISTORY = 20  # activations kept in releases.json
 # Generations kept after a healthy release; older ones are deleted so their closures can be collected.
@@ -74,7 +78,7 @@ class Layout:
 
 
 @dataclass(frozen=True)
-class Release:
+class HostRelease:
     """One activation. ``env`` is the public part only; secrets are named, never stored."""
 
     generation: int
@@ -86,9 +90,11 @@ class Release:
     checks: list[str]
     at: str = ""
     healthy: bool = False
+    # What the running process's /health names (NIXFLY_RELEASE); fresh for every start.
+    release_id: str = ""
 
     @classmethod
-    def from_json(cls, data: Any) -> Release | None:
+    def from_json(cls, data: Any) -> HostRelease | None:
         if not isinstance(data, dict):
             return None
         try:
@@ -102,6 +108,7 @@ class Release:
                 checks=[str(c) for c in data.get("checks") or ["/"]],
                 at=str(data.get("at", "")),
                 healthy=bool(data.get("healthy", False)),
+                release_id=str(data.get("release_id", "")),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -110,11 +117,10 @@ class Release:
         return [f"http://127.0.0.1:{self.port}{path}" for path in self.checks]
 
 
-
 @dataclass
 class Records:
-    live: Release | None = None
-    history: list[Release] = field(default_factory=list)
+    live: HostRelease | None = None
+    history: list[HostRelease] = field(default_factory=list)
 
     @classmethod
     def parse(cls, text: str) -> Records:
@@ -123,16 +129,22 @@ class Records:
         except json.JSONDecodeError:
             console.warn("releases.json is unreadable: treating the target as having no releases")
             data = {}
-        history = [r for r in (Release.from_json(d) for d in data.get("history") or []) if r is not None]
-        return cls(Release.from_json(data.get("live")), history)
+        history = [r for r in (HostRelease.from_json(d) for d in data.get("history") or []) if r is not None]
+        return cls(HostRelease.from_json(data.get("live")), history)
 
     def dump(self) -> str:
-        return json.dumps(
-            {"live": asdict(self.live) if self.live else None, "history": [asdict(r) for r in self.history]},
-            indent=2,
-        ) + "\n"
+        return (
+            json.dumps(
+                {
+                    "live": asdict(self.live) if self.live else None,
+                    "history": [asdict(r) for r in self.history],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
-    def last_for(self, generation: int) -> Release | None:
+    def last_for(self, generation: int) -> HostRelease | None:
         return next((r for r in reversed(self.history) if r.generation == generation), None)
 
 
@@ -148,8 +160,8 @@ class Activation:
     host: Host
     port: int = 0
     overrides: Mapping[str, str] = field(default_factory=dict)
-    previous: Release | None = None  # live before this activation: what a failure restores
-    candidate: Release | None = None  # being activated, not yet verified
+    previous: HostRelease | None = None  # live before this activation: what a failure restores
+    candidate: HostRelease | None = None  # being activated, not yet verified
     _warned: bool = False
 
     def __post_init__(self) -> None:
@@ -161,7 +173,7 @@ class Activation:
     def where(self) -> str:
         return f"{self.settings.app} on {self.host.name}"
 
-    # --- reading the target -------------------------------------------------------------------------------
+    # --- reading the target ---------------------------------------------------------------------------------
     def records(self) -> Records:
         return Records.parse(self.host.read_text(self.layout.record))
 
@@ -181,13 +193,14 @@ class Activation:
         if public is not None:
             return Environment(public=dict(public), secret=secrets)
         port = environment.http_port(self.cfg, self.port)
+        overrides = {**dict(s.mode.host_env), **self.overrides}
         return environment.compose(
-            self.cfg, secrets, volumes=self.layout.volumes, port=port, overrides=self.overrides
+            self.cfg, secrets, volumes=self.layout.volumes, port=port, overrides=overrides
         )
 
-    def _release(self, generation: int, store_path: str, env: Environment) -> Release:
+    def _release(self, generation: int, store_path: str, env: Environment) -> HostRelease:
         prints = Fingerprints(self.settings.state_dir, self.settings.app)
-        return Release(
+        return HostRelease(
             generation=generation,
             store_path=store_path,
             env=env.public,
@@ -198,7 +211,7 @@ class Activation:
             at=_now(),
         )
 
-    # --- the steps ----------------------------------------------------------------------------------------
+    # --- the steps ------------------------------------------------------------------------------------------
     def activate(self, store_path: str, *, force: bool = False) -> Outcome:
         """Make ``store_path`` the running release (not yet verified: ``verify`` follows)."""
         env = self.environment()
@@ -220,11 +233,13 @@ class Activation:
                 f"already live on {self.host.name}: generation {live.generation}, pid {pid} "
                 "(--force restarts it)"
             )
+        if not pid:
+            self._refuse_busy_port(release.port)
         self.previous = live
         self._prepare()
         generation = profile.set_path(self.host, self.layout.profile, store_path)
-        self.candidate = Release(**{**asdict(release), "generation": generation.number if generation else 0})
-        self._restart(env)
+        started = replace(release, generation=generation.number if generation else 0)
+        self.candidate = replace(started, release_id=self._restart(env))
         if self.host.dry_run:
             return planned(f"would make {store_path} a new generation on {self.host.name} and start it")
         return done(f"generation {self.candidate.generation} started on {self.host.name} ({store_path})")
@@ -261,25 +276,25 @@ class Activation:
         try:
             self._record(failed, healthy=False)
             if not auto:
-                exc.message += f"; automatic rollback is off: generation {failed.generation} is still running"
+                exc.add_note(f"automatic rollback is off: generation {failed.generation} is still running")
                 exc.hint = f"`inv rollback --target …` restores the previous release; its output is in {logs}"
                 return skipped("--no-rollback")
             stopped = service.stop(self.host, self.layout.pidfile, self.grace)
             exc.hint = f"the failed release's output is in {logs}"
             if previous is None:
-                exc.message += f"; first deploy of {self.where}: nothing to roll back to ({stopped})"
+                exc.add_note(f"first deploy of {self.where}: nothing to roll back to ({stopped})")
                 return skipped("first deploy: nothing to roll back to")
             profile.switch(self.host, self.layout.profile, previous.generation)
-            self._start(self.environment(previous.env))
-            detail = self._wait_healthy(previous)
-            self._record(previous, healthy=True)
+            restored = replace(previous, release_id=self._start(self.environment(previous.env)))
+            detail = self._wait_healthy(restored)
+            self._record(restored, healthy=True)
         except NixflyError as again:
             what = f"restoring generation {previous.generation}" if previous else "stopping it"
-            exc.message += f"; {what} FAILED too: {again.message}"
+            exc.add_note(f"{what} FAILED too: {again.message}")
             exc.hint = f"{self.where} may be down: `inv status --target …`; output in {logs}"
             return Outcome("failed", again.message)
-        exc.message += (
-            f"; restored the previous release, generation {previous.generation} ({previous.store_path}), "
+        exc.add_note(
+            f"restored the previous release, generation {previous.generation} ({previous.store_path}), "
             "healthy again"
         )
         return done(f"generation {previous.generation} live again: {detail}")
@@ -293,12 +308,11 @@ class Activation:
         self.previous = records.live
         self._prepare()
         profile.switch(self.host, self.layout.profile, generation)
-        self.candidate = self._release(generation, store_path, env)
-        self._restart(env)
+        self.candidate = replace(self._release(generation, store_path, env), release_id=self._restart(env))
         return self.verify()
 
     def stop(self) -> str:
-        """"stopped", "not running", or "killed after Ns: PIDS"; in a dry-run, what would happen."""
+        """ "stopped", "not running", or "killed after Ns: PIDS"; in a dry-run, what would happen."""
         said = service.stop(self.host, self.layout.pidfile, self.grace)
         return said if not self.host.dry_run else f"would stop it (TERM, {self.grace:g}s, then KILL)"
 
@@ -314,26 +328,40 @@ class Activation:
         volumes = list(environment.volume_dirs(self.cfg, self.layout.volumes).values())
         return volumes[0] if volumes else self.layout.app_dir
 
-    def _restart(self, env: Environment) -> None:
+    def _refuse_busy_port(self, port: int) -> None:
+        """Nothing of ours runs: a program answering on the port would take the new release's traffic."""
+        if self.host.dry_run and not self.host.reads_in_dry_run:
+            return
+        answer = self.host.probe(f"http://127.0.0.1:{port}/", self.settings.health.http_timeout)
+        if answer.status is not None:
+            raise NixflyError(
+                f"port {port} on {self.host.name} is in use by a program nixfly did not start",
+                f"{answer.detail}: stop that program, or deploy on another port with --port",
+            )
+
+    def _restart(self, env: Environment) -> str:
         service.stop(self.host, self.layout.pidfile, self.grace)
-        self._start(env)
+        return self._start(env)
 
-    def _start(self, env: Environment) -> int:
+    def _start(self, env: Environment) -> str:
+        """Start the profile's program; returns the release id it was given (what its /health must name)."""
+        release_id = token_hex(8)
         program = self.layout.profile / self.settings.mode.start
-        return service.start(
-            self.host, self.layout.pidfile, self.layout.log, self._workdir(), program, env.exports()
-        )
+        exports = env.exports() + f"export NIXFLY_RELEASE={release_id}\n"
+        service.start(self.host, self.layout.pidfile, self.layout.log, self._workdir(), program, exports)
+        return release_id
 
-    def _wait_healthy(self, release: Release) -> str:
-        """Poll every check until all pass; fail early when the process is gone."""
+    def _wait_healthy(self, release: HostRelease) -> str:
+        """Poll every check until all pass from this very start; fail early when the process is gone."""
         health = self.settings.health
+        expect = Expect(release=release.release_id, service=self.settings.mode.service)
         deadline = time.monotonic() + health.timeout
         interval = health.interval
         while True:
             if not self.running_pid():
                 last = self._log_tail(60)
                 raise NixflyError(f"{self.where} exited during the health check: {last}")
-            verdicts = [self.host.probe(url, health.http_timeout) for url in release.urls()]
+            verdicts = [self.host.probe(url, health.http_timeout, expect) for url in release.urls()]
             detail = "; ".join(v.detail for v in verdicts)
             if all(v.healthy for v in verdicts):
                 return detail
@@ -353,9 +381,9 @@ class Activation:
                 console.note(f"  {line}")
         return f"last log line: {output[-1].strip()}" if output else f"no output (see {self.layout.log})"
 
-    def _record(self, release: Release, *, healthy: bool) -> None:
+    def _record(self, release: HostRelease, *, healthy: bool) -> None:
         records = self.records()
-        entry = Release(**{**asdict(release), "healthy": healthy, "at": _now()})
+        entry = HostRelease(**{**asdict(release), "healthy": healthy, "at": _now()})
         records.history = [*records.history, entry][-HISTORY:]
         if healthy:
             records.live = entry

@@ -11,27 +11,28 @@ from pathlib import Path, PurePosixPath
 
 from nixfly import console
 from nixfly.files import write_atomic
-from nixfly.health import Verdict, http_ok
+from nixfly.probe import Expect, Verdict, http_ok, judge_answer
 from nixfly.remote import RemoteRunner
 from nixfly.runner import Completed, Runner
 
-Executor = Runner | RemoteRunner
-
 # Written beside the target and renamed over it: a reader never sees half a file.
 WRITE = 'umask 077; mkdir -p "${1%/*}"; cat > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"'
-# One HTTP GET on the target itself (the app listens on the target's localhost); prints the status code.
+# One HTTP GET on the target itself (the app listens on the target's localhost): prints the answer's body
+# (at most 64 KiB), then a last line with the status code ("000" when nothing answered).
 PROBE = r"""url=$1 timeout=$2
 if command -v curl > /dev/null 2>&1; then
-  exec curl -sS -o /dev/null -w '%{http_code}' --max-time "$timeout" "$url"
+  exec curl -sS --max-filesize 65536 -w '\n%{http_code}' --max-time "$timeout" "$url"
 fi
 exec python3 -c '
 import sys, urllib.request, urllib.error
 try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])).status)
+    answer = urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2]))
+    body, code = answer.read(65536), answer.status
 except urllib.error.HTTPError as exc:
-    print(exc.code)
+    body, code = b"", exc.code
 except Exception as exc:
     sys.exit(f"000 {exc}")
+sys.stdout.write(body.decode("utf-8", "replace") + "\n" + str(code))
 ' "$url" "$timeout"
 """
 
@@ -39,10 +40,7 @@ except Exception as exc:
 class Host:
     """This machine. ``base`` is nixfly's state directory for targets on it."""
 
-    # Whether reads still run in a dry-run (they do here; over SSH a dry-run opens no connection).
-    reads_in_dry_run = True
-
-    def __init__(self, name: str, runner: Executor, base: PurePosixPath) -> None:
+    def __init__(self, name: str, runner: Runner, base: PurePosixPath) -> None:
         self.name = name
         self.runner = runner
         self._base = base
@@ -58,6 +56,11 @@ class Host:
     @property
     def label(self) -> str:
         return self.runner.label
+
+    @property
+    def reads_in_dry_run(self) -> bool:
+        """Whether reads still run in a dry-run (they do here; over SSH a dry-run opens no connection)."""
+        return self.runner.reads_in_dry_run
 
     def script(
         self, what: str, script: str, *args: str, stdin: str | None = None, mutates: bool = True
@@ -84,8 +87,8 @@ class Host:
             return
         write_atomic(Path(path), text, mode=0o600)
 
-    def probe(self, url: str, timeout: float) -> Verdict:
-        return http_ok(url, timeout)
+    def probe(self, url: str, timeout: float, expect: Expect | None = None) -> Verdict:
+        return http_ok(url, timeout, expect)
 
     def close(self) -> None:
         """Nothing to release for this machine."""
@@ -93,8 +96,6 @@ class Host:
 
 class RemoteHost(Host):
     """Another machine over SSH; ``base`` is relative to the login user's home there."""
-
-    reads_in_dry_run = False
 
     def __init__(self, name: str, runner: RemoteRunner, base: PurePosixPath) -> None:
         super().__init__(name, runner, base)
@@ -114,15 +115,15 @@ class RemoteHost(Host):
     def write_text(self, path: PurePosixPath, text: str) -> None:
         self.script(f"write {path}", WRITE, str(path), stdin=text)
 
-    def probe(self, url: str, timeout: float) -> Verdict:
+    def probe(self, url: str, timeout: float, expect: Expect | None = None) -> Verdict:
         if self.dry_run:
             return Verdict(False, f"GET {url} not tried (dry-run)")
         result = self.runner.run(
             ["sh", "-c", PROBE, "nixfly-probe", url, f"{timeout:g}"], mutates=False, check=False, quiet=True
         )
-        code = result.stdout.strip()[-3:]
+        body, _, code = result.stdout.rpartition("\n")
         if code.isdigit() and code != "000":
-            return Verdict(200 <= int(code) < 300, f"GET {url} → {code}")
+            return judge_answer(url, int(code), body.encode(), expect or Expect())
         reason = (result.stderr.strip().splitlines() or ["no answer"])[-1]
         return Verdict(False, f"GET {url} failed: {reason}")
 

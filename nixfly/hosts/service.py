@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from nixfly.targets.hosts import Host
+from nixfly.hosts.machine import Host
 
 # The line start writes to the log before each start: where one run's output begins.
 START_MARK = "nixfly: starting"
@@ -75,6 +75,8 @@ start) # pidfile log workdir program; stdin: export lines
   command -v setsid > /dev/null || { echo "setsid not found (util-linux)" >&2; exit 127; }
   [ -x "$program" ] || { echo "$program is not an executable" >&2; exit 126; }
   mkdir -p "${pidfile%/*}" "${log%/*}" "$workdir"
+  # The log holds whatever the app prints (secrets too, if it is careless): readable by its owner only.
+  (umask 077 && touch "$log") && chmod 600 "$log"
   cd "$workdir"
   printf '%s nixfly: starting %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$program" >> "$log"
   exec 3<&0
@@ -135,7 +137,11 @@ def pid(host: Host, pidfile: PurePosixPath) -> int:
 
 
 def start(
-    host: Host, pidfile: PurePosixPath, log: PurePosixPath, workdir: PurePosixPath, program: PurePosixPath,
+    host: Host,
+    pidfile: PurePosixPath,
+    log: PurePosixPath,
+    workdir: PurePosixPath,
+    program: PurePosixPath,
     exports: str,
 ) -> int:
     args = [str(pidfile), str(log), str(workdir), str(program)]

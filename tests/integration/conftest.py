@@ -21,6 +21,9 @@ def project(tmp_path: Path) -> Iterator[Project]:
     server = control.start_health_server(sim)
     (root / "invoke.yaml").write_text(
         "nixfly:\n"
+        # These tests are about the Fly flow, not the image: Fly's builder makes it (test_image_builder.py
+        # covers the default, Nix-built image).
+        "  builder: nixpacks\n"
         "  health:\n    timeout: 6\n    interval: 0.2\n    max_interval: 0.5\n    http_timeout: 2\n"
         "  modes:\n"
         f'    integrated:\n      health_url: "{server.url_template}"\n'

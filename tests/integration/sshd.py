@@ -11,6 +11,7 @@ Missing tools are a failure, never a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -18,14 +19,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import procs
+import pytest
 from procs import free_port
 from support import require
+
+from nixfly import commands, engine
+from nixfly.config import Settings
+from nixfly.pipeline import StepRecord
+from nixfly.target import Options
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -37,20 +44,22 @@ def closed_port() -> int:
     return free_port()
 
 
-# --- the tiny app: /health answers 200 (v1, v3) or 500 (v2) --------------------------------------------
+# --- the tiny app: /health answers 200 (v1, v3) or 500 (v2), naming its release as the real apps do ------
 APP_PY = r"""
-import http.server, os, sys
+import http.server, json, os, sys
 
 version, status = sys.argv[1], int(sys.argv[2])
 data = os.environ.get("DATA_DIR", "")
 if data:
     with open(os.path.join(data, "started"), "a") as log:
         log.write(version + "\n")
+release = os.environ.get("NIXFLY_RELEASE", "")
+health = {"status": "ok", "service": "web", "release": release, "version": version}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = f"{version} {data}\n".encode()
+        body = json.dumps(health).encode() if self.path == "/health" else f"{version} {data}\n".encode()
         self.send_response(status if self.path == "/health" else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -283,3 +292,41 @@ def wrong_key_config(sshd: Sshd, workdir: Path) -> Path:
     path = workdir / "ssh_config_wrong_key"
     path.write_text(sshd.ssh_config.read_text().replace(str(sshd.key), str(sshd.wrong_key)))
     return path
+
+
+# --- host deploys through the production pipeline -----------------------------------------------------------
+def deploy_host(
+    settings: Settings,
+    target: str,
+    store_path: str = "",
+    *,
+    on: str = "",
+    port: int = 0,
+    env: dict[str, str] | None = None,
+    **options: bool,
+) -> StepRecord:
+    """``inv deploy --target …`` as tasks.py runs it (nixfly.engine), with ``./result`` → ``store_path``
+    (build and smoke skipped unless ``options`` say otherwise); returns the activate step's record."""
+    if store_path:
+        link = settings.out_link
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(store_path)
+        options = {"skip_build": True, "skip_smoke": True, **options}
+    pipeline = engine.deploy(settings, target, Options(**options), on=on, port=port, env=env)
+    return next(r for r in pipeline.records if r.step == "activate")
+
+
+def host_status(settings: Settings, target: str, capture: pytest.CaptureFixture[str]) -> dict:
+    """``inv status --target … --json``'s document (``capture``: pytest's capsys or capfd)."""
+    capture.readouterr()
+    commands.status(settings, as_json=True, target=target)
+    return json.loads(capture.readouterr().out)
+
+
+def host_says(call: Callable[[], None], capture: pytest.CaptureFixture[str]) -> str:
+    """What a task body printed (stdout and stderr), e.g. ``commands.stop``'s one line."""
+    capture.readouterr()
+    call()
+    out = capture.readouterr()
+    return out.out + out.err

@@ -7,9 +7,9 @@ from pathlib import Path, PurePosixPath
 
 from support import require
 
+from nixfly.hosts import profile
+from nixfly.hosts.machine import Host
 from nixfly.runner import Runner
-from nixfly.targets import profile
-from nixfly.targets.hosts import Host
 
 
 def store_paths(tmp_path: Path, count: int) -> list[str]:

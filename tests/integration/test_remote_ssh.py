@@ -23,7 +23,10 @@ from sshd import (
     FLY_TOML,
     Sshd,
     closed_port,
+    deploy_host,
     free_port,
+    host_says,
+    host_status,
     kill_session,
     nix_build,
     running_sshd,
@@ -33,12 +36,10 @@ from sshd import (
 )
 from support import GIT_ENV, copy_checkout, require
 
-from nixfly import config, targets
-from nixfly.buildhost import build_on, remote_runner
-from nixfly.deploy import Options
+from nixfly import commands, config
+from nixfly.buildhost import open_build_host
 from nixfly.errors import NixflyError
-from nixfly.runner import Runner
-from nixfly.targets.deploy import deploy_pipeline
+from nixfly.remote import RemoteRunner, parse_endpoint
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
@@ -87,7 +88,7 @@ def make_settings(tmp_path: Path, sshd: Sshd) -> Iterator[Callable[..., config.S
     try:
         for settings in made:
             if not settings.dry_run:
-                targets.stop(settings, f"ssh://{sshd.endpoint}")
+                commands.stop(settings, target=f"ssh://{sshd.endpoint}")
     finally:
         kill_session(pidfile)
 
@@ -107,12 +108,10 @@ def live(sshd: Sshd) -> dict:
 
 def test_on_builds_on_the_host_with_output_prefixed(make_settings, sshd, capfd):
     s = make_settings(git=True)
-    remote = remote_runner(s, sshd.endpoint)
-    try:
-        built = build_on(s, remote, attr="v1", out_link="result")
-        again = build_on(s, remote, attr="v1", out_link="result")
-    finally:
-        remote.close()
+    with open_build_host(s, sshd.endpoint) as host:
+        built = host.build("v1", "result")
+    with open_build_host(s, sshd.endpoint) as host:  # a second run finds the checkout synced
+        again = host.build("v1", "result")
     checkout = built.out_link.parent
     assert checkout.parent == sshd.home / ".cache" / "nixfly" / "checkouts"  # under the SSH session's HOME
     assert checkout.name.startswith(f"{s.root.name}-")
@@ -131,7 +130,7 @@ def test_on_builds_on_the_host_with_output_prefixed(make_settings, sshd, capfd):
 def test_ssh_target_activates_rolls_back_and_stops(make_settings, sshd, tiny, capfd):
     s = make_settings()
     target = f"ssh://{sshd.endpoint}"
-    outcome = targets.deploy_to_target(s, target, Runner(cwd=s.root), store_path=tiny["v1"])
+    outcome = deploy_host(s, target, tiny["v1"])
     assert outcome.status == "done", outcome
     release = live(sshd)
     volume = remote_state(sshd) / "volumes" / "oneshot_data"
@@ -143,36 +142,37 @@ def test_ssh_target_activates_rolls_back_and_stops(make_settings, sshd, tiny, ca
     assert "$ nix --extra-experimental-features 'nix-command flakes' copy --to ssh://root@127.0.0.1" in err
     assert SECRET not in err
 
-    again = targets.deploy_to_target(s, target, Runner(cwd=s.root), store_path=tiny["v1"])
+    again = deploy_host(s, target, tiny["v1"])
     assert again.status == "skipped" and "already live on " + sshd.endpoint in again.detail
 
     with pytest.raises(NixflyError) as failure:
-        targets.deploy_to_target(s, target, Runner(cwd=s.root), store_path=tiny["v2"])
+        deploy_host(s, target, tiny["v2"])
     assert "→ 500" in str(failure.value)
     assert f"restored the previous release, generation 1 ({tiny['v1']})" in str(failure.value)
     assert get(release["port"]).startswith("v1 ")
 
-    shown = targets.status(s, target)
-    assert shown.pid and shown.health is not None and shown.health.healthy
-    assert [(g["generation"], g["current"]) for g in shown.generations] == [(1, True), (2, False)]
-    assert "v1 listening on" in targets.logs(s, target, 20)
+    shown = host_status(s, target, capfd)
+    assert shown["pid"] and shown["health"] is not None and shown["health"]["healthy"]
+    assert [(g["generation"], g["current"]) for g in shown["generations"]] == [(1, True), (2, False)]
+    logs = host_says(lambda: commands.logs(s, timeout=5, target=target, lines=20), capfd)
+    assert "v1 listening on" in logs
 
-    pid = shown.pid
-    assert "stopped" in targets.stop(s, target)
+    pid = shown["pid"]
+    assert "stopped" in host_says(lambda: commands.stop(s, target=target), capfd)
     assert session_pids(pid) == []
 
 
 def test_on_and_ssh_target_through_the_pipeline(make_settings, sshd):
     """Built on the host, smoke skipped, activated on the same host: nothing to copy."""
     s = make_settings(git=True)
-    deploy_pipeline(s, f"ssh://{sshd.endpoint}", Options(skip_smoke=True), on=sshd.endpoint)
+    deploy_host(s, f"ssh://{sshd.endpoint}", on=sshd.endpoint, skip_smoke=True)
     assert get(live(sshd)["port"]).startswith("v1 ")
     assert "/.cache/nixfly/checkouts/" not in live(sshd)["store_path"]
 
 
 def test_argv_arrives_word_for_word_with_env_cwd_and_stdin(sshd, tmp_path):
     """One command string over SSH, parsed by the remote shell: shlex.join must keep every word intact."""
-    remote = remote_runner(config.resolve(None, tmp_path), sshd.endpoint)
+    remote = RemoteRunner(parse_endpoint(sshd.endpoint))
     tricky = ["a b", "$HOME", "'q'", '"dq"', "`id`", "; touch /tmp/nixfly-pwned", "*", "", "new\nline"]
     try:
         echoed = remote.run(["printf", "%s|", *tricky], mutates=False, quiet=True).stdout
@@ -197,23 +197,24 @@ def test_on_with_the_real_checkout_builds_smokes_and_deploys_there(sshd, tmp_pat
     ports = {"AI_SERVER_PORT": str(ai), "AI_SERVER_URL": f"http://127.0.0.1:{ai}"}
     target = f"ssh://{sshd.endpoint}"
     try:
-        deploy_pipeline(settings, target, Options(), on=sshd.endpoint, port=web, env=ports)
-        assert json.loads(get(web, "/health")) == {"ai_server": "reachable", "status": "ok"}
+        deploy_host(settings, target, on=sshd.endpoint, port=web, env=ports)
+        release = live(sshd)["release_id"]
+        assert json.loads(get(web, "/health")) == {
+            "ai_server": "reachable", "status": "ok", "service": "web", "release": release,
+        }
         assert json.loads((root / ".nixfly" / "smoke-passed.json").read_text()) == [live(sshd)["store_path"]]
     finally:
-        targets.stop(settings, target)
+        commands.stop(settings, target=target)
 
 
 def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
     s = make_settings(git=True, dry_run=True)
     nowhere = f"root@127.0.0.1:{closed_port()}"
-    outcome = targets.deploy_to_target(
-        s, f"ssh://{nowhere}", Runner(dry_run=True, cwd=s.root), store_path=tiny["v1"]
-    )
+    outcome = deploy_host(s, f"ssh://{nowhere}", tiny["v1"])
     assert outcome.status == "planned"
-    built = build_on(s, remote_runner(s, nowhere), attr="v1")
-    assert built.store_path == ""
-    deploy_pipeline(s, f"ssh://{nowhere}", Options(skip_smoke=True), on=nowhere)
+    with open_build_host(s, nowhere) as host:
+        assert host.build("v1", "result").store_path == ""
+    deploy_host(s, f"ssh://{nowhere}", on=nowhere, skip_smoke=True)
     err = capfd.readouterr().err
     assert f"[{nowhere}] [dry-run] would run: nix-env --profile" in err
     assert f"[{nowhere}] [dry-run] would start" in err
@@ -225,35 +226,35 @@ def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
 def test_unreachable_host_is_one_clear_error(make_settings, tiny):
     s = make_settings()
     nowhere = f"root@127.0.0.1:{closed_port()}"
-    with pytest.raises(NixflyError) as failure:
-        build_on(s, remote_runner(s, nowhere))
+    with pytest.raises(NixflyError) as failure, open_build_host(s, nowhere) as host:
+        host.build("oneshot-integrated", "result")
     assert str(failure.value).startswith(f"cannot reach {nowhere} (port ")
     assert "Connection refused" in str(failure.value) and "sshd runs there" in str(failure.value)
     with pytest.raises(NixflyError, match=f"cannot reach {nowhere}"):
-        deploy_pipeline(s, f"ssh://{nowhere}", Options(skip_build=True, skip_smoke=True))
+        deploy_host(s, f"ssh://{nowhere}", tiny["v1"])
 
 
 def test_refused_key_is_one_clear_error(make_settings, sshd, tmp_path):
     s = make_settings()
     with pytest.MonkeyPatch.context() as patch, pytest.raises(NixflyError) as failure:
         patch.setenv("NIXFLY_SSH_CONFIG", str(wrong_key_config(sshd, tmp_path)))
-        targets.status(s, f"ssh://{sshd.endpoint}")
+        commands.status(s, as_json=True, target=f"ssh://{sshd.endpoint}")
     assert str(failure.value).startswith(f"{sshd.endpoint} refused authentication as root — check the key")
 
 
-def test_host_without_nix_is_one_clear_error(make_settings, sshd):
+def test_host_without_nix_is_one_clear_error(make_settings, sshd, tiny):
     s = make_settings(git=True)
-    with pytest.raises(NixflyError) as failure:
-        build_on(s, remote_runner(s, sshd.nonix_endpoint))
+    with pytest.raises(NixflyError) as failure, open_build_host(s, sshd.nonix_endpoint) as host:
+        host.build("v1", "result")
     assert str(failure.value).startswith(f"nix not found on {sshd.nonix_endpoint} — install Nix there")
     with pytest.raises(NixflyError, match=f"nix-env not found on {sshd.nonix_endpoint}'s PATH"):
-        deploy_pipeline(s, f"ssh://{sshd.nonix_endpoint}", Options(skip_build=True, skip_smoke=True))
+        deploy_host(s, f"ssh://{sshd.nonix_endpoint}", tiny["v1"])
 
 
 def test_endpoint_validation(make_settings):
     s = make_settings()
-    for bad in ("root@-oProxyCommand=x", "root@host:99999", "root@host;rm", ""):
+    for bad in ("root@-oProxyCommand=x", "root@host:99999", "root@host;rm", "root@host\n"):
         with pytest.raises(NixflyError, match="invalid SSH host"):
-            remote_runner(s, bad)
+            open_build_host(s, bad)
     with pytest.raises(NixflyError, match="unknown target"):
-        targets.status(replace(s), "ftp://host")
+        commands.status(replace(s), as_json=False, target="ftp://host")

@@ -14,17 +14,25 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
-from sshd import FLY_TOML, free_port, kill_session, nix_build, session_pids, tiny_flake
+from sshd import (
+    FLY_TOML,
+    deploy_host,
+    free_port,
+    host_says,
+    host_status,
+    kill_session,
+    nix_build,
+    session_pids,
+    tiny_flake,
+)
 from support import REPO
 
-from nixfly import config, flytoml, targets
-from nixfly.deploy import Options
+from nixfly import commands, config, flytoml
 from nixfly.errors import NixflyError
-from nixfly.runner import Runner
-from nixfly.targets import environment, profile
-from nixfly.targets.deploy import deploy_pipeline
+from nixfly.hosts import environment, profile
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
@@ -58,7 +66,7 @@ def make_settings(tmp_path: Path) -> Iterator[Callable[..., config.Settings]]:
     for settings in made:
         pidfile = settings.state_dir.resolve() / "local" / "run" / f"{settings.app}.pid"
         try:
-            targets.stop(settings, "local")
+            commands.stop(settings, target="local")
         finally:
             kill_session(pidfile)
 
@@ -82,9 +90,8 @@ def generations(settings: config.Settings) -> list[str]:
     return sorted(p.name for p in (settings.state_dir / "local" / settings.app).glob("profile-*-link"))
 
 
-def deploy(settings: config.Settings, store_path: str, **kw: object):
-    runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
-    return targets.deploy_to_target(settings, "local", runner, store_path=store_path, **kw)
+def deploy(settings: config.Settings, store_path: str, **kw: Any):
+    return deploy_host(settings, "local", store_path, **kw)
 
 
 def test_environment_from_the_fly_toml(tmp_path):
@@ -129,7 +136,7 @@ def test_deploy_runs_the_release_with_env_secrets_and_volume_then_is_idempotent(
     assert SECRET not in capfd.readouterr().err
 
 
-def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, tiny):
+def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, tiny, capsys):
     s = make_settings()
     deploy(s, tiny["v1"])
     with pytest.raises(NixflyError) as failure:
@@ -144,12 +151,12 @@ def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, ti
     assert live["live"]["generation"] == 1 and [h["healthy"] for h in live["history"]] == [True, False, True]
     assert SECRET not in record_file(s).read_text()
 
-    shown = targets.status(s, "local")
-    assert shown.pid == pid_of(s) and shown.health is not None and shown.health.healthy
-    assert [(g["generation"], g["current"], g["healthy"]) for g in shown.generations] == [
+    shown = host_status(s, "local", capsys)
+    assert shown["pid"] == pid_of(s) and shown["health"] is not None and shown["health"]["healthy"]
+    assert [(g["generation"], g["current"], g["healthy"]) for g in shown["generations"]] == [
         (1, True, True), (2, False, False),
     ]
-    logs = targets.logs(s, "local", 50)
+    logs = host_says(lambda: commands.logs(s, timeout=5, target="local", lines=50), capsys)
     assert "v1 listening on" in logs and "token ***" in logs and SECRET not in logs
 
 
@@ -160,24 +167,24 @@ def test_first_deploy_unhealthy_stops_with_nothing_to_roll_back_to(make_settings
     assert pid_of(s) == 0
 
 
-def test_rollback_switches_generation_and_stop_leaves_no_process(make_settings, tiny):
+def test_rollback_switches_generation_and_stop_leaves_no_process(make_settings, tiny, capsys):
     s = make_settings()
     deploy(s, tiny["v1"])
     deploy(s, tiny["v3"])
     assert get(s).startswith("v3 ")
-    outcome = targets.rollback(s, "local")
-    assert outcome.status == "done" and "generation 1" in outcome.detail
+    said = host_says(lambda: commands.rollback(s, to=0, target="local"), capsys)
+    assert "generation 1 live on local" in said
     assert get(s).startswith("v1 ")
-    targets.rollback(s, "local", to=2)
+    commands.rollback(s, to=2, target="local")
     assert get(s).startswith("v3 ")
     with pytest.raises(NixflyError, match="has no generation 7"):
-        targets.rollback(s, "local", to=7)
+        commands.rollback(s, to=7, target="local")
 
     pid = pid_of(s)
     assert session_pids(pid)
-    assert "stopped" in targets.stop(s, "local")
+    assert "stopped" in host_says(lambda: commands.stop(s, target="local"), capsys)
     assert session_pids(pid) == [] and pid_of(s) == 0
-    assert "not running" in targets.stop(s, "local")
+    assert "not running" in host_says(lambda: commands.stop(s, target="local"), capsys)
 
 
 def test_port_override_and_dry_run(make_settings, tiny, capfd):
@@ -185,7 +192,7 @@ def test_port_override_and_dry_run(make_settings, tiny, capfd):
     port = free_port()
     deploy(s, tiny["v1"], port=port)
     assert json.loads(record_file(s).read_text())["live"]["port"] == port
-    assert get(s, "/health").startswith("v1 ")
+    assert json.loads(get(s, "/health"))["version"] == "v1"
     dry = replace(s, dry_run=True)
     before = generations(s)
     outcome = deploy(dry, tiny["v3"])
@@ -207,21 +214,20 @@ def test_real_closure_through_the_pipeline_with_rollback(make_settings, oneshot,
     refuses (exit 2), so start-oneshot exits: the deploy fails and v1 answers again."""
     fly_toml = (REPO / "fly-integrated.toml").read_text()
     s = make_settings("oneshot", fly_toml=fly_toml)
-    (s.root / "result").symlink_to(oneshot)
     (s.root / ".env").write_text(f"CLAUDE_ACCESS_TOKEN={SECRET}\n")
     s = replace(s, health=replace(s.health, timeout=60))
     web_port, ai_port = free_port(), free_port()
     ports = {"AI_SERVER_PORT": str(ai_port), "AI_SERVER_URL": f"http://127.0.0.1:{ai_port}"}
-    options = Options(skip_build=True, skip_smoke=True)
 
-    deploy_pipeline(s, "local", options, port=web_port, env=ports)
+    deploy_host(s, "local", oneshot, port=web_port, env=ports)
     health = json.loads(get(s, "/health"))
-    assert health == {"ai_server": "reachable", "status": "ok"}
+    release = json.loads(record_file(s).read_text())["live"]["release_id"]
+    assert health == {"ai_server": "reachable", "status": "ok", "service": "web", "release": release}
     volume = s.state_dir.resolve() / "local" / "volumes" / "oneshot_data"
     assert volume.is_dir()
 
     with pytest.raises(NixflyError) as failure:
-        deploy_pipeline(s, "local", options, port=web_port, env={**ports, "AI_PROVIDER": "bogus"})
+        deploy_host(s, "local", oneshot, port=web_port, env={**ports, "AI_PROVIDER": "bogus"})
     message = str(failure.value)
     assert "exited during the health check" in message
     assert "restored the previous release, generation 1" in message

@@ -1,0 +1,181 @@
+"""The deploy: one flow for every target.
+
+    preflight → lock → build → smoke → bundle → (the target's steps: apply what changed) → verify
+                                                                     └─ on failure: roll back, verify again
+
+The steps every target shares live here, once; a ``Target`` (``nixfly.target``) contributes its own. The
+target starts reading its current state as soon as the lock is held, concurrently with the build, so each
+of its steps finds what it needs already read. Every step is idempotent: a second run with nothing changed
+creates nothing and deploys nothing. ``--dry-run`` runs every step as a plan ("would …") and changes nothing.
+A failure after a release was made rolls back (unless ``--no-rollback``); a Ctrl-C never does: it stops,
+says what is live, and how to go back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextlib import ExitStack
+
+from nixfly import bundle, console, envfiles, flytoml, git, lock
+from nixfly.buildhost import BuildHost, open_build_host
+from nixfly.config import Settings
+from nixfly.errors import Interrupted, NixflyError
+from nixfly.nix import Built, human_size
+from nixfly.pipeline import Outcome, Pipeline, done, planned, skipped
+from nixfly.runner import Runner
+from nixfly.smoke import passed_before, remember
+from nixfly.target import Candidate, Options, Target, open_target
+
+
+def deploy(
+    settings: Settings,
+    target: str,
+    options: Options,
+    *,
+    on: str = "",
+    port: int = 0,
+    env: Mapping[str, str] | None = None,
+) -> Pipeline:
+    """``inv deploy``: the whole pipeline for ``target``, building here or ``on`` a build host.
+
+    Returns the finished pipeline (its records say what each step did); raises when a step failed.
+    """
+    with ExitStack() as stack:
+        chosen = open_target(settings, target, port=port, env=env)
+        stack.callback(chosen.close)
+        build = stack.enter_context(open_build_host(settings, on))
+        return Engine(settings, options, chosen, build).run()
+
+
+class Engine:
+    def __init__(self, settings: Settings, options: Options, target: Target, build: BuildHost) -> None:
+        self.s = settings
+        self.options = options
+        self.target = target
+        self.build_host = build
+        self.candidate = Candidate()
+        self.built: Built | None = None
+        self.runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
+
+    @property
+    def dry(self) -> bool:
+        return self.s.dry_run
+
+    def run(self) -> Pipeline:
+        s, spec = self.s, self.target.spec
+        where = f" on {spec}" if spec.kind != "fly" else ""
+        again = f"inv deploy --mode {s.mode.name}" + (f" --target {spec}" if spec.kind != "fly" else "")
+        pipeline = Pipeline(
+            f"deploy {s.mode.name} → {s.app}{where}" + (" (dry-run)" if self.dry else ""),
+            json_summary=self.options.json_summary,
+            resume_hint=f"run `{again}` again: finished steps are skipped",
+        )
+        with ExitStack() as stack:
+            steps = [
+                ("preflight", self.preflight),
+                ("lock", lambda: self.lock(stack)),
+                ("build", self.build),
+                ("smoke", self.smoke),
+                ("bundle", self.bundle),
+                *self.target.deploy_steps(self.candidate, self.build_host, self.options),
+            ]
+            try:
+                pipeline.run(steps, on_failure=self.target.recover)
+            except Interrupted as exc:
+                step = next((r.step for r in pipeline.records if r.status == "interrupted"), "")
+                note = self.target.interrupted(step)
+                if note:
+                    exc.add_note(note)
+                raise
+        if not self.dry:
+            self.target.finish()
+        return pipeline
+
+    # --- the steps every target shares ----------------------------------------------------------------------
+    def preflight(self) -> Outcome:
+        s = self.s
+        errors = [
+            m
+            for level, m in flytoml.problems(
+                flytoml.load(s.fly_config), expected_app=s.app, volume=s.mode.volume
+            )
+            if level == "error"
+        ]
+        if errors:
+            raise NixflyError(
+                f"{s.fly_config.name}: {'; '.join(errors)}", "fix the file; `inv doctor` lists all checks"
+            )
+        checked = [f"{s.fly_config.name} ok"]
+        if self.options.skip_build:
+            if self.build_host.endpoint is not None:
+                raise NixflyError("--skip-build cannot be combined with --on", "drop one of them")
+            if not s.out_link.exists():
+                raise NixflyError(f"--skip-build but {s.out_link.name} does not exist", "drop --skip-build")
+        else:
+            self.build_host.require_nix()
+            checked.append(f"nix{self.build_host.where or ' here'}")
+        checked += self.target.preflight(self.build_host, skip_build=self.options.skip_build)
+        return done("; ".join(checked))
+
+    def lock(self, stack: ExitStack) -> Outcome:
+        s = self.s
+        if self.dry:
+            self.target.observe()
+            return planned(f"would lock {s.app}")
+        revision = git.revision(self.runner, s.root)
+        stack.enter_context(lock.held(s.state_dir, s.app, revision, f"deploy --mode {s.mode.name}"))
+        self.target.observe()
+        return done(f"held by pid {os.getpid()}")
+
+    def build(self) -> Outcome:
+        s, c = self.s, self.candidate
+        if self.options.skip_build:
+            c.store_path = str(s.out_link.resolve())
+            self.built = Built(s.mode.flake_attr, c.store_path, s.out_link, 0, 0, cached=True)
+            return skipped(f"--skip-build: using {c.store_path}")
+        where = self.build_host.where
+        built = self.build_host.build(s.mode.flake_attr, s.mode.out_link)
+        c.built_on = self.build_host.endpoint
+        if self.dry:
+            return planned(f"would build .#{s.mode.flake_attr}{where}")
+        self.built = built
+        c.store_path = built.store_path
+        how = "up to date" if built.cached else "built"
+        return done(f"{how}{where}: {built.store_path} (closure {human_size(built.closure_size)})")
+
+    def smoke(self) -> Outcome:
+        s, c = self.s, self.candidate
+        where = self.build_host.where
+        if self.options.skip_smoke:
+            return skipped("--skip-smoke")
+        if self.dry:
+            return planned(f"would run tests/smoke against {s.out_link.name}{where}")
+        if passed_before(s.state_dir, c.store_path):
+            return skipped("passed before for this exact closure")
+        assert self.built is not None
+        self.build_host.smoke(self.built)
+        remember(s.state_dir, c.store_path)
+        return done(f"smoke tests passed{where}")
+
+    def bundle(self) -> Outcome:
+        s, c = self.s, self.candidate
+        gathered = bundle.gather(s.root, s.dotenv, self.runner)
+        reason = bundle.stale_reason(s.env_file, gathered.inputs)
+        if not reason:
+            c.secrets = envfiles.read(s.env_file)
+            return skipped(f"{s.env_file.name} is newer than its sources")
+        warning = bundle.check_ignored(s.root, s.env_file, self.runner)
+        if warning:
+            console.warn(warning)
+        kept = bundle.keep_previous(s.env_file, gathered)
+        if kept:
+            console.warn(
+                f"kept {', '.join(kept)} from the previous {s.env_file.name}: no source has them now"
+            )
+        changed = bundle.write(s.env_file, gathered, dry_run=self.dry)
+        c.secrets = dict(gathered.values)
+        keys = ", ".join(gathered.values) or "none"
+        if self.dry:
+            return planned(f"would write {s.env_file.name} ({reason}): {keys}")
+        return done(f"{'wrote' if changed else 'unchanged'} {s.env_file.name} ({reason}): {keys}")

@@ -1,0 +1,58 @@
+"""What Fly runs now, read concurrently: every read is started at once, each step waits only for its own.
+
+The reads are independent round trips to Fly's API (each a flyctl process), so they run on a small thread
+pool while the build and the smoke tests go on; a no-change redeploy then costs one round trip instead of
+five in a row. A read that failed raises its error in the step that needs it, so the summary names that
+step. For an app that does not exist yet, the reads about its volumes, secrets and releases mean nothing and
+read as empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+from nixfly.flyctl import AppStatus, Flyctl, FlyRelease, SecretInfo, Volume
+
+T = TypeVar("T")
+
+
+class Observation:
+    """Fly's state for one app, as of the moment it was read (reads only: safe in a dry-run)."""
+
+    def __init__(self, fly: Flyctl, app: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="nixfly-observe")
+        self._account = self._pool.submit(fly.whoami)
+        self._status = self._pool.submit(fly.app_status, app)
+        self._volumes = self._pool.submit(fly.volumes, app)
+        self._secrets = self._pool.submit(fly.secrets, app)
+        self._releases = self._pool.submit(fly.releases, app)
+
+    def account(self) -> str:
+        return self._account.result()
+
+    def status(self) -> AppStatus | None:
+        """The app and its machines; None when the app does not exist."""
+        return self._status.result()
+
+    def exists(self) -> bool:
+        return self.status() is not None
+
+    def volumes(self) -> list[Volume]:
+        return self._of_app(self._volumes, list)
+
+    def secrets(self) -> list[SecretInfo]:
+        return self._of_app(self._secrets, list)
+
+    def releases(self) -> list[FlyRelease]:
+        return self._of_app(self._releases, list)
+
+    def _of_app(self, future: Future[T], empty: Callable[[], T]) -> T:
+        if not self.exists():
+            return empty()
+        return future.result()
+
+    def close(self) -> None:
+        """Stop waiting: reads still running are abandoned (their flyctl is stopped by the runner)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,393 @@
+"""Fly.io as a deploy target: app → volume → secrets → image → release → deploy → verify (→ rollback).
+
+The reads start when the lock is taken (``Observation``), the decisions are ``fly.plan``'s, health is
+``fly.verify``'s; this module applies them in order through flyctl. Fly does not roll back a failed release
+by itself, so nixfly does: the previous release's image is redeployed with ``--strategy immediate`` and
+verified again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from nixfly import console, envfiles, flytoml, git, image, lock
+from nixfly.buildhost import FLY_SYSTEM, BuildHost
+from nixfly.config import Settings
+from nixfly.errors import NixflyError
+from nixfly.files import read_record, write_atomic
+from nixfly.fly import plan
+from nixfly.fly.observe import Observation
+from nixfly.fly.verify import judge, wait_healthy
+from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
+from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
+from nixfly.probe import Expect, http_ok
+from nixfly.runner import REDACT, Runner
+from nixfly.secrets import Fingerprints, encode_all
+from nixfly.target import Candidate, Options, TargetSpec
+
+
+class FlyTarget:
+    spec = TargetSpec("fly")
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
+        self.fly = Flyctl(self.runner, settings.flyctl)
+        self.observed: Observation | None = None
+        self.created = False  # this run created the app (for real)
+        self.previous: FlyRelease | None = None
+        self.image_ref = ""
+        self.deployed: Deployed | None = None
+        self.deploy_made = False
+        self.options = Options()
+
+    @property
+    def dry(self) -> bool:
+        return self.s.dry_run
+
+    def _seen(self) -> Observation:
+        if self.observed is None:
+            self.observe()
+        assert self.observed is not None
+        return self.observed
+
+    def _exists(self) -> bool:
+        return self.created or self._seen().exists()
+
+    # --- Target: the deploy ---------------------------------------------------------------------------------
+    def preflight(self, build: BuildHost, *, skip_build: bool) -> list[str]:
+        s = self.s
+        find_executable(s.flyctl)
+        checked = [f"flyctl logged in as {self.fly.whoami()}"]
+        if s.builder == "image":
+            system = build.system()
+            if system != FLY_SYSTEM:
+                raise NixflyError(
+                    f"the image would be built for {system}{build.where or ' (this machine)'}, "
+                    f"but Fly Machines run {FLY_SYSTEM}",
+                    "build on Linux: --on user@x86_64-linux-host, or let Fly build it: --builder nixpacks",
+                )
+            if build.endpoint is not None and not self.runner.which("nix"):
+                raise NixflyError(
+                    "nix not found here: the image is copied here to be pushed (the Fly token stays here)",
+                    "install Nix here, or use --builder nixpacks",
+                )
+            checked.append(f"image for {system}")
+        else:
+            nixpacks = s.mode.nixpacks_config
+            if not nixpacks or not (s.root / nixpacks).is_file():
+                raise NixflyError(
+                    f"mode {s.mode.name} has no nixpacks config ({nixpacks or 'nixpacks_config unset'})",
+                    "use --builder image, or set nixfly.modes.<mode>.nixpacks_config to its nixpacks toml",
+                )
+            checked.append(f"nixpacks with {nixpacks}")
+        return checked
+
+    def observe(self) -> None:
+        if self.observed is None:
+            self.observed = Observation(self.fly, self.s.app)
+
+    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
+        self.options = options
+        return [
+            ("app", self.ensure_app),
+            ("volume", self.ensure_volume),
+            ("secrets", lambda: self.stage_secrets(candidate.secrets)),
+            ("image", lambda: self.push_image(build)),
+            ("release", self.record_release),
+            ("deploy", lambda: self.deploy(candidate)),
+            ("verify", lambda: self.verify(candidate)),
+        ]
+
+    def ensure_app(self) -> Outcome:
+        s = self.s
+        if self._exists():
+            return skipped(f"{s.app} exists")
+        self.fly.create_app(s.app, s.org)
+        self.created = not self.dry
+        return planned(f"would create app {s.app}") if self.dry else done(f"created app {s.app}")
+
+    def ensure_volume(self) -> Outcome:
+        s = self.s
+        name = s.mode.volume
+        if not name:
+            return skipped(f"mode {s.mode.name} has no volume")
+        found = plan.existing_volume(self._seen().volumes(), name) if not self.created else None
+        if found is not None:
+            return skipped(f"{name} exists ({found.id}, {found.region})")
+        self.fly.create_volume(s.app, name, s.region, s.mode.volume_size_gb)
+        what = f"volume {name} ({s.mode.volume_size_gb} GB, {s.region})"
+        return planned(f"would create {what}") if self.dry else done(f"created {what}")
+
+    def stage_secrets(self, values: dict[str, str] | None = None, *, stage: bool = True) -> Outcome:
+        s = self.s
+        if values is None:
+            if not s.env_file.exists():
+                raise NixflyError(f"{s.env_file.name} not found", "run `inv bundle`")
+            values = envfiles.read(s.env_file)
+        missing = [k for k in s.mode.required_secrets if not values.get(k)]
+        if missing:
+            raise NixflyError(
+                f"{s.env_file.name} lacks required secrets: {', '.join(missing)}",
+                "set them in .env or the environment, then `inv bundle`",
+            )
+        encode_all(values)  # refuses any value flyctl cannot carry before anything is sent
+        if not self._exists() and not self.dry:
+            raise NixflyError(f"app {s.app} does not exist yet", "run `inv apps.create` or `inv deploy`")
+        remote = set() if self.created else {secret.name for secret in self._seen().secrets()}
+        prints = Fingerprints(s.state_dir, s.app)
+        changed = prints.changed(values, remote)
+        if not changed:
+            return skipped(f"{len(values)} secrets unchanged")
+        self.fly.import_secrets(s.app, encode_all(changed), stage=stage)
+        names = ", ".join(changed)
+        if self.dry:
+            return planned(f"would stage {names}")
+        prints.record(changed)
+        return done(f"{'staged' if stage else 'set'} {names}")
+
+    def push_image(self, build: BuildHost) -> Outcome:
+        """builder=image: the mode's OCI image from Nix, pushed with skopeo unless the registry has it."""
+        s = self.s
+        if s.builder != "image":
+            return skipped(
+                f"builder is nixpacks ({s.mode.nixpacks_config}; Fly's remote builder makes the image)"
+            )
+        built = image.build_on(build, s.mode.image_attr, f"{s.mode.out_link}-image", self.runner)
+        if self.dry:
+            return planned(
+                f"would build .#{s.mode.image_attr}{build.where} and push it to {s.registry}/{s.app}"
+            )
+        ref = image.reference(s.registry, s.app, built.store_path)
+        self.image_ref = ref
+        live = plan.live_release(self._seen().releases()) if not self.created else None
+        if live is not None and live.image_ref == ref:
+            return skipped(f"already in registry: {ref} is what runs now")
+        pushed = image.push(self.runner, built.store_path, ref, self.fly.registry_password())
+        return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref}")
+
+    def record_release(self) -> Outcome:
+        if not self._exists():
+            return planned("no release yet (new app)")
+        self.previous = None if self.created else plan.live_release(self._seen().releases())
+        if self.previous is None:
+            return done("first deploy: nothing to roll back to")
+        return done(f"live: v{self.previous.version} {self.previous.image_ref}")
+
+    def deploy(self, candidate: Candidate) -> Outcome:
+        s = self.s
+        decision = plan.deploy_decision(
+            self.previous, read_record(self._record_path()), self._inputs(candidate), force=self.options.force
+        )
+        if not decision.deploy:
+            return skipped(decision.reason)
+        self.deployed = self.fly.deploy(
+            s.app,
+            s.fly_config,
+            image=self.image_ref,
+            nixpacks_config="" if self.image_ref else s.mode.nixpacks_config,
+            strategy=s.strategy,
+            cwd=s.root,
+        )
+        if self.dry:
+            return planned(f"would deploy {s.app} with {s.fly_config.name}")
+        self.deploy_made = True
+        if self.deployed is None:
+            # flyctl older than v0.4.56 prints no release line: the newest release is this deploy's.
+            newest = self.fly.releases(s.app)[:1]
+            if newest:
+                self.deployed = Deployed("", newest[0].version, newest[0].image_ref)
+        shown = f"v{self.deployed.version} {self.deployed.image_ref}" if self.deployed else "v?"
+        return done(f"released {shown} ({decision.reason})")
+
+    def verify(self, candidate: Candidate) -> Outcome:
+        s = self.s
+        if self.dry:
+            return planned(
+                f"would wait for machines, checks and {s.health_url} to answer from the new release"
+            )
+        min_running = self._min_running()
+        if not self.deploy_made and self.previous is not None:
+            # Nothing was deployed: judge the live release from what was read, ask Fly again only if unsure.
+            status = self._seen().status()
+            machines = judge(
+                status.machines if status else (), {}, version=self.previous.version, min_running=min_running
+            )
+            http = http_ok(s.health_url, s.health.http_timeout, Expect(release=self.previous.image_ref))
+            if machines.healthy and http.healthy:
+                return done(f"v{self.previous.version} still healthy: {machines.detail}; {http.detail}")
+        version = self.deployed.version if self.deployed else (self.previous.version if self.previous else 0)
+        image_ref = (
+            self.deployed.image_ref if self.deployed else (self.previous.image_ref if self.previous else "")
+        )
+        detail = wait_healthy(
+            self.fly,
+            s.app,
+            s.health_url,
+            s.health,
+            version=version,
+            image_ref=image_ref,
+            min_running=min_running,
+        )
+        if self.deploy_made and version:
+            record = {"version": version, "inputs": self._inputs(candidate)}
+            write_atomic(self._record_path(), json.dumps(record) + "\n", mode=0o644)
+        return done(detail)
+
+    # --- after a failure ------------------------------------------------------------------------------------
+    def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
+        """After a failed deploy or verify, put the previous release back (Fly will not)."""
+        if self.dry:
+            return
+        released = step == "verify" or (step == "deploy" and self._new_release_made())
+        decision = plan.recovery(
+            step, error, released=released, rollback=self.options.rollback, previous=self.previous
+        )
+        mode = self.s.mode.name
+        if decision == "nothing":
+            return
+        error.hint = f"see `inv logs --mode {mode}`"
+        if decision == "keep":
+            error.add_note("automatic rollback is off (--no-rollback)")
+            error.hint = f"`inv rollback --mode {mode}` puts the previous release back"
+            return
+        if decision == "first":
+            error.add_note(f"this was the first deploy of {self.s.app}: nothing to roll back to")
+            return
+        target = self.previous
+        assert target is not None
+        try:
+            pipeline.run_extra("rollback", lambda: self.rollback_to(target))
+        except NixflyError as failed:
+            if failed.exit_code != 1:
+                raise
+            error.add_note(f"rollback to v{target.version} FAILED too: {failed.message}")
+            error.hint = "the app may be down: `inv status`, `inv logs`"
+            return
+        error.add_note(f"rolled back to v{target.version} ({target.image_ref})")
+
+    def interrupted(self, step: str) -> str:
+        back = (
+            f"`inv rollback --to {self.previous.version}` puts v{self.previous.version} back"
+            if self.previous
+            else ""
+        )
+        if step == "deploy":
+            return "flyctl deploy was stopped part-way: `inv status` shows what each machine runs" + (
+                f"; {back}" if back else ""
+            )
+        if step == "verify" and self.deployed is not None:
+            return f"v{self.deployed.version} is live and was not verified; nothing was rolled back" + (
+                f": {back}" if back else ""
+            )
+        if step == "rollback" and self.previous is not None:
+            return f"the rollback was stopped part-way: {back}"
+        return ""
+
+    def finish(self) -> None:
+        """Fly's own output already said where the app answers."""
+
+    def rollback_to(self, release: FlyRelease) -> Outcome:
+        s = self.s
+        self.fly.deploy(s.app, s.fly_config, image=release.image_ref, strategy="immediate", cwd=s.root)
+        detail = wait_healthy(
+            self.fly,
+            s.app,
+            s.health_url,
+            s.health,
+            image_ref=release.image_ref,
+            min_running=self._min_running(),
+        )
+        return done(f"v{release.version} live again: {detail}")
+
+    # --- Target: what the tasks ask afterwards --------------------------------------------------------------
+    def status(self, *, as_json: bool) -> None:
+        from nixfly.cli import print_json
+
+        self._mask_known_secrets()
+        data = self.fly.status(self.s.app)
+        if as_json:
+            print_json(json.loads(REDACT(json.dumps(data))))
+            return
+        machines = sorted(
+            (parse_machine(m) for m in data.get("Machines") or []), key=lambda m: (m.region, m.id)
+        )
+        title = f"{self.s.app}: {data.get('Status', '?')}, release v{data.get('Version', 0)}"
+        console.table(
+            f"{title}, {data.get('Hostname', '')}",
+            ("region", "machine", "state", "release", "image", "checks"),
+            [
+                (
+                    m.region,
+                    m.id,
+                    m.state,
+                    f"v{m.release_version}" if m.release_version else "-",
+                    m.image,
+                    ", ".join(f"{c.name}={c.status}" for c in m.checks) or "-",
+                )
+                for m in machines
+            ],
+        )
+
+    def logs(self, *, lines: int, timeout: float) -> str:
+        self._mask_known_secrets()
+        text = self.fly.logs(self.s.app, timeout=timeout)
+        if text is None:
+            console.note(f"no (more) logs within {timeout:g}s")
+            return ""
+        return REDACT(text)
+
+    def rollback(self, to: int) -> str:
+        s = self.s
+        current, chosen = plan.rollback_choice(self.fly.releases(s.app), to)
+        console.say(f"rolling {s.app} back from v{current.version} to v{chosen.version} ({chosen.image_ref})")
+        if self.dry:
+            self.fly.deploy(s.app, s.fly_config, image=chosen.image_ref, strategy="immediate")
+            return f"would roll {s.app} back to v{chosen.version}"
+        revision = git.revision(self.runner, s.root)
+        with lock.held(s.state_dir, s.app, revision, f"rollback --to {chosen.version}"):
+            return self.rollback_to(chosen).detail
+
+    def stop(self) -> str:
+        raise NixflyError("`inv stop` works on local and ssh:// targets", "on Fly: `flyctl scale count 0`")
+
+    def close(self) -> None:
+        if self.observed is not None:
+            self.observed.close()
+
+    # --- helpers --------------------------------------------------------------------------------------------
+    def _new_release_made(self) -> bool:
+        try:
+            releases = self.fly.releases(self.s.app)
+        except NixflyError:
+            return True  # cannot tell: assume the worst and roll back
+        newest = releases[0].version if releases else 0
+        return newest > (self.previous.version if self.previous else 0)
+
+    def _min_running(self) -> int:
+        service = flytoml.load(self.s.fly_config).raw.get("http_service") or {}
+        value = service.get("min_machines_running", 0) if isinstance(service, dict) else 0
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    def _mask_known_secrets(self) -> None:
+        """Logs and status print what Fly says; mask what nixfly knows to be secret before showing it."""
+        if self.s.env_file.is_file() and not self.s.env_file.is_symlink():
+            with contextlib.suppress(NixflyError):
+                envfiles.read(self.s.env_file)  # registers every value with REDACT
+        for name in TOKEN_ENV:
+            if os.environ.get(name):
+                REDACT.add(os.environ[name])
+
+    def _record_path(self) -> Path:
+        return self.s.state_dir / f"deployed-{self.s.app}.json"
+
+    def _inputs(self, candidate: Candidate) -> str:
+        s = self.s
+        files = [s.fly_config.read_bytes()]
+        if s.builder == "nixpacks" and (s.root / s.mode.nixpacks_config).is_file():
+            files.append((s.root / s.mode.nixpacks_config).read_bytes())
+        prints = Fingerprints(s.state_dir, s.app).load()
+        return plan.inputs_digest(s.builder, candidate.store_path, self.image_ref, s.strategy, files, prints)

@@ -1,0 +1,236 @@
+"""This machine (``local``) or a Linux host over SSH (``ssh://user@host[:port]``) as a deploy target.
+
+The mode's closure runs the way a Fly Machine would (``activate``): a Nix profile generation per release,
+the fly toml's env, secrets and volumes, a detached process, the fly toml's health checks answered by the
+new release itself, and the previous release restored when a new one is unhealthy. The deploy's steps here
+are copy → activate → verify (→ rollback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import PurePosixPath
+
+from nixfly import closure, console, git, lock
+from nixfly.buildhost import BuildHost
+from nixfly.cli import print_json
+from nixfly.config import Settings
+from nixfly.errors import NixflyError
+from nixfly.hosts import profile
+from nixfly.hosts.activate import Activation, Records, tail
+from nixfly.hosts.machine import Host, RemoteHost
+from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
+from nixfly.probe import Expect, Verdict
+from nixfly.remote import RemoteRunner
+from nixfly.runner import Runner
+from nixfly.target import Candidate, Options, TargetSpec
+
+# nixfly's state on an SSH target, under the login user's home (the same layout as `local` uses here).
+REMOTE_BASE = PurePosixPath(".local/state/nixfly/local")
+
+
+def open_host(settings: Settings, spec: TargetSpec) -> Host:
+    """Where ``spec`` runs. Over SSH nothing connects before the first command (or in a dry-run)."""
+    if spec.endpoint is not None:
+        remote = RemoteRunner(spec.endpoint, dry_run=settings.dry_run)
+        return RemoteHost(str(spec.endpoint), remote, REMOTE_BASE)
+    local = Runner(dry_run=settings.dry_run, cwd=settings.root)
+    return Host("local", local, PurePosixPath(settings.state_dir.resolve()) / "local")
+
+
+class HostTarget:
+    def __init__(
+        self,
+        settings: Settings,
+        spec: TargetSpec,
+        *,
+        port: int = 0,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        self.s = settings
+        self.spec = spec
+        self.here = Runner(dry_run=settings.dry_run, cwd=settings.root)
+        self.host = open_host(settings, spec)
+        self.port = port
+        self.overrides = dict(overrides or {})
+        self._activation: Activation | None = None
+        self.options = Options()
+
+    @property
+    def activation(self) -> Activation:
+        """Made on first use: over SSH it asks the host for its home directory (a connection)."""
+        if self._activation is None:
+            self._activation = Activation(self.s, self.host, port=self.port, overrides=self.overrides)
+        return self._activation
+
+    @property
+    def dry(self) -> bool:
+        return self.s.dry_run
+
+    # --- Target: the deploy ---------------------------------------------------------------------------------
+    def preflight(self, build: BuildHost, *, skip_build: bool) -> list[str]:
+        if not self.s.mode.start:
+            raise NixflyError(
+                f"mode {self.s.mode.name} has no `start` command", "set nixfly.modes.<mode>.start"
+            )
+        checked = []
+        if build.endpoint != self.spec.endpoint:
+            # The closure moves with `nix copy`, run here.
+            if not self.here.which("nix"):
+                raise NixflyError("nix not found on PATH", "install Nix with flakes enabled")
+            checked.append("nix here")
+        for tool in ("nix-env", "setsid"):
+            if not self.host.runner.which(tool):
+                where = "PATH" if self.spec.kind == "local" else f"{self.host.name}'s PATH"
+                raise NixflyError(f"{tool} not found on {where}", "it runs the releases: install it there")
+        checked.append(f"nix-env on {self.host.name}")
+        return checked
+
+    def observe(self) -> None:
+        """The host's state is read by each step as it goes (a few local reads, or one SSH connection)."""
+
+    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
+        self.options = options
+        return [
+            ("copy", lambda: self.copy(candidate)),
+            ("activate", lambda: self.activate(candidate)),
+            ("verify", lambda: self.activation.verify()),
+        ]
+
+    def copy(self, candidate: Candidate) -> Outcome:
+        source, dest = candidate.built_on, self.spec.endpoint
+        if source == dest:
+            return skipped(f"built on {self.host.name}: nothing to copy")
+        if self.dry and not candidate.store_path:
+            return planned(f"would copy the closure from {source or 'here'} to {dest or 'here'}")
+        closure.copy(self.here, candidate.store_path, source=source, dest=dest)
+        if self.dry:
+            return planned(f"would copy {candidate.store_path} to {dest or 'here'}")
+        return done(f"copied {candidate.store_path} from {source or 'here'} to {dest or 'here'}")
+
+    def activate(self, candidate: Candidate) -> Outcome:
+        if self.dry and not candidate.store_path:
+            console.say(f"{self.host.label}[dry-run] would make the build a new generation and restart it")
+            return planned(f"would activate the new build on {self.host.name}")
+        return self.activation.activate(candidate.store_path, force=self.options.force)
+
+    def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
+        if step in ("activate", "verify"):
+            activation = self.activation
+            pipeline.run_extra("rollback", lambda: activation.restore(error, auto=self.options.rollback))
+
+    def interrupted(self, step: str) -> str:
+        if self._activation is None:
+            return ""
+        started = self._activation.candidate
+        if step in ("activate", "verify") and started is not None and not self.dry:
+            back = self.activation.previous
+            said = f"generation {started.generation} runs unverified on {self.host.name}; not rolled back"
+            if back is None:
+                return said
+            return f"{said}: `inv rollback --target {self.spec}` puts generation {back.generation} back"
+        return ""
+
+    def finish(self) -> None:
+        live = self.activation.live_url() if self._activation is not None else ""
+        if live:
+            console.ok(f"{self.s.app} answers at {live}; `inv stop --target {self.spec}` ends it")
+
+    # --- Target: what the tasks ask afterwards --------------------------------------------------------------
+    def status(self, *, as_json: bool) -> None:
+        """Generations, whether the process runs, and its health now."""
+        activation = self.activation
+        records = activation.records()
+        pid = activation.running_pid()
+        live = records.live
+        health = None
+        if pid and live is not None:
+            expect = Expect(release=live.release_id, service=self.s.mode.service)
+            verdicts = [self.host.probe(url, self.s.health.http_timeout, expect) for url in live.urls()]
+            health = Verdict(all(v.healthy for v in verdicts), "; ".join(v.detail for v in verdicts))
+        rows = []
+        for gen in profile.generations(self.host, activation.layout.profile):
+            recorded = records.last_for(gen.number)
+            rows.append(
+                {
+                    "generation": gen.number,
+                    "created": gen.created,
+                    "current": gen.current,
+                    "store_path": profile.store_path(self.host, activation.layout.profile, gen.number),
+                    "healthy": recorded.healthy if recorded else None,
+                }
+            )
+        state = f"running (pid {pid})" if pid else "not running"
+        verdict = f", {'healthy' if health.healthy else 'UNHEALTHY'}: {health.detail}" if health else ""
+        checks = {True: "healthy", False: "unhealthy", None: "-"}
+        console.table(
+            f"{self.s.app} on {self.spec}: {state}{verdict}",
+            ("generation", "created", "store path", "last check"),
+            [
+                (
+                    f"{r['generation']}{' (current)' if r['current'] else ''}",
+                    r["created"],
+                    r["store_path"],
+                    checks[r["healthy"]],  # type: ignore[index]
+                )
+                for r in rows
+            ],
+        )
+        if as_json:
+            print_json(
+                {
+                    "target": str(self.spec),
+                    "app": self.s.app,
+                    "pid": pid,
+                    "health": asdict(health) if health else None,
+                    "live": asdict(live) if live else None,
+                    "generations": rows,
+                }
+            )
+
+    def logs(self, *, lines: int, timeout: float) -> str:
+        return tail(self.host, self.s, lines)
+
+    def rollback(self, to: int) -> str:
+        """Switch to generation ``to`` (default: the last healthy one before the live one), restart, verify.
+
+        If that generation is unhealthy, the release that was live is restored and the error says so.
+        """
+        s = self.s
+        activation = self.activation
+        generation = to or _previous_healthy(activation.records(), activation)
+        if self.dry:
+            console.say(f"[dry-run] would run generation {generation} of {s.app} on {self.spec}, verify it")
+            return f"would roll back to generation {generation}"
+        revision = git.revision(self.here, s.root)
+        with lock.held(s.state_dir, s.app, revision, f"rollback --target {self.spec} --to {generation}"):
+            try:
+                outcome = activation.switch_to(generation)
+            except NixflyError as exc:
+                activation.restore(exc)
+                raise
+        return f"generation {generation} live on {self.spec}: {outcome.detail}"
+
+    def stop(self) -> str:
+        """Stop the app's process: TERM its process group, wait kill_timeout, then KILL."""
+        return f"{self.s.app} on {self.spec}: {self.activation.stop()}"
+
+    def close(self) -> None:
+        self.host.close()
+
+
+def _previous_healthy(records: Records, activation: Activation) -> int:
+    live = records.live
+    current = profile.current(activation.host, activation.layout.profile)
+    now = live.generation if live else (current.number if current else 0)
+    earlier = [r.generation for r in reversed(records.history) if r.healthy and r.generation != now]
+    if earlier:
+        return earlier[0]
+    generations = profile.generations(activation.host, activation.layout.profile)
+    older = [g.number for g in generations if g.number < now]
+    if older:
+        return older[-1]
+    raise NixflyError(
+        f"{activation.where} has no earlier generation to go back to", "`inv status --target …` lists them"
+    )
