@@ -166,24 +166,16 @@ class Deployment:
 
     def bundle(self) -> Outcome:
         s = self.s
-        gathered = bundle.gather(s.root, s.dotenv, self.runner)
-        reason = bundle.stale_reason(s.env_file, gathered.inputs)
-        if not reason:
-            return skipped(f"{s.env_file.name} is newer than its sources")
-        warning = bundle.check_ignored(s.root, s.env_file, self.runner)
-        if warning:
+        result = bundle.refresh(s.root, s.dotenv, s.env_file, self.runner, dry_run=self.dry)
+        for warning in result.warnings:
             console.warn(warning)
-        kept = bundle.keep_previous(s.env_file, gathered)
-        if kept:
-            console.warn(
-                f"kept {', '.join(kept)} from the previous {s.env_file.name}: no source has them now"
-            )
-        changed = bundle.write(s.env_file, gathered, dry_run=self.dry)
-        keys = ", ".join(gathered.values) or "none"
+        if not result.changed:
+            return skipped(f"{s.env_file.name} holds what its sources hold")
+        keys = ", ".join(result.values) or "none"
         if self.dry:
-            self.pending_secrets = gathered.values
-            return planned(f"would write {s.env_file.name} ({reason}): {keys}")
-        return done(f"{'wrote' if changed else 'unchanged'} {s.env_file.name} ({reason}): {keys}")
+            self.pending_secrets = result.values
+            return planned(f"would write {s.env_file.name} ({result.reason}): {keys}")
+        return done(f"wrote {s.env_file.name} ({result.reason}): {keys}")
 
     def app_exists(self) -> bool:
         """Asked once per run; creating the app (for real) makes it true."""
