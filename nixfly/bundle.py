@@ -3,6 +3,11 @@
 Sources, first match wins: the process environment, then the developer's ``.env``. JSON credentials are read
 from the files their variables name, validated and compacted to one line. Only names and sources are ever
 printed; values stay in memory, in the 0600 file, and on flyctl's stdin.
+
+``refresh`` is the one entry point (``inv bundle`` and the deploy's bundle step): it gathers every source
+each time and compares VALUES with what ``.env.fly`` holds, so a token rotated in the environment is picked
+up even when ``.env.fly`` is newer than every file. Each time it reads ``.env.fly`` it first refuses a
+symlink, and a file git tracks or does not ignore.
 """
 
 from __future__ import annotations
@@ -31,7 +36,21 @@ JSON_FILES = (
 class Bundle:
     values: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
-    inputs: list[Path] = field(default_factory=list)
+
+    def missing(self, required: tuple[str, ...]) -> list[str]:
+        return [key for key in required if not self.values.get(key)]
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What ``refresh`` found and did. ``values`` is what ``.env.fly`` holds now (or would, in a dry run)."""
+
+    values: dict[str, str]
+    sources: dict[str, str]
+    changed: bool  # .env.fly was (or would be) rewritten
+    reason: str  # why, by key names only; "" when unchanged
+    kept: tuple[str, ...] = ()  # keys carried over from the previous .env.fly: no source has them now
+    warnings: tuple[str, ...] = ()
 
     def missing(self, required: tuple[str, ...]) -> list[str]:
         return [key for key in required if not self.values.get(key)]
@@ -48,11 +67,28 @@ def _compact_json(text: str, name: str, origin: str) -> str:
         ) from None
 
 
+def _checked(name: str, value: str, origin: str) -> str:
+    """A value a secret can carry: UTF-8 text without a carriage return (README: such values are refused)."""
+    if "\r" in value:
+        raise NixflyError(
+            f"{name} from {origin} holds a carriage return, which a secret cannot carry intact",
+            "remove it (often a Windows line ending read from a file into the variable)",
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NixflyError(
+            f"{name} from {origin} is not valid UTF-8 text (undecodable bytes, or a lone surrogate escape)",
+            f"fix {name} at its source, then run `inv bundle` again",
+        ) from None
+    return value
+
+
 def gather(root: Path, dotenv: Path, runner: Runner, environ: Mapping[str, str] | None = None) -> Bundle:
     """Collect every known credential; raise ``NixflyError`` on a bad source, leaving nothing written."""
     environ = os.environ if environ is None else environ
-    file_values = envfiles.read(dotenv) if dotenv.exists() else {}
-    bundle = Bundle(inputs=[dotenv] if dotenv.exists() else [])
+    file_values = envfiles.read(dotenv) if os.path.exists(dotenv) else {}
+    bundle = Bundle()
 
     def lookup(name: str) -> tuple[str, str] | None:
         if environ.get(name):
@@ -66,30 +102,33 @@ def gather(root: Path, dotenv: Path, runner: Runner, environ: Mapping[str, str] 
         path = Path(os.path.expanduser(pointer[0] if pointer else default)) if (pointer or default) else None
         if path is not None and not path.is_absolute():
             path = root / path
-        if pointer and path is not None and not path.is_file():
+        if pointer and path is not None and not os.path.lexists(path):
             raise NixflyError(
                 f"{file_var} names {path}, which does not exist",
                 f"point {file_var} at the credential file or unset it",
             )
-        if path is not None and path.is_file():
-            bundle.values[name] = _compact_json(path.read_text(encoding="utf-8"), name, path.name)
+        # os.path.exists, not Path.exists: a default path behind an unreadable directory is simply absent.
+        if path is not None and (pointer or os.path.exists(path)):
+            fix = f"point {file_var} at a readable JSON credential file, or unset it"
+            text = envfiles.read_text(path, fix)
+            bundle.values[name] = _checked(name, _compact_json(text, name, path.name), f"file {path.name}")
             bundle.sources[name] = f"file {path.name} (via {file_var})" if pointer else f"file {path}"
-            bundle.inputs.append(path)
             continue
         direct = lookup(name)
         if direct:
-            bundle.values[name] = _compact_json(direct[0], name, direct[1])
+            bundle.values[name] = _checked(name, _compact_json(direct[0], name, direct[1]), direct[1])
             bundle.sources[name] = direct[1]
 
     for name in ("CLAUDE_ACCESS_TOKEN", "GH_TOKEN"):
         found = lookup(name)
         if found:
-            bundle.values[name], bundle.sources[name] = found
+            bundle.values[name], bundle.sources[name] = _checked(name, *found), found[1]
     if "GH_TOKEN" not in bundle.values and runner.which("gh"):
         result = runner.run(["gh", "auth", "token"], mutates=False, check=False, quiet=True)
         token = result.stdout.strip()
         if result.returncode == 0 and token:
-            bundle.values["GH_TOKEN"], bundle.sources["GH_TOKEN"] = token, "gh auth token"
+            bundle.values["GH_TOKEN"] = _checked("GH_TOKEN", token, "gh auth token")
+            bundle.sources["GH_TOKEN"] = "gh auth token"
 
     bundle.values = {k: bundle.values[k] for k in KEYS if k in bundle.values}
     for value in bundle.values.values():
@@ -98,7 +137,7 @@ def gather(root: Path, dotenv: Path, runner: Runner, environ: Mapping[str, str] 
 
 
 def check_ignored(root: Path, env_file: Path, runner: Runner) -> str:
-    """Refuse to write credentials git could pick up; returns a warning when there is no git repo."""
+    """Refuse credentials git could pick up; returns a warning when there is no git repo."""
     if not git.is_repo(runner, root):
         return f"{root} is not a git checkout: make sure {env_file.name} is never committed"
     if not env_file.resolve().is_relative_to(root.resolve()):
@@ -114,37 +153,75 @@ def check_ignored(root: Path, env_file: Path, runner: Runner) -> str:
     return ""
 
 
-def stale_reason(env_file: Path, inputs: list[Path]) -> str:
-    """Why ``env_file`` must be (re)written, or "" when it is newer than every source."""
-    if not env_file.exists():
+def check_env_fly(root: Path, env_file: Path, runner: Runner) -> str:
+    """Before ``.env.fly`` is read or written: refuse a symlink (another project's ``.env`` linked there would
+    be staged to Fly, and a write would go where it points) and anything but a regular file, then
+    ``check_ignored``. Returns its warning."""
+    shown = envfiles.shown(env_file)
+    if os.path.islink(env_file):
+        raise NixflyError(
+            f"{shown} is a symlink: nixfly reads and writes credentials only in a file of its own",
+            f"remove the link (`rm {shown}`), then run `inv bundle`",
+        )
+    if os.path.lexists(env_file) and not env_file.is_file():
+        raise NixflyError(
+            f"{shown} is not a regular file", f"remove it (`rm -r {shown}`), then run `inv bundle`"
+        )
+    return check_ignored(root, env_file, runner)
+
+
+def read_env_fly(root: Path, env_file: Path, runner: Runner) -> tuple[dict[str, str], str]:
+    """The values ``.env.fly`` holds, after ``check_env_fly``; and its warning. Missing → {}."""
+    warning = check_env_fly(root, env_file, runner)
+    if not os.path.lexists(env_file):
+        return {}, warning
+    return envfiles.read(env_file), warning
+
+
+def _why(env_file: Path, previous: dict[str, str] | None, values: dict[str, str]) -> str:
+    """Why ``.env.fly`` is rewritten, in key names: never a value."""
+    if previous is None:
         return f"{env_file.name} is missing"
-    written = env_file.stat().st_mtime
-    for source in inputs:
-        if source.exists() and source.stat().st_mtime > written:
-            return f"{source.name} is newer than {env_file.name}"
-    return ""
+    parts = [f"{key} added" for key in values if key not in previous]
+    parts += [f"{key} changed" for key in values if key in previous and previous[key] != values[key]]
+    parts += [f"{key} removed" for key in previous if key not in values]
+    return ", ".join(parts) or "rewritten in the current layout"
 
 
-def keep_previous(env_file: Path, bundle: Bundle) -> list[str]:
-    """Carry over keys the old file has and no source has now (a token set once in a shell long gone)."""
-    if not env_file.exists():
-        return []
-    previous = envfiles.read(env_file)
-    kept = [k for k in previous if k not in bundle.values and previous[k]]
+def refresh(
+    root: Path,
+    dotenv: Path,
+    env_file: Path,
+    runner: Runner,
+    *,
+    dry_run: bool,
+    environ: Mapping[str, str] | None = None,
+) -> Refresh:
+    """Bring ``.env.fly`` up to date with its sources: gather, compare values, rewrite when they differ.
+
+    Keys the old file has and no source has now are kept, with a warning (a token set once in a shell long
+    gone). Nothing is written on any error, or in a dry run. Unchanged content is left alone (mode reset to
+    0600 when it drifted).
+    """
+    previous_values, warning = read_env_fly(root, env_file, runner)
+    previous = previous_values if os.path.lexists(env_file) else None
+    found = gather(root, dotenv, runner, environ)
+    values, sources = dict(found.values), dict(found.sources)
+    kept = tuple(key for key, value in previous_values.items() if key not in values and value)
     for key in kept:
-        bundle.values[key] = previous[key]
-        bundle.sources[key] = f"previous {env_file.name}"
-    return kept
+        values[key] = previous_values[key]
+        sources[key] = f"previous {env_file.name}"
+    warnings = [warning] if warning else []
+    if kept:
+        warnings.append(f"kept {', '.join(kept)} from the previous {env_file.name}: no source has them now")
 
-
-def write(env_file: Path, bundle: Bundle, *, dry_run: bool) -> bool:
-    """Write when the content differs; returns whether anything changed. Unchanged → mtime refreshed only."""
-    rendered = envfiles.render(bundle.values, HEADER)
-    if env_file.exists() and env_file.read_text(encoding="utf-8") == rendered:
-        if not dry_run:
-            os.chmod(env_file, 0o600)
-            os.utime(env_file)
-        return False
+    rendered = envfiles.render(values, HEADER)
+    current = envfiles.read_text(env_file, "run `inv bundle`") if previous is not None else None
+    changed = current != rendered
     if not dry_run:
-        envfiles.write(env_file, bundle.values, HEADER)
-    return True
+        if changed:
+            envfiles.write(env_file, values, HEADER)
+        elif env_file.stat().st_mode & 0o777 != 0o600:
+            os.chmod(env_file, 0o600)
+    reason = _why(env_file, previous, values) if changed else ""
+    return Refresh(values, sources, changed, reason, kept, tuple(warnings))

@@ -72,19 +72,14 @@ def build(s: Settings, *, rebuild: bool, show_trace: bool, on: str = "") -> None
 def bundle(s: Settings) -> None:
     from nixfly import bundle as gather
 
-    runner = runner_for(s)
-    warning = gather.check_ignored(s.root, s.env_file, runner)
-    if warning:
+    result = gather.refresh(s.root, s.dotenv, s.env_file, runner_for(s), dry_run=s.dry_run)
+    rows = [(key, result.sources.get(key, "")) for key in result.values]
+    rows += [(key, "MISSING (required)") for key in result.missing(s.mode.required_secrets)]
+    verb = "would write" if s.dry_run and result.changed else "wrote" if result.changed else "unchanged"
+    why = f" ({result.reason})" if result.changed else ""
+    console.table(f"{s.env_file.name}: {verb}{why} (mode 0600)", ("key", "source"), rows)
+    for warning in result.warnings:
         console.warn(warning)
-    found = gather.gather(s.root, s.dotenv, runner)
-    kept = gather.keep_previous(s.env_file, found)
-    changed = gather.write(s.env_file, found, dry_run=s.dry_run)
-    rows = [(key, found.sources.get(key, "")) for key in found.values]
-    rows += [(key, "MISSING (required)") for key in found.missing(s.mode.required_secrets)]
-    verb = "would write" if s.dry_run and changed else "wrote" if changed else "unchanged"
-    console.table(f"{s.env_file.name}: {verb} (mode 0600)", ("key", "source"), rows)
-    if kept:
-        console.warn(f"kept {', '.join(kept)} from the previous {s.env_file.name}: no source has them now")
 
 
 def secrets(s: Settings, *, stage: bool) -> None:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 
-from nixfly import bundle, console, envfiles, flytoml, git, lock
+from nixfly import bundle, console, flytoml, git, lock
 from nixfly.buildhost import BuildHost, open_build_host
 from nixfly.config import Settings
 from nixfly.errors import Interrupted, NixflyError
@@ -160,22 +160,13 @@ class Engine:
 
     def bundle(self) -> Outcome:
         s, c = self.s, self.candidate
-        gathered = bundle.gather(s.root, s.dotenv, self.runner)
-        reason = bundle.stale_reason(s.env_file, gathered.inputs)
-        if not reason:
-            c.secrets = envfiles.read(s.env_file)
-            return skipped(f"{s.env_file.name} is newer than its sources")
-        warning = bundle.check_ignored(s.root, s.env_file, self.runner)
-        if warning:
+        result = bundle.refresh(s.root, s.dotenv, s.env_file, self.runner, dry_run=self.dry)
+        for warning in result.warnings:
             console.warn(warning)
-        kept = bundle.keep_previous(s.env_file, gathered)
-        if kept:
-            console.warn(
-                f"kept {', '.join(kept)} from the previous {s.env_file.name}: no source has them now"
-            )
-        changed = bundle.write(s.env_file, gathered, dry_run=self.dry)
-        c.secrets = dict(gathered.values)
-        keys = ", ".join(gathered.values) or "none"
+        c.secrets = dict(result.values)
+        if not result.changed:
+            return skipped(f"{s.env_file.name} holds what its sources hold")
+        keys = ", ".join(result.values) or "none"
         if self.dry:
-            return planned(f"would write {s.env_file.name} ({reason}): {keys}")
-        return done(f"{'wrote' if changed else 'unchanged'} {s.env_file.name} ({reason}): {keys}")
+            return planned(f"would write {s.env_file.name} ({result.reason}): {keys}")
+        return done(f"wrote {s.env_file.name} ({result.reason}): {keys}")

@@ -36,16 +36,54 @@ GRACE_SECONDS = 5.0
 
 
 class Redactor:
-    """Masks every registered secret value (and each of its lines) in text meant for people."""
+    """Masks every registered secret value in text meant for people: the value, each of its lines, and, for a
+    JSON value, each string leaf (with its lines, and as it appears JSON-escaped), so a log line quoting one
+    field of a credential file is masked too."""
 
     def __init__(self) -> None:
         self._values: set[str] = set()
 
-    def add(self, value: str) -> None:
+    def add(self, value: str, *, _depth: int = 0) -> None:
         for candidate in (value, *value.splitlines()):
             candidate = candidate.strip()
             if len(candidate) >= MIN_REDACT_LENGTH:
                 self._values.add(candidate)
+        if _depth >= 3:  # JSON inside a JSON string inside ...: enough
+            return
+        for leaf in self._json_strings(value):
+            self.add(leaf, _depth=_depth + 1)
+            self.add(self._json_escaped(leaf, ascii_only=True), _depth=3)
+            self.add(self._json_escaped(leaf, ascii_only=False), _depth=3)
+
+    @staticmethod
+    def _json_strings(value: str) -> list[str]:
+        """Every string leaf of ``value`` read as a JSON object or array; [] when it is not one."""
+        import json
+
+        text = value.strip()
+        if not text.startswith(("{", "[")):
+            return []
+        try:
+            stack = [json.loads(text)]
+        except ValueError:
+            return []
+        leaves = []
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                leaves.append(item)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return leaves
+
+    @staticmethod
+    def _json_escaped(leaf: str, *, ascii_only: bool) -> str:
+        """``leaf`` as it stands between the quotes of JSON text (``\\n``, ``\\"``, maybe ``\\uXXXX``)."""
+        import json
+
+        return json.dumps(leaf, ensure_ascii=ascii_only)[1:-1]
 
     def __call__(self, text: str) -> str:
         # Longest first, so a value that contains another is masked whole.

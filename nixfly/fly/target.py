@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from nixfly import console, envfiles, flytoml, git, image, lock
+from nixfly import bundle, console, envfiles, flytoml, git, image, lock
 from nixfly.buildhost import FLY_SYSTEM, BuildHost
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
@@ -125,9 +125,11 @@ class FlyTarget:
     def stage_secrets(self, values: dict[str, str] | None = None, *, stage: bool = True) -> Outcome:
         s = self.s
         if values is None:
-            if not s.env_file.exists():
+            values, warning = bundle.read_env_fly(s.root, s.env_file, self.runner)
+            if warning:
+                console.warn(warning)
+            if not os.path.lexists(s.env_file):
                 raise NixflyError(f"{s.env_file.name} not found", "run `inv bundle`")
-            values = envfiles.read(s.env_file)
         missing = [k for k in s.mode.required_secrets if not values.get(k)]
         if missing:
             raise NixflyError(

@@ -30,7 +30,7 @@ from pathlib import PurePosixPath
 from secrets import token_hex
 from typing import Any
 
-from nixfly import console, envfiles, flytoml
+from nixfly import bundle, console, envfiles, flytoml
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.hosts import environment, profile, service
@@ -38,7 +38,7 @@ from nixfly.hosts.environment import Environment
 from nixfly.hosts.machine import Host
 from nixfly.pipeline import Outcome, done, planned, skipped
 from nixfly.probe import Expect
-from nixfly.runner import REDACT
+from nixfly.runner import REDACT, Runner
 from nixfly.secrets import Fingerprints
 
 HISTORY = 20  # activations kept in releases.json
@@ -183,9 +183,9 @@ class Activation:
     def environment(self, public: Mapping[str, str] | None = None) -> Environment:
         """The environment for a new release, or (``public`` given) a recorded one with today's secrets."""
         s = self.settings
-        secrets: dict[str, str] = {}
-        if s.env_file.exists():
-            secrets = envfiles.read(s.env_file)
+        secrets, warning = bundle.read_env_fly(s.root, s.env_file, Runner(cwd=s.root))
+        if warning and not self._warned:
+            console.warn(warning)
         missing = [name for name in s.mode.required_secrets if not secrets.get(name)]
         if missing and not self._warned:
             self._warned = True

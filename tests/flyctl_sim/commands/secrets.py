@@ -8,6 +8,7 @@ machine with the currently deployed config; a never-deployed app only stages.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from flyctl_sim import clock, importfmt, render, rollout
@@ -120,7 +121,7 @@ def run_set(inv: Invocation) -> None:
     deploy_secrets(inv, app, stage=inv.flag("stage"), detach=inv.flag("detach"))
 
 
-def run_import(inv: Invocation) -> None:
+def run_import(inv: Invocation) -> Callable[[], int] | None:
     app = inv.app()
     # flyctl reads os.Stdin unconditionally; a terminal would block it. The simulator reads only piped input
     # (a terminal or /dev/null reads as empty: "requires at least one SECRET=VALUE pair").
@@ -129,10 +130,16 @@ def run_import(inv: Invocation) -> None:
         values = importfmt.parse_import(text)
     except ValueError as exc:
         raise FlyError(f"Failed to parse secrets from stdin: {exc}") from None
+    except importfmt.GoPanic as panic:
+        # import.go has no recover: main.go's recovers it (release build), prints to stdout, exits 3. Nothing
+        # was stored.
+        inv.out.write(importfmt.recovered_panic_output(panic))
+        return lambda: importfmt.PANIC_EXIT_CODE
     if not values:
         raise FlyError("requires at least one SECRET=VALUE pair")
     store(app, values)
     deploy_secrets(inv, app, stage=inv.flag("stage"), detach=inv.flag("detach"))
+    return None
 
 
 def run_unset(inv: Invocation) -> None:
