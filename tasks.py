@@ -9,7 +9,7 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from nixfly import commands
+from nixfly import commands, deps
 from nixfly.cli import clean_exit, settings
 from nixfly.config import DEFAULTS
 
@@ -284,6 +284,14 @@ def cache_push(c, mode="integrated", name="", url="", dry_run=False):
     commands.cache_push(settings(c, ROOT, mode=mode, dry_run=dry_run), name=name, url=url)
 
 
+# --- deps.*: the ai-server's npm dependencies --------------------------------------------------------------
+@task(name="update", help={"dry_run": DRY})
+@clean_exit
+def deps_update(c, dry_run=False):
+    """After ai-server/bun.lock changed: recompute the Nix hash of its node_modules and say what changed."""
+    deps.update(settings(c, ROOT, dry_run=dry_run))
+
+
 ns = Collection(
     deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, stop, dev, clean, update
 )
@@ -292,4 +300,5 @@ ns.add_collection(Collection("volumes", volumes_create))
 ns.add_collection(Collection("lock", lock_status, lock_release))
 ns.add_collection(Collection("image", image_build, image_push, image_inspect))
 ns.add_collection(Collection("cache", cache_use, cache_push))
+ns.add_collection(Collection("deps", deps_update))
 ns.configure({"nixfly": DEFAULTS})

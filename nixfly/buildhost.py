@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from nixfly import console, nix
+from nixfly import console, deps, nix
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.nix import Built, Nix, error_block
@@ -35,6 +35,9 @@ def build(remote: RemoteRunner, checkout: PurePosixPath, attr: str, out_link: st
     link = checkout / out_link
     result = remote.run(nix.argv("build", f".#{attr}", "--out-link", str(link)), cwd=checkout, check=False)
     if result.returncode != 0:
+        stale = deps.stale_error(result.stderr)
+        if stale is not None:
+            raise stale
         console.error(REDACT(error_block(result.stderr)))
         raise NixflyError(
             f"nix build .#{attr} failed on {remote.endpoint} (exit {result.returncode})",
