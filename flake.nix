@@ -150,6 +150,10 @@
           # The supervisor; finds web and ai-server on PATH.
           startOneshot = pkgs.writeShellApplication {
             name = "start-oneshot";
+            # System tools a program runs go on ITS wrapper's PATH, so the closure carries them
+            # (runtimeInputs here; makeWrapper --prefix PATH for a binary): start-oneshot runs sleep
+            # from coreutils. Never buildInputs, which only the build sees. tests/smoke runs the
+            # closure with an empty PATH.
             runtimeInputs = [
               webLauncher
               aiServer
