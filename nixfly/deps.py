@@ -314,13 +314,15 @@ def update(s: Settings, runner: Runner | None = None) -> None:
 
     old_hash = str(old.get("hash") or "(none)")
     changes = package_changes((old.get("lockfile") or {}).get("packages") or {}, packages)
-    rows = [
-        (RECORD, f"{old_hash} → {found.got}" if old_hash != found.got else f"unchanged ({found.got})"),
-        (LOCKFILE, "; ".join(changes) if changes else f"{len(packages)} package(s), no version changes"),
-        ("fetch", f"{fetch_seconds:.1f}s"),
-    ]
-    console.table(f"deps.update — {APP}", ("what", "change"), rows)
+    # Plain lines, not a table: hashes are long and CI logs are grepped.
     if old_hash != found.got:
-        console.ok(f"{RECORD} updated; commit it with {LOCKFILE}")
+        console.say(f"{RECORD}: {old_hash} → {found.got}")
+    else:
+        console.say(f"{RECORD}: unchanged ({found.got})")
+    summary = "; ".join(changes) if changes else f"{len(packages)} package(s), no version changes"
+    console.say(f"{LOCKFILE}: {summary}")
+    console.note(f"fetched in {fetch_seconds:.1f}s")
+    if old_hash != found.got:
+        console.ok(f"{RECORD} updated: commit it with {LOCKFILE}")
     else:
         console.ok(f"{RECORD} was already right for {LOCKFILE}")
