@@ -108,8 +108,10 @@
             installPhase = ''
               runHook preInstall
               mkdir -p "$out" node_modules
-              # Caches tools may leave in node_modules are no dependency (and would vary).
+              # Not dependencies, and they vary between runs or bun versions: caches tools leave in
+              # node_modules, and empty directories (npm tarballs hold none).
               rm -rf node_modules/.cache
+              find node_modules -mindepth 1 -type d -empty -delete
               cp -R node_modules "$out/node_modules"
               # The lockfile these came from: the ai-server build compares it with its own.
               cp bun.lock "$out/bun.lock"
