@@ -135,7 +135,8 @@
                 # Nix reuses a fixed output it already has for the same hash: node_modules from another
                 # bun.lock means ai-server/deps.json was not updated. One line, for nixfly to show.
                 if ! cmp -s ${./ai-server/bun.lock} ${aiServerNodeModules}/bun.lock; then
-                  echo "nixfly-deps-stale: ai-server/bun.lock changed since ai-server/deps.json was written" >&2
+                  echo "nixfly-deps-stale: ai-server/bun.lock changed since ai-server/deps.json was written;" \
+                    "run: inv deps.update" >&2
                   exit 1
                 fi
                 mkdir -p "$out/bin" "$out/ai-server"
