@@ -9,7 +9,7 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from nixfly import commands, deps
+from nixfly import commands
 from nixfly.cli import clean_exit, settings
 from nixfly.config import DEFAULTS
 
@@ -289,6 +289,8 @@ def cache_push(c, mode="integrated", name="", url="", dry_run=False):
 @clean_exit
 def deps_update(c, dry_run=False):
     """After ai-server/bun.lock changed: recompute the Nix hash of its node_modules and say what changed."""
+    from nixfly import deps  # imported here: `inv --list` stays fast
+
     deps.update(settings(c, ROOT, dry_run=dry_run))
 
 
