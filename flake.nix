@@ -65,15 +65,84 @@
             '';
           };
 
-          # The ai-server sources plus bin/ai-server; no npm dependencies, so no bun install.
+          # ai-server's npm dependencies exactly as ai-server/bun.lock pins them: node_modules from
+          # `bun install --frozen-lockfile` (no install scripts, no dev dependencies) in a fixed-output
+          # derivation, the one build step with network. Nix checks what it fetched against the hash in
+          # ai-server/deps.json, which `inv deps.update` rewrites when bun.lock changes.
+          aiServerNodeModules = pkgs.stdenvNoCC.mkDerivation {
+            pname = "ai-server-node_modules";
+            inherit version;
+            # Only what bun install reads: editing the sources fetches nothing.
+            src = builtins.path {
+              name = "ai-server-lockfile";
+              path = ./ai-server;
+              filter =
+                path: _type:
+                builtins.elem (baseNameOf path) [
+                  "package.json"
+                  "bun.lock"
+                  "bunfig.toml"
+                  ".npmrc"
+                ];
+            };
+            nativeBuildInputs = [ pkgs.bun ];
+            # The registry comes from the caller's environment, as npm and bun users expect (a company
+            # mirror: NPM_CONFIG_REGISTRY or BUN_CONFIG_REGISTRY); a fixed-output derivation sees only
+            # the variables listed here (with a nix-daemon: the daemon's environment).
+            impureEnvVars = lib.fetchers.proxyImpureEnvVars ++ [
+              "BUN_CONFIG_REGISTRY"
+              "NPM_CONFIG_REGISTRY"
+              "npm_config_registry"
+            ];
+            dontConfigure = true;
+            buildPhase = ''
+              runHook preBuild
+              export HOME="$TMPDIR" BUN_INSTALL_CACHE_DIR="$TMPDIR/bun-cache"
+              # Nix passes an impure variable the caller did not set as ""; bun's default registry then.
+              for name in BUN_CONFIG_REGISTRY NPM_CONFIG_REGISTRY npm_config_registry; do
+                if [ -z "''${!name:-}" ]; then unset "$name"; fi
+              done
+              bun install --frozen-lockfile --ignore-scripts --production --no-progress
+              runHook postBuild
+            '';
+            installPhase = ''
+              runHook preInstall
+              mkdir -p "$out" node_modules
+              # Not dependencies, and they vary between runs or bun versions: caches tools leave in
+              # node_modules, and empty directories (npm tarballs hold none).
+              rm -rf node_modules/.cache
+              find node_modules -mindepth 1 -type d -empty -delete
+              cp -R node_modules "$out/node_modules"
+              # The lockfile these came from: the ai-server build compares it with its own.
+              cp bun.lock "$out/bun.lock"
+              runHook postInstall
+            '';
+            # Fixup would patch shebangs to store paths, which a fixed-output derivation must not hold.
+            dontFixup = true;
+            outputHashMode = "recursive";
+            outputHashAlgo = "sha256";
+            outputHash = (builtins.fromJSON (builtins.readFile ./ai-server/deps.json)).hash;
+          };
+
+          # The ai-server sources, their node_modules and bin/ai-server.
           aiServer =
             pkgs.runCommand "ai-server-${version}"
               {
                 meta.mainProgram = "ai-server";
+                passthru.node_modules = aiServerNodeModules;
               }
               ''
+                # Nix reuses a fixed output it already has for the same hash: node_modules from another
+                # bun.lock means ai-server/deps.json was not updated. One line, for nixfly to show.
+                if ! cmp -s ${./ai-server/bun.lock} ${aiServerNodeModules}/bun.lock; then
+                  echo "nixfly-deps-stale: ai-server/bun.lock changed since ai-server/deps.json was written;" \
+                    "run: inv deps.update" >&2
+                  exit 1
+                fi
                 mkdir -p "$out/bin" "$out/ai-server"
                 cp -R --no-preserve=mode ${./ai-server}/. "$out/ai-server/"
+                rm -rf "$out/ai-server/node_modules"
+                ln -s ${aiServerNodeModules}/node_modules "$out/ai-server/node_modules"
                 cat > "$out/bin/ai-server" <<EOF
                 #!${pkgs.runtimeShell}
                 exec ${lib.getExe pkgs.bun} run $out/ai-server/src/index.ts "\$@"
@@ -84,6 +153,10 @@
           # The supervisor; finds web and ai-server on PATH.
           startOneshot = pkgs.writeShellApplication {
             name = "start-oneshot";
+            # System tools a program runs go on ITS wrapper's PATH, so the closure carries them
+            # (runtimeInputs here; makeWrapper --prefix PATH for a binary): start-oneshot runs sleep
+            # from coreutils. Never buildInputs, which only the build sees. tests/smoke runs the
+            # closure with an empty PATH.
             runtimeInputs = [
               webLauncher
               aiServer

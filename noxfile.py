@@ -66,6 +66,8 @@ def tests(session: nox.Session) -> None:
     with session.chdir("web"):
         session.run("mix", "test", external=True)
     with session.chdir("ai-server"):
+        # node_modules from the same bun.lock the Nix build uses.
+        session.run("bun", "install", "--frozen-lockfile", external=True)
         session.run("bun", "test", external=True)
 
 

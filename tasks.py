@@ -293,6 +293,16 @@ def cache_push(c, mode="integrated", name="", url="", dry_run=False):
     commands.cache_push(settings(c, ROOT, mode=mode, dry_run=dry_run), name=name, url=url)
 
 
+# --- deps.*: the ai-server's npm dependencies --------------------------------------------------------------
+@task(name="update", help={"dry_run": DRY})
+@clean_exit
+def deps_update(c, dry_run=False):
+    """After ai-server/bun.lock changed: recompute the Nix hash of its node_modules and say what changed."""
+    from nixfly import deps  # imported here: `inv --list` stays fast
+
+    deps.update(settings(c, ROOT, dry_run=dry_run))
+
+
 ns = Collection(
     deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, stop, dev, clean, update
 )
@@ -301,3 +311,4 @@ ns.add_collection(Collection("volumes", volumes_create))
 ns.add_collection(Collection("lock", lock_status, lock_release))
 ns.add_collection(Collection("image", image_build, image_push, image_inspect))
 ns.add_collection(Collection("cache", cache_use, cache_push))
+ns.add_collection(Collection("deps", deps_update))

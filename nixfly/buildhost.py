@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from nixfly import closure, console, nix, smoke
+from nixfly import closure, console, deps, nix, smoke
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.nix import Built, Nix, error_block
@@ -81,7 +81,7 @@ class BuildHost:
             return FLY_SYSTEM
         out = self.runner.run(["uname", "-sm"], mutates=False, quiet=True).stdout.split()
         kernel, machine = [*out, "?", "?"][:2]
-        return f"{ {'arm64': 'aarch64', 'amd64': 'x86_64'}.get(machine, machine) }-{kernel.lower()}"
+        return nix_system(kernel, machine)
 
     def build(self, attr: str, out_link: str, *, rebuild: bool = False, show_trace: bool = False) -> Built:
         """``nix build .#attr`` with its result at ``out_link`` (beside the checkout, here or there)."""
@@ -96,6 +96,9 @@ class BuildHost:
             args.append("--show-trace")
         result = self.runner.run(nix.argv(*args), cwd=checkout, check=False)
         if result.returncode != 0:
+            stale = deps.stale_error(result.stderr)
+            if stale is not None:
+                raise stale
             console.error(REDACT(error_block(result.stderr)))
             raise NixflyError(
                 f"nix build .#{attr} failed on {self.endpoint} (exit {result.returncode})",

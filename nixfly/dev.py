@@ -42,8 +42,18 @@ def _signal_exit(proc: subprocess.Popen[str], done: threading.Event) -> None:
     done.set()
 
 
+def install_deps(runner: Runner, root: Path) -> None:
+    """The ai-server's node_modules exactly as bun.lock pins them, as the Nix build has them."""
+    runner.run(
+        ["bun", "install", "--frozen-lockfile"],
+        cwd=root / "ai-server",
+        hint="bun.lock must match package.json: run `bun install` in ai-server/ and `inv deps.update`",
+    )
+
+
 def run(runner: Runner, root: Path, web_port: int, ai_port: int) -> int:
     """Start both; when either exits or Ctrl-C arrives, stop the other. Returns the exit code."""
+    install_deps(runner, root)
     specs = processes(root, web_port, ai_port)
     if runner.dry_run:
         for name, argv, cwd, _ in specs:

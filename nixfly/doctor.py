@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nixfly import bundle, console, envfiles, flytoml, git
+from nixfly import bundle, console, deps, envfiles, flytoml, git
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.flyctl import Flyctl, find_executable
@@ -142,6 +142,10 @@ def run_checks(s: Settings, runner: Runner) -> list[Check]:
     if checks[-1].level == "ok":
         checks.append(_guard("flyctl login", flyctl_auth))
     checks += configs()
+    # The ai-server's npm dependencies: deps.json recorded for this bun.lock (content, not mtime).
+    checks += [Check("npm deps", "FAIL", p) for p in deps.problems(s.root)] or [
+        Check("npm deps", "ok", f"{deps.RECORD} matches {deps.LOCKFILE}")
+    ]
     try:
         checks += env_file()
     except NixflyError as exc:

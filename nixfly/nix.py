@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nixfly import console, git
+from nixfly import console, deps, git
 from nixfly.errors import CommandError, NixflyError
 from nixfly.files import read_record, write_atomic
 from nixfly.runner import REDACT, Runner
@@ -141,6 +141,10 @@ class Nix:
             args.append("--show-trace")
         result = self._run(*args, check=False)
         if result.returncode != 0:
+            # A stale ai-server/deps.json is one line naming the fix, not Nix's hash-mismatch dump.
+            stale = deps.stale_error(result.stderr)
+            if stale is not None:
+                raise stale
             # Nix's own explanation (evaluation error, builder log tail) is the useful part: show it whole.
             block = REDACT(error_block(result.stderr))
             console.say(block)

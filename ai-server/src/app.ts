@@ -1,4 +1,5 @@
 import type { Server } from "bun";
+import { parseChatRequest } from "./chat-request.ts";
 import type { Config } from "./config.ts";
 import { createProvider, ProviderError, type Provider } from "./providers/index.ts";
 
@@ -90,15 +91,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     } catch {
       return json(400, { error: "invalid JSON body" });
     }
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      return json(400, { error: "request body must be a JSON object" });
-    }
-    const message: unknown = (body as Record<string, unknown>).message;
-    if (typeof message !== "string" || message.trim() === "") {
-      return json(400, { error: '"message" is required and must be a non-empty string' });
+    const parsed = parseChatRequest(body);
+    if (!parsed.ok) {
+      return json(400, { error: parsed.error });
     }
     try {
-      return json(200, await provider.chat(message));
+      return json(200, await provider.chat(parsed.request.message));
     } catch (err) {
       if (err instanceof ProviderError) {
         logger.error(`chat via ${provider.name} failed: ${err.logDetail}`);

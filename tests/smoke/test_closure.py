@@ -28,7 +28,9 @@ def wait_healthy(port: int, want: Callable[[dict], bool] = lambda _: True) -> di
     return wait_until(check, STARTUP_SECONDS, f"/health on port {port}")  # type: ignore[return-value]
 
 
-def start_oneshot(launch: Callable[..., Service], result: Path, data_dir: Path) -> tuple[Service, int, int]:
+def start_oneshot(
+    launch: Callable[..., Service], result: Path, data_dir: Path, **env: str
+) -> tuple[Service, int, int]:
     web_port, ai_port = free_port(), free_port()
     service = launch(
         [str(result / "bin" / "start-oneshot")],
@@ -37,6 +39,7 @@ def start_oneshot(launch: Callable[..., Service], result: Path, data_dir: Path) 
         DATA_DIR=str(data_dir),
         AI_PROVIDER="echo",
         ONESHOT_GRACE_SECONDS=str(GRACE_SECONDS),
+        **env,
     )
     wait_healthy(web_port, lambda body: body.get("ai_server") == "reachable")
     return service, web_port, ai_port
@@ -49,6 +52,10 @@ def test_layout(result: Path) -> None:
     assert (result / "elixir" / "bin" / "web").is_file()
     assert not (result / "elixir" / "releases" / "COOKIE").exists()  # no secret in the store
     assert (result / "ai-server" / "src" / "index.ts").is_file()
+    # npm dependencies: node_modules built by Nix from bun.lock, inside the closure.
+    node_modules = (result / "ai-server" / "node_modules").resolve()
+    assert str(node_modules).startswith("/nix/store/"), node_modules
+    assert (node_modules / "valibot" / "package.json").is_file()
     assert sorted(p.name for p in result.iterdir()) == ["ai-server", "bin", "elixir"]
 
 
@@ -148,3 +155,44 @@ def test_a_dead_ai_server_makes_start_oneshot_fail(
     assert status != 0, oneshot.output
     assert "ai-server exited with status" in oneshot.output
     wait_until(lambda: not oneshot.live_processes(), 5, "every process of the session to exit")
+
+
+MESSAGE_ERROR = '"message" is required and must be a non-empty string'
+
+
+@pytest.mark.integrated
+@pytest.mark.ai_server
+def test_chat_requests_are_checked_by_the_npm_dependency(
+    launch: Callable[..., Service], result: Path
+) -> None:
+    """valibot (pinned by ai-server/bun.lock) validates /chat; without node_modules the ai-server fails."""
+    port = free_port()
+    launch([str(result / "bin" / "ai-server")], PORT=str(port), AI_PROVIDER="echo")
+    wait_healthy(port)
+    accepted = request(f"http://127.0.0.1:{port}/chat", json.dumps({"message": "valid", "x": 1}).encode())
+    assert (accepted.status, accepted.json()) == (200, {"provider": "echo", "reply": "echo: valid"})
+    for body, error in (({"message": 7}, MESSAGE_ERROR), ([1, 2], "request body must be a JSON object")):
+        rejected = request(f"http://127.0.0.1:{port}/chat", json.dumps(body).encode())
+        assert (rejected.status, rejected.json()) == (400, {"error": error}), body
+
+
+@pytest.mark.integrated
+def test_the_closure_finds_its_system_tools_with_an_empty_path(
+    launch: Callable[..., Service], result: Path, tmp_path: Path
+) -> None:
+    """System tools the apps run come from the closure (writeShellApplication runtimeInputs, the release's
+    wrapper), never from the host: start-oneshot's sleep, web's mktemp, the release scripts' sed."""
+    launcher = (result / "bin" / "start-oneshot").resolve().read_text()
+    [path_line] = [line for line in launcher.splitlines() if line.startswith("export PATH=")]
+    entries = path_line.removeprefix('export PATH="').removesuffix(':$PATH"').split(":")
+    assert all(entry.startswith("/nix/store/") for entry in entries), entries
+    assert any(os.access(Path(entry) / "sleep", os.X_OK) for entry in entries), entries
+
+    oneshot, web_port, _ = start_oneshot(launch, result, tmp_path, PATH="")
+    reply = request(f"http://127.0.0.1:{web_port}/chat", json.dumps({"message": "no PATH"}).encode())
+    assert reply.status == 200, reply.body
+    rejected = request(f"http://127.0.0.1:{web_port}/chat", json.dumps({"message": " "}).encode())
+    assert (rejected.status, rejected.json()) == (400, {"error": MESSAGE_ERROR})
+    oneshot.process.send_signal(signal.SIGTERM)
+    assert oneshot.wait_exit(GRACE_SECONDS + 5) == 0, oneshot.output
+    assert "not found" not in oneshot.output, oneshot.output

@@ -61,6 +61,22 @@ rec {
 
   makeBinPath = packages: concatMapStringsSep ":" (package: "${package}/bin") packages;
 
+  # nixpkgs lib/fetchers.nix, verbatim list: the caller's proxy settings a fixed-output derivation may
+  # see through `impureEnvVars`.
+  fetchers.proxyImpureEnvVars = [
+    "http_proxy"
+    "https_proxy"
+    "ftp_proxy"
+    "all_proxy"
+    "no_proxy"
+    "HTTP_PROXY"
+    "HTTPS_PROXY"
+    "FTP_PROXY"
+    "ALL_PROXY"
+    "NO_PROXY"
+    "NIX_SSL_CERT_FILE"
+  ];
+
   # nixpkgs: "${getBin x}/bin/${x.meta.mainProgram or <warning + name>}". The shim insists
   # on meta.mainProgram instead of guessing.
   getExe =

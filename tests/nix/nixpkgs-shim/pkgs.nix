@@ -40,6 +40,19 @@ let
     in
     drv // passthru // { inherit meta; };
 
+  # GNU coreutils' programs (nixpkgs' coreutils has them all; Debian's coreutils package too).
+  coreutilsTools = [
+    "arch" "b2sum" "base32" "base64" "basename" "basenc" "cat" "chgrp" "chmod" "chown" "cksum"
+    "comm" "cp" "csplit" "cut" "date" "dd" "df" "dir" "dircolors" "dirname" "du" "echo" "env" "expand"
+    "expr" "factor" "false" "fmt" "fold" "groups" "head" "hostid" "id" "install" "join" "link" "ln"
+    "logname" "ls" "md5sum" "mkdir" "mkfifo" "mknod" "mktemp" "mv" "nice" "nl" "nohup" "nproc" "numfmt"
+    "od" "paste" "pathchk" "pinky" "pr" "printenv" "printf" "ptx" "pwd" "readlink" "realpath" "rm"
+    "rmdir" "seq" "sha1sum" "sha224sum" "sha256sum" "sha384sum" "sha512sum" "shred" "shuf" "sleep"
+    "sort" "split" "stat" "stdbuf" "stty" "sum" "sync" "tac" "tail" "tee" "test" "timeout" "touch" "tr"
+    "true" "truncate" "tsort" "tty" "uname" "unexpand" "uniq" "unlink" "users" "vdir" "wc" "who"
+    "whoami" "yes"
+  ];
+
   # bin/ symlinks to host executables, e.g. the host's git or shellcheck.
   hostTools =
     name: tools:
@@ -49,7 +62,8 @@ let
       script = ''
         mkdir -p "$out/bin"
         for tool in ${toString tools}; do
-          path=$(command -v "$tool") || { echo "nixpkgs-shim: host has no '$tool' on $PATH" >&2; exit 1; }
+          # type -P: the executable, never a shell builtin of the same name (printf, echo, test).
+          path=$(type -P "$tool") || { echo "nixpkgs-shim: host has no '$tool' on $PATH" >&2; exit 1; }
           ln -s "$path" "$out/bin/$tool"
         done
       '';
@@ -68,18 +82,201 @@ let
       '';
     };
 
+  # stdenv's initialPath (nixpkgs pkgs/stdenv/generic/common-path.nix: coreutils findutils diffutils
+  # gnused gnugrep gawk gnutar gzip bzip2 gnumake bash patch xz file), linked from the host. With the
+  # derivation's own inputs it is ALL a stdenv build finds on PATH (not /usr/bin): a tool missing from
+  # nativeBuildInputs fails here as it does with real nixpkgs. bzip2, make, patch, xz and file are
+  # linked when the host has them (a fresh Debian may not).
+  stdenvInitialPath = hostDerivation {
+    name = "stdenv-initial-path-host";
+    env = {
+      required = coreutilsTools ++ [
+        "find"
+        "xargs"
+        "diff"
+        "cmp"
+        "sed"
+        "grep"
+        "awk"
+        "tar"
+        "gzip"
+        "gunzip"
+        "zcat"
+        "bash"
+        "sh"
+      ];
+      optional = [
+        "bzip2"
+        "make"
+        "patch"
+        "xz"
+        "file"
+      ];
+    };
+    script = ''
+      mkdir -p "$out/bin"
+      for tool in $required; do
+        path=$(type -P "$tool") || { echo "nixpkgs-shim: host has no '$tool' on $PATH" >&2; exit 1; }
+        ln -s "$path" "$out/bin/$tool"
+      done
+      for tool in $optional; do
+        if path=$(type -P "$tool"); then ln -s "$path" "$out/bin/$tool"; fi
+      done
+    '';
+  };
+
+  # The phases of nixpkgs' generic builder (pkgs/stdenv/generic/setup.sh) that flake.nix uses, in the
+  # same order with the same switches; what the stand-in does not implement fails the build by name.
+  genericBuilder = ''
+    set -eu -o pipefail
+    export SOURCE_DATE_EPOCH="''${SOURCE_DATE_EPOCH:-315532800}"
+    unsupported() {
+      echo "nixpkgs-shim: $* is not implemented by the offline stand-in (tests/nix/README.md)" >&2
+      exit 1
+    }
+    # A hook is a shell function of that name, else a string attribute to eval (setup.sh's
+    # _callImplicitHook); unset means nothing to do.
+    runHook() {
+      local hook=$1
+      if declare -F "$hook" >/dev/null; then
+        "$hook"
+      elif [ -n "''${!hook:-}" ]; then
+        eval "''${!hook}"
+      fi
+    }
+    stripHash() {
+      local base
+      base=$(basename "$1")
+      if [[ $base =~ ^[0-9a-df-np-sv-z]{32}- ]]; then echo "''${base:33}"; else echo "$base"; fi
+    }
+    unpackPhase() {
+      runHook preUnpack
+      if [ -z "''${src:-}" ]; then
+        echo 'variable $src or $srcs should point to the source' >&2
+        exit 1
+      fi
+      [ -d "$src" ] || unsupported "unpacking a file src ($src)"
+      sourceRoot=$(stripHash "$src")
+      cp -pr --reflink=auto -- "$src" "$sourceRoot"
+      if [ -z "''${dontMakeSourcesWritable:-}" ]; then chmod -R u+w -- "$sourceRoot"; fi
+      runHook postUnpack
+    }
+    patchPhase() {
+      runHook prePatch
+      local patch
+      for patch in ''${patches:-}; do
+        patch ''${patchFlags:--p1} < "$patch"
+      done
+      runHook postPatch
+    }
+    configurePhase() {
+      runHook preConfigure
+      if [ -x ./configure ]; then unsupported "the default configurePhase (./configure)"; fi
+      echo "no configure script, doing nothing"
+      runHook postConfigure
+    }
+    buildPhase() {
+      runHook preBuild
+      if [ -e Makefile ] || [ -e makefile ] || [ -e GNUmakefile ]; then unsupported "the default buildPhase (make)"; fi
+      echo "no Makefile or custom buildPhase, doing nothing"
+      runHook postBuild
+    }
+    checkPhase() { unsupported "the default checkPhase (make check)"; }
+    installPhase() { unsupported "the default installPhase (make install)"; }
+    fixupPhase() { unsupported "fixupPhase (patchShebangs, strip, ...; set dontFixup = true)"; }
+
+    if [ -n "''${buildCommandPath:-}" ]; then
+      source "$buildCommandPath"
+    elif [ -n "''${buildCommand:-}" ]; then
+      eval "$buildCommand"
+    else
+      for phase in unpackPhase patchPhase configurePhase buildPhase checkPhase installPhase fixupPhase; do
+        case $phase in
+          unpackPhase) [ -z "''${dontUnpack:-}" ] || continue ;;
+          patchPhase) [ -z "''${dontPatch:-}" ] || continue ;;
+          configurePhase) [ -z "''${dontConfigure:-}" ] || continue ;;
+          buildPhase) [ -z "''${dontBuild:-}" ] || continue ;;
+          checkPhase) [ -n "''${doCheck:-}" ] || continue ;;
+          installPhase) [ -z "''${dontInstall:-}" ] || continue ;;
+          fixupPhase) [ -z "''${dontFixup:-}" ] || continue ;;
+        esac
+        # A phase given as an attribute replaces the default.
+        if [ -n "''${!phase:-}" ]; then eval "''${!phase}"; else "$phase"; fi
+        if [ "$phase" = unpackPhase ]; then cd "''${sourceRoot:-.}"; fi
+      done
+    fi
+    # Nix 2.8 sometimes SIGKILLs a builder that exits very quickly (NixOS/nix#2176).
+    /bin/sleep 0.2 &
+  '';
+
+  # stdenvNoCC.mkDerivation with nixpkgs' attribute handling (pkgs/stdenv/generic/make-derivation.nix):
+  # every attribute but meta/passthru/pos/env goes to `derivation` unchanged (so outputHash,
+  # outputHashMode, outputHashAlgo and impureEnvVars reach Nix as they are, and Nix itself checks a
+  # fixed output), `env` is merged in, name is pname-version, md5 output hashes are rejected, and
+  # nativeBuildInputs (and buildInputs unless strictDeps) are on PATH before stdenv's initialPath.
+  # Not here, and refused by name: finalAttrs functions, __structuredAttrs, outputs other than out.
+  mkDerivation =
+    arg:
+    let
+      attrs =
+        if builtins.isFunction arg then
+          throw "nixpkgs-shim mkDerivation: the (finalAttrs: { ... }) form is not implemented"
+        else
+          arg;
+      name = attrs.name or "${attrs.pname}-${attrs.version}";
+      hashAlgo =
+        attrs.outputHashAlgo or (builtins.head (builtins.match "([^-:]+)[-:].*" attrs.outputHash));
+      env = attrs.env or { };
+      nativeBuildInputs = attrs.nativeBuildInputs or [ ];
+      buildInputs = attrs.buildInputs or [ ];
+      onPath =
+        nativeBuildInputs ++ (if attrs.strictDeps or false then [ ] else buildInputs) ++ [ stdenvInitialPath ];
+      drv = derivation (
+        removeAttrs attrs [
+          "meta"
+          "passthru"
+          "pos"
+          "env"
+        ]
+        // env
+        // {
+          inherit name system;
+          builder = runtimeShell;
+          args = [
+            "-c"
+            genericBuilder
+          ];
+          PATH = lib.makeBinPath onPath;
+          __ignoreNulls = true;
+        }
+      );
+    in
+    assert
+      attrs ? outputHash -> hashAlgo != "md5" || throw "Rejected insecure ${hashAlgo} hash '${attrs.outputHash}'";
+    assert !(attrs.__structuredAttrs or false) || throw "nixpkgs-shim mkDerivation: __structuredAttrs is not implemented";
+    assert
+      (attrs.outputs or [ "out" ]) == [ "out" ] || throw "nixpkgs-shim mkDerivation: only outputs = [ \"out\" ]";
+    drv // (attrs.passthru or { }) // { meta = attrs.meta or { }; };
+
+  # nixpkgs: runCommandWith { stdenv = stdenvNoCC; ... } -> mkDerivation with buildCommand.
   runCommand =
     name: env: buildCommand:
-    hostDerivation {
-      inherit name;
-      script = buildCommand;
-      env = removeAttrs env [
-        "meta"
-        "passthru"
-      ];
-      meta = env.meta or { };
-      passthru = env.passthru or { };
-    };
+    mkDerivation (
+      {
+        inherit name buildCommand;
+      }
+      // env
+    );
+
+  # What nixpkgs' mixRelease puts on the release scripts' PATH: coreutils, gnused, gnugrep, gawk.
+  releaseRuntimePath = lib.makeBinPath [
+    (hostTools "coreutils" coreutilsTools)
+    (hostTools "release-text-tools" [
+      "sed"
+      "grep"
+      "awk"
+    ])
+  ];
 
   # Python module imported for each python3Packages attribute the flake asks for.
   pythonModules = {
@@ -101,33 +298,14 @@ in
 {
   inherit runCommand runtimeShell;
 
+  stdenvNoCC = {
+    inherit mkDerivation;
+  };
+
   # Not used by flake.nix: `nix develop` looks up <flake's nixpkgs>.bashInteractive for its shell.
   bashInteractive = hostTools "bash-interactive" [ "bash" ];
 
-  coreutils = hostTools "coreutils" [
-    "basename"
-    "cat"
-    "chmod"
-    "cp"
-    "cut"
-    "date"
-    "dirname"
-    "env"
-    "head"
-    "id"
-    "ln"
-    "ls"
-    "mkdir"
-    "mktemp"
-    "mv"
-    "readlink"
-    "rm"
-    "sleep"
-    "sort"
-    "tail"
-    "tr"
-    "uname"
-  ];
+  coreutils = hostTools "coreutils" coreutilsTools;
   elixir = hostTools "elixir" [
     "elixir"
     "elixirc"
@@ -158,8 +336,8 @@ in
 
   # Like nixpkgs: copy src somewhere writable, then `mix compile` and
   # `mix release --no-deps-check --path $out` with HEX_OFFLINE=1, deterministic BEAM files and
-  # a throwaway HOME. (nixpkgs also wraps bin/* with coreutils/sed/grep/awk on PATH; here the
-  # host's PATH already has them.)
+  # a throwaway HOME; then bin/* wrapped (makeWrapper's `--prefix PATH`, `exec -a "$0"`) with
+  # coreutils, sed, grep and awk, as nixpkgs 25.05 does, so the release's scripts run with any PATH.
   beamPackages.mixRelease =
     {
       pname,
@@ -193,6 +371,15 @@ in
         mix release --no-deps-check --path "$out" ${mixReleaseName}
         rm -f "$out"/bin/*.bat
         ${lib.optionalString removeCookie ''rm -f "$out/releases/COOKIE"''}
+        for program in "$out"/bin/*; do
+          [ -f "$program" ] && [ -x "$program" ] || continue
+          wrapped="$out/bin/.$(basename "$program")-wrapped"
+          mv "$program" "$wrapped"
+          printf '%s\n' '#!${runtimeShell}' \
+            'export PATH="${releaseRuntimePath}''${PATH:+:$PATH}"' \
+            "exec -a \"\$0\" \"$wrapped\" \"\$@\"" > "$program"
+          chmod 0555 "$program"
+        done
       '';
     };
 
