@@ -79,17 +79,23 @@ def deploy(
 @task(
     help={
         "mode": MODE,
-        "rebuild": "build even when nixfly's record says ./result is current (default: off)",
+        "fresh": "run nix build even when nixfly's record says ./result is current (default: off)",
+        "rebuild": "nix's --rebuild: build the mode's derivation again and fail if the output differs "
+        "from the one in the store, a determinism check; needs an earlier build (default: off)",
         "show_trace": "pass --show-trace to nix for evaluation errors (default: off)",
         "dry_run": DRY,
         "on": ON,
     }
 )
 @clean_exit
-def build(c, mode="integrated", rebuild=False, show_trace=False, dry_run=False, on=""):
-    """nix build the mode's flake attribute; prints the store path, closure size and time."""
+def build(c, mode="integrated", fresh=False, rebuild=False, show_trace=False, dry_run=False, on=""):
+    """nix build the mode's flake attribute; prints the store path, closure size and time.
+
+    Skipped when nothing the flake can see changed since the last build (--fresh runs nix anyway).
+    Determinism check of what deploys: inv build --rebuild --show-trace
+    """
     s = settings(c, ROOT, mode=mode, dry_run=dry_run)
-    commands.build(s, rebuild=rebuild, show_trace=show_trace, on=on)
+    commands.build(s, fresh=fresh, rebuild=rebuild, show_trace=show_trace, on=on)
 
 
 @task(help={"env_file": "file to write (default: .env.fly)", "mode": MODE, "dry_run": DRY})

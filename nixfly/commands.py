@@ -51,9 +51,14 @@ def _builder(s: Settings, on: str) -> RemoteRunner | None:
     return remote_runner(s, on)
 
 
-def build(s: Settings, *, rebuild: bool, show_trace: bool, on: str = "") -> None:
+def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str = "") -> None:
     from nixfly.nix import Nix, human_size
 
+    if on and (fresh or rebuild or show_trace):
+        raise NixflyError(
+            "--fresh, --rebuild and --show-trace apply to builds on this machine",
+            f"drop --on {on}, or run them there: ssh {on.split(':')[0]} then inv build …",
+        )
     started = time.monotonic()
     builder = _builder(s, on)
     with console.progress(f"nix build .#{s.mode.flake_attr}" + (f" on {on}" if on else "")):
@@ -66,7 +71,7 @@ def build(s: Settings, *, rebuild: bool, show_trace: bool, on: str = "") -> None
                 builder.close()
         else:
             built = Nix(runner_for(s), s.root).build(
-                s.mode.flake_attr, s.out_link, rebuild=rebuild, show_trace=show_trace
+                s.mode.flake_attr, s.out_link, fresh=fresh, rebuild=rebuild, show_trace=show_trace
             )
     if s.dry_run:
         return
