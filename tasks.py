@@ -59,7 +59,19 @@ def deploy(
     on="",
     port=0,
 ):
-    """Build, smoke-test and deploy a mode to Fly.io (or --target local|ssh://), verify, roll back if bad."""
+    """Build, smoke-test and deploy a mode to Fly.io (or --target local|ssh://), verify, roll back if bad.
+
+    Steps, each skipped when it has nothing to do (the summary table says which):
+      preflight → lock → build (nix build) → smoke (tests/smoke against ./result) → bundle (.env.fly)
+      → app → volume → secrets (staged) → image (--builder image: push) → release (record what is live)
+      → deploy → verify (machines, checks, health URL); a failed verify rolls back to the previous
+      release. --dry-run prints the plan and changes nothing; running again resumes where it stopped.
+
+    Examples:
+      inv deploy --target local                  # this machine, no Fly account: http://127.0.0.1:4000
+      inv deploy --dry-run                       # what a deploy to Fly would do, changing nothing
+      inv deploy --mode ai-server-only --builder image   # Nix-built OCI image, pushed with skopeo
+    """
     s = settings(
         c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy, builder=builder
     )
@@ -290,8 +302,46 @@ def cache_push(c, mode="integrated", name="", url="", dry_run=False):
     commands.cache_push(settings(c, ROOT, mode=mode, dry_run=dry_run), name=name, url=url)
 
 
+# --- `inv` alone -------------------------------------------------------------------------------------------
+START_HERE = """\
+nixfly: build the Nix flake (web + ai-server), smoke-test that closure, deploy it to Fly.io.
+
+Start here:
+  1. inv doctor     every precondition of a deploy, as a table (nix, flakes, flyctl login, configs)
+  2. inv bundle     credentials from the environment and .env into .env.fly (0600, git-ignored)
+  3. inv deploy     build, smoke-test, deploy, verify, roll back if unhealthy
+                    (no Fly account yet? inv deploy --target local runs it all on this machine)
+  Before a release: nox -s smoke (builds ./result and runs tests/smoke against it)
+
+Every task (inv --help TASK for its flags and examples; README.md and DEPLOYMENT_OPTIONS.md for more):"""
+
+
+@task(name="map", default=True)
+def show_map(c):
+    """Where to start (doctor → bundle → deploy) and every task: what `inv` alone prints."""
+    names = sorted((n for n in ns.task_names if n != "map"), key=lambda name: ("." in name, name))
+    width = max(len(name) for name in names)
+    print(START_HERE)
+    for name in names:
+        doc = (ns[name].__doc__ or "").strip().splitlines()
+        print(f"  {name.ljust(width)}  {doc[0] if doc else ''}")
+
+
 ns = Collection(
-    deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, stop, dev, clean, update
+    show_map,
+    deploy,
+    build,
+    bundle,
+    secrets,
+    doctor,
+    status,
+    logs,
+    releases,
+    rollback,
+    stop,
+    dev,
+    clean,
+    update,
 )
 ns.add_collection(Collection("apps", apps_create))
 ns.add_collection(Collection("volumes", volumes_create))
