@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
             "smoke": "integrated",
             # What runs the mode's closure (local and ssh targets; the image's Cmd says the same).
             "start": "bin/start-oneshot",
+            # Local and ssh targets only: laid over the fly toml's [env]. Fly runs the real provider
+            # (the toml says claude); a host answers with echo, which needs no credentials.
+            "host_env": {"AI_PROVIDER": "echo"},
         },
         "ai-server-only": {
             "flake_attr": "ai-server",
@@ -63,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
             "out_link": "result-ai-server",
             "smoke": "ai_server",
             "start": "bin/ai-server",
+            "host_env": {"AI_PROVIDER": "echo"},
         },
     },
 }
@@ -94,6 +98,7 @@ class Mode:
     out_link: str
     smoke: str
     start: str
+    host_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,7 @@ def load_mode(name: str, config: Mapping[str, Any] | None = None) -> Mode:
             out_link=str(raw.get("out_link", "result")),
             smoke=str(raw.get("smoke", "")),
             start=str(raw.get("start", "")),
+            host_env={str(k): str(v) for k, v in dict(raw.get("host_env") or {}).items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise NixflyError(
@@ -193,8 +199,8 @@ def load_mode(name: str, config: Mapping[str, Any] | None = None) -> Mode:
         raise NixflyError(f"mode {name!r}: invalid flake attribute {mode.flake_attr!r}")
     if mode.volume:
         validate_volume(mode.volume)
-    for secret in mode.required_secrets:
-        validate_env_name(secret)
+    for name in (*mode.required_secrets, *mode.host_env):
+        validate_env_name(name)
     return mode
 
 

@@ -181,8 +181,9 @@ class Activation:
         if public is not None:
             return Environment(public=dict(public), secret=secrets)
         port = environment.http_port(self.cfg, self.port)
+        overrides = {**s.mode.host_env, **self.overrides}  # the mode's host_env, then the caller's
         return environment.compose(
-            self.cfg, secrets, volumes=self.layout.volumes, port=port, overrides=self.overrides
+            self.cfg, secrets, volumes=self.layout.volumes, port=port, overrides=overrides
         )
 
     def _release(self, generation: int, store_path: str, env: Environment) -> Release:
