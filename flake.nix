@@ -181,8 +181,10 @@
                 ln -s ${aiServer}/ai-server "$out/ai-server"
               '';
 
-          # OCI images without Docker, one per mode: the mode's package, CA certificates, a writable
-          # /tmp and /data. Push with `skopeo copy docker-archive:<image> docker://…`. Uncompressed
+          # OCI images without Docker, one per mode: the mode's package, CA certificates, /bin/sh
+          # (`fly ssh console` and anything that shells out needs one; nixpkgs' images have none
+          # unless asked), a writable /tmp and /data. Push with
+          # `skopeo copy docker-archive:<image> docker://…`. Uncompressed
           # archives (`<name>.tar`): skopeo up to 1.9 (Debian 12's) cannot read gzipped
           # docker-archives, and skopeo compresses the layers when it pushes anyway.
           ociImage =
@@ -199,6 +201,7 @@
               contents = [
                 package
                 pkgs.dockerTools.caCertificates
+                pkgs.dockerTools.binSh
               ];
               extraCommands = ''
                 mkdir -m 1777 tmp
@@ -212,6 +215,7 @@
                   "TMPDIR=/tmp"
                   "PORT=${toString port}"
                   "AI_SERVER_PORT=3000"
+                  # For the image run by hand; on Fly the fly toml's [env] (claude) wins.
                   "AI_PROVIDER=echo"
                 ]
                 ++ env;
@@ -268,6 +272,7 @@
             packages = [
               python
               pkgs.flyctl
+              pkgs.cachix
               pkgs.bun
               pkgs.elixir
               pkgs.skopeo

@@ -6,9 +6,14 @@ Sessions are one-liners; the logic lives in the `nixfly` package and in tests/.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nox
+
+# The `nox` script puts its own bin/ first on sys.path, not this directory: inside `nix develop`, where
+# nixfly is not pip-installed, the checkout next to this file provides it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nixfly.nix import argv as nix_argv
 from nixfly.nix import develop_argv
@@ -27,6 +32,7 @@ SCRIPTS = [
     "ai-server/scripts/bundle-credentials.sh",
     ".ci/run",
     ".ci/setup-nix.sh",
+    ".ci/build-and-smoke",
 ]
 
 

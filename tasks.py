@@ -58,7 +58,19 @@ def deploy(
     on="",
     port="",
 ):
-    """Build, smoke-test and deploy a mode to Fly.io (or --target local|ssh://), verify, roll back if bad."""
+    """Build, smoke-test and deploy a mode to Fly.io (or --target local|ssh://), verify, roll back if bad.
+
+    Steps, each skipped when it has nothing to do (the summary table says which):
+      preflight → lock → build (nix build) → smoke (tests/smoke against ./result) → bundle (.env.fly)
+      → app → volume → secrets (staged) → image (--builder image: push) → release (record what is live)
+      → deploy → verify (machines, checks, health URL); a failed verify rolls back to the previous
+      release. --dry-run prints the plan and changes nothing; running again resumes where it stopped.
+
+    Examples:
+      inv deploy --target local                  # this machine, no Fly account: http://127.0.0.1:4000
+      inv deploy --dry-run                       # what a deploy to Fly would do, changing nothing
+      inv deploy --mode ai-server-only --builder nixpacks   # Fly builds the image (Docker there)
+    """
     s = settings(
         c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy, builder=builder
     )
@@ -78,17 +90,23 @@ def deploy(
 @task(
     help={
         "mode": MODE,
-        "rebuild": "build even when nixfly's record says ./result is current (default: off)",
+        "fresh": "run nix build even when nixfly's record says ./result is current (default: off)",
+        "rebuild": "nix's --rebuild: build the mode's derivation again and fail if the output differs "
+        "from the one in the store, a determinism check; needs an earlier build (default: off)",
         "show_trace": "pass --show-trace to nix for evaluation errors (default: off)",
         "dry_run": DRY,
         "on": ON,
     }
 )
 @clean_exit
-def build(c, mode="integrated", rebuild=False, show_trace=False, dry_run=False, on=""):
-    """nix build the mode's flake attribute; prints the store path, closure size and time."""
+def build(c, mode="integrated", fresh=False, rebuild=False, show_trace=False, dry_run=False, on=""):
+    """nix build the mode's flake attribute; prints the store path, closure size and time.
+
+    Skipped when nothing the flake can see changed since the last build (--fresh runs nix anyway).
+    Determinism check of what deploys: inv build --rebuild --show-trace
+    """
     s = settings(c, ROOT, mode=mode, dry_run=dry_run)
-    commands.build(s, rebuild=rebuild, show_trace=show_trace, on=on)
+    commands.build(s, fresh=fresh, rebuild=rebuild, show_trace=show_trace, on=on)
 
 
 @task(help={"env_file": "file to write (default: .env.fly)", "mode": MODE, "dry_run": DRY})
@@ -303,8 +321,46 @@ def deps_update(c, dry_run=False):
     deps.update(settings(c, ROOT, dry_run=dry_run))
 
 
+# --- `inv` alone -------------------------------------------------------------------------------------------
+START_HERE = """\
+nixfly: build the Nix flake (web + ai-server), smoke-test that closure, deploy it to Fly.io.
+
+Start here:
+  1. inv doctor     every precondition of a deploy, as a table (nix, flakes, flyctl login, configs)
+  2. inv bundle     credentials from the environment and .env into .env.fly (0600, git-ignored)
+  3. inv deploy     build, smoke-test, deploy, verify, roll back if unhealthy
+                    (no Fly account yet? inv deploy --target local runs it all on this machine)
+  Before a release: nox -s smoke (builds ./result and runs tests/smoke against it)
+
+Every task (inv --help TASK for its flags and examples; README.md and DEPLOYMENT_OPTIONS.md for more):"""
+
+
+@task(name="map", default=True)
+def show_map(c):
+    """Where to start (doctor → bundle → deploy) and every task: what `inv` alone prints."""
+    names = sorted((n for n in ns.task_names if n != "map"), key=lambda name: ("." in name, name))
+    width = max(len(name) for name in names)
+    print(START_HERE)
+    for name in names:
+        doc = (ns[name].__doc__ or "").strip().splitlines()
+        print(f"  {name.ljust(width)}  {doc[0] if doc else ''}")
+
+
 ns = Collection(
-    deploy, build, bundle, secrets, doctor, status, logs, releases, rollback, stop, dev, clean, update
+    show_map,
+    deploy,
+    build,
+    bundle,
+    secrets,
+    doctor,
+    status,
+    logs,
+    releases,
+    rollback,
+    stop,
+    dev,
+    clean,
+    update,
 )
 ns.add_collection(Collection("apps", apps_create))
 ns.add_collection(Collection("volumes", volumes_create))

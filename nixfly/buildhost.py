@@ -83,17 +83,33 @@ class BuildHost:
         kernel, machine = [*out, "?", "?"][:2]
         return nix_system(kernel, machine)
 
-    def build(self, attr: str, out_link: str, *, rebuild: bool = False, show_trace: bool = False) -> Built:
-        """``nix build .#attr`` with its result at ``out_link`` (beside the checkout, here or there)."""
+    def build(
+        self,
+        attr: str,
+        out_link: str,
+        *,
+        fresh: bool = False,
+        rebuild: bool = False,
+        show_trace: bool = False,
+    ) -> Built:
+        """``nix build .#attr`` with its result at ``out_link`` (beside the checkout, here or there).
+
+        ``fresh``, ``rebuild`` and ``show_trace`` are ``Nix.build``'s, for builds here only.
+        """
         self.require_nix()
         if self.endpoint is None:
             root = self.settings.root
-            return Nix(self.runner, root).build(attr, root / out_link, rebuild=rebuild, show_trace=show_trace)
+            return Nix(self.runner, root).build(
+                attr, root / out_link, fresh=fresh, rebuild=rebuild, show_trace=show_trace
+            )
+        if fresh or rebuild or show_trace:
+            raise NixflyError(
+                "--fresh, --rebuild and --show-trace apply to builds on this machine",
+                f"drop --on {self.endpoint}, or run them there: ssh {self.endpoint.host} then inv build …",
+            )
         checkout = self._sync()
         link = checkout / out_link
         args = ["build", f".#{attr}", "--out-link", str(link)]
-        if show_trace:
-            args.append("--show-trace")
         result = self.runner.run(nix.argv(*args), cwd=checkout, check=False)
         if result.returncode != 0:
             stale = deps.stale_error(result.stderr)

@@ -45,13 +45,15 @@ def deploy(s: Settings, *, target: str, on: str, port: int, **options: bool) -> 
     engine.deploy(s, target, Options(**options), on=on, port=port)
 
 
-def build(s: Settings, *, rebuild: bool, show_trace: bool, on: str = "") -> None:
+def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str = "") -> None:
     from nixfly.buildhost import open_build_host
     from nixfly.nix import human_size
 
     started = time.monotonic()
     with open_build_host(s, on) as host, console.progress(f"nix build .#{s.mode.flake_attr}{host.where}"):
-        built = host.build(s.mode.flake_attr, s.mode.out_link, rebuild=rebuild, show_trace=show_trace)
+        built = host.build(
+            s.mode.flake_attr, s.mode.out_link, fresh=fresh, rebuild=rebuild, show_trace=show_trace
+        )
     if s.dry_run:
         return
     console.table(

@@ -64,7 +64,8 @@ DEFAULTS: dict[str, Any] = {
             "smoke": "integrated",
             # What runs the mode's closure (local and ssh targets; the image's Cmd says the same).
             "start": "bin/start-oneshot",
-            # [env] overrides on local and ssh targets only (Fly runs the fly toml's [env] as is).
+            # Local and ssh targets only: laid over the fly toml's [env]. Fly runs the real provider
+            # (the toml says claude); a host answers with echo, which needs no credentials.
             "host_env": {"AI_PROVIDER": "echo"},
         },
         "ai-server-only": {

@@ -179,9 +179,7 @@ def manifest_mismatch(root: Path, lock: dict[str, Any]) -> str:
     except (OSError, json.JSONDecodeError) as exc:
         return f"{MANIFEST} cannot be read: {exc}"
     recorded = (lock.get("workspaces") or {}).get("") or {}
-    differing = [
-        field for field in DEP_FIELDS if (manifest.get(field) or {}) != (recorded.get(field) or {})
-    ]
+    differing = [field for field in DEP_FIELDS if (manifest.get(field) or {}) != (recorded.get(field) or {})]
     if not differing:
         return ""
     return f"{LOCKFILE} does not match the {', '.join(differing)} of {MANIFEST}"

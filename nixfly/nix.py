@@ -120,13 +120,26 @@ class Nix:
         match = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
         return match.group(1) if match else out.strip()
 
-    def build(self, attr: str, out_link: Path, *, rebuild: bool = False, show_trace: bool = False) -> Built:
-        """``nix build .#attr``; skipped when nothing the flake can see changed since the last build."""
+    def build(
+        self,
+        attr: str,
+        out_link: Path,
+        *,
+        fresh: bool = False,
+        rebuild: bool = False,
+        show_trace: bool = False,
+    ) -> Built:
+        """``nix build .#attr``; skipped when nothing the flake can see changed since the last build.
+
+        ``fresh`` runs nix even then (nix itself still reuses what is in the store); ``rebuild`` passes
+        Nix's own ``--rebuild``: build the attribute's derivation again and fail if the output differs
+        from the one in the store (a determinism check, which needs a previous build).
+        """
         key = self._inputs_key(attr)
         cache_file = self.root / ".nixfly" / f"build-{attr}.json"
         cached = read_record(cache_file)
         if (
-            not rebuild
+            not (fresh or rebuild)
             and key
             and cached.get("key") == key
             and out_link.is_symlink()
@@ -137,6 +150,8 @@ class Nix:
             nar, closure = self.sizes(store_path)
             return Built(attr, store_path, out_link, nar, closure, cached=True)
         args = ["build", f".#{attr}", "--out-link", str(out_link)]
+        if rebuild:
+            args.append("--rebuild")
         if show_trace:
             args.append("--show-trace")
         result = self._run(*args, check=False)
@@ -149,7 +164,11 @@ class Nix:
             block = REDACT(error_block(result.stderr))
             console.say(block)
             hint = "see nix's error above; add --show-trace for an evaluation error's full trace"
-            if "unable to download" in block:
+            if rebuild and "not valid" in block:
+                hint = "--rebuild compares with an earlier build: build once without it first"
+            elif rebuild and "deterministic" in block:
+                hint = "the same derivation built twice gave different outputs: find what is not reproducible"
+            elif "unable to download" in block:
                 hint = (
                     "no network? NIXFLY_NIX_OPTIONS can point nixpkgs at a local copy (tests/nix/README.md)"
                 )

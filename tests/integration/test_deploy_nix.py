@@ -42,10 +42,18 @@ def test_inv_build_prints_store_path_and_size_and_surfaces_nix_errors(project):
     built = project.inv("build")
     assert built.returncode == 0, built.stderr
     assert built.stdout.strip().startswith("/nix/store/") and "MiB" in built.stderr
+    assert "(up to date)" in project.inv("build").stderr  # nixfly's record: nix is not run
+    fresh = project.inv("build", "--fresh")
+    assert fresh.returncode == 0 and "(up to date)" not in fresh.stderr
+    assert fresh.stdout == built.stdout
+    # Nix's own --rebuild: the top-level derivation is built again and compared with the store.
+    checked = project.inv("build", "--rebuild", "--show-trace")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout == built.stdout
     (project.root / "flake.nix").write_text(
         (project.root / "flake.nix").read_text().replace("{", "{ oops", 1)
     )
-    broken = project.inv("build", "--rebuild")
+    broken = project.inv("build")
     assert broken.returncode == 1
     assert "nix build .#oneshot-integrated failed" in broken.stderr
     assert "error:" in broken.stderr and "Traceback" not in broken.stderr

@@ -3,8 +3,10 @@ loopback, the flyctl simulator deploys it by reference."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+import tarfile
 
 import pytest
 from flyctl_sim import control
@@ -90,8 +92,21 @@ def test_failing_image_build_stops_before_deploying(project, fake_result):
     assert "deploy" not in project.commands()
 
 
+def customisation_layer(archive):
+    """Names and link targets in the image's top layer: what `contents` put at /."""
+    with tarfile.open(archive) as image:
+        manifest = json.load(image.extractfile("manifest.json"))
+        top = image.extractfile(manifest[0]["Layers"][-1])
+        with tarfile.open(fileobj=io.BytesIO(top.read())) as layer:
+            return {m.name.removeprefix("./"): m.linkname for m in layer.getmembers()}
+
+
 @pytest.mark.parametrize("mode", ["integrated", "ai-server-only"])
 def test_image_inspect_shows_layers_and_command(project, mode):
     result = project.inv("image.inspect", "--mode", mode)
     assert result.returncode == 0, result.stderr
     assert "layers" in result.stderr and "Cmd" in result.stderr
+    out_link = "result" if mode == "integrated" else "result-ai-server"
+    top = customisation_layer(project.root / f"{out_link}-image")
+    # dockerTools.binSh: without it the image has no shell (`fly ssh console`, anything that shells out).
+    assert top["bin/sh"].endswith("-bin-sh/bin/sh")

@@ -223,6 +223,8 @@ def test_real_closure_through_the_pipeline_with_rollback(make_settings, oneshot,
     health = json.loads(get(s, "/health"))
     release = json.loads(record_file(s).read_text())["live"]["release_id"]
     assert health == {"ai_server": "reachable", "status": "ok", "service": "web", "release": release}
+    # The toml says claude (Fly); a host runs echo, the mode's host_env.
+    assert json.loads(record_file(s).read_text())["live"]["env"]["AI_PROVIDER"] == "echo"
     volume = s.state_dir.resolve() / "local" / "volumes" / "oneshot_data"
     assert volume.is_dir()
 

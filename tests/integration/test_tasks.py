@@ -52,6 +52,23 @@ def test_inv_list_is_a_map_of_the_project(project):
                 assert line.strip().split(None, 1)[1:], f"{name}: an undocumented flag: {line}"
 
 
+def test_inv_alone_says_where_to_start_and_lists_every_task(project):
+    result = project.inv()
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Usage:" not in out  # not Invoke's usage text
+    path = [out.index(step) for step in ("inv doctor", "inv bundle", "inv deploy", "nox -s smoke")]
+    assert path == sorted(path)
+    for name in TASKS:
+        assert f"  {name} " in out, name
+
+
+def test_deploy_help_shows_the_steps_and_examples(project):
+    text = project.inv("--help", "deploy").stdout
+    assert "preflight → lock → build" in text and "verify" in text
+    assert "Examples:" in text and "inv deploy --target local" in text and "--dry-run" in text
+
+
 def test_doctor_reports_a_table_and_fails_on_missing_env_fly(project):
     result = project.inv("doctor")
     assert result.returncode == 1

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from nixfly import flytoml
 from nixfly.config import load_mode, resolve, validate_app, validate_region
 from nixfly.errors import NixflyError
 
@@ -51,3 +54,17 @@ def test_bad_strategy_and_builder(tmp_path):
         resolve(None, tmp_path, strategy="yolo")
     with pytest.raises(NixflyError, match="unknown builder"):
         resolve(None, tmp_path, builder="docker")
+
+
+def test_hosts_answer_with_echo_while_the_fly_tomls_run_claude():
+    """Fly runs the real provider; local and ssh targets lay host_env over the toml's [env]."""
+    root = Path(__file__).resolve().parents[2]
+    for name in ("integrated", "ai-server-only"):
+        mode = load_mode(name)
+        assert mode.host_env == {"AI_PROVIDER": "echo"}
+        assert flytoml.load(root / mode.fly_config).env["AI_PROVIDER"] == "claude"
+    # invoke.yaml can change it (a host that should run claude too); a bad name is refused.
+    claude = {"modes": {"integrated": {"host_env": {"AI_PROVIDER": "claude"}}}}
+    assert load_mode("integrated", claude).host_env == {"AI_PROVIDER": "claude"}
+    with pytest.raises(NixflyError, match="invalid variable name"):
+        load_mode("integrated", {"modes": {"integrated": {"host_env": {"AI-PROVIDER": "echo"}}}})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,11 @@ import yaml
 
 from nixfly.bundle import KEYS
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / ".github" / "workflows"
+CI_RUN = REPO / ".ci" / "run"
+BUILD_AND_SMOKE = REPO / ".ci" / "build-and-smoke"
+INTEGRATION_TESTS = REPO / "tests" / "integration"
 # Anything spliced into a script's text becomes shell code (script injection): values go through env.
 EXPRESSION = re.compile(r"\$\{\{")
 # A major tag of a version that runs on Node 24: GitHub removed Node 20 from its runners in September 2026.
@@ -64,7 +69,10 @@ def test_actions_are_pinned_to_a_major_version(workflow):
 
 
 def test_checkout_leaves_no_credentials_behind(workflow):
-    assert step_using(workflow, "actions/checkout")["with"]["persist-credentials"] is False
+    checkouts = [s for s in steps(workflow) if s.get("uses", "").split("@")[0] == "actions/checkout"]
+    assert len(checkouts) == len(workflow["jobs"])
+    for checkout in checkouts:
+        assert checkout["with"]["persist-credentials"] is False
 
 
 def test_flakes_are_on_and_only_main_pushes_to_cachix(workflow):
@@ -83,11 +91,85 @@ def test_every_job_has_a_timeout(workflow):
         assert isinstance(job.get("timeout-minutes"), int), "a hung build would hold the runner for 6 hours"
 
 
-def test_ci_runs_the_nox_sessions_in_the_dev_shell_on_every_push_and_pull_request():
+def script_lines(path: Path) -> list[list[str]]:
+    """The command lines of a shell script, as words (comments and continuation lines skipped)."""
+    lines = []
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and not raw.startswith((" ", "\t")):
+            lines.append(line.split())
+    return lines
+
+
+def command(run: str) -> list[str]:
+    """A step's command as words: without `sudo`, `nix develop --command` and a redirection of stdout."""
+    words = shlex.split(run.strip())
+    if ">" in words:
+        words = words[: words.index(">")]
+    if words[:1] == ["sudo"]:
+        words = words[1:]
+    if words[:3] == ["nix", "develop", "--command"]:
+        words = words[3:]
+    return words
+
+
+def exercised_by_ci_run(words: list[str]) -> bool:
+    """Whether .ci/run runs this too: itself, a .ci/ script it calls, or an `inv` call the integration tests
+    (its `nox -s … tests`) make with the same task and flags."""
+    ci_run = script_lines(CI_RUN)
+    program = words[0]
+    if program == ".ci/run":
+        return True
+    if program.startswith(".ci/"):
+        return any(line[:1] == [program] or line[:2] == ["bash", program] for line in ci_run)
+    if program == "inv":
+        runs_integration_tests = any(line[:2] == ["nox", "-s"] and "tests" in line for line in ci_run)
+        task, flags = words[1], [w for w in words[2:] if w.startswith("--")]
+        calls = [
+            line
+            for path in INTEGRATION_TESTS.glob("test_*.py")
+            for line in path.read_text().splitlines()
+            if f'"{task}"' in line
+        ]
+        return runs_integration_tests and all(any(f'"{flag}"' in call for call in calls) for flag in flags)
+    return False
+
+
+def test_every_run_step_is_something_ci_run_exercises(workflow):
+    """Nothing in YAML that is tested nowhere: a green .ci/run on a fresh machine means a green job."""
+    for name, job in workflow["jobs"].items():
+        for step in job["steps"]:
+            if "run" in step:
+                assert exercised_by_ci_run(command(step["run"])), f"{name}: {step['run']!r}"
+
+
+def test_ci_runs_on_every_push_and_pull_request_and_a_newer_push_cancels():
     ci = load("ci.yml")
     assert set(ci["on"]) == {"push", "pull_request"}
     assert ci["concurrency"] == {"group": "ci-${{ github.ref }}", "cancel-in-progress": True}
-    assert step_running(ci, "nox")["run"].strip() == "nix develop --command nox -s tests smoke lint"
+    assert set(ci["jobs"]) == {"test", "real-nixpkgs"}
+
+
+def test_the_test_job_is_ci_run_as_root_and_installs_nothing_itself():
+    job = load("ci.yml")["jobs"]["test"]
+    assert job["runs-on"] == "ubuntu-24.04"  # what .ci/run's package names are checked against
+    assert [s["run"].strip() for s in job["steps"] if "run" in s] == ["sudo .ci/run"]
+    assert [s["uses"].split("@")[0] for s in job["steps"] if "uses" in s] == ["actions/checkout"]
+
+
+def test_the_real_nixpkgs_job_builds_what_deploys_and_smokes_it():
+    job = load("ci.yml")["jobs"]["real-nixpkgs"]
+    steps_ = job["steps"]
+    uses = [s["uses"].split("@")[0] for s in steps_ if "uses" in s]
+    assert uses == ["actions/checkout", "cachix/install-nix-action", "cachix/cachix-action"]
+    runs = [s for s in steps_ if "run" in s]
+    assert [s["run"].strip() for s in runs] == [".ci/build-and-smoke"]
+    assert steps_.index(runs[0]) == len(steps_) - 1  # after Nix and the cache are set up
+    # Real nixpkgs: nothing swaps in the offline stand-in.
+    assert "NIXFLY_NIX_OPTIONS" not in str(job)
+    script = BUILD_AND_SMOKE.read_text()
+    assert ".#oneshot-integrated .#oci-image-integrated" in script and "--print-build-logs" in script
+    assert "--command nox -s smoke" in script
 
 
 def test_deploy_runs_on_main_and_by_hand_with_a_mode():

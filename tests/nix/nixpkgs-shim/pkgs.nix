@@ -288,6 +288,10 @@ let
     rich = "rich";
   };
 
+  # Not used by flake.nix directly: `nix develop` looks up <flake's nixpkgs>.bashInteractive for its
+  # shell; dockerTools.binSh links to it, as in nixpkgs.
+  bashInteractive = hostTools "bash-interactive" [ "bash" ];
+
   dockerArchitecture =
     {
       x86_64-linux = "amd64";
@@ -296,14 +300,11 @@ let
     .${system} or "unsupported";
 in
 {
-  inherit runCommand runtimeShell;
+  inherit bashInteractive runCommand runtimeShell;
 
   stdenvNoCC = {
     inherit mkDerivation;
   };
-
-  # Not used by flake.nix: `nix develop` looks up <flake's nixpkgs>.bashInteractive for its shell.
-  bashInteractive = hostTools "bash-interactive" [ "bash" ];
 
   coreutils = hostTools "coreutils" coreutilsTools;
   elixir = hostTools "elixir" [
@@ -319,6 +320,7 @@ in
   # Tests put a flyctl SIMULATOR on PATH; a shim flyctl with a bin/ would shadow it inside
   # `nix develop` (the shell's PATH comes before the caller's).
   flyctl = placeholder "flyctl" "flyctl" "nixpkgs-shim: no bin/ on purpose, so the caller's flyctl (real or simulated) stays visible in nix develop.";
+  cachix = placeholder "cachix" "cachix" "nixpkgs-shim: no cachix on the host (and no network for a binary cache); the dev shell of real nixpkgs has it.";
   nixfmt-rfc-style = placeholder "nixfmt-rfc-style" "nixfmt" "nixpkgs-shim: no nixfmt on the host; `nix fmt` needs real nixpkgs.";
 
   # The host's bun binary copied into the store (nixpkgs' bun is a prebuilt binary too).
@@ -518,6 +520,12 @@ in
         ln -s ../../../ssl/certs/ca-bundle.crt "$out/etc/pki/tls/certs/ca-bundle.crt"
       '';
     };
+
+    # /bin/sh in an image, exactly nixpkgs' shape: runCommand "bin-sh" linking bashInteractive's bash.
+    binSh = runCommand "bin-sh" { } ''
+      mkdir -p $out/bin
+      ln -s ${bashInteractive}/bin/bash $out/bin/sh
+    '';
 
     # A docker-archive (`<name>.tar.gz`, or `.tar` with compressor = "none") like nixpkgs':
     # one layer per store path of the closure (the last layer takes the rest beyond
