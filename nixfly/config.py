@@ -118,7 +118,7 @@ class Mode:
     out_link: str
     smoke: str
     start: str
-    host_env: tuple[tuple[str, str], ...]
+    host_env: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -224,12 +224,12 @@ def _health_url(key: str, value: Any) -> str:
     return url
 
 
-def _host_env(key: str, value: Any) -> tuple[tuple[str, str], ...]:
-    pairs = []
+def _host_env(key: str, value: Any) -> dict[str, str]:
+    found = {}
     for name, item in _mapping(key, value).items():
         validate_env_name(_text(key, name))
-        pairs.append((name, _text(f"{key}.{name}", item if not isinstance(item, int | float) else str(item))))
-    return tuple(pairs)
+        found[name] = _text(f"{key}.{name}", str(item) if isinstance(item, int | float) else item)
+    return found
 
 
 MODE_KEYS: dict[str, Callable[[str, Any], Any]] = {
