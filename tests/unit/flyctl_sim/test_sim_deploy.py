@@ -588,3 +588,13 @@ def test_logs_text_json_and_no_tail_hang(home: Path, deployed: Path, tmp_path: P
 
 
 # --- faults -------------------------------------------------------------------------------------------------
+
+
+def test_region_filter_without_machines_there_creates_a_pair_in_primary(home: Path, deployed: Path) -> None:
+    """machines_deploymachinesapp.go resolveProcessGroupChanges works on the FILTERED machines: a group with
+    none selected "needs machines", and launchInputForLaunch puts them in the primary region."""
+    proc = control.run(home, "deploy", "--regions", "ams", cwd=deployed)
+    assert proc.returncode == 0
+    assert 'Process groups have changed. This will:\n * create 2 "app" machines\n' in proc.stdout
+    assert "--regions filter applied, deploying to 0/2 machines" in proc.stderr
+    assert sorted(m["region"] for m in control.machines(home, APP)) == ["ord"] * 4
