@@ -1,6 +1,7 @@
 """A stdlib-only simulator of `flyctl` (Fly.io's CLI) for nixfly's tests.
 
-It follows /work/shared/reference/flyctl.md: commands, flags, JSON shapes, error texts and exit codes. State
-lives in the directory named by ``FLYCTL_SIM_HOME``; tests set it up and inspect it through
-``flyctl_sim.control`` and run the ``bin/flyctl`` / ``bin/fly`` executables as the real tool.
+Behaviour comes from flyctl's and fly-go's source (v0.4.87): the file and function each behaviour follows is
+named beside it, or it says UNVERIFIED and why the conservative choice was made. State lives in the directory
+named by ``FLYCTL_SIM_HOME``; tests set it up and inspect it through ``flyctl_sim.control`` and run the
+``bin/flyctl`` / ``bin/fly`` executables as the real tool.
 """

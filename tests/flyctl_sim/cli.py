@@ -14,11 +14,12 @@ from typing import Any
 
 from flyctl_sim import cobra, faults, session
 from flyctl_sim.cobra import BOOL, Args, Command, Flag
-from flyctl_sim.commands import apps, auth, deploy, logs, machines, releases, secrets, volumes
+from flyctl_sim.commands import apps, auth, deploy, logs, machines, releases, scale, secrets, volumes
 from flyctl_sim.errors import FlyError, HelpRequested
 from flyctl_sim.invocation import Invocation, Stdin
 from flyctl_sim.state import HOME_ENV, append_call_unlocked, locked, transaction
 
+LATENCY_ENV = "FLYCTL_SIM_LATENCY"
 EXIT_CANCELLED = 127
 EXIT_PANIC = 3
 
@@ -52,6 +53,7 @@ def root() -> Command:
         volumes.command(),
         secrets.command(),
         deploy.command(),
+        scale.command(),
         releases.command(),
         logs.command(),
         machines.machine_command(),
@@ -85,6 +87,18 @@ def canonical(path: str) -> str:
     return " ".join(out)
 
 
+def latency(state: dict[str, Any]) -> float:
+    """Seconds every parsed invocation waits before answering (an API round trip): ``FLYCTL_SIM_LATENCY``
+    when set, else ``control.set_latency``. Parse errors and --help answer at once (no API call)."""
+    text = os.environ.get(LATENCY_ENV, "")
+    if text:
+        try:
+            return max(float(text), 0.0)
+        except ValueError:
+            return 0.0
+    return float(state.get("latency", 0.0) or 0.0)
+
+
 def _execute(argv: list[str], home: Path, record: dict[str, Any], stdin: Stdin) -> int:
     out, err = sys.stdout, sys.stderr
     try:
@@ -100,6 +114,7 @@ def _execute(argv: list[str], home: Path, record: dict[str, Any], stdin: Stdin) 
 
     with transaction(home) as state:
         fault, delay = faults.take(state, command_path)
+        delay += latency(state)
     if delay > 0:
         # Slept WITHOUT the state lock: a slow flyctl must not stall other runs, the health server or the
         # test's control calls. The command's own work below runs entirely under the lock.

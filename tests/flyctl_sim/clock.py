@@ -72,8 +72,8 @@ def parse_go_duration(text: str) -> float:
 def parse_timeout_flag(text: str) -> float | None:
     """flyctl's ``--wait-timeout``-style value: a Go duration, a plain number of seconds, or ``none``.
 
-    Returns seconds, or None for ``none``. UNVERIFIED detail: flyctl falls back to whole seconds only when Go
-    reports a missing unit; anything else is an error carrying Go's message (the conservative reading).
+    Returns seconds, or None for ``none``. flyctl ``internal/command/deploy/deploy.go`` ``parseDurationFlag``:
+    whole seconds only when Go reports a missing unit; callers turn any ValueError into flyctl's own message.
     """
     if text == "none":
         return None

@@ -38,6 +38,8 @@ class Flag(NamedTuple):
     shorthand: str = ""
     default: Any = None
     usage: str = ""
+    # flyctl internal/flag/flag.go: a flag's Aliases are extra (hidden) flag names read as the same flag.
+    aliases: tuple[str, ...] = ()
 
     def display(self) -> str:
         """How pflag names the flag in ``invalid argument`` errors."""
@@ -163,7 +165,11 @@ class Parsed(NamedTuple):
 
 
 def _lookup(flags: Sequence[Flag]) -> tuple[dict[str, Flag], dict[str, Flag]]:
-    return {f.name: f for f in flags}, {f.shorthand: f for f in flags if f.shorthand}
+    longs = {f.name: f for f in flags}
+    for f in flags:
+        for alias in f.aliases:
+            longs.setdefault(alias, f)
+    return longs, {f.shorthand: f for f in flags if f.shorthand}
 
 
 def _strip_flags(args: Sequence[str], command: Command) -> list[str]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from flyctl_sim import clock, health, logstore, state
+from flyctl_sim import clock, health, logstore, rollout, shapes, state
 from flyctl_sim.health_server import HealthServer
 from flyctl_sim.state import DEFAULT_TOKEN, DEFAULT_VERSION, HOME_ENV, PathLike, State
 
@@ -38,15 +38,18 @@ __all__ = [
     "apps",
     "calls",
     "clear_faults",
+    "crash_machines",
     "create_app",
     "current_release",
     "edit",
     "env",
     "faults",
+    "idle",
     "init",
     "inject_fault",
     "login",
     "logout",
+    "machine_states",
     "machines",
     "mark_image_unhealthy",
     "read_state",
@@ -54,11 +57,16 @@ __all__ = [
     "run",
     "secret_statuses",
     "secrets",
+    "serve_stale",
+    "set_autostop",
+    "set_build_output",
     "set_delay",
     "set_health_plan",
+    "set_latency",
     "set_secret",
     "set_version",
     "start_health_server",
+    "stop_machines",
     "volumes",
 ]
 
@@ -231,13 +239,19 @@ def current_release(home: PathLike, app: str) -> dict[str, Any] | None:
 
 
 def app_healthy(home: PathLike, app: str) -> bool | None:
-    """What the health server answers: True (200), False (503), None (unknown app, 404)."""
+    """What the health server would answer now: True (200), False (503), None (unknown app, 404). Unlike a
+    real request it starts nothing (see ``rollout.route``)."""
     return health.app_health(read_state(home), app)
 
 
 def machines(home: PathLike, app: str) -> list[dict[str, Any]]:
-    """Machines in ``fly machine list --json`` shape."""
-    return copy.deepcopy(_app(read_state(home), app)["machines"])
+    """Machines in ``fly machine list --json`` shape (destroyed ones are gone)."""
+    return [shapes.machine_object(m) for m in rollout.active(_app(read_state(home), app))]
+
+
+def machine_states(home: PathLike, app: str) -> dict[str, str]:
+    """``{machine id: state}`` (started, stopped, suspended, created, failed)."""
+    return {m["id"]: m["state"] for m in rollout.active(_app(read_state(home), app))}
 
 
 def volumes(home: PathLike, app: str) -> list[dict[str, Any]]:
@@ -263,12 +277,14 @@ def mark_image_unhealthy(home: PathLike, pattern: str) -> None:
 
 
 def set_health_plan(home: PathLike, app: str, plan: list[str]) -> None:
-    """Queue of health outcomes, one consumed per ``fly deploy`` of ``app``: ``"pass"`` or ``"fail"``
-    (an empty queue means pass)."""
-    allowed = {*health.HEALTHY, *health.UNHEALTHY}
+    """Queue of outcomes, one consumed per ``fly deploy`` of ``app`` (an empty queue means pass), for every
+    machine that deploy starts: ``"pass"``; ``"fail"`` (started, checks critical, /health 503); ``"crash"``
+    (the app exits and flyd gives up: ``stopped`` with checks critical; flyctl's smoke checks see it);
+    ``"failed"`` (the machine never starts: state ``failed``)."""
+    allowed = {*health.HEALTHY, *health.UNHEALTHY, *health.CRASHED, *health.FAILED_STATE}
     bad = [p for p in plan if str(p).lower() not in allowed]
     if bad:
-        raise ValueError(f"health plan entries must be 'pass' or 'fail', got {bad!r}")
+        raise ValueError(f"health plan entries must be 'pass', 'fail', 'crash' or 'failed', got {bad!r}")
     with edit(home) as st:
         st["health_plans"][app] = [str(p).lower() for p in plan]
 
@@ -276,6 +292,90 @@ def set_health_plan(home: PathLike, app: str, plan: list[str]) -> None:
 def start_health_server(home: PathLike) -> HealthServer:
     """Serve ``GET /<app>/health`` on 127.0.0.1 (see ``health_server``); ``url_template`` has ``{app}``."""
     return HealthServer(home)
+
+
+def serve_stale(home: PathLike, app: str, image_ref: str | None) -> None:
+    """Make the proxy answer ``/<app>/health`` from a machine still on ``image_ref`` (200, that release), as a
+    lagging or unrouted machine would; None restores normal routing."""
+    with edit(home) as st:
+        stale = st.setdefault("proxy_stale", {})
+        if image_ref:
+            stale[app] = image_ref
+        else:
+            stale.pop(app, None)
+
+
+# --- machines' lives: the proxy, crashes, latency -----------------------------------------------------------
+
+
+def set_autostop(home: PathLike, app: str, enabled: bool = True) -> None:
+    """While enabled, Fly Proxy finds ``app`` idle after every ``fly deploy``, ``scale count`` and secrets
+    rollout: machines whose services set ``auto_stop_machines`` stop (or suspend) down to
+    ``min_machines_running`` in the primary region, zero elsewhere (``rollout.proxy_idle``)."""
+    with edit(home) as st:
+        st.setdefault("autostop", {})[app] = bool(enabled)
+
+
+def idle(home: PathLike, app: str) -> list[str]:
+    """Let the proxy see ``app`` idle once, now (whether or not ``set_autostop`` is on). Returns the ids of
+    the machines it stopped or suspended."""
+    with edit(home) as st:
+        return rollout.proxy_idle(st, _app(st, app))
+
+
+def stop_machines(
+    home: PathLike, app: str, machine_ids: list[str] | None = None, *, suspend: bool = False
+) -> list[str]:
+    """Stop (or suspend) machines as ``fly machine stop`` or the proxy would; their checks stay as last
+    reported. Default: every started machine. Returns the ids."""
+    now = clock.rfc3339()
+    with edit(home) as st:
+        record = _app(st, app)
+        chosen = [
+            m
+            for m in rollout.active(record)
+            if (m["id"] in machine_ids if machine_ids is not None else m["state"] == "started")
+        ]
+        for machine in chosen:
+            rollout.stop_machine(machine, "suspend" if suspend else "stop", now)
+        return [m["id"] for m in chosen]
+
+
+def crash_machines(
+    home: PathLike, app: str, machine_ids: list[str] | None = None, *, state: str = "stopped"
+) -> list[str]:
+    """The app on these machines (default: every started one) crashes for good: ``stopped`` with checks
+    critical and an exit event (``state="stopped"``), or state ``failed``. The proxy will not start them
+    again. Returns the ids."""
+    if state not in ("stopped", "failed"):
+        raise ValueError("state must be 'stopped' or 'failed'")
+    now = clock.rfc3339()
+    with edit(home) as st:
+        record = _app(st, app)
+        chosen = [
+            m
+            for m in rollout.active(record)
+            if (m["id"] in machine_ids if machine_ids is not None else m["state"] == "started")
+        ]
+        for machine in chosen:
+            rollout.run_machine(machine, "crash" if state == "stopped" else "failed", now)
+        return [m["id"] for m in chosen]
+
+
+def set_latency(home: PathLike, seconds: float) -> None:
+    """Every simulated flyctl invocation (once its arguments parse) waits ``seconds`` before answering, as
+    an API round trip would; the environment variable ``FLYCTL_SIM_LATENCY`` overrides it. 0 removes it."""
+    with edit(home) as st:
+        st["latency"] = max(float(seconds), 0.0)
+
+
+def set_build_output(home: PathLike, stdout: str | None = None, stderr: str = "") -> None:
+    """What a source build (``--nixpacks``, buildpacks, Dockerfile) prints besides flyctl's own lines.
+    Default (``stdout=None``): a build step's lines with braces on stdout (``deploy.DEFAULT_BUILD_STDOUT``),
+    so a client reading the release JSON must find its line rather than decode from the first ``{``.
+    ``stdout=""`` prints none."""
+    with edit(home) as st:
+        st["build_output"] = None if stdout is None and not stderr else {"stdout": stdout, "stderr": stderr}
 
 
 # --- faults, delays, logs, calls ---------------------------------------------------------------------------

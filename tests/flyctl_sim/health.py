@@ -1,4 +1,4 @@
-"""Which release is current on an app's machines, and whether it is healthy (the health server's answer)."""
+"""Health-plan vocabulary, the release current on an app's machines, and what the app's /health answers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ from flyctl_sim.state import State
 
 HEALTHY = ("pass", "passing", "healthy", "ok")
 UNHEALTHY = ("fail", "failing", "unhealthy", "critical")
+CRASHED = (
+    "crash",
+    "crashed",
+    "crashing",
+)  # the app exits; flyd gives up restarting: stopped, checks critical
+FAILED_STATE = ("failed",)  # the machine never starts: state "failed"
 
 
 def current_release(app: dict[str, Any]) -> dict[str, Any] | None:
@@ -28,9 +34,9 @@ def current_release(app: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def app_health(state: State, app_name: str) -> bool | None:
-    """True/False for the current release's health; None when the app does not exist."""
-    app = state["apps"].get(app_name)
-    if app is None:
-        return None
-    release = current_release(app)
-    return bool(release and release.get("healthy"))
+    """What ``GET /<app>/health`` would answer now (``rollout.route`` without starting anything):
+    True for 200, False for 503, None for an unknown app (404)."""
+    from flyctl_sim import rollout  # rollout imports this module's vocabulary
+
+    code, _ = rollout.route(state, app_name, start=False)
+    return None if code == 404 else code == 200

@@ -1,8 +1,11 @@
-"""An HTTP stand-in for deployed apps' health endpoints: ``GET /<app>/health``.
+"""An HTTP stand-in for deployed apps' health endpoints as Fly Proxy serves them: ``GET /<app>/health``.
 
-200 ``{"status":"ok"}`` when the app's current release (the latest one current on its machines) is
-healthy, 503 ``{"status":"unhealthy"}`` otherwise (also before any deploy), 404 for unknown apps or paths.
-State is read under the state lock on every request.
+The request goes to a STARTED machine of the app (``rollout.route``); with none started and
+``auto_start_machines``, the proxy starts one first (the request changes state, as on Fly). The app answers
+200 ``{"status":"ok","release":"<FLY_IMAGE_REF>"}`` when that machine's app is healthy, 503
+``{"status":"unhealthy","release":...}`` when not; 503 without ``release`` when no machine can serve; 404 for
+unknown apps or paths. ``control.serve_stale`` makes it answer from an old image. Every request runs under
+the state lock.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
-from flyctl_sim import health
-from flyctl_sim.state import PathLike, locked, read_unlocked
+from flyctl_sim import rollout
+from flyctl_sim.state import PathLike, transaction
 
 
 def _handler_for(home: Path) -> type[BaseHTTPRequestHandler]:
@@ -34,15 +37,9 @@ def _handler_for(home: Path) -> type[BaseHTTPRequestHandler]:
             if len(parts) != 2 or parts[1] != "health":
                 self._reply(404, {"status": "not found"}, head=head)
                 return
-            with locked(home):
-                state = read_unlocked(home)
-            verdict = health.app_health(state, parts[0])
-            if verdict is None:
-                self._reply(404, {"status": "unknown app"}, head=head)
-            elif verdict:
-                self._reply(200, {"status": "ok"}, head=head)
-            else:
-                self._reply(503, {"status": "unhealthy"}, head=head)
+            with transaction(home) as state:
+                code, body = rollout.route(state, parts[0], start=True)
+            self._reply(code, body, head=head)
 
         def do_GET(self) -> None:
             self._answer(head=False)

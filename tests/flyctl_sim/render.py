@@ -30,3 +30,18 @@ def key_values(pairs: Sequence[tuple[str, object]]) -> str:
     """Right-aligned ``Key: value`` lines (``fly volumes create`` output)."""
     width = max(len(k) for k, _ in pairs)
     return "".join(f"{k.rjust(width)}: {v}\n" for k, v in pairs)
+
+
+def go_json(value: Any) -> str:
+    """Go's ``json.Marshal``: compact, struct field order, and HTML-safe escapes (``<``, ``>``, ``&``,
+    U+2028, U+2029 become ``\\u003c``...), which Python's ``json`` does not do."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escape)
+    return text

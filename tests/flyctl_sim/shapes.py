@@ -116,8 +116,9 @@ def volume_object(volume: dict[str, Any]) -> dict[str, Any]:
 
 
 def machine_object(machine: dict[str, Any]) -> dict[str, Any]:
-    """``fly machine list --json`` element (the state keeps machines in this shape already)."""
-    return dict(machine)
+    """``fly machine list --json`` element (fly-go ``Machine``): the state keeps machines in this shape, plus
+    simulator-only keys starting with ``_`` that are dropped here."""
+    return {k: v for k, v in machine.items() if not k.startswith("_")}
 
 
 def parse_image_ref(ref: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flyctl_sim import health, render, shapes
+from flyctl_sim import health, render, rollout, shapes
 from flyctl_sim.cobra import BOOL, Command, Flag
 from flyctl_sim.commands.common import APP_FLAGS, JSON
 from flyctl_sim.errors import FlyError
@@ -12,7 +12,8 @@ from flyctl_sim.invocation import Invocation
 
 
 def _live(app: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for m in app["machines"] if m.get("state") != "destroyed"]
+    """fly-go ``flaps.ListActive``: every machine not destroyed/destroying, whatever its state."""
+    return rollout.active(app)
 
 
 def _checks_summary(machine: dict[str, Any]) -> str:
@@ -121,18 +122,23 @@ def run_machine_list(inv: Invocation) -> None:
 
 
 def run_checks_list(inv: Invocation) -> None:
+    """flyctl ``internal/command/checks/list.go`` ``runAppCheckList``: EVERY active machine (``ListActive``:
+    stopped and suspended ones too, with the check results they last reported), sorted by id; JSON is an
+    object keyed by machine id (Go sorts map keys), text rows sorted by check name within a machine."""
     app = inv.app()
-    machines = _live(app)
+    machines = sorted(_live(app), key=lambda m: m["id"])
+    name_filter = inv.flag("check-name")
     if inv.json_output():
         inv.print_json({m["id"]: list(m.get("checks", [])) for m in machines})
         return
     inv.print(f"Health Checks for {app['name']}")
     rows = [
-        [c["name"], c["status"], m["id"], m["region"], c["updated_at"], c["output"]]
+        [c["name"], c["status"], m["id"], c["updated_at"], c["output"]]
         for m in machines
-        for c in m.get("checks", [])
+        for c in sorted(m.get("checks", []), key=lambda c: c["name"])
+        if not name_filter or c["name"] == name_filter
     ]
-    inv.out.write(render.table(["Name", "Status", "Machine", "Region", "Last Updated", "Output"], rows))
+    inv.out.write(render.table(["Name", "Status", "Machine", "Last Updated", "Output"], rows))
 
 
 def status_command() -> Command:
@@ -161,7 +167,11 @@ def checks_command() -> Command:
     checks = Command("checks", "Manage health checks")
     checks.add(
         Command(
-            "list", "List app health checks", aliases=("ls",), flags=(*APP_FLAGS, JSON), run=run_checks_list
+            "list",
+            "List health checks",
+            aliases=("ls",),
+            flags=(*APP_FLAGS, Flag("check-name", usage="Filter checks by name"), JSON),
+            run=run_checks_list,
         )
     )
     return checks

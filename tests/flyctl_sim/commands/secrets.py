@@ -14,6 +14,7 @@ from typing import Any
 from flyctl_sim import clock, importfmt, render, rollout
 from flyctl_sim.cobra import Command, at_least
 from flyctl_sim.commands.common import APP_FLAGS, DETACH, DNS_CHECKS, JSON, STAGE
+from flyctl_sim.commands.deploy import EMIT_RELEASE_JSON_SINCE
 from flyctl_sim.errors import FlyError
 from flyctl_sim.invocation import Invocation
 from flyctl_sim.state import State
@@ -71,34 +72,32 @@ def deploy_secrets(inv: Invocation, app: dict[str, Any], *, stage: bool, detach:
 
 
 def restart(inv: Invocation, app: dict[str, Any], *, detach: bool, reason: str, description: str) -> None:
+    """flyctl ``internal/command/secrets/secrets.go`` ``DeploySecrets``: a restart-only machine deployment
+    (``deploy.NewMachineDeployment`` with ``RestartOnly``) of the deployed config and image: a new release,
+    every machine updated, stopped ones left stopped (``rollout.py``); the release JSON line too when
+    FLY_EMIT_RELEASE_JSON is set (it is printed by ``DeployMachinesApp``)."""
     state: State = inv.state
-    if not app["machines"]:
-        raise FlyError("no machines available to deploy")
     cfg = app.get("config") or {}
-    region = app["machines"][0]["region"]
-    inv.print(f"Updating existing machines in '{app['name']}' with rolling strategy")
-    outcome = rollout.roll_out(
+    emit = inv.env.get("FLY_EMIT_RELEASE_JSON", "") != "" and inv.version() >= EMIT_RELEASE_JSON_SINCE
+    rollout.deploy(
         state,
         app,
         cfg=cfg,
-        image_ref=app["image"],
-        image_digest=app["machines"][0]["image_ref"].get("digest", ""),
-        strategy="rolling",
-        reason=reason,
-        description=description,
-        user_email=state["user"]["email"],
-        consume_plan=False,  # health plans are consumed by `fly deploy` only
-        region=region,
+        args=rollout.DeployArgs(
+            image_ref=app["image"],
+            strategy="rolling",
+            skip_health=detach,
+            skip_smoke=detach,
+            restart_only=True,
+            reason=reason,
+            description=description,
+            consume_plan=False,  # health plans are consumed by `fly deploy` only
+            emit_release_json=emit,
+            user_email=state["user"]["email"],
+        ),
+        io=rollout.Output(inv.print, inv.warn),
+        primary_region=str(cfg.get("primary_region") or rollout.DEFAULT_REGION),
     )
-    if not outcome.healthy and not detach:
-        mid = outcome.machines[0]["id"]
-        raise rollout.health_timeout(mid)
-    total = len(outcome.machines)
-    for index, machine in enumerate(outcome.machines, 1):
-        group = machine["config"]["metadata"]["fly_process_group"]
-        inv.print(f" ✔ [{index}/{total}] Machine {machine['id']} [{group}] update succeeded")
-    if inv.version() < MACHINES_API_SECRETS:
-        inv.print(f"Release v{outcome.release['version']} created")
 
 
 def run_set(inv: Invocation) -> None:
@@ -150,7 +149,15 @@ def run_unset(inv: Invocation) -> None:
 
 
 def run_deploy(inv: Invocation) -> None:
+    """flyctl ``internal/command/secrets/deploy.go`` ``runDeploy``: needs a deployed app with machines."""
     app = inv.app()
+    if not app["deployed"] or not rollout.active(app):
+        raise FlyError(
+            "no machines available to deploy",
+            description="'fly secrets deploy' will only work if the app has been deployed and there are "
+            "machines available",
+            suggestion="Try 'fly deploy' first",
+        )
     restart(inv, app, detach=inv.flag("detach"), reason="change_secrets", description="Deploy secrets")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from flyctl_sim import render, rollout, shapes
-from flyctl_sim.cobra import BOOL, INT, Command, Flag, exact
+from flyctl_sim.cobra import BOOL, INT, Args, Command, Flag, exact
 from flyctl_sim.commands.common import APP_FLAGS, JSON, NOT_INTERACTIVE, YES
 from flyctl_sim.errors import FlyError
 from flyctl_sim.invocation import Invocation
@@ -17,20 +17,26 @@ VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 
 
 def run_create(inv: Invocation) -> None:
+    """flyctl ``internal/command/volumes/create.go`` ``runCreate``: the confirmation first
+    (``confirmVolumeCreate``: skipped with ``--yes``, with ``--count`` above 1, or when a volume of that name
+    exists; else a warning on stderr and, without a terminal, an error), then the region (``prompt.Region``),
+    then ``count`` volumes created one by one (a count below 1 creates nothing)."""
     app = inv.app()
     name = inv.args[0]
+    live = rollout.live_volumes(app)
+    count = inv.flag("count")
+    if not inv.flag("yes") and count <= 1 and not any(v["name"] == name for v in live):
+        inv.warn(
+            "Warning! Every volume is pinned to a specific physical host. You should create two or more "
+            "volumes "
+            "per application to avoid downtime. Learn more at https://fly.io/docs/volumes/overview/"
+        )
+        raise FlyError(NOT_INTERACTIVE.format("yes flag"))
     region = inv.flag("region") or inv.env.get("FLY_REGION", "")
     if not region:
         raise FlyError(NOT_INTERACTIVE.format("region code"))
     if region not in REGIONS:
         raise FlyError(f"region {region} not found")
-    live = [
-        v for v in app["volumes"] if v["state"] not in ("scheduling_destroy", "pending_destroy", "destroyed")
-    ]
-    # flyctl only asks for confirmation when no volume of that name exists yet (the "you should create two or
-    # more volumes" warning); without a terminal that question is an error unless -y was given.
-    if not inv.flag("yes") and not any(v["name"] == name for v in live):
-        raise FlyError(NOT_INTERACTIVE.format("yes flag"))
     if not VOLUME_NAME_RE.match(name):
         # UNVERIFIED wording of the API's refusal.
         raise FlyError("Name may only contain alphanumeric characters and underscores, at most 30 characters")
@@ -38,9 +44,6 @@ def run_create(inv: Invocation) -> None:
     if size < 1 or size > MAX_SIZE_GB:
         # UNVERIFIED wording; the limits are documented (default 1, max 500).
         raise FlyError(f"size_gb must be between 1 and {MAX_SIZE_GB}")
-    count = inv.flag("count")
-    if count < 1:
-        raise FlyError("count must be at least 1")
     for _ in range(count):
         # flyctl never de-duplicates: an existing name creates ANOTHER volume.
         volume = rollout.new_volume(
@@ -74,8 +77,10 @@ def run_create(inv: Invocation) -> None:
 
 
 def run_list(inv: Invocation) -> None:
+    """flyctl ``internal/command/volumes/list.go``: fly-go ``GetVolumes`` hides volumes in a destroyed state
+    (``flaps_volumes.go`` ``destroyedVolumeStates``); ``--all`` (``GetAllVolumes``) shows them."""
     app = inv.app()
-    volumes = [v for v in app["volumes"] if inv.flag("all") or v["state"] != "destroyed"]
+    volumes = app["volumes"] if inv.flag("all") else rollout.live_volumes(app)
     if inv.json_output():
         inv.print_json([shapes.volume_object(v) for v in volumes])
         return
@@ -97,8 +102,61 @@ def run_list(inv: Invocation) -> None:
     inv.out.write(render.table(headers, rows))
 
 
+def run_destroy(inv: Invocation) -> None:
+    """flyctl ``internal/command/volumes/destroy.go`` ``runDestroy``: each id in turn; without ``--yes``
+    and no terminal the confirmation fails (after a warning on stderr); the API refuses a volume still
+    attached (message quoted by a Fly engineer in superfly/docs#2226). A destroyed volume goes to
+    ``scheduling_destroy`` (UNVERIFIED: the first of fly-go's destroyed states) and leaves
+    ``volumes list``."""
+    app_name = (
+        inv.parsed.values.get("app") or inv.env.get("FLY_APP", "") or str(inv.local_config().get("app") or "")
+    )
+    if not inv.args and not app_name:
+        raise FlyError("volume ID or app required")
+    if not inv.args:
+        raise FlyError(
+            "volume ID must be specified when not running interactively"
+        )  # volumes.go selectVolume
+    if not app_name:
+        owners = [a for a in inv.state["apps"].values() if any(v["id"] == inv.args[0] for v in a["volumes"])]
+        if not owners:
+            raise FlyError(f'Could not find Volume "{inv.args[0]}"')  # UNVERIFIED: GetAppNameFromVolume
+        app_name = owners[0]["name"]
+    app = inv.app(app_name)
+    for vol_id in inv.args:
+        volume = next((v for v in app["volumes"] if v["id"] == vol_id), None)
+        if not inv.flag("yes"):
+            if volume is None:
+                raise FlyError(f"failed to get volume {vol_id}: volume not found")  # UNVERIFIED API words
+            same = sum(1 for v in rollout.live_volumes(app) if v["name"] == volume["name"])
+            if same <= 2:
+                inv.warn(
+                    "Warning! Every volume is pinned to a specific physical host. You should create two or "
+                    "more "
+                    f"volumes per application. Deleting this volume will leave you with {same - 1} "
+                    "volume(s) for "
+                    "this application, and it is not reversible.  Learn more at "
+                    "https://fly.io/docs/volumes/overview/"
+                )
+            else:
+                inv.warn("Deleting a volume is not reversible.")
+            raise FlyError(NOT_INTERACTIVE.format("yes flag"))
+        if volume is None or volume["state"] in rollout.DESTROYED_VOLUME_STATES:
+            raise FlyError(
+                f"failed destroying volume: failed to destroy volume {vol_id}: volume not found"
+            )  # UNVERIFIED
+        if volume["attached_machine_id"]:
+            raise FlyError(
+                f"failed destroying volume: failed to destroy volume {vol_id}: failed_precondition: volume "
+                "is "
+                f"currently bound to machine: {volume['attached_machine_id']}"
+            )
+        volume["state"] = "scheduling_destroy"
+        inv.print(f"Destroyed volume ID: {vol_id} name: {volume['name']}")
+
+
 def command() -> Command:
-    volumes = Command("volumes", "Manage Fly Volumes.", aliases=("volume", "vol"))
+    volumes = Command("volumes", "Manage Fly Volumes.", aliases=("volume", "vol", "v"))
     volumes.add(
         Command(
             "create",
@@ -133,6 +191,15 @@ def command() -> Command:
                 JSON,
             ),
             run=run_list,
+        ),
+        Command(
+            "destroy",
+            "Destroy one or more volumes.",
+            usage="<volume id> ...",
+            aliases=("delete", "rm"),
+            flags=(YES, *APP_FLAGS),
+            args=Args(0, None),
+            run=run_destroy,
         ),
     )
     return volumes
