@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from support import offline_nix_options
+from helpers.project import offline_nix_options
 
 # CI exports NIXFLY_NIX_OPTIONS itself; a developer running pytest by hand gets the same offline setup.
 os.environ.setdefault("NIXFLY_NIX_OPTIONS", offline_nix_options())

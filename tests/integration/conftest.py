@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from flyctl_sim import control
-from support import CANARY, GIT_ENV, Project, copy_checkout
+from helpers.project import CANARY, GIT_ENV, Project, copy_checkout
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import subprocess
 
 from flyctl_sim import control
-from support import CANARY
+from helpers.project import CANARY
 
 FAST = ("--skip-build", "--skip-smoke")
 GOOGLE_KEY = "canary-google-private-key-5e1d"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from flyctl_sim import control
-from support import require
+from helpers.project import require
 
 MUTATING = {"apps create", "volumes create", "secrets import", "deploy"}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from flyctl_sim import control
-from support import CANARY
+from helpers.project import CANARY
 
 FAST = ("--skip-build", "--skip-smoke")
 MUTATING = {"apps create", "volumes create", "secrets import", "secrets set", "deploy"}

@@ -10,9 +10,9 @@ import sys
 import time
 import urllib.request
 
-import procs
-from procs import free_port
-from support import require
+from helpers import procs
+from helpers.procs import free_port
+from helpers.project import require
 
 
 def health(port: int) -> dict | None:

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from flyctl_sim import control
-from sshd import running_sshd
-from support import require
+from helpers.project import require
+from helpers.sshd import running_sshd
 
 
 def test_fly_deploy_builds_and_smokes_on_the_build_host(project, tmp_path):

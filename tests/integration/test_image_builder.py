@@ -10,8 +10,8 @@ import tarfile
 
 import pytest
 from flyctl_sim import control
-from registry import running_registry
-from support import require
+from helpers.project import require
+from helpers.registry import running_registry
 
 FAST = ("--skip-build", "--skip-smoke")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path, PurePosixPath
 
-from support import require
+from helpers.project import require
 
 from nixfly.hosts import profile
 from nixfly.hosts.machine import Host

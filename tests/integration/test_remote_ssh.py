@@ -19,7 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sshd import (
+from helpers.project import GIT_ENV, copy_checkout, require
+from helpers.sshd import (
     FLY_TOML,
     Sshd,
     closed_port,
@@ -34,7 +35,6 @@ from sshd import (
     tiny_flake,
     wrong_key_config,
 )
-from support import GIT_ENV, copy_checkout, require
 
 from nixfly import commands, config
 from nixfly.buildhost import open_build_host

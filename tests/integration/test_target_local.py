@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
-from sshd import (
+from helpers.project import REPO
+from helpers.sshd import (
     FLY_TOML,
     deploy_host,
     free_port,
@@ -28,7 +29,6 @@ from sshd import (
     session_pids,
     tiny_flake,
 )
-from support import REPO
 
 from nixfly import commands, config, flytoml
 from nixfly.errors import NixflyError

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from flyctl_sim import control
-from support import CANARY
+from helpers.project import CANARY
 
 FAST = ("--skip-build", "--skip-smoke")
 TASKS = [

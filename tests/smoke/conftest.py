@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from smoke_support import Service, result_dir
+from helpers.smoke import Service, result_dir
 
 
 def pytest_configure(config: pytest.Config) -> None:

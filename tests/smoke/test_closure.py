@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from procs import free_port
-from smoke_support import Service, answer_or_none, request, wait_until
+from helpers.procs import free_port
+from helpers.smoke import Service, answer_or_none, request, wait_until
 
 STARTUP_SECONDS = 60
 GRACE_SECONDS = 10

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from flyctl_sim import control
-from simtest import APP, HTTP_CHECKS, IMAGE, ok, write_toml
+from helpers.sim import APP, HTTP_CHECKS, IMAGE, ok, write_toml
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from flyctl_sim import control
-from simtest import APP, fails, fly, ok, write_toml
+from helpers.sim import APP, fails, fly, ok, write_toml
 
 
 def test_bin_scripts_run_from_path(home: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from flyctl_sim import control
-from simtest import APP, HTTP_CHECKS, IMAGE, IMAGE2, fails, groups, ok, write_toml
+from helpers.sim import APP, HTTP_CHECKS, IMAGE, IMAGE2, fails, groups, ok, write_toml
 
 
 def error_part(stderr: str) -> str:

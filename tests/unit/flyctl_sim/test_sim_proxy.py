@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from flyctl_sim import control
-from simtest import APP, HTTP_CHECKS, IMAGE, IMAGE2, fails, http_get, ok, write_toml
+from helpers.sim import APP, HTTP_CHECKS, IMAGE, IMAGE2, fails, http_get, ok, write_toml
 
 AUTOSTOP = HTTP_CHECKS.replace(
     "internal_port = 8080", 'internal_port = 8080\nauto_stop_machines = "stop"\nmin_machines_running = 1'

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from flyctl_sim import control
-from simtest import APP, HTTP_CHECKS, IMAGE, fails, fly, groups, ok, write_toml
+from helpers.sim import APP, HTTP_CHECKS, IMAGE, fails, fly, groups, ok, write_toml
 
 MOUNT = '[[mounts]]\nsource = "data"\ndestination = "/data"\n'
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from flyctl_sim import control
-from simtest import APP, IMAGE, fails, ok, write_toml
+from helpers.sim import APP, IMAGE, fails, ok, write_toml
 
 TRICKY = {
     "PLAIN": "plain",

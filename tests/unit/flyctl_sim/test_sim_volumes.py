@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from flyctl_sim import control
-from simtest import APP, fails, ok
+from helpers.sim import APP, fails, ok
 
 
 def test_volumes_create_never_deduplicates(home: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from flyctl_sim import control
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def offline_nix_options() -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import procs
+from helpers import procs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

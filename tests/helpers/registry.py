@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from procs import free_port
-from support import require
+from helpers.procs import free_port
+from helpers.project import require
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import procs
 import pytest
-from procs import free_port
-from support import require
 
+from helpers import procs
+from helpers.procs import free_port
+from helpers.project import require
 from nixfly import commands, engine
 from nixfly.config import Settings
 from nixfly.pipeline import StepRecord
