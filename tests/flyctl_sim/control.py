@@ -447,3 +447,9 @@ def calls(home: PathLike) -> list[dict[str, Any]]:
     (canonical path or None), ``stdin_bytes`` (a count, never the content), ``exit``, ``ts``, ``duration``."""
     with state.locked(home):
         return state.read_calls(home)
+
+
+def image_build(home: PathLike, image_ref: str) -> dict[str, Any] | None:
+    """How the simulated Fly built ``image_ref`` (``{"builder": "nixpacks", "config": FILE}``), or None for an
+    image that was pushed, not built."""
+    return copy.deepcopy(read_state(home).get("image_builds", {}).get(image_ref))

@@ -8,6 +8,7 @@ manifest Accept header. Anything else fails with ``could not find image "REF"``.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from flyctl_sim.shapes import parse_image_ref
@@ -41,8 +42,12 @@ def known_images(state: State) -> set[str]:
     return {normalise(r) for r in refs}
 
 
-def _local_registry_digest(ref: str) -> str | None:
-    """Ask a local registry for the manifest; returns its digest ("" if not reported) or None."""
+def _local_registry_digest(ref: str, password: str = "") -> str | None:
+    """Ask a local registry for the manifest; returns its digest ("" if not reported) or None.
+
+    A registry that demands basic auth is asked again as user ``x`` with ``password``: flyctl's own login
+    (internal/command/auth/docker.go: ``x:`` + ``Tokens.Docker()``), standing in for Fly pulling the image.
+    """
     import urllib.error  # imported here: urllib costs ~15 ms per run and most runs never need it
     import urllib.request
 
@@ -52,27 +57,33 @@ def _local_registry_digest(ref: str) -> str | None:
     if hostname not in ("127.0.0.1", "localhost") or not port.isdigit():
         return None
     reference = parts["digest"] or parts["tag"]
-    request = urllib.request.Request(
-        f"http://{host}/v2/{parts['repository']}/manifests/{reference}",
-        headers={"Accept": MANIFEST_TYPES},
-        method="GET",
-    )
-    try:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-        with opener.open(request, timeout=5) as response:
-            if response.status != 200:
+    headers = {"Accept": MANIFEST_TYPES}
+    for attempt in range(2):
+        request = urllib.request.Request(
+            f"http://{host}/v2/{parts['repository']}/manifests/{reference}", headers=headers, method="GET"
+        )
+        try:
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+            with opener.open(request, timeout=5) as response:
+                if response.status != 200:
+                    return None
+                return response.headers.get("Docker-Content-Digest", "") or ""
+        except urllib.error.HTTPError as exc:
+            if exc.code != 401 or attempt or not password:
                 return None
-            return response.headers.get("Docker-Content-Digest", "") or ""
-    except (urllib.error.URLError, OSError, ValueError):
-        # A registry that is down counts as "image not found" (the conservative reading).
-        return None
+            basic = base64.b64encode(f"x:{password}".encode()).decode()
+            headers = {**headers, "Authorization": f"Basic {basic}"}
+        except (urllib.error.URLError, OSError, ValueError):
+            # A registry that is down counts as "image not found" (the conservative reading).
+            return None
+    return None
 
 
-def find_image(state: State, ref: str) -> dict[str, Any] | None:
-    """``{"ref", "digest"}`` when the image exists, else None."""
+def find_image(state: State, ref: str, password: str = "") -> dict[str, Any] | None:
+    """``{"ref", "digest"}`` when the image exists, else None (``password``: the registry login to use)."""
     if normalise(ref) in known_images(state):
         return {"ref": ref, "digest": ""}
-    digest = _local_registry_digest(ref)
+    digest = _local_registry_digest(ref, password)
     if digest is None:
         return None
     return {"ref": ref, "digest": digest}

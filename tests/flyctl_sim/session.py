@@ -32,3 +32,21 @@ def require_session(inv: Invocation) -> None:
         raise FlyError(BAD_TOKEN)
     inv.token = token
     inv.token_app = info.get("app") if info.get("kind") == "deploy" else None
+
+
+def docker_password(token: str) -> str:
+    """What flyctl logs in to a registry with: fly-go tokens/tokens.go ``Tokens.Docker()`` of ``token``.
+
+    ``StripAuthorizationScheme`` (TrimSpace; drop a leading ``FlyV1``/``Bearer`` word, any case, repeatedly),
+    ``Parse`` (split at ``,``, TrimSpace; fm1r/fm1a/fm2 before the first ``_`` is a macaroon), then
+    ``normalized(false, false)``: the macaroons joined with ``,`` if any, else the other tokens.
+    """
+    token = token.strip()
+    while True:
+        scheme, sep, rest = token.partition(" ")
+        if not sep or scheme.strip().lower() not in ("flyv1", "bearer"):
+            break
+        token = rest.strip()
+    parts = [part.strip() for part in token.split(",")]
+    macaroons = [part for part in parts if part.split("_", 1)[0] in ("fm1r", "fm1a", "fm2")]
+    return ",".join(macaroons or [part for part in parts if part not in macaroons])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flyctl_sim import appconfig, clock, ids, registry, rollout
+from flyctl_sim import appconfig, clock, ids, registry, rollout, session
 from flyctl_sim.cobra import BOOL, FLOAT, INT, STRING_ARRAY, STRING_SLICE, Command, Flag, at_most
 from flyctl_sim.commands.common import APP_FLAGS, DETACH
 from flyctl_sim.errors import FlyError
@@ -65,11 +65,26 @@ def _load_config(inv: Invocation, workdir: Path) -> tuple[Path, appconfig.Config
     return path, {}
 
 
-def _nixpacks_plan(workdir: Path) -> str:
+def nixpacks_config_file(inv: Invocation, workdir: Path) -> str:
+    """Which config file nixpacks reads. flyctl passes every ``NIXPACKS_*`` variable of its own environment
+    to nixpacks as ``--env`` (internal/build/imgsrc/nixpacks_builder.go ``Run``); nixpacks takes
+    ``NIXPACKS_CONFIG_FILE`` from those, relative to the app root, and bails when it is missing, else falls
+    back to ``nixpacks.toml`` (railwayapp/nixpacks src/nixpacks/plan/generator.rs ``read_file_plan``)."""
+    chosen = inv.env.get("NIXPACKS_CONFIG_FILE", "").replace("\n", "")
+    if chosen:
+        if not (workdir / chosen).is_file():
+            # nixpacks exits non-zero; flyctl returns the command's error (nixpacks_builder.go: cmd.Run()).
+            inv.warn(f"Error: Config file {chosen} does not exist")
+            raise FlyError("failed to fetch an image or build from source: exit status 1")
+        return chosen
+    return "nixpacks.toml" if (workdir / "nixpacks.toml").is_file() else ""
+
+
+def _nixpacks_plan(workdir: Path, config_file: str) -> str:
     """nixpacks' plan box (nixpacks ``src/nixpacks/plan/pretty_print.rs`` ``get_build_string``) for the phases
-    of ``nixpacks.toml``; printed by nixpacks on its stdout, which flyctl forwards."""
+    of its config file; printed by nixpacks on its stdout, which flyctl forwards."""
     plan: dict[str, Any] = {}
-    path = workdir / "nixpacks.toml"
+    path = workdir / config_file if config_file else workdir / "nixpacks.toml"
     if path.is_file():
         try:
             plan = appconfig.load(path)
@@ -148,7 +163,7 @@ def _resolve_image(
     if ref:
         # imgsrc/remote_image_resolver.go: both lines on stderr; missing: resolver.go could not find image %q
         inv.warn(f"Searching for image '{ref}' remotely...")
-        found = registry.find_image(inv.state, ref)
+        found = registry.find_image(inv.state, ref, session.docker_password(inv.token or ""))
         if found is None:
             raise FlyError(f'failed to fetch an image or build from source: could not find image "{ref}"')
         inv.warn(f"image found: img_{ids.node_id(16).lower()}")
@@ -157,7 +172,10 @@ def _resolve_image(
     tag = f"registry.fly.io/{app['name']}:{label}"
     if inv.flag("nixpacks"):
         # imgsrc/nixpacks_builder.go: `nixpacks build --name TAG WORKDIR`, its stdout on flyctl's stdout
-        inv.out.write(_nixpacks_plan(workdir))
+        config_file = nixpacks_config_file(inv, workdir)
+        inv.out.write(_nixpacks_plan(workdir, config_file))
+        # What the image was built from, for tests: the config file and the plan's start command.
+        inv.state.setdefault("image_builds", {})[tag] = {"builder": "nixpacks", "config": config_file}
         inv.warn('#0 building with "default" instance using docker driver')
         _emit(inv.out, _build_stdout(inv))
         _emit(inv.err, _build_stderr(inv))
