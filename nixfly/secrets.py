@@ -1,7 +1,7 @@
 """Secrets for flyctl: its import format, change detection, and staging.
 
 ``flyctl secrets import`` reads NAME=VALUE lines from stdin with a parser of its own (``parseSecrets`` in
-flyctl's ``internal/command/secrets/parser.go``; flyctl.md §3), and exits 0 whatever it made of them. It has
+flyctl's ``internal/command/secrets/parser.go``), and exits 0 whatever it made of them. It has
 no escapes; instead each value may be written bare, ``"…"``, ``'…'`` or ``\"\"\"…\"\"\"`` (one line or
 several), and each form survives different values:
 
