@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +18,9 @@ from nixfly.config import Settings
 from nixfly.runner import Runner
 
 if TYPE_CHECKING:
+    from nixfly.fly import FlyTarget
     from nixfly.nix import Built
+    from nixfly.pipeline import Outcome
     from nixfly.target import Target
 
 
@@ -84,37 +86,28 @@ def bundle(s: Settings) -> None:
         console.warn(warning)
 
 
-def secrets(s: Settings, *, stage: bool) -> None:
+def _fly_step(s: Settings, name: str, step: Callable[[FlyTarget], Outcome]) -> None:
+    """One of the Fly deploy's steps on its own (``inv secrets``, ``apps.create``, ``volumes.create``)."""
     from nixfly.fly import FlyTarget
 
     fly = FlyTarget(s)
     try:
-        outcome = fly.stage_secrets(stage=stage)
+        outcome = step(fly)
     finally:
         fly.close()
-    console.ok(f"secrets: {outcome.status}: {outcome.detail}")
+    console.ok(f"{name}: {outcome.status}: {outcome.detail}")
+
+
+def secrets(s: Settings, *, stage: bool) -> None:
+    _fly_step(s, "secrets", lambda fly: fly.stage_secrets(stage=stage))
 
 
 def create_app(s: Settings) -> None:
-    from nixfly.fly import FlyTarget
-
-    fly = FlyTarget(s)
-    try:
-        outcome = fly.ensure_app()
-    finally:
-        fly.close()
-    console.ok(f"app: {outcome.status}: {outcome.detail}")
+    _fly_step(s, "app", lambda fly: fly.ensure_app())
 
 
 def create_volume(s: Settings) -> None:
-    from nixfly.fly import FlyTarget
-
-    fly = FlyTarget(s)
-    try:
-        outcome = fly.ensure_volume()
-    finally:
-        fly.close()
-    console.ok(f"volume: {outcome.status}: {outcome.detail}")
+    _fly_step(s, "volume", lambda fly: fly.ensure_volume())
 
 
 def doctor(s: Settings) -> None:
