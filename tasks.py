@@ -88,6 +88,54 @@ def deploy(
 
 
 @task(
+    positional=["counts"],
+    help={
+        "counts": "REGION=COUNT pairs, comma-separated (one word), e.g. iad=2,ams=1; regions not named are "
+        "left as they are (required)",
+        "mode": MODE,
+        "app": APP,
+        "dry_run": DRY,
+        "json": "also print the step summary, plan and regions as JSON on stdout (default: off)",
+        "destroy_volumes": "allow a shrink that removes machines with volumes, and DESTROY those volumes and "
+        "their data (the plan names them) (default: off: such a shrink is refused)",
+        "new_volumes": "new machines get new, empty volumes even where unattached ones could be reused "
+        "(flyctl's --with-new-volumes) (default: off)",
+    },
+)
+@clean_exit
+def scale(
+    c,
+    counts=None,
+    mode="integrated",
+    app="",
+    dry_run=False,
+    json=False,
+    destroy_volumes=False,
+    new_volumes=False,
+):
+    """Set the number of Fly Machines per region (each with its own volume), then verify every one.
+
+    plan (per region: machines now → wanted, volumes to create, reuse or free) → apply (`fly scale count`
+    per region, growing regions first) → verify (counts, machines, checks, health URL). Running it again
+    changes nothing. A shrink that would leave volumes without their machine is refused unless
+    --destroy-volumes. Declared counts (nixfly.modes.<mode>.regions in invoke.yaml) are converged to by
+    every `inv deploy`.
+
+    Examples:
+      inv scale --mode integrated iad=2,ams=1    # two machines in Ashburn, one in Amsterdam
+      inv scale iad=3 --dry-run                  # the plan, changing nothing
+      inv scale ams=0 --destroy-volumes          # remove Amsterdam's machine and destroy its volume
+    """
+    commands.scale(
+        settings(c, ROOT, mode=mode, app=app, dry_run=dry_run),
+        counts=counts,
+        destroy_volumes=destroy_volumes,
+        new_volumes=new_volumes,
+        json_summary=json,
+    )
+
+
+@task(
     help={
         "mode": MODE,
         "fresh": "run nix build even when nixfly's record says ./result is current (default: off)",
@@ -349,6 +397,7 @@ def show_map(c):
 ns = Collection(
     show_map,
     deploy,
+    scale,
     build,
     bundle,
     secrets,
