@@ -7,7 +7,7 @@ values the target read, so each is unit-tested without a simulator.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -231,3 +231,16 @@ def scale_plan(
                 change = replace(change, remove=remove, freed=freed)
             changes.append(change)
     return ScalePlan(tuple(changes))
+
+
+def detached_volumes(
+    named: Sequence[str], before: Sequence[Volume], after: Sequence[Volume], machines: Collection[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """After a scale-down: (the volumes to destroy, the volumes to keep) among those it detached — attached
+    before to a machine that is gone now, unattached now. Only volumes the plan ``named`` (and the user
+    agreed to destroy) go; one freed by flyctl removing a machine the plan did not predict is kept."""
+    owner = {v.id: v.attached_machine_id for v in before}
+    detached = [
+        v.id for v in after if not v.attached_machine_id and owner.get(v.id) and owner[v.id] not in machines
+    ]
+    return tuple(v for v in detached if v in named), tuple(v for v in detached if v not in named)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from nixfly import console, flytoml, git, lock
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
-from nixfly.fly.plan import ScalePlan, check_primary, scale_plan, wanted_counts
+from nixfly.fly.plan import ScalePlan, check_primary, detached_volumes, scale_plan, wanted_counts
 from nixfly.fly.verify import Healthy, wait_healthy
 from nixfly.flyctl import Flyctl, Machine, Volume, find_executable
 from nixfly.pipeline import Outcome, Pipeline, Table, done, planned, skipped
@@ -125,8 +125,11 @@ class Scaler:
             )
         return plan
 
-    def apply(self, plan: ScalePlan, volumes_before: Sequence[Volume]) -> Applied:
-        """Grow every region, then shrink; then destroy the volumes the plan named, once detached."""
+    def apply(
+        self, plan: ScalePlan, machines_before: Sequence[Machine], volumes_before: Sequence[Volume]
+    ) -> Applied | None:
+        """Grow every region, then shrink; then destroy the volumes the plan named, once detached. Returns
+        what changed, as read back from Fly (None in a dry-run: the commands were only shown)."""
         app = self.s.app
         for change in (*plan.grow, *plan.shrink):
             self.fly.scale_count(
@@ -137,29 +140,25 @@ class Scaler:
                 new_volumes=self.new_volumes,
             )
         if self.s.dry_run:
-            return Applied(sum(c.delta for c in plan.grow), (), -sum(c.delta for c in plan.shrink), ())
-        after = self.fly.volumes(app)
+            return None
         status = self.fly.app_status(app)
         machines = {m.id for m in status.machines} if status else set()
-        removed = {mid for c in plan.shrink for mid in c.remove}
-        # Volumes this run detached: attached before to a machine that is gone now.
-        before = {v.id: v.attached_machine_id for v in volumes_before}
-        detached = {
-            v.id
-            for v in after
-            if not v.attached_machine_id and before.get(v.id) and before[v.id] not in machines
-        }
-        doomed = tuple(v for v in plan.freed if v in detached)
-        unplanned = sorted(detached - set(plan.freed))
-        if unplanned:
+        volumes = self.fly.volumes(app)
+        doomed, kept = detached_volumes(plan.freed, volumes_before, volumes, machines)
+        if kept:
             console.warn(
-                f"flyctl removed other machines than the plan said; volume(s) {', '.join(unplanned)} are "
-                "detached and KEPT (`fly volumes destroy ID` if you do not want them)"
+                f"flyctl removed other machines than the plan said; volume(s) {', '.join(kept)} are detached "
+                "and KEPT (`fly volumes destroy ID` if you do not want them)"
             )
         for volume_id in doomed:
             self.fly.destroy_volume(app, volume_id)
-        created = tuple(sorted({v.id for v in after} - set(before)))
-        return Applied(sum(c.delta for c in plan.grow), created, len(removed - machines), doomed)
+        before = {m.id for m in machines_before}
+        return Applied(
+            created_machines=len(machines - before),
+            created_volumes=tuple(sorted({v.id for v in volumes} - {v.id for v in volumes_before})),
+            removed_machines=len(before - machines),
+            destroyed_volumes=doomed,
+        )
 
     def expected(self, plan: ScalePlan) -> dict[str, int]:
         """Machines per region once the plan is applied (every group of the mode)."""
@@ -217,7 +216,8 @@ class ScaleRun:
             new_volumes=new_volumes,
         )
         self.plan = ScalePlan(())
-        self.volumes: list[Volume] = []
+        self.machines: Sequence[Machine] = ()
+        self.volumes: Sequence[Volume] = ()
 
     def run(self, json_summary: bool) -> Pipeline:
         s = self.s
@@ -267,8 +267,8 @@ class ScaleRun:
                 f"{s.app} has no machines to scale from",
                 f"deploy it first: `inv deploy --mode {s.mode.name}` (new machines clone a deployed one)",
             )
-        self.volumes = self.fly.volumes(s.app)
-        self.plan = self.scaler.plan(status.machines, self.volumes)
+        self.machines, self.volumes = status.machines, self.fly.volumes(s.app)
+        self.plan = self.scaler.plan(self.machines, self.volumes)
         table = plan_table(f"{s.app}: machines per region, now → wanted", self.plan)
         if not self.plan.needed:
             return skipped(self.plan.describe(), table)
@@ -277,8 +277,8 @@ class ScaleRun:
     def apply(self) -> Outcome:
         if not self.plan.needed:
             return skipped("nothing to change")
-        applied = self.scaler.apply(self.plan, self.volumes)
-        if self.s.dry_run:
+        applied = self.scaler.apply(self.plan, self.machines, self.volumes)
+        if applied is None:
             moving = len(self.plan.grow) + len(self.plan.shrink)
             return planned(f"would run fly scale count in {moving} region(s)")
         return done(applied.describe())

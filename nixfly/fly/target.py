@@ -29,7 +29,7 @@ from nixfly.fly.observe import Observation
 from nixfly.fly.plan import ScalePlan
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, region_table, wait_healthy
-from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, Volume, find_executable, parse_machine
+from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
 from nixfly.runner import REDACT, Runner
@@ -126,7 +126,7 @@ class FlyTarget:
         s, scaler = self.s, self._scaler()
         status = self._seen().status() if self._exists() else None
         if status is None or not status.machines:
-            what = f"first deploy makes a machine in {s.region}, then scale to {scaler.counts}"
+            what = f"the first deploy makes the first machine(s) in {s.region}; then scale to {scaler.counts}"
             return planned(what) if self.dry else done(what)
         self.scale_plan = scaler.plan(status.machines, self._seen().volumes())
         if not self.scale_plan.needed:
@@ -142,21 +142,25 @@ class FlyTarget:
                 return planned(f"would scale to {scaler.counts} once the first deploy made a machine")
             if not self.scale_plan.needed:
                 return skipped(self.scale_plan.describe())
-            scaler.apply(self.scale_plan, self._seen().volumes())
+            status = self._seen().status()
+            scaler.apply(self.scale_plan, status.machines if status else (), self._seen().volumes())
             return planned(f"would converge to {scaler.counts}: {self.scale_plan.describe()}")
-        volumes: list[Volume]
         if self.scale_plan is not None and not (self.deploy_made or self.created):
-            chosen, volumes = self.scale_plan, self._seen().volumes()
+            status, volumes = self._seen().status(), self._seen().volumes()
+            chosen = self.scale_plan
         else:  # the deploy made or changed machines: plan again from what Fly has now
-            status = self.fly.app_status(s.app)
-            volumes = self.fly.volumes(s.app)
+            status, volumes = self.fly.app_status(s.app), self.fly.volumes(s.app)
             chosen = scaler.plan(status.machines if status else (), volumes)
         if not chosen.needed:
             return skipped(chosen.describe())
-        applied = scaler.apply(chosen, volumes)
+        applied = scaler.apply(chosen, status.machines if status else (), volumes)
+        assert applied is not None  # not a dry-run
         version, image_ref = self._live()
         healthy = scaler.verify(chosen, version=version, image_ref=image_ref)
-        return done(f"{applied.describe()}; {healthy.detail}", healthy.table(self._title(version)))
+        return done(
+            f"{chosen.describe()}: {applied.describe()}; {healthy.detail}",
+            healthy.table(self._title(version)),
+        )
 
     def ensure_app(self) -> Outcome:
         s = self.s
