@@ -174,6 +174,9 @@ class ScalePlan:
     def counts(self) -> str:
         return " ".join(f"{c.region}={c.wanted}" for c in self.changes)
 
+    def now(self) -> str:
+        return " ".join(f"{c.region}={c.now}" for c in self.changes)
+
 
 def wanted_counts(
     declared: Mapping[str, int], machines: Sequence[Machine], groups: Sequence[str], *, exhaustive: bool
@@ -184,6 +187,24 @@ def wanted_counts(
         return dict(declared)
     current = [m.region for m in machines if m.group in groups]
     return {**dict.fromkeys(sorted(set(current) - set(declared)), 0), **declared}
+
+
+def after_first_deploy(
+    groups: Sequence[str], mounts: Mapping[str, str], region: str
+) -> tuple[tuple[Machine, ...], tuple[Volume, ...]]:
+    """The machines (and their volumes) a first ``fly deploy`` leaves, to plan from in a dry-run of a new
+    app: per group, in the primary region, one machine on the volume the deploy's volume step made when the
+    group mounts one, else two (a second for availability, or a standby: both are machines of the group;
+    deploy/machines_deploymachinesapp.go, ``--ha`` being on by default)."""
+    machines: list[Machine] = []
+    volumes: list[Volume] = []
+    for group in groups:
+        for n in range(1 if mounts.get(group) else 2):
+            mid = f"(new {group} machine {n + 1})"
+            machines.append(Machine(mid, "started", region, "", 0, group, ()))
+            if mounts.get(group):
+                volumes.append(Volume(f"(new {mounts[group]})", mounts[group], region, "created", mid))
+    return tuple(machines), tuple(volumes)
 
 
 def check_primary(wanted: Mapping[str, int], current: Mapping[str, int], primary: str, config: str) -> None:

@@ -26,7 +26,7 @@ from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
 from nixfly.fly import plan
 from nixfly.fly.observe import Observation
-from nixfly.fly.plan import ScalePlan
+from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, region_table, wait_healthy
 from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
@@ -125,21 +125,24 @@ class FlyTarget:
         would leave volumes without a machine."""
         s, scaler = self.s, self._scaler()
         status = self._seen().status() if self._exists() else None
-        if status is None or not status.machines:
-            what = f"the first deploy makes the first machine(s) in {s.region}; then scale to {scaler.counts}"
-            return planned(what) if self.dry else done(what)
-        self.scale_plan = scaler.plan(status.machines, self._seen().volumes())
-        if not self.scale_plan.needed:
-            return skipped(self.scale_plan.describe())
-        table = plan_table(f"{s.app}: machines per region, now → wanted", self.scale_plan)
-        return (planned if self.dry else done)(self.scale_plan.describe(), table)
+        if status is not None and status.machines:
+            self.scale_plan = scaler.plan(status.machines, self._seen().volumes())
+            if not self.scale_plan.needed:
+                return skipped(self.scale_plan.describe())
+            table = plan_table(f"{s.app}: machines per region, now → wanted", self.scale_plan)
+            return (planned if self.dry else done)(self.scale_plan.describe(), table)
+        # A new app: the scale step plans from what the first deploy made; here, from what it will make.
+        first = scaler.plan(*after_first_deploy(scaler.groups, scaler.mounts, s.region))
+        table = plan_table(f"{s.app}: machines per region after the first deploy → wanted", first)
+        what = f"after the first deploy ({first.now()}): {first.describe()}"
+        return (planned if self.dry else done)(what, table)
 
     def converge(self) -> Outcome:
         """``fly scale count`` in each region that differs, then every machine verified (the new ones too)."""
         s, scaler = self.s, self._scaler()
         if self.dry:
             if self.scale_plan is None:
-                return planned(f"would scale to {scaler.counts} once the first deploy made a machine")
+                return planned(f"would converge to {scaler.counts} from what the first deploy made")
             if not self.scale_plan.needed:
                 return skipped(self.scale_plan.describe())
             status = self._seen().status()

@@ -88,6 +88,30 @@ def test_deploy_converges_to_the_declared_regions_and_a_second_run_creates_nothi
     assert {row["state"] for row in regions.values()} == {"1 started", "2 started"}
 
 
+def test_dry_run_of_a_new_app_shows_per_region_what_would_be_created(project, fake_result):
+    declare(project, "{iad: 2, ams: 1}")
+    result, summary = run_json(project, "deploy", "--dry-run", *FAST)
+    assert result.returncode == 0, result.stderr
+    regions = step(summary, "regions")
+    assert regions["status"] == "planned"
+    rows = table(regions)  # from what the first deploy makes: one machine on its volume in iad
+    assert (rows["iad"]["now"], rows["iad"]["wanted"], rows["iad"]["new_volumes"]) == (1, 2, 1)
+    assert (rows["ams"]["now"], rows["ams"]["wanted"], rows["ams"]["new_volumes"]) == (0, 1, 1)
+    assert step(summary, "scale")["status"] == "planned"
+    assert [c for c in project.commands() if c in CHANGES] == [] and control.apps(project.sim) == []
+
+
+def test_regions_with_autostop_are_healthy_with_machines_the_proxy_stopped(project, fake_result):
+    declare(project, "{iad: 2, ams: 1}")
+    control.set_autostop(project.sim, "oneshot")
+    result, summary = run_json(project, "deploy", *FAST)
+    assert result.returncode == 0, result.stderr
+    # min_machines_running = 1 counts in the primary region; elsewhere the proxy stops every idle machine
+    rows = table(step(summary, "scale"))
+    assert rows["iad"]["state"] == "1 started, 1 stopped" and rows["ams"]["state"] == "1 stopped"
+    assert machines_per_region(project) == {"iad": 2, "ams": 1}
+
+
 def test_scale_by_hand_then_a_shrink_that_strands_a_volume_needs_destroy_volumes(project, fake_result):
     first = project.inv("deploy", *FAST)
     assert first.returncode == 0, first.stderr

@@ -9,6 +9,7 @@ from nixfly.errors import NixflyError
 from nixfly.fly.plan import (
     RegionChange,
     ScalePlan,
+    after_first_deploy,
     check_primary,
     detached_volumes,
     scale_plan,
@@ -119,3 +120,13 @@ def test_only_the_named_volumes_a_scale_down_detached_are_destroyed():
     # flyctl removed a (predicted) and b (not predicted); c stays; "free" was unattached all along.
     after = [volume("va", "iad"), volume("vb", "iad"), volume("vc", "iad", "c"), volume("free", "iad")]
     assert detached_volumes(["va", "vc"], before, after, {"c"}) == (("va",), ("vb",))
+
+
+def test_a_new_app_is_planned_from_what_its_first_deploy_makes():
+    machines, volumes = after_first_deploy(["app"], {"app": "data"}, "iad")
+    assert [(m.region, m.group) for m in machines] == [("iad", "app")]
+    assert [(v.name, v.region, v.attached_machine_id) for v in volumes] == [("data", "iad", machines[0].id)]
+    machines, volumes = after_first_deploy(["web", "worker"], {}, "ord")
+    assert [m.group for m in machines] == ["web", "web", "worker", "worker"] and volumes == ()
+    (iad,) = plan_of(*after_first_deploy(["app"], MOUNTS, "iad"), {"iad": 2}).changes
+    assert (iad.now, iad.new_volumes) == (1, 1)
