@@ -64,7 +64,9 @@ def deploy(
       preflight → lock → build (nix build) → smoke (tests/smoke against ./result) → bundle (.env.fly)
       → app → volume → secrets (staged) → image (--builder image: push) → release (record what is live)
       → deploy → verify (machines, checks, health URL); a failed verify rolls back to the previous
-      release. --dry-run prints the plan and changes nothing; running again resumes where it stopped.
+      release. A mode with nixfly.modes.<mode>.regions ({iad: 2, ams: 1}) also gets regions (the plan,
+      first) and scale (`fly scale count` per region, then every machine verified, last).
+      --dry-run prints the plan and changes nothing; running again resumes where it stopped.
 
     Examples:
       inv deploy --target local                  # this machine, no Fly account: http://127.0.0.1:4000

@@ -131,6 +131,8 @@ class Scaler:
         """Grow every region, then shrink; then destroy the volumes the plan named, once detached. Returns
         what changed, as read back from Fly (None in a dry-run: the commands were only shown)."""
         app = self.s.app
+        # One after the other: each scale count leases every machine of the app (count_machines.go
+        # AcquireLeases), so two at once would refuse each other.
         for change in (*plan.grow, *plan.shrink):
             self.fly.scale_count(
                 app,
