@@ -14,6 +14,7 @@ no ``scale count`` at all.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from nixfly import console, flytoml, git, lock
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.fly.plan import ScalePlan, check_primary, detached_volumes, scale_plan, wanted_counts
-from nixfly.fly.verify import Healthy, wait_healthy
+from nixfly.fly.verify import Healthy, min_machines_running, wait_healthy
 from nixfly.flyctl import Flyctl, Machine, Volume, find_executable
 from nixfly.pipeline import Outcome, Pipeline, Table, done, planned, skipped
 from nixfly.runner import Runner
@@ -107,10 +108,7 @@ class Scaler:
         """What converging takes from this state; refused when it would leave volumes (and their data)
         without a machine and ``--destroy-volumes`` was not given."""
         wanted = wanted_counts(self.declared, machines, self.groups, exhaustive=self.exhaustive)
-        current = {m.region: 0 for m in machines if m.group in self.groups}
-        for m in machines:
-            if m.group in self.groups:
-                current[m.region] += 1
+        current = Counter(m.region for m in machines if m.group in self.groups)
         check_primary(wanted, current, self.s.region, self.s.mode.fly_config)
         plan = scale_plan(
             machines, volumes, wanted, groups=self.groups, mounts=self.mounts, new_volumes=self.new_volumes
@@ -170,17 +168,22 @@ class Scaler:
         return found
 
     def verify(self, plan: ScalePlan, *, version: int = 0, image_ref: str = "") -> Healthy:
-        """Every region has its count, and every machine is healthy (the new ones too)."""
-        s = self.s
+        """Every region has its count, and every machine is healthy (the new ones too) and the health URL
+        answers; an app scaled to no machine at all has nothing to answer."""
+        s, expected = self.s, self.expected(plan)
+        if not any(expected.values()):
+            status = self.fly.app_status(s.app)
+            if status is not None and not status.machines:
+                return Healthy("no machines, as asked", (), {})
         return wait_healthy(
             self.fly,
             s.app,
-            s.health_url if any(self.expected(plan).values()) else "",
+            s.health_url,
             s.health,
             version=version,
             image_ref=image_ref,
-            min_running=0,
-            expected=self.expected(plan),
+            min_running=min_machines_running(flytoml.load(s.fly_config)),
+            expected=expected,
         )
 
 

@@ -28,7 +28,7 @@ from nixfly.fly import plan
 from nixfly.fly.observe import Observation
 from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
-from nixfly.fly.verify import judge, region_table, wait_healthy
+from nixfly.fly.verify import judge, min_machines_running, region_table, wait_healthy
 from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
@@ -274,7 +274,7 @@ class FlyTarget:
             return planned(
                 f"would wait for machines, checks and {s.health_url} to answer from the new release"
             )
-        min_running = self._min_running()
+        min_running = min_machines_running(flytoml.load(self.s.fly_config))
         if not self.deploy_made and self.previous is not None:
             # Nothing was deployed: judge the live release from what was read, ask Fly again only if unsure.
             status = self._seen().status()
@@ -382,7 +382,7 @@ class FlyTarget:
             s.health,
             version=version,
             image_ref=release.image_ref,
-            min_running=self._min_running(),
+            min_running=min_machines_running(flytoml.load(self.s.fly_config)),
         )
         return done(
             f"v{release.version} live again (as v{version}): {healthy.detail}",
@@ -473,11 +473,6 @@ class FlyTarget:
             return True  # cannot tell: assume the worst and roll back
         newest = releases[0].version if releases else 0
         return newest > (self.previous.version if self.previous else 0)
-
-    def _min_running(self) -> int:
-        service = flytoml.load(self.s.fly_config).raw.get("http_service") or {}
-        value = service.get("min_machines_running", 0) if isinstance(service, dict) else 0
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
     def _mask_known_secrets(self) -> None:
         """Logs and status print what Fly says; mask what nixfly knows to be secret before showing it."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from nixfly.config import Health
 from nixfly.errors import NixflyError
 from nixfly.flyctl import AppStatus, Check, Flyctl, Machine
+from nixfly.flytoml import FlyToml
 from nixfly.pipeline import Table
 from nixfly.probe import Expect, Verdict, http_ok
 
@@ -106,6 +107,13 @@ def _region_problem(
         crashed = f"; stopped (crashed?): {', '.join(resting)}" if resting else ""
         return f"checks not passing: {', '.join(failing)}{crashed}"
     return ""
+
+
+def min_machines_running(toml: FlyToml) -> int:
+    """``[http_service] min_machines_running``: machines the proxy keeps started (in the primary region)."""
+    service = toml.raw.get("http_service") or {}
+    value = service.get("min_machines_running", 0) if isinstance(service, dict) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 REGION_COLUMNS = ("region", "machines", "state", "version", "checks")

@@ -183,6 +183,15 @@ def test_machines_without_volumes_shrink_freely(project, fake_result):
     assert control.volumes(project.sim, "oneshot-ai-providers") == []
 
 
+def test_scaling_an_app_to_no_machine_at_all(project, fake_result):
+    assert project.inv("deploy", "--mode", "ai-server-only", *FAST).returncode == 0
+    result, summary = run_json(project, "scale", "--mode", "ai-server-only", "iad=0")
+    assert result.returncode == 0, result.stderr
+    assert step(summary, "apply")["detail"] == "created 0 machine(s), 0 volume(s); removed 2 machine(s)"
+    assert step(summary, "verify")["detail"] == "no machines, as asked"
+    assert control.machines(project.sim, "oneshot-ai-providers") == []
+
+
 @pytest.mark.parametrize("strategy", ["immediate", "rolling"])
 def test_a_failing_release_over_three_machines_is_rolled_back_on_all_three(project, fake_result, strategy):
     declare(project, "{iad: 2, ams: 1}")

@@ -3,7 +3,8 @@ table of status and summaries."""
 
 from __future__ import annotations
 
-from nixfly.fly.verify import judge, region_table
+from nixfly import flytoml
+from nixfly.fly.verify import judge, min_machines_running, region_table
 from nixfly.flyctl import Check, Machine
 
 PASS = (Check("http", "passing"),)
@@ -86,3 +87,15 @@ def test_region_table():
     assert region_table("t", [machine("s", "syd", "stopped", version=0)]).rows == (
         ("syd", 1, "1 stopped", "-", "-"),
     )
+
+
+def test_min_machines_running_from_the_fly_toml(tmp_path):
+    path = tmp_path / "fly.toml"
+    for body, want in [
+        ('app = "a"\n[http_service]\nmin_machines_running = 2\n', 2),
+        ('app = "a"\n[http_service]\nmin_machines_running = true\n', 0),
+        ('app = "a"\n[http_service]\ninternal_port = 8080\n', 0),
+        ('app = "a"\n', 0),
+    ]:
+        path.write_text(body)
+        assert min_machines_running(flytoml.load(path)) == want, body
