@@ -5,9 +5,14 @@ anything changes. Run as a user runs them (`inv … --json` in a subprocess) aga
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from flyctl_sim import control
+from helpers import procs
 
 FAST = ("--skip-build", "--skip-smoke")
 # flyctl commands that change something on Fly.
@@ -219,6 +224,34 @@ def test_a_failing_release_over_three_machines_is_rolled_back_on_all_three(proje
     bad = next(r for r in control.releases(project.sim, "oneshot") if r["version"] == 2)
     assert bad["image_ref"] != good["image_ref"]
     assert step(summary, "scale")["status"] == "not run"
+
+
+def test_ctrl_c_during_scale_releases_the_lock_and_running_again_converges(project, fake_result):
+    assert project.inv("deploy", *FAST).returncode == 0
+    control.set_delay(project.sim, "scale count", 30)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "scale", "iad=2,ams=1"],
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any("flyctl scale count" in p.cmdline for p in procs.table() if p.running):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            pytest.fail("flyctl scale count never started")
+        time.sleep(0.05)
+    time.sleep(0.3)  # let nixfly hold the child's handle (see test_safe_deploys' Ctrl-C matrix)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted during apply" in err and "Traceback" not in err
+    assert not (project.root / ".nixfly" / "deploy-oneshot.lock").exists()
+    control.set_delay(project.sim, "scale count", 0)
+    again = project.inv("scale", "iad=2,ams=1")
+    assert again.returncode == 0, again.stderr
+    assert machines_per_region(project) == {"iad": 2, "ams": 1}
 
 
 def refused_before_anything(project, result, *needles):
