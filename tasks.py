@@ -64,7 +64,9 @@ def deploy(
       preflight → lock → build (nix build) → smoke (tests/smoke against ./result) → bundle (.env.fly)
       → app → volume → secrets (staged) → image (--builder image: push) → release (record what is live)
       → deploy → verify (machines, checks, health URL); a failed verify rolls back to the previous
-      release. --dry-run prints the plan and changes nothing; running again resumes where it stopped.
+      release. A mode with nixfly.modes.<mode>.regions ({iad: 2, ams: 1}) also gets regions (the plan,
+      first) and scale (`fly scale count` per region, then every machine verified, last).
+      --dry-run prints the plan and changes nothing; running again resumes where it stopped.
 
     Examples:
       inv deploy --target local                  # this machine, no Fly account: http://127.0.0.1:4000
@@ -83,6 +85,54 @@ def deploy(
         skip_smoke=skip_smoke,
         rollback=rollback,
         force=force,
+        json_summary=json,
+    )
+
+
+@task(
+    positional=["counts"],
+    help={
+        "counts": "REGION=COUNT pairs, comma-separated (one word), e.g. iad=2,ams=1; regions not named are "
+        "left as they are (required)",
+        "mode": MODE,
+        "app": APP,
+        "dry_run": DRY,
+        "json": "also print the step summary, plan and regions as JSON on stdout (default: off)",
+        "destroy_volumes": "allow a shrink that removes machines with volumes, and DESTROY those volumes and "
+        "their data (the plan names them) (default: off: such a shrink is refused)",
+        "new_volumes": "new machines get new, empty volumes even where unattached ones could be reused "
+        "(flyctl's --with-new-volumes) (default: off)",
+    },
+)
+@clean_exit
+def scale(
+    c,
+    counts=None,
+    mode="integrated",
+    app="",
+    dry_run=False,
+    json=False,
+    destroy_volumes=False,
+    new_volumes=False,
+):
+    """Set the number of Fly Machines per region (each with its own volume), then verify every one.
+
+    plan (per region: machines now → wanted, volumes to create, reuse or free) → apply (`fly scale count`
+    per region, growing regions first) → verify (counts, machines, checks, health URL). Running it again
+    changes nothing. A shrink that would leave volumes without their machine is refused unless
+    --destroy-volumes. Declared counts (nixfly.modes.<mode>.regions in invoke.yaml) are converged to by
+    every `inv deploy`.
+
+    Examples:
+      inv scale --mode integrated iad=2,ams=1    # two machines in Ashburn, one in Amsterdam
+      inv scale iad=3 --dry-run                  # the plan, changing nothing
+      inv scale ams=0 --destroy-volumes          # remove Amsterdam's machine and destroy its volume
+    """
+    commands.scale(
+        settings(c, ROOT, mode=mode, app=app, dry_run=dry_run),
+        counts=counts,
+        destroy_volumes=destroy_volumes,
+        new_volumes=new_volumes,
         json_summary=json,
     )
 
@@ -349,6 +399,7 @@ def show_map(c):
 ns = Collection(
     show_map,
     deploy,
+    scale,
     build,
     bundle,
     secrets,

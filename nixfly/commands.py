@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from nixfly import console
 from nixfly.config import Settings
+from nixfly.errors import NixflyError
 from nixfly.runner import Runner
 
 if TYPE_CHECKING:
@@ -100,6 +101,22 @@ def _fly_step(s: Settings, name: str, step: Callable[[FlyTarget], Outcome]) -> N
 
 def secrets(s: Settings, *, stage: bool) -> None:
     _fly_step(s, "secrets", lambda fly: fly.stage_secrets(stage=stage))
+
+
+def scale(s: Settings, *, counts: str, destroy_volumes: bool, new_volumes: bool, json_summary: bool) -> None:
+    from nixfly.config import region_counts
+    from nixfly.fly import scale as machines_per_region
+
+    wanted = region_counts(counts)
+    if not wanted:
+        raise NixflyError("no REGION=COUNT given", f"e.g. `inv scale --mode {s.mode.name} iad=2,ams=1`")
+    machines_per_region.run(
+        s,
+        wanted,
+        destroy_volumes=destroy_volumes,
+        new_volumes=new_volumes,
+        json_summary=json_summary,
+    )
 
 
 def create_app(s: Settings) -> None:

@@ -13,7 +13,7 @@ import os
 import re
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -91,6 +91,7 @@ DEFAULTS: dict[str, Any] = {
 # `$` would accept a trailing newline.
 APP_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 REGION = re.compile(r"[a-z]{3}")
+WHOLE = re.compile(r"[0-9]+")
 # Volume names: letters, digits and underscores, at most 30 (flyctl's volume name check).
 VOLUME_NAME = re.compile(r"[a-zA-Z0-9_]{1,30}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -119,6 +120,9 @@ class Mode:
     smoke: str
     start: str
     host_env: Mapping[str, str]
+    # Machines per Fly region (`{iad: 2, ams: 1}`), converged to by `inv deploy` and `inv scale`; empty:
+    # whatever `fly deploy` creates (one Machine with a volume, or the HA pair, in the primary region).
+    regions: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,38 @@ def _host_env(key: str, value: Any) -> dict[str, str]:
     return found
 
 
+def _regions(key: str, value: Any) -> dict[str, int]:
+    """``{region code: machines}``: codes of three lowercase letters, counts whole and at least 0. Whether
+    Fly has each region is asked of Fly itself when a deploy or scale starts (``fly platform regions``)."""
+    found = {}
+    for code, count in _mapping(key, value).items():
+        if not isinstance(code, str) or not REGION.fullmatch(code):
+            raise _problem(key, f"{code!r} is not a Fly region code", "use codes such as iad, ams, syd")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise _problem(f"{key}.{code}", f"{count!r} is not a number of machines", "use 0, 1, 2, …")
+        found[code] = count
+    return found
+
+
+def region_counts(text: str) -> dict[str, int]:
+    """``iad=2,ams=1`` (commas and/or spaces) as ``{region: machines}``: each region once, each count a whole
+    number ≥ 0. The codes' existence is Fly's to say (``fly platform regions``)."""
+    found: dict[str, int] = {}
+    for item in text.replace(",", " ").split():
+        code, sep, number = item.partition("=")
+        if not sep or not code:
+            raise NixflyError(f"{item!r} is not REGION=COUNT", "e.g. iad=2,ams=1")
+        validate_region(code)
+        if code in found:
+            raise NixflyError(f"region {code} is given twice", "name each region once, e.g. iad=2,ams=1")
+        if not WHOLE.fullmatch(number):
+            raise NixflyError(
+                f"{code}={number}: the count must be a whole number of machines, 0 or more", f"e.g. {code}=2"
+            )
+        found[code] = int(number)
+    return found
+
+
 MODE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "flake_attr": lambda k, v: _text(k, v, FLAKE_ATTR),
     "image_attr": lambda k, v: _text(k, v, FLAKE_ATTR, empty=True),
@@ -247,6 +283,7 @@ MODE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "smoke": lambda k, v: _text(k, v, ENV_NAME, empty=True),
     "start": lambda k, v: _text(k, v, PATH, empty=True),
     "host_env": _host_env,
+    "regions": _regions,
 }
 TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "env_file": lambda k, v: _text(k, v, PATH),
@@ -323,6 +360,7 @@ def load_mode(name: str, config: Any = None) -> Mode:
         "smoke": "",
         "start": "",
         "host_env": {},
+        "regions": {},
         **base,
     }
     values = {k: MODE_KEYS[k](f"{key}.{k}", raw.get(k, defaults.get(k))) for k in MODE_KEYS}

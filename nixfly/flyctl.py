@@ -58,6 +58,8 @@ class Volume:
     state: str
     attached_machine_id: str | None
     size_gb: int = 1
+    # fly-go volume_types.go HostStatus: deploy and scale count reuse an unattached volume only when "ok".
+    host_status: str = ""
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,7 @@ class Flyctl:
                 state=str(v.get("state", "")),
                 attached_machine_id=v.get("attached_machine_id") or None,
                 size_gb=_int(v.get("size_gb")) or 1,
+                host_status=str(v.get("host_status") or ""),
             )
             for v in _objects(self._json("volumes list", "volumes", "list", "--app", app))
         ]
@@ -363,6 +366,15 @@ class Flyctl:
         """``status --json`` as flyctl printed it (``inv status --json``)."""
         data = self._json("status", "status", "--app", app)
         return data if isinstance(data, dict) else {}
+
+    def regions(self) -> list[str]:
+        """The codes of the regions Fly offers now (internal/command/platform/regions.go ``runRegions``:
+        the Machines API's list, deprecated ones left out; older flyctl printed those too)."""
+        return [
+            str(r.get("code") or "")
+            for r in _objects(self._json("platform regions", "platform", "regions"))
+            if not r.get("deprecated")
+        ]
 
     def checks(self, app: str) -> dict[str, tuple[Check, ...]]:
         return parse_checks(self._json("checks list", "checks", "list", "--app", app))
@@ -421,6 +433,27 @@ class Flyctl:
         return self._run(
             "volumes", "create", name, "--app", app, "--region", region, "--size", str(size_gb), "--yes"
         )
+
+    def scale_count(
+        self, app: str, *, group: str, region: str, count: int, new_volumes: bool = False
+    ) -> Completed:
+        """``count`` machines of ``group`` in ``region``: internal/command/scale/count_machines.go.
+
+        The count is the total over the regions acted on (``--region``), so one region per call makes it
+        that region's count; ``--max-per-region`` says the same and stops flyctl from ever placing more there.
+        New machines clone the group's first machine (image, release, config) and each takes an unattached
+        volume of the mount's name in that region whose host is ok, else a new one (``--with-new-volumes``:
+        always a new one). Removed machines are destroyed; their volumes stay, detached.
+        """
+        args = ["scale", "count", str(count), "--app", app, "--process-group", group, "--region", region]
+        args += ["--max-per-region", str(count), "--yes"]
+        if new_volumes:
+            args.append("--with-new-volumes")
+        return self._run(*args)
+
+    def destroy_volume(self, app: str, volume_id: str) -> Completed:
+        """internal/command/volumes/destroy.go: the data is gone for good; the API refuses an attached one."""
+        return self._run("volumes", "destroy", volume_id, "--app", app, "--yes")
 
     def import_secrets(self, app: str, payload: str, *, stage: bool) -> Completed:
         """Values travel on stdin only (argv is world-readable through /proc)."""

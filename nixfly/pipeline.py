@@ -15,10 +15,10 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from nixfly import console
 from nixfly.errors import BUG_EXIT, Interrupted, NixflyError
@@ -29,22 +29,47 @@ OK_STATUSES: tuple[StepStatus, ...] = ("done", "skipped", "planned")
 
 
 @dataclass(frozen=True)
+class Table:
+    """What a step found, where one line cannot say it (e.g. the machines of each region): printed after
+    the summary, and in ``--json`` a list of objects keyed by column."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"title": self.title, "rows": [dict(zip(self.columns, row, strict=True)) for row in self.rows]}
+
+    def show(self) -> None:
+        """On stderr; a cell holding several names (a tuple) lists them, an empty one reads ``-``."""
+        console.table(
+            self.title,
+            self.columns,
+            [
+                tuple(", ".join(map(str, c)) or "-" if isinstance(c, tuple) else c for c in row)
+                for row in self.rows
+            ],
+        )
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: StepStatus
     detail: str
+    table: Table | None = None
 
 
-def done(detail: str) -> Outcome:
-    return Outcome("done", detail)
+def done(detail: str, table: Table | None = None) -> Outcome:
+    return Outcome("done", detail, table)
 
 
-def skipped(detail: str) -> Outcome:
-    return Outcome("skipped", detail)
+def skipped(detail: str, table: Table | None = None) -> Outcome:
+    return Outcome("skipped", detail, table)
 
 
-def planned(detail: str) -> Outcome:
+def planned(detail: str, table: Table | None = None) -> Outcome:
     """What a dry-run would have done."""
-    return Outcome("planned", detail)
+    return Outcome("planned", detail, table)
 
 
 @dataclass
@@ -53,6 +78,11 @@ class StepRecord:
     status: StepStatus
     detail: str
     seconds: float
+    table: Table | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = {"step": self.step, "status": self.status, "detail": self.detail, "seconds": self.seconds}
+        return {**data, "table": self.table.as_json()} if self.table else data
 
 
 Step = tuple[str, Callable[[], Outcome]]
@@ -130,11 +160,13 @@ class Pipeline:
             report = bug_report(f"step {name}", exc)
             self._record(name, "failed", report.message, started)
             raise report from exc
-        self._record(name, outcome.status, outcome.detail, started)
+        self._record(name, outcome.status, outcome.detail, started, outcome.table)
         return outcome
 
-    def _record(self, name: str, status: StepStatus, detail: str, started: float) -> None:
-        self.records.append(StepRecord(name, status, detail, round(time.monotonic() - started, 2)))
+    def _record(
+        self, name: str, status: StepStatus, detail: str, started: float, table: Table | None = None
+    ) -> None:
+        self.records.append(StepRecord(name, status, detail, round(time.monotonic() - started, 2), table))
 
     def _not_run(self, names: list[str]) -> None:
         self.records.extend(StepRecord(name, "not run", "", 0.0) for name in names)
@@ -167,6 +199,9 @@ class Pipeline:
             ("step", "status", "detail", "time"),
             [(r.step, r.status, r.detail, f"{r.seconds:.1f}s") for r in self.records],
         )
+        for record in self.records:
+            if record.table is not None:
+                record.table.show()
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             # GitHub Actions renders this Markdown on the run's page.
@@ -178,7 +213,7 @@ class Pipeline:
                     "title": self.title,
                     "ok": self.ok,
                     "seconds": round(total, 2),
-                    "steps": [asdict(r) for r in self.records],
+                    "steps": [r.as_json() for r in self.records],
                 },
                 sys.stdout,
                 indent=2,

@@ -7,12 +7,12 @@ values the target read, so each is unit-tested without a simulator.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from nixfly.errors import NixflyError
-from nixfly.flyctl import FlyRelease, ReleaseUnhealthy, Volume
+from nixfly.flyctl import FlyRelease, Machine, ReleaseUnhealthy, Volume
 
 
 def live_release(releases: Sequence[FlyRelease]) -> FlyRelease | None:
@@ -107,3 +107,161 @@ def rollback_choice(releases: Sequence[FlyRelease], to: int) -> tuple[FlyRelease
     if not older:
         raise NixflyError("there is no earlier healthy release to go back to", "`inv releases` lists them")
     return current, older[0]
+
+
+# --- machines per region: what `fly scale count` will do, region by region ----------------------------------
+@dataclass(frozen=True)
+class RegionChange:
+    """One process group in one region: machines now → wanted, and what that does to volumes.
+
+    Predicted as internal/command/scale/count_machines.go acts: an added machine takes an unattached volume
+    of the mount's name in its region whose host is ok (``reuse``), else a new one is created
+    (``new_volumes``); a removal destroys the region's FIRST listed machines (``remove``) and leaves their
+    volumes detached, data and all (``freed``).
+    """
+
+    region: str
+    group: str
+    now: int
+    wanted: int
+    reuse: tuple[str, ...] = ()
+    new_volumes: int = 0
+    remove: tuple[str, ...] = ()
+    freed: tuple[str, ...] = ()
+
+    @property
+    def delta(self) -> int:
+        return self.wanted - self.now
+
+    def describe(self) -> str:
+        head = f"{self.region} {self.now}→{self.wanted}"
+        if self.delta > 0:
+            made = [f"+{self.delta} machine(s)"]
+            made += [f"+{self.new_volumes} new volume(s)"] if self.new_volumes else []
+            made += [f"reusing volume(s) {', '.join(self.reuse)}"] if self.reuse else []
+            return f"{head}: {', '.join(made)}"
+        if self.delta < 0:
+            freed = f", leaving volume(s) {', '.join(self.freed)}" if self.freed else ""
+            return f"{head}: removes {', '.join(self.remove)}{freed}"
+        return f"{self.region} {self.now}"
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    changes: tuple[RegionChange, ...]
+
+    @property
+    def grow(self) -> tuple[RegionChange, ...]:
+        return tuple(c for c in self.changes if c.delta > 0)
+
+    @property
+    def shrink(self) -> tuple[RegionChange, ...]:
+        return tuple(c for c in self.changes if c.delta < 0)
+
+    @property
+    def freed(self) -> tuple[str, ...]:
+        """Volumes left without a machine (holding data) if the plan is applied."""
+        return tuple(v for c in self.shrink for v in c.freed)
+
+    @property
+    def needed(self) -> bool:
+        return any(c.delta for c in self.changes)
+
+    def describe(self) -> str:
+        moving = [c.describe() for c in self.changes if c.delta]
+        return "; ".join(moving) if moving else "already " + self.counts()
+
+    def counts(self) -> str:
+        return " ".join(f"{c.region}={c.wanted}" for c in self.changes)
+
+    def now(self) -> str:
+        return " ".join(f"{c.region}={c.now}" for c in self.changes)
+
+
+def wanted_counts(
+    declared: Mapping[str, int], machines: Sequence[Machine], groups: Sequence[str], *, exhaustive: bool
+) -> dict[str, int]:
+    """The count per region to converge to. ``exhaustive`` (the mode's declared regions): a region with
+    machines that is not declared goes to 0; otherwise (``inv scale iad=2``) only the named regions move."""
+    if not exhaustive:
+        return dict(declared)
+    current = [m.region for m in machines if m.group in groups]
+    return {**dict.fromkeys(sorted(set(current) - set(declared)), 0), **declared}
+
+
+def after_first_deploy(
+    groups: Sequence[str], mounts: Mapping[str, str], region: str
+) -> tuple[tuple[Machine, ...], tuple[Volume, ...]]:
+    """The machines (and their volumes) a first ``fly deploy`` leaves, to plan from in a dry-run of a new
+    app: per group, in the primary region, one machine on the volume the deploy's volume step made when the
+    group mounts one, else two (a second for availability, or a standby: both are machines of the group;
+    deploy/machines_deploymachinesapp.go, ``--ha`` being on by default)."""
+    machines: list[Machine] = []
+    volumes: list[Volume] = []
+    for group in groups:
+        for n in range(1 if mounts.get(group) else 2):
+            mid = f"(new {group} machine {n + 1})"
+            machines.append(Machine(mid, "started", region, "", 0, group, ()))
+            if mounts.get(group):
+                volumes.append(Volume(f"(new {mounts[group]})", mounts[group], region, "created", mid))
+    return tuple(machines), tuple(volumes)
+
+
+def check_primary(wanted: Mapping[str, int], current: Mapping[str, int], primary: str, config: str) -> None:
+    """Fly puts an app's first machine (and its volume) in the primary region, and ``min_machines_running``
+    counts there: the primary region keeps at least one machine unless every region goes to 0."""
+    after = {**current, **wanted}
+    if after.get(primary, 0) == 0 and any(after.values()):
+        elsewhere = ", ".join(r for r, n in sorted(after.items()) if n)
+        raise NixflyError(
+            f"the primary region {primary} would have no machine while {elsewhere} would",
+            f"keep {primary}=1 or more, or set primary_region in {config} to one of {elsewhere}",
+        )
+
+
+def scale_plan(
+    machines: Sequence[Machine],
+    volumes: Sequence[Volume],
+    wanted: Mapping[str, int],
+    *,
+    groups: Sequence[str],
+    mounts: Mapping[str, str],
+    new_volumes: bool = False,
+) -> ScalePlan:
+    """Per region and group: ``wanted`` machines (``machines`` in the order Fly lists them; ``mounts`` maps a
+    group to the name of the volume each of its machines mounts)."""
+    attached = {v.attached_machine_id: v.id for v in volumes if v.attached_machine_id}
+    spare: dict[tuple[str, str], list[str]] = {}
+    if not new_volumes:
+        for v in volumes:
+            if not v.attached_machine_id and v.host_status == "ok":
+                spare.setdefault((v.name, v.region), []).append(v.id)
+    changes = []
+    for group in groups:
+        mount = mounts.get(group, "")
+        for region, count in wanted.items():
+            here = [m for m in machines if m.group == group and m.region == region]
+            change = RegionChange(region, group, len(here), count)
+            if change.delta > 0 and mount:
+                pool = spare.get((mount, region), [])
+                reuse, spare[(mount, region)] = tuple(pool[: change.delta]), pool[change.delta :]
+                change = replace(change, reuse=reuse, new_volumes=change.delta - len(reuse))
+            elif change.delta < 0:
+                remove = tuple(m.id for m in here[: -change.delta])
+                freed = tuple(attached[mid] for mid in remove if mid in attached)
+                change = replace(change, remove=remove, freed=freed)
+            changes.append(change)
+    return ScalePlan(tuple(changes))
+
+
+def detached_volumes(
+    named: Sequence[str], before: Sequence[Volume], after: Sequence[Volume], machines: Collection[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """After a scale-down: (the volumes to destroy, the volumes to keep) among those it detached — attached
+    before to a machine that is gone now, unattached now. Only volumes the plan ``named`` (and the user
+    agreed to destroy) go; one freed by flyctl removing a machine the plan did not predict is kept."""
+    owner = {v.id: v.attached_machine_id for v in before}
+    detached = [
+        v.id for v in after if not v.attached_machine_id and owner.get(v.id) and owner[v.id] not in machines
+    ]
+    return tuple(v for v in detached if v in named), tuple(v for v in detached if v not in named)

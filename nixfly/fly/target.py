@@ -2,8 +2,14 @@
 
 The reads start when the lock is taken (``Observation``), the decisions are ``fly.plan``'s, health is
 ``fly.verify``'s; this module applies them in order through flyctl. Fly does not roll back a failed release
-by itself, so nixfly does: the previous release's image is redeployed with ``--strategy immediate`` and
-verified again.
+by itself, so nixfly does: the previous release's image is redeployed with ``--strategy immediate`` to every
+machine and verified again, region by region.
+
+A mode that declares ``regions`` gets two more steps: ``regions`` first (the plan, refused before anything
+changes when it would leave volumes without a machine) and ``scale`` last (``fly scale count`` per region,
+then every machine verified). Scaling comes after the deploy because ``fly scale count`` clones a deployed
+machine (a new app has none), and after its verification so a bad release is rolled back on the machines
+it reached before any more are made of it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
 from nixfly.fly import plan
 from nixfly.fly.observe import Observation
-from nixfly.fly.verify import judge, wait_healthy
+from nixfly.fly.plan import ScalePlan, after_first_deploy
+from nixfly.fly.scale import Scaler, plan_table
+from nixfly.fly.verify import judge, min_machines_running, region_table, wait_healthy
 from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
@@ -43,6 +51,9 @@ class FlyTarget:
         self.deployed: Deployed | None = None
         self.deploy_made = False
         self.options = Options()
+        # Declared regions only (nixfly.modes.<mode>.regions): made in preflight, once the fly toml is known.
+        self.scaler: Scaler | None = None
+        self.scale_plan: ScalePlan | None = None
 
     @property
     def dry(self) -> bool:
@@ -84,6 +95,10 @@ class FlyTarget:
                     "use --builder image, or set nixfly.modes.<mode>.nixpacks_config to its nixpacks toml",
                 )
             checked.append(f"nixpacks with {nixpacks}")
+        if s.mode.regions:
+            self.scaler = Scaler(s, self.fly, s.mode.regions, exhaustive=True)
+            self.scaler.check_regions(self.fly.regions())
+            checked.append(f"regions {self.scaler.counts}")
         return checked
 
     def observe(self) -> None:
@@ -92,7 +107,9 @@ class FlyTarget:
 
     def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
         self.options = options
+        regions = bool(self.s.mode.regions)
         return [
+            *([("regions", self.plan_regions)] if regions else []),
             ("app", self.ensure_app),
             ("volume", self.ensure_volume),
             ("secrets", lambda: self.stage_secrets(candidate.secrets)),
@@ -100,7 +117,53 @@ class FlyTarget:
             ("release", self.record_release),
             ("deploy", lambda: self.deploy(candidate)),
             ("verify", lambda: self.verify(candidate)),
+            *([("scale", self.converge)] if regions else []),
         ]
+
+    def plan_regions(self) -> Outcome:
+        """What converging to the declared regions will take; refused now, before anything changes, when it
+        would leave volumes without a machine."""
+        s, scaler = self.s, self._scaler()
+        status = self._seen().status() if self._exists() else None
+        if status is not None and status.machines:
+            self.scale_plan = scaler.plan(status.machines, self._seen().volumes())
+            if not self.scale_plan.needed:
+                return skipped(self.scale_plan.describe())
+            table = plan_table(f"{s.app}: machines per region, now → wanted", self.scale_plan)
+            return (planned if self.dry else done)(self.scale_plan.describe(), table)
+        # A new app: the scale step plans from what the first deploy made; here, from what it will make.
+        first = scaler.plan(*after_first_deploy(scaler.groups, scaler.mounts, s.region))
+        table = plan_table(f"{s.app}: machines per region after the first deploy → wanted", first)
+        what = f"after the first deploy ({first.now()}): {first.describe()}"
+        return (planned if self.dry else done)(what, table)
+
+    def converge(self) -> Outcome:
+        """``fly scale count`` in each region that differs, then every machine verified (the new ones too)."""
+        s, scaler = self.s, self._scaler()
+        if self.dry:
+            if self.scale_plan is None:
+                return planned(f"would converge to {scaler.counts} from what the first deploy made")
+            if not self.scale_plan.needed:
+                return skipped(self.scale_plan.describe())
+            status = self._seen().status()
+            scaler.apply(self.scale_plan, status.machines if status else (), self._seen().volumes())
+            return planned(f"would converge to {scaler.counts}: {self.scale_plan.describe()}")
+        if self.scale_plan is not None and not (self.deploy_made or self.created):
+            status, volumes = self._seen().status(), self._seen().volumes()
+            chosen = self.scale_plan
+        else:  # the deploy made or changed machines: plan again from what Fly has now
+            status, volumes = self.fly.app_status(s.app), self.fly.volumes(s.app)
+            chosen = scaler.plan(status.machines if status else (), volumes)
+        if not chosen.needed:
+            return skipped(chosen.describe())
+        applied = scaler.apply(chosen, status.machines if status else (), volumes)
+        assert applied is not None  # not a dry-run
+        version, image_ref = self._live()
+        healthy = scaler.verify(chosen, version=version, image_ref=image_ref)
+        return done(
+            f"{chosen.describe()}: {applied.describe()}; {healthy.detail}",
+            healthy.table(self._title(version)),
+        )
 
     def ensure_app(self) -> Outcome:
         s = self.s
@@ -211,21 +274,20 @@ class FlyTarget:
             return planned(
                 f"would wait for machines, checks and {s.health_url} to answer from the new release"
             )
-        min_running = self._min_running()
+        min_running = min_machines_running(flytoml.load(self.s.fly_config))
         if not self.deploy_made and self.previous is not None:
             # Nothing was deployed: judge the live release from what was read, ask Fly again only if unsure.
             status = self._seen().status()
-            machines = judge(
-                status.machines if status else (), {}, version=self.previous.version, min_running=min_running
-            )
+            found = status.machines if status else ()
+            machines = judge(found, {}, version=self.previous.version, min_running=min_running)
             http = http_ok(s.health_url, s.health.http_timeout, Expect(release=self.previous.image_ref))
             if machines.healthy and http.healthy:
-                return done(f"v{self.previous.version} still healthy: {machines.detail}; {http.detail}")
-        version = self.deployed.version if self.deployed else (self.previous.version if self.previous else 0)
-        image_ref = (
-            self.deployed.image_ref if self.deployed else (self.previous.image_ref if self.previous else "")
-        )
-        detail = wait_healthy(
+                return done(
+                    f"v{self.previous.version} still healthy: {machines.detail}; {http.detail}",
+                    region_table(self._title(self.previous.version), found),
+                )
+        version, image_ref = self._live()
+        healthy = wait_healthy(
             self.fly,
             s.app,
             s.health_url,
@@ -237,7 +299,7 @@ class FlyTarget:
         if self.deploy_made and version:
             record = {"version": version, "inputs": self._inputs(candidate)}
             write_atomic(self._record_path(), json.dumps(record) + "\n", mode=0o644)
-        return done(detail)
+        return done(healthy.detail, healthy.table(self._title(version)))
 
     # --- after a failure ------------------------------------------------------------------------------------
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
@@ -250,6 +312,12 @@ class FlyTarget:
         )
         mode = self.s.mode.name
         if decision == "nothing":
+            if step == "scale":
+                version, _ = self._live()
+                error.add_note(f"v{version} is live and verified; not every region has its machines yet")
+                error.hint = (
+                    f"`inv status --mode {mode}` shows them; `inv deploy --mode {mode}` converges again"
+                )
             return
         error.hint = f"see `inv logs --mode {mode}`"
         if decision == "keep":
@@ -287,23 +355,39 @@ class FlyTarget:
             )
         if step == "rollback" and self.previous is not None:
             return f"the rollback was stopped part-way: {back}"
+        if step == "scale":
+            mode = self.s.mode.name
+            return (
+                f"fly scale count was stopped part-way: `inv status --mode {mode}` shows the machines per "
+                f"region; `inv deploy --mode {mode}` converges again (an unchanged release is not redeployed)"
+            )
         return ""
 
     def finish(self) -> None:
         """Fly's own output already said where the app answers."""
 
     def rollback_to(self, release: FlyRelease) -> Outcome:
+        """``fly deploy --image`` of ``release`` with ``--strategy immediate``: every machine is updated at
+        once, in every region, stopped ones included; then every one must carry the new release."""
         s = self.s
-        self.fly.deploy(s.app, s.fly_config, image=release.image_ref, strategy="immediate", cwd=s.root)
-        detail = wait_healthy(
+        made = self.fly.deploy(s.app, s.fly_config, image=release.image_ref, strategy="immediate", cwd=s.root)
+        if made is None:  # flyctl older than v0.4.56: the newest release is this one
+            newest = self.fly.releases(s.app)[:1]
+            made = Deployed("", newest[0].version, newest[0].image_ref) if newest else None
+        version = made.version if made else 0
+        healthy = wait_healthy(
             self.fly,
             s.app,
             s.health_url,
             s.health,
+            version=version,
             image_ref=release.image_ref,
-            min_running=self._min_running(),
+            min_running=min_machines_running(flytoml.load(self.s.fly_config)),
         )
-        return done(f"v{release.version} live again: {detail}")
+        return done(
+            f"v{release.version} live again (as v{version}): {healthy.detail}",
+            healthy.table(self._title(version)),
+        )
 
     # --- Target: what the tasks ask afterwards --------------------------------------------------------------
     def status(self, *, as_json: bool) -> None:
@@ -311,13 +395,15 @@ class FlyTarget:
 
         self._mask_known_secrets()
         data = self.fly.status(self.s.app)
-        if as_json:
-            print_json(json.loads(REDACT(json.dumps(data))))
-            return
         machines = sorted(
             (parse_machine(m) for m in data.get("Machines") or []), key=lambda m: (m.region, m.id)
         )
         title = f"{self.s.app}: {data.get('Status', '?')}, release v{data.get('Version', 0)}"
+        regions = region_table(f"{self.s.app}: machines per region", machines)
+        if as_json:
+            print_json({**json.loads(REDACT(json.dumps(data))), "regions": regions.as_json()["rows"]})
+            return
+        regions.show()
         console.table(
             f"{title}, {data.get('Hostname', '')}",
             ("region", "machine", "state", "release", "image", "checks"),
@@ -361,6 +447,25 @@ class FlyTarget:
             self.observed.close()
 
     # --- helpers --------------------------------------------------------------------------------------------
+    def _scaler(self) -> Scaler:
+        assert self.scaler is not None, "preflight makes the scaler of a mode with regions"
+        return self.scaler
+
+    def _live(self) -> tuple[int, str]:
+        """The release this deploy leaves live (version, image): the one it made, else the one it found."""
+        if self.deployed is not None:
+            return self.deployed.version, self.deployed.image_ref
+        if self.previous is not None:
+            return self.previous.version, self.previous.image_ref
+        return 0, ""
+
+    def _title(self, version: int) -> str:
+        return (
+            f"{self.s.app} v{version}: machines per region"
+            if version
+            else f"{self.s.app}: machines per region"
+        )
+
     def _new_release_made(self) -> bool:
         try:
             releases = self.fly.releases(self.s.app)
@@ -368,11 +473,6 @@ class FlyTarget:
             return True  # cannot tell: assume the worst and roll back
         newest = releases[0].version if releases else 0
         return newest > (self.previous.version if self.previous else 0)
-
-    def _min_running(self) -> int:
-        service = flytoml.load(self.s.fly_config).raw.get("http_service") or {}
-        value = service.get("min_machines_running", 0) if isinstance(service, dict) else 0
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
     def _mask_known_secrets(self) -> None:
         """Logs and status print what Fly says; mask what nixfly knows to be secret before showing it."""

@@ -3,25 +3,33 @@
 Fly is not "every machine started": a first deploy without volumes makes two machines per group (flyctl's
 ``--ha``), Fly's proxy stops idle ones above ``min_machines_running`` (``auto_stop_machines``), and flyctl
 updates a machine that was stopped before a deploy but leaves it stopped and does not wait for it
-(internal/command/deploy/machines_launchinput.go ``shouldSkipLaunch``). So a release is healthy when:
+(internal/command/deploy/machines_launchinput.go ``shouldSkipLaunch``). So a release is healthy when, in
+every region:
 
-* the started machines run it and all their checks pass (a stopped or suspended machine is fine, and its
-  checks, stale since it stopped, are ignored);
-* at least one machine of it is started, and ``min_machines_running`` where the fly toml sets it;
-* no machine of it has failed (``failed``, ``destroyed``) — and stopped machines are reported as crashed when
-  the started ones fail their checks;
-* the health URL answers 2xx from this release (its ``/health`` names the image Fly runs, FLY_IMAGE_REF).
+* every machine carries it (flyctl updates a stopped machine's config in place, so one that does not was
+  never reached);
+* the started machines pass all their checks (a stopped or suspended machine is fine, and its checks, stale
+  since it stopped, are ignored; stopped machines are reported as crashed when the started ones fail);
+* no machine has failed;
+
+and overall at least one machine is started (``min_machines_running`` where the fly toml sets it: the proxy
+stops the others, and in regions other than the primary all of them), and the health URL answers 2xx from
+this release (its ``/health`` names the image Fly runs, FLY_IMAGE_REF). A problem is named with its region.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from nixfly.config import Health
 from nixfly.errors import NixflyError
 from nixfly.flyctl import AppStatus, Check, Flyctl, Machine
+from nixfly.flytoml import FlyToml
+from nixfly.pipeline import Table
 from nixfly.probe import Expect, Verdict, http_ok
 
 RUNNING = ("started",)
@@ -30,40 +38,108 @@ RESTING = ("stopped", "suspended")
 
 def judge(
     machines: Sequence[Machine],
-    checks: dict[str, tuple[Check, ...]],
+    checks: Mapping[str, tuple[Check, ...]],
     *,
     version: int,
     min_running: int = 0,
+    expected: Mapping[str, int] | None = None,
 ) -> Verdict:
-    """The machines' side of the verdict for release ``version`` (0: whatever is current)."""
+    """The machines' side of the verdict for release ``version`` (0: whatever is current), region by
+    region: as many machines as ``expected`` there (when given), every one carrying the release (flyctl
+    updates stopped ones in place too), none failed, every started one passing its checks; then at least
+    ``max(1, min_running)`` started."""
     live = [m for m in machines if m.state not in ("destroyed", "destroying")]
+    regions = _by_region(live)
+    problems = [
+        f"{region}: {len(regions.get(region, []))} machine(s), not {count}"
+        for region, count in sorted((expected or {}).items())
+        if len(regions.get(region, [])) != count
+    ]
     if not live:
-        return Verdict(False, "no machines")
-    ours = [m for m in live if not version or m.release_version == version]
+        return Verdict(False, "; ".join(["no machines", *problems]))
+    problems += [
+        f"{region}: {problem}"
+        for region, here in regions.items()
+        if (problem := _region_problem(here, checks, version))
+    ]
+    if problems:
+        return Verdict(False, "; ".join(problems))
     started = [m for m in live if m.state in RUNNING]
-    behind = [m.id for m in started if version and m.release_version != version]
+    need = max(1, min_running)
+    if len(started) < need:
+        states = ", ".join(f"{m.id}={m.state}" for m in live)
+        return Verdict(False, f"{len(started)} of at least {need} machine(s) started ({states})")
+    idle_count = sum(1 for m in live if m.state in RESTING)
+    idle = f", {idle_count} stopped by autostop (fine)" if idle_count else ""
+    where = f" in {len(regions)} regions" if len(regions) > 1 else ""
+    return Verdict(True, f"{len(started)} machine(s) started{where}, checks passing{idle}")
+
+
+def _by_region(machines: Sequence[Machine]) -> dict[str, list[Machine]]:
+    found: dict[str, list[Machine]] = {}
+    for m in sorted(machines, key=lambda m: m.region):
+        found.setdefault(m.region, []).append(m)
+    return found
+
+
+def _region_problem(
+    machines: Sequence[Machine], checks: Mapping[str, tuple[Check, ...]], version: int
+) -> str:
+    behind = [
+        f"{m.id} ({m.state}, v{m.release_version})"
+        for m in machines
+        if version and m.release_version != version
+    ]
     if behind:
-        return Verdict(False, f"started machines still on an older release: {', '.join(behind)}")
-    broken = [f"{m.id} ({m.state})" for m in ours if m.state == "failed"]
+        return f"not on v{version}: {', '.join(behind)}"
+    broken = [m.id for m in machines if m.state == "failed"]
     if broken:
-        return Verdict(False, f"machines failed: {', '.join(broken)}")
+        return f"machines failed: {', '.join(broken)}"
     failing = [
         f"{m.id}:{c.name}={c.status}"
-        for m in started
+        for m in machines
+        if m.state in RUNNING
         for c in checks.get(m.id, m.checks)
         if c.status != "passing"
     ]
     if failing:
-        resting = [m.id for m in ours if m.state in RESTING]
+        resting = [m.id for m in machines if m.state in RESTING]
         crashed = f"; stopped (crashed?): {', '.join(resting)}" if resting else ""
-        return Verdict(False, f"checks not passing: {', '.join(failing)}{crashed}")
-    need = max(1, min_running)
-    if len(started) < need:
-        states = ", ".join(f"{m.id}={m.state}" for m in ours) or "none of this release"
-        return Verdict(False, f"{len(started)} of at least {need} machine(s) started ({states})")
-    idle_count = sum(1 for m in ours if m.state in RESTING)
-    idle = f", {idle_count} stopped by autostop (fine)" if idle_count else ""
-    return Verdict(True, f"{len(started)} machine(s) started, checks passing{idle}")
+        return f"checks not passing: {', '.join(failing)}{crashed}"
+    return ""
+
+
+def min_machines_running(toml: FlyToml) -> int:
+    """``[http_service] min_machines_running``: machines the proxy keeps started (in the primary region)."""
+    service = toml.raw.get("http_service") or {}
+    value = service.get("min_machines_running", 0) if isinstance(service, dict) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+REGION_COLUMNS = ("region", "machines", "state", "version", "checks")
+
+
+def region_table(
+    title: str, machines: Sequence[Machine], checks: Mapping[str, tuple[Check, ...]] | None = None
+) -> Table:
+    """Per region: how many machines, in which states, on which releases, and the checks of the started
+    ones (a stopped machine's checks are stale: Fly stopped probing it)."""
+    rows = []
+    for region, here in _by_region(machines).items():
+        states = Counter(m.state for m in here)
+        versions = sorted({m.release_version for m in here})
+        started = [c for m in here if m.state in RUNNING for c in (checks or {}).get(m.id, m.checks)]
+        passing = sum(1 for c in started if c.status == "passing")
+        rows.append(
+            (
+                region,
+                len(here),
+                ", ".join(f"{n} {state}" for state, n in sorted(states.items())),
+                ", ".join(f"v{v}" if v else "-" for v in versions),
+                f"{passing}/{len(started)} passing" if started else "-",
+            )
+        )
+    return Table(title, REGION_COLUMNS, tuple(rows))
 
 
 def _read_state(
@@ -75,6 +151,18 @@ def _read_state(
     return status.result(), checks.result()
 
 
+@dataclass(frozen=True)
+class Healthy:
+    """A release found healthy: what was said about it, and the machines and checks it was judged on."""
+
+    detail: str
+    machines: tuple[Machine, ...]
+    checks: Mapping[str, tuple[Check, ...]]
+
+    def table(self, title: str) -> Table:
+        return region_table(title, self.machines, self.checks)
+
+
 def wait_healthy(
     fly: Flyctl,
     app: str,
@@ -84,30 +172,30 @@ def wait_healthy(
     version: int = 0,
     image_ref: str = "",
     min_running: int = 0,
-) -> str:
-    """Poll until release ``version`` is healthy and ``url`` answers from ``image_ref``; ``NixflyError``
-    with the last reason when the deadline passes. The URL is asked first: with autostop, Fly's proxy starts
-    a machine for it, which the next read of the machines then sees."""
+    expected: Mapping[str, int] | None = None,
+) -> Healthy:
+    """Poll until release ``version`` is healthy (with ``expected`` machines per region, when given) and
+    ``url`` answers from ``image_ref``; ``NixflyError`` with the last reason when the deadline passes. The
+    URL is asked first: with autostop, Fly's proxy starts a machine for it, which the next read of the
+    machines then sees."""
     deadline = time.monotonic() + health.timeout
     interval = health.interval
-    last = Verdict(False, "not checked")
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="nixfly-verify") as pool:
         while True:
             http = http_ok(url, health.http_timeout, Expect(release=image_ref)) if url else Verdict(True, "")
+            found: tuple[Machine, ...] = ()
+            checks: dict[str, tuple[Check, ...]] = {}
             try:
                 status, checks = _read_state(fly, app, pool)
-                machines = judge(
-                    status.machines if status else (), checks, version=version, min_running=min_running
-                )
+                found = status.machines if status else ()
+                machines = judge(found, checks, version=version, min_running=min_running, expected=expected)
             except NixflyError as exc:
                 # flyctl itself failing (after its read retries) says nothing about the app: poll on.
                 machines = Verdict(False, exc.message)
-            last = Verdict(
-                machines.healthy and http.healthy, "; ".join(v.detail for v in (machines, http) if v.detail)
-            )
-            if last.healthy:
-                return last.detail
+            detail = "; ".join(v.detail for v in (machines, http) if v.detail)
+            if machines.healthy and http.healthy:
+                return Healthy(detail, found, checks)
             if time.monotonic() + interval > deadline:
-                raise NixflyError(f"{app} is not healthy after {health.timeout:g}s: {last.detail}")
+                raise NixflyError(f"{app} is not healthy after {health.timeout:g}s: {detail}")
             time.sleep(interval)
             interval = min(interval * 2, health.max_interval)

@@ -14,7 +14,18 @@ from typing import Any
 
 from flyctl_sim import cobra, faults, session
 from flyctl_sim.cobra import BOOL, Args, Command, Flag
-from flyctl_sim.commands import apps, auth, deploy, logs, machines, releases, scale, secrets, volumes
+from flyctl_sim.commands import (
+    apps,
+    auth,
+    deploy,
+    logs,
+    machines,
+    platform,
+    releases,
+    scale,
+    secrets,
+    volumes,
+)
 from flyctl_sim.errors import FlyError, HelpRequested
 from flyctl_sim.invocation import Invocation, Stdin
 from flyctl_sim.state import HOME_ENV, append_call_unlocked, locked, transaction
@@ -54,6 +65,7 @@ def root() -> Command:
         secrets.command(),
         deploy.command(),
         scale.command(),
+        platform.command(),
         releases.command(),
         logs.command(),
         machines.machine_command(),

@@ -65,6 +65,7 @@ __all__ = [
     "set_latency",
     "set_secret",
     "set_version",
+    "set_volume_host",
     "start_health_server",
     "stop_machines",
     "volumes",
@@ -257,6 +258,16 @@ def machine_states(home: PathLike, app: str) -> dict[str, str]:
 def volumes(home: PathLike, app: str) -> list[dict[str, Any]]:
     """Volumes in ``fly volumes list --json`` shape (plus ``app``)."""
     return copy.deepcopy(_app(read_state(home), app)["volumes"])
+
+
+def set_volume_host(home: PathLike, app: str, volume_id: str, host_status: str) -> None:
+    """The health of a volume's host as the API reports it (``host_status``: ``ok``, ``unreachable``, …);
+    ``fly deploy`` and ``fly scale count`` reuse an unattached volume only when it is ``ok``."""
+    with edit(home) as st:
+        volume = next((v for v in _app(st, app)["volumes"] if v["id"] == volume_id), None)
+        if volume is None:
+            raise KeyError(f"{app} has no volume {volume_id}")
+        volume["host_status"] = host_status
 
 
 # --- images and health -------------------------------------------------------------------------------------

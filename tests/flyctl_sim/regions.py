@@ -1,43 +1,56 @@
-"""Fly.io region codes the simulator accepts (``region X not found`` otherwise)."""
+"""Fly.io regions the simulator knows: code → (name, geo region), as ``fly platform regions`` lists them.
+
+Codes outside this table are refused the way the API refuses them (``region X not found``). The names and
+geo regions are Fly's own (fly docs reference/regions; fly-go types.go ``GeoRegion``); none is marked
+``deprecated`` (flyctl hides deprecated regions from ``platform regions``).
+"""
 
 from __future__ import annotations
 
-REGIONS = frozenset(
-    (
-        "ams",
-        "arn",
-        "atl",
-        "bog",
-        "bom",
-        "bos",
-        "cdg",
-        "den",
-        "dfw",
-        "ewr",
-        "eze",
-        "fra",
-        "gdl",
-        "gig",
-        "gru",
-        "hkg",
-        "iad",
-        "jnb",
-        "lax",
-        "lhr",
-        "mad",
-        "mia",
-        "nrt",
-        "ord",
-        "otp",
-        "phx",
-        "qro",
-        "scl",
-        "sea",
-        "sin",
-        "sjc",
-        "syd",
-        "waw",
-        "yul",
-        "yyz",
-    )
+NORTH_AMERICA, SOUTH_AMERICA, EUROPE, ASIA_PACIFIC, AFRICA = (
+    "north_america",
+    "south_america",
+    "europe",
+    "asia_pacific",
+    "africa",
 )
+
+REGION_INFO: dict[str, tuple[str, str]] = {
+    "ams": ("Amsterdam, Netherlands", EUROPE),
+    "arn": ("Stockholm, Sweden", EUROPE),
+    "atl": ("Atlanta, Georgia (US)", NORTH_AMERICA),
+    "bog": ("Bogotá, Colombia", SOUTH_AMERICA),
+    "bom": ("Mumbai, India", ASIA_PACIFIC),
+    "bos": ("Boston, Massachusetts (US)", NORTH_AMERICA),
+    "cdg": ("Paris, France", EUROPE),
+    "den": ("Denver, Colorado (US)", NORTH_AMERICA),
+    "dfw": ("Dallas, Texas (US)", NORTH_AMERICA),
+    "ewr": ("Secaucus, NJ (US)", NORTH_AMERICA),
+    "eze": ("Ezeiza, Argentina", SOUTH_AMERICA),
+    "fra": ("Frankfurt, Germany", EUROPE),
+    "gdl": ("Guadalajara, Mexico", NORTH_AMERICA),
+    "gig": ("Rio de Janeiro, Brazil", SOUTH_AMERICA),
+    "gru": ("Sao Paulo, Brazil", SOUTH_AMERICA),
+    "hkg": ("Hong Kong, Hong Kong", ASIA_PACIFIC),
+    "iad": ("Ashburn, Virginia (US)", NORTH_AMERICA),
+    "jnb": ("Johannesburg, South Africa", AFRICA),
+    "lax": ("Los Angeles, California (US)", NORTH_AMERICA),
+    "lhr": ("London, United Kingdom", EUROPE),
+    "mad": ("Madrid, Spain", EUROPE),
+    "mia": ("Miami, Florida (US)", NORTH_AMERICA),
+    "nrt": ("Tokyo, Japan", ASIA_PACIFIC),
+    "ord": ("Chicago, Illinois (US)", NORTH_AMERICA),
+    "otp": ("Bucharest, Romania", EUROPE),
+    "phx": ("Phoenix, Arizona (US)", NORTH_AMERICA),
+    "qro": ("Querétaro, Mexico", NORTH_AMERICA),
+    "scl": ("Santiago, Chile", SOUTH_AMERICA),
+    "sea": ("Seattle, Washington (US)", NORTH_AMERICA),
+    "sin": ("Singapore, Singapore", ASIA_PACIFIC),
+    "sjc": ("San Jose, California (US)", NORTH_AMERICA),
+    "syd": ("Sydney, Australia", ASIA_PACIFIC),
+    "waw": ("Warsaw, Poland", EUROPE),
+    "yul": ("Montreal, Canada", NORTH_AMERICA),
+    "yyz": ("Toronto, Canada", NORTH_AMERICA),
+}
+
+REGIONS = frozenset(REGION_INFO)

@@ -152,6 +152,10 @@ def new_volume(
         "host_dedication_id": "",
         "snapshot_retention": retention,
         "auto_backup_enabled": True,
+        # fly-go volume_types.go HostStatus: the health of the volume's host. deploy and scale count reuse
+        # only unattached volumes whose host is "ok" (deploy/machines.go setVolumes, scale
+        # machine_defaults.go newDefaults).
+        "host_status": "ok",
     }
 
 
@@ -587,7 +591,7 @@ class Deployment:
     def volume_pool(self) -> dict[str, list[dict[str, Any]]]:
         pool: dict[str, list[dict[str, Any]]] = {}
         for volume in live_volumes(self.app):
-            if not volume["attached_machine_id"]:
+            if not volume["attached_machine_id"] and volume.get("host_status") == "ok":
                 pool.setdefault(volume["name"], []).append(volume)
         return pool
 

@@ -112,7 +112,10 @@ def volume_object(volume: dict[str, Any]) -> dict[str, Any]:
         "snapshot_retention",
         "auto_backup_enabled",
     )
-    return {k: volume.get(k) for k in keys}
+    shown = {k: volume.get(k) for k in keys}
+    if volume.get("host_status"):  # `json:"host_status,omitempty"`
+        shown["host_status"] = volume["host_status"]
+    return shown
 
 
 def machine_object(machine: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nixfly import flytoml
-from nixfly.config import load_mode, resolve, validate_app, validate_region
+from nixfly.config import load_mode, region_counts, resolve, validate_app, validate_region
 from nixfly.errors import NixflyError
 
 
@@ -68,3 +68,52 @@ def test_hosts_answer_with_echo_while_the_fly_tomls_run_claude():
     assert load_mode("integrated", claude).host_env == {"AI_PROVIDER": "claude"}
     with pytest.raises(NixflyError, match="invalid variable name"):
         load_mode("integrated", {"modes": {"integrated": {"host_env": {"AI-PROVIDER": "echo"}}}})
+
+
+# --- nixfly.modes.<mode>.regions and `inv scale` counts -----------------------------------------------------
+def test_regions_default_to_none_declared_and_are_read_from_config():
+    assert load_mode("integrated").regions == {}
+    declared = {"modes": {"integrated": {"regions": {"iad": 2, "ams": 0}}}}
+    assert load_mode("integrated", declared).regions == {"iad": 2, "ams": 0}
+
+
+@pytest.mark.parametrize(
+    ("regions", "needle"),
+    [
+        ({"IAD": 1}, "'IAD' is not a Fly region code"),
+        ({"iadd": 1}, "'iadd' is not a Fly region code"),
+        ({True: 1}, "True is not a Fly region code"),
+        ({"iad": -1}, "regions.iad: -1 is not a number of machines"),
+        ({"iad": 1.5}, "regions.iad: 1.5 is not a number of machines"),
+        ({"iad": True}, "regions.iad: True is not a number of machines"),
+        ({"iad": "2"}, "regions.iad: '2' is not a number of machines"),
+        (["iad"], "must be a mapping"),
+    ],
+)
+def test_bad_declared_regions(regions, needle):
+    with pytest.raises(NixflyError, match=needle.replace("(", r"\(")):
+        load_mode("integrated", {"modes": {"integrated": {"regions": regions}}})
+
+
+def test_region_counts_from_the_command_line():
+    assert region_counts("iad=2,ams=1") == {"iad": 2, "ams": 1}
+    assert region_counts("iad=2 ams=0") == {"iad": 2, "ams": 0}
+    assert region_counts(" ") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("iad", "'iad' is not REGION=COUNT"),
+        ("=2", "'=2' is not REGION=COUNT"),
+        ("IAD=1", "invalid region 'IAD'"),
+        ("iad=-1", "iad=-1: the count must be a whole number"),
+        ("iad=+1", "iad=+1: the count must be a whole number"),
+        ("iad=x", "iad=x: the count must be a whole number"),
+        ("iad=\uff12", "the count must be a whole number"),  # a fullwidth 2: not an ASCII digit
+        ("iad=1,iad=2", "region iad is given twice"),
+    ],
+)
+def test_bad_region_counts(text, needle):
+    with pytest.raises(NixflyError, match=needle.replace("+", r"\+")):
+        region_counts(text)

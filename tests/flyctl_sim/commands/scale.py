@@ -250,7 +250,7 @@ def compute_actions(
     pool: dict[tuple[str, str], list[dict[str, Any]]] = {}
     if not with_new:  # machine_defaults.go newDefaults: unattached volumes (host ok), by name and region
         for volume in rollout.live_volumes(app):
-            if not volume["attached_machine_id"]:
+            if not volume["attached_machine_id"] and volume.get("host_status") == "ok":
                 pool.setdefault((volume["name"], volume["region"]), []).append(volume)
     sizes: dict[str, int] = {}
     for volume in rollout.live_volumes(app):

@@ -1,0 +1,295 @@
+"""Machines per region on Fly, converged with ``fly scale count``: plan → (dry-run stops) → apply → verify.
+
+Fly's own engine does the work: one ``fly scale count N --region R --process-group G`` per region that
+changes (internal/command/scale/count_machines.go). New machines clone the group's first machine, so an app
+must have been deployed once; each new machine gets a volume of its own in its region (an unattached one of
+the mount's name, else a new one). Removing machines leaves their volumes detached with their data, so a
+plan that would do that is refused unless the user asked, with ``--destroy-volumes``, to destroy exactly
+those volumes; the plan names them. Regions grow before any shrinks. A second run with nothing changed runs
+no ``scale count`` at all.
+
+``Scaler`` is shared by ``inv scale`` (``run``, below) and the deploy's ``regions`` and ``scale`` steps.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from nixfly import console, flytoml, git, lock
+from nixfly.config import Settings
+from nixfly.errors import NixflyError
+from nixfly.fly.plan import ScalePlan, check_primary, detached_volumes, scale_plan, wanted_counts
+from nixfly.fly.verify import Healthy, min_machines_running, wait_healthy
+from nixfly.flyctl import Flyctl, Machine, Volume, find_executable
+from nixfly.pipeline import Outcome, Pipeline, Table, done, planned, skipped
+from nixfly.runner import Runner
+
+PLAN_COLUMNS = ("region", "group", "now", "wanted", "new_volumes", "reused_volumes", "remove", "free_volumes")
+
+
+def plan_table(title: str, plan: ScalePlan) -> Table:
+    """The plan per region and group; ``free_volumes`` are the volumes the removed machines leave."""
+    return Table(
+        title,
+        PLAN_COLUMNS,
+        tuple(
+            (c.region, c.group, c.now, c.wanted, c.new_volumes, c.reuse, c.remove, c.freed)
+            for c in plan.changes
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Applied:
+    created_machines: int
+    created_volumes: tuple[str, ...]
+    removed_machines: int
+    destroyed_volumes: tuple[str, ...]
+
+    def describe(self) -> str:
+        parts = [
+            f"created {self.created_machines} machine(s), {len(self.created_volumes)} volume(s)",
+            f"removed {self.removed_machines} machine(s)",
+        ]
+        if self.destroyed_volumes:
+            parts.append(f"destroyed volume(s) {', '.join(self.destroyed_volumes)}")
+        return "; ".join(parts)
+
+
+class Scaler:
+    """The mode's process groups, their volumes, and the counts per region wanted of them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        fly: Flyctl,
+        wanted: Mapping[str, int],
+        *,
+        exhaustive: bool,
+        destroy_volumes: bool = False,
+        new_volumes: bool = False,
+    ) -> None:
+        self.s = settings
+        self.fly = fly
+        self.declared = dict(wanted)
+        self.exhaustive = exhaustive
+        self.destroy_volumes = destroy_volumes
+        self.new_volumes = new_volumes
+        toml = flytoml.load(settings.fly_config)
+        self.groups = toml.groups
+        # One mount per process group (fly.toml [[mounts]], `processes` or every group).
+        self.mounts = {
+            group: str(m.get("source", ""))
+            for m in toml.mounts
+            for group in (m.get("processes") or toml.groups)
+        }
+
+    @property
+    def counts(self) -> str:
+        return " ".join(f"{region}={n}" for region, n in self.declared.items())
+
+    def check_regions(self, known: Sequence[str]) -> None:
+        """Refuse codes Fly does not offer (asked of Fly: ``fly platform regions``) and, for the declared
+        regions, an empty primary region; both before anything changes."""
+        unknown = sorted(set(self.declared) - set(known))
+        if unknown:
+            raise NixflyError(
+                f"Fly has no region {', '.join(unknown)}",
+                "`fly platform regions` lists the codes (e.g. iad, ams, syd)",
+            )
+        if self.exhaustive:
+            check_primary(self.declared, {}, self.s.region, self.s.mode.fly_config)
+
+    def plan(self, machines: Sequence[Machine], volumes: Sequence[Volume]) -> ScalePlan:
+        """What converging takes from this state; refused when it would leave volumes (and their data)
+        without a machine and ``--destroy-volumes`` was not given."""
+        wanted = wanted_counts(self.declared, machines, self.groups, exhaustive=self.exhaustive)
+        current = Counter(m.region for m in machines if m.group in self.groups)
+        check_primary(wanted, current, self.s.region, self.s.mode.fly_config)
+        plan = scale_plan(
+            machines, volumes, wanted, groups=self.groups, mounts=self.mounts, new_volumes=self.new_volumes
+        )
+        if plan.freed and not self.destroy_volumes:
+            where = "; ".join(f"{c.region}: {', '.join(c.freed)}" for c in plan.shrink if c.freed)
+            shrink = ",".join(f"{c.region}={c.wanted}" for c in plan.shrink)
+            raise NixflyError(
+                f"converging to {plan.counts()} removes machines whose volumes hold data ({where})",
+                f"`inv scale --mode {self.s.mode.name} {shrink} --destroy-volumes` removes them and destroys "
+                "exactly those volumes; or keep the machines",
+            )
+        return plan
+
+    def apply(
+        self, plan: ScalePlan, machines_before: Sequence[Machine], volumes_before: Sequence[Volume]
+    ) -> Applied | None:
+        """Grow every region, then shrink; then destroy the volumes the plan named, once detached. Returns
+        what changed, as read back from Fly (None in a dry-run: the commands were only shown)."""
+        app = self.s.app
+        # One after the other: each scale count leases every machine of the app (count_machines.go
+        # AcquireLeases), so two at once would refuse each other.
+        for change in (*plan.grow, *plan.shrink):
+            self.fly.scale_count(
+                app,
+                group=change.group,
+                region=change.region,
+                count=change.wanted,
+                new_volumes=self.new_volumes,
+            )
+        if self.s.dry_run:
+            return None
+        status = self.fly.app_status(app)
+        machines = {m.id for m in status.machines} if status else set()
+        volumes = self.fly.volumes(app)
+        doomed, kept = detached_volumes(plan.freed, volumes_before, volumes, machines)
+        if kept:
+            console.warn(
+                f"flyctl removed other machines than the plan said; volume(s) {', '.join(kept)} are detached "
+                "and KEPT (`fly volumes destroy ID` if you do not want them)"
+            )
+        for volume_id in doomed:
+            self.fly.destroy_volume(app, volume_id)
+        before = {m.id for m in machines_before}
+        return Applied(
+            created_machines=len(machines - before),
+            created_volumes=tuple(sorted({v.id for v in volumes} - {v.id for v in volumes_before})),
+            removed_machines=len(before - machines),
+            destroyed_volumes=doomed,
+        )
+
+    def expected(self, plan: ScalePlan) -> dict[str, int]:
+        """Machines per region once the plan is applied (every group of the mode)."""
+        found: dict[str, int] = {}
+        for change in plan.changes:
+            found[change.region] = found.get(change.region, 0) + change.wanted
+        return found
+
+    def verify(self, plan: ScalePlan, *, version: int = 0, image_ref: str = "") -> Healthy:
+        """Every region has its count, and every machine is healthy (the new ones too) and the health URL
+        answers; an app scaled to no machine at all has nothing to answer."""
+        s, expected = self.s, self.expected(plan)
+        if not any(expected.values()):
+            status = self.fly.app_status(s.app)
+            if status is not None and not status.machines:
+                return Healthy("no machines, as asked", (), {})
+        return wait_healthy(
+            self.fly,
+            s.app,
+            s.health_url,
+            s.health,
+            version=version,
+            image_ref=image_ref,
+            min_running=min_machines_running(flytoml.load(s.fly_config)),
+            expected=expected,
+        )
+
+
+def run(
+    settings: Settings,
+    counts: Mapping[str, int],
+    *,
+    destroy_volumes: bool,
+    new_volumes: bool,
+    json_summary: bool,
+) -> Pipeline:
+    """``inv scale``: ``counts`` machines in each region named; other regions are left as they are."""
+    return ScaleRun(settings, counts, destroy_volumes=destroy_volumes, new_volumes=new_volumes).run(
+        json_summary
+    )
+
+
+class ScaleRun:
+    """``inv scale`` as steps: preflight → lock → plan → apply → verify (the deploy's lock: one change to an
+    app at a time)."""
+
+    def __init__(
+        self, settings: Settings, counts: Mapping[str, int], *, destroy_volumes: bool, new_volumes: bool
+    ) -> None:
+        self.s = settings
+        self.counts = dict(counts)
+        self.runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
+        self.fly = Flyctl(self.runner, settings.flyctl)
+        self.scaler = Scaler(
+            settings,
+            self.fly,
+            counts,
+            exhaustive=False,
+            destroy_volumes=destroy_volumes,
+            new_volumes=new_volumes,
+        )
+        self.plan = ScalePlan(())
+        self.machines: Sequence[Machine] = ()
+        self.volumes: Sequence[Volume] = ()
+
+    def run(self, json_summary: bool) -> Pipeline:
+        s = self.s
+        pipeline = Pipeline(
+            f"scale {s.mode.name} → {s.app}: {self.scaler.counts}" + (" (dry-run)" if s.dry_run else ""),
+            json_summary=json_summary,
+            resume_hint="run the same command again: regions already at their count are left alone",
+        )
+        with ExitStack() as stack:
+            pipeline.run(
+                [
+                    ("preflight", self.preflight),
+                    ("lock", lambda: self.lock(stack)),
+                    ("plan", self.make_plan),
+                    ("apply", self.apply),
+                    ("verify", self.verify),
+                ]
+            )
+        return pipeline
+
+    def preflight(self) -> Outcome:
+        s, declared = self.s, self.s.mode.regions
+        find_executable(s.flyctl)
+        account = self.fly.whoami()
+        self.scaler.check_regions(self.fly.regions())
+        if declared and any(declared.get(r) != n for r, n in self.counts.items()):
+            console.warn(
+                f"nixfly.modes.{s.mode.name}.regions declares "
+                f"{' '.join(f'{r}={n}' for r, n in declared.items())}: the next `inv deploy` converges back "
+                "to it"
+            )
+        return done(f"flyctl logged in as {account}; Fly has every region named")
+
+    def lock(self, stack: ExitStack) -> Outcome:
+        s = self.s
+        if s.dry_run:
+            return planned(f"would lock {s.app}")
+        revision = git.revision(self.runner, s.root)
+        stack.enter_context(lock.held(s.state_dir, s.app, revision, f"scale --mode {s.mode.name}"))
+        return done(f"held by pid {os.getpid()}")
+
+    def make_plan(self) -> Outcome:
+        s = self.s
+        status = self.fly.app_status(s.app)
+        if status is None or not status.machines:
+            raise NixflyError(
+                f"{s.app} has no machines to scale from",
+                f"deploy it first: `inv deploy --mode {s.mode.name}` (new machines clone a deployed one)",
+            )
+        self.machines, self.volumes = status.machines, self.fly.volumes(s.app)
+        self.plan = self.scaler.plan(self.machines, self.volumes)
+        table = plan_table(f"{s.app}: machines per region, now → wanted", self.plan)
+        if not self.plan.needed:
+            return skipped(self.plan.describe(), table)
+        return (planned if s.dry_run else done)(self.plan.describe(), table)
+
+    def apply(self) -> Outcome:
+        if not self.plan.needed:
+            return skipped("nothing to change")
+        applied = self.scaler.apply(self.plan, self.machines, self.volumes)
+        if applied is None:
+            moving = len(self.plan.grow) + len(self.plan.shrink)
+            return planned(f"would run fly scale count in {moving} region(s)")
+        return done(applied.describe())
+
+    def verify(self) -> Outcome:
+        if self.s.dry_run:
+            return planned(f"would wait for {self.plan.counts()} and every machine healthy")
+        healthy = self.scaler.verify(self.plan)
+        return done(healthy.detail, healthy.table(f"{self.s.app}: machines per region"))
