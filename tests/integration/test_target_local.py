@@ -102,8 +102,11 @@ def test_environment_from_the_fly_toml(tmp_path):
         cfg, {"TOKEN": "s3cret"}, volumes=PurePosixPath("/st/volumes"), port=5001, overrides={"EXTRA": "1"}
     )
     assert env.public == {
-        "DATA_DIR": "/st/volumes/oneshot_data", "LOG": "/st/volumes/oneshot_data/x/y.log",
-        "PORT": "5001", "WEB_PORT": "5001", "EXTRA": "1",
+        "DATA_DIR": "/st/volumes/oneshot_data",
+        "LOG": "/st/volumes/oneshot_data/x/y.log",
+        "PORT": "5001",
+        "WEB_PORT": "5001",
+        "EXTRA": "1",
     }
     assert "export TOKEN=s3cret\n" in env.exports() and "s3cret" not in str(env.public)
     assert environment.kill_timeout(cfg) == 3
@@ -154,7 +157,8 @@ def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, ti
     shown = host_status(s, "local", capsys)
     assert shown["pid"] == pid_of(s) and shown["health"] is not None and shown["health"]["healthy"]
     assert [(g["generation"], g["current"], g["healthy"]) for g in shown["generations"]] == [
-        (1, True, True), (2, False, False),
+        (1, True, True),
+        (2, False, False),
     ]
     logs = host_says(lambda: commands.logs(s, timeout=5, target="local", lines=50), capsys)
     assert "v1 listening on" in logs and "token ***" in logs and SECRET not in logs
