@@ -252,7 +252,10 @@ def validate_hosts(urls: Any) -> tuple[str, ...]:
     for url in urls:
         if not isinstance(url, str) or not url.startswith("ssh://"):
             raise NixflyError(f"{url!r} is not an ssh:// URL", "list hosts as ssh://user@host[:port]")
-        endpoint = parse_endpoint(url)
+        try:
+            endpoint = parse_endpoint(url)
+        except NixflyError as exc:
+            raise NixflyError(exc.message, "list hosts as ssh://user@host[:port]") from None
         same = (endpoint.user, endpoint.host.lower(), endpoint.port)
         if same in seen:
             raise NixflyError(f"{url} is listed twice", "list each host once")

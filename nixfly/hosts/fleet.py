@@ -243,7 +243,9 @@ class FleetTarget:
                 if member is not failed:
                     report.result = "stopped with the group (its first deploy)"
             else:
-                report.after, report.result = "?", f"{report.result}; rollback FAILED: {outcome.detail}"
+                report.after = "?"
+                report.result = f"{report.result}; " if member is failed else ""
+                report.result += f"rollback FAILED: {outcome.detail}"
                 if member is not failed:
                     error.add_note(f"rolling back {member.name} FAILED too: {outcome.detail}")
         if switched and self.options.rollback:

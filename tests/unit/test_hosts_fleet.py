@@ -1,0 +1,169 @@
+"""The order of a group rollout and of its rollback, with stand-in activations (no host is contacted).
+
+tests/integration/test_fleet.py runs the same against three real sshd.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from nixfly.config import resolve
+from nixfly.errors import NixflyError
+from nixfly.hosts.fleet import FleetTarget, HostReport, batches, each, one_error
+from nixfly.pipeline import Outcome, Pipeline, done, skipped
+from nixfly.target import Options, parse_target
+
+HOSTS = ["root@a", "root@b", "root@c"]
+
+
+@dataclass
+class Stand:
+    """What the rollout reads of a host's ``Activation``, and a ``restore`` that records its call."""
+
+    name: str
+    restored: list[str]
+    generation: int | None = None  # started by this run
+    verified: bool = False
+    outcome: Outcome = field(default_factory=lambda: done("generation 1 live again"))
+
+    @property
+    def candidate(self) -> Any:
+        return None if self.generation is None else type("Release", (), {"generation": self.generation})()
+
+    def restore(self, exc: NixflyError, *, auto: bool = True) -> Outcome:
+        self.restored.append(self.name)
+        exc.add_note(f"restore of {self.name}")
+        self.generation = None
+        return self.outcome if auto else skipped("--no-rollback")
+
+
+def group(tmp_path, restored: list[str], **started: dict[str, Any]) -> FleetTarget:
+    """A group of three with stand-in activations; ``started`` (a=…) are the hosts this run reached."""
+    fleet = FleetTarget(resolve(None, tmp_path), parse_target(",".join(f"ssh://{h}" for h in HOSTS)))
+    for member in fleet.members:
+        short = member.name.removeprefix("root@")
+        member._activation = Stand(member.name, restored, **started.get(short, {}))  # type: ignore[assignment]
+        fleet.reports[member.name] = HostReport(before="generation 1", after="generation 1")
+        if short in started:
+            fleet.reached.append(member)
+    return fleet
+
+
+def test_batches_keep_the_order_and_the_last_may_be_short(tmp_path):
+    members = group(tmp_path, []).members
+    assert [[m.name for m in b] for b in batches(members, 2)] == [["root@a", "root@b"], ["root@c"]]
+    assert [len(b) for b in batches(members, 1)] == [1, 1, 1]
+    assert [len(b) for b in batches(members, 5)] == [3]
+
+
+def test_each_runs_the_hosts_at_once_and_keeps_their_errors(tmp_path):
+    members = group(tmp_path, []).members
+    # Three threads must meet here: run one host after another, and the barrier breaks (a failure).
+    meet = threading.Barrier(3, timeout=30)
+
+    def action(member):
+        meet.wait()
+        if member.name == "root@b":
+            raise NixflyError("cannot reach root@b", "check it")
+        return member.name.upper()
+
+    results = each(members, action)
+    assert results[0] == "ROOT@A" and results[2] == "ROOT@C"
+    assert isinstance(results[1], NixflyError) and results[1].message == "cannot reach root@b"
+
+    def bug(member):
+        raise KeyError(member.name)
+
+    with pytest.raises(KeyError):
+        each(members, bug)
+
+
+def test_one_error_names_each_host_once():
+    a, b = group_members = [type("M", (), {"name": n})() for n in ("root@a", "root@b")]
+    single = one_error(
+        [(a, NixflyError("cannot reach root@a (port 22): refused", "check sshd"))], 3, "cannot deploy"
+    )
+    assert str(single) == "cannot deploy: cannot reach root@a (port 22): refused — check sshd"
+    both = one_error([(m, NixflyError("nix-env not found")) for m in group_members], 3, "cannot deploy")
+    assert (
+        both.message == "cannot deploy on 2 of 3 hosts: root@a: nix-env not found; root@b: nix-env not found"
+    )
+    assert b.name in both.message
+
+
+def test_a_failure_rolls_back_the_failed_host_first_then_those_switched_before_it(tmp_path):
+    restored: list[str] = []
+    fleet = group(tmp_path, restored, a={"generation": 2, "verified": True}, b={"generation": 2})
+    fleet.options = Options()
+    pipeline = Pipeline("deploy")
+    error = NixflyError("oneshot on root@b is not healthy after 3s")
+    fleet.recover(pipeline, "verify root@b", error)
+    assert restored == ["root@b", "root@a"]
+    assert [(r.step, r.status) for r in pipeline.records] == [
+        ("rollback root@b", "done"),
+        ("rollback root@a", "done"),
+    ]
+    # The failed host's restore explains itself; the others are summed up, and the untouched are named.
+    assert error.notes == [
+        "restore of root@b",
+        "rolled back with it: root@a (generation 1)",
+        "not reached, left as they were: root@c",
+    ]
+    rows = {name: (r.after, r.result) for name, r in fleet.reports.items()}
+    assert rows == {
+        "root@a": ("generation 1", "rolled back with the group"),
+        "root@b": ("generation 1", "FAILED: oneshot on root@b is not healthy after 3s"),
+        "root@c": ("generation 1", "not reached: untouched"),
+    }
+
+
+def test_a_failed_rollback_and_a_first_deploy_say_so(tmp_path):
+    restored: list[str] = []
+    fleet = group(
+        tmp_path,
+        restored,
+        a={"generation": 1, "verified": True, "outcome": skipped("first deploy: nothing to roll back to")},
+        b={"generation": 2, "verified": True, "outcome": Outcome("failed", "port 4000 did not answer")},
+        c={"generation": 2},
+    )
+    fleet.options = Options(batch=3)
+    error = NixflyError("oneshot on root@c is not healthy")
+    fleet.recover(Pipeline("deploy"), "verify root@c", error)
+    assert restored == ["root@c", "root@b", "root@a"]
+    assert "rolling back root@b FAILED too: port 4000 did not answer" in error.notes
+    assert fleet.reports["root@a"].after == "stopped"
+    assert fleet.reports["root@b"].result == "rollback FAILED: port 4000 did not answer"
+    assert fleet.reports["root@c"].result == "FAILED: oneshot on root@c is not healthy"
+
+
+def test_no_rollback_leaves_every_switched_host_running(tmp_path):
+    restored: list[str] = []
+    fleet = group(tmp_path, restored, a={"generation": 2, "verified": True}, b={"generation": 2})
+    fleet.options = Options(rollback=False)
+    error = NixflyError("unhealthy")
+    fleet.recover(Pipeline("deploy"), "verify root@b", error)
+    assert restored == ["root@b", "root@a"]  # each says it is left running
+    assert fleet.reports["root@b"].result == "FAILED: unhealthy; left running (--no-rollback)"
+    assert not any(note.startswith("rolled back with it") for note in error.notes)
+
+
+def test_nothing_to_roll_back_before_any_host_was_switched(tmp_path):
+    restored: list[str] = []
+    fleet = group(tmp_path, restored)
+    pipeline = Pipeline("deploy")
+    fleet.recover(pipeline, "copy", NixflyError("nix copy failed"))
+    assert restored == [] and pipeline.records == []
+
+
+def test_a_ctrl_c_names_the_switched_hosts_and_how_to_put_them_back(tmp_path):
+    fleet = group(tmp_path, [], a={"generation": 4, "verified": True}, b={"generation": 4})
+    said = fleet.interrupted("verify root@b")
+    assert said == (
+        "root@a runs generation 4 (verified); root@b runs generation 4 (unverified); not rolled back: "
+        "`inv rollback --target ssh://root@a,ssh://root@b` puts them back"
+    )
+    assert fleet.reports["root@c"].result == "not reached: untouched"
