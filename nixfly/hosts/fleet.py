@@ -1,18 +1,17 @@
 """A group of SSH hosts as one deploy target: the closure goes to all of them at once, then the release rolls
-through them in batches, each batch health-gated before the next starts.
+through them in batches (``--batch N``, default 1), each batch health-gated before the next starts.
 
     host locks (every host, or none) → copy (every host at once) →
-    activate h1 … hk (batch 1) → verify h1 … hk → activate the next batch → verify it → …
-        └─ a failure: the failed host and every host already switched go back to their previous
-           generation, each verified again; hosts not reached are left as they were
+    activate batch 1 → verify batch 1 → activate batch 2 → verify batch 2 → …
+        └─ a failure: the hosts that failed and every host already switched go back to their previous
+           generation, at once, each verified again; hosts not reached are left as they were
 
 Each host is a ``HostTarget`` (its own SSH connection, lock and activation); this module only orders them.
-What is slow and independent runs concurrently, a thread per host (at most ``PARALLEL``): the locks, the
-``nix copy``\\ s, the preflight and status reads. Activation within a batch runs one host after another, on
-purpose: switching a host is a few SSH round trips (stop, profile switch, start), while the health wait
-dominates, and the batch's processes, started back to back, warm up together, so verifying them in turn costs
-about one wait, not one per host. It keeps one step per host in the summary and in ``--json``, and a Ctrl-C
-lands between two hosts, never in the middle of several.
+Work on several hosts runs concurrently, a thread per host (at most ``PARALLEL``): the locks, the copies, a
+batch's activations and health checks, the rollback, the status reads. A batch's steps are named by its hosts
+(``activate a, b``): with ``--batch 1`` every host has its own ``activate``/``verify`` step in the summary and
+in ``--json``; a batch step's detail gives each host's outcome, and a rollout ends with a per-host table
+(host, before, after, result).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from nixfly.cli import print_json
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.hosts.target import HostTarget
-from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
+from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, done, planned, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, TargetSpec
 
@@ -78,16 +77,24 @@ def failures(members: Sequence[HostTarget], results: Sequence[object]) -> Failur
 
 
 def one_error(failed: Failures, total: int, what: str) -> NixflyError:
-    """Several hosts' errors as one, each host named once."""
+    """Several hosts' errors as one, each host named once, after ``what`` failed ("" to say only theirs)."""
 
     def named(member: HostTarget, exc: NixflyError) -> str:
         return exc.message if member.name in exc.message else f"{member.name}: {exc.message}"
 
     if len(failed) == 1:
         member, exc = failed[0]
-        return NixflyError(f"{what}: {named(member, exc)}", exc.hint)
+        return NixflyError(f"{what}: {named(member, exc)}" if what else named(member, exc), exc.hint)
     said = "; ".join(named(m, exc) for m, exc in failed)
-    return NixflyError(f"{what} on {len(failed)} of {total} hosts: {said}", failed[0][1].hint)
+    head = f"{what} on {len(failed)} of {total} hosts" if what else f"{len(failed)} of {total} hosts failed"
+    return NixflyError(f"{head}: {said}", failed[0][1].hint)
+
+
+def _together(outcomes: Sequence[Outcome]) -> Outcome:
+    """A batch's outcome: done if any host did something, planned if any would, else skipped; every detail."""
+    statuses = {o.status for o in outcomes}
+    status: StepStatus = next((s for s in ("done", "planned") if s in statuses), "skipped")
+    return Outcome(status, "; ".join(o.detail for o in outcomes))
 
 
 def _generation(number: int | None) -> str:
@@ -124,16 +131,14 @@ class FleetTarget:
         self.members = [HostTarget(settings, one, port=port, overrides=overrides) for one in singles]
         self.here = Runner(dry_run=settings.dry_run, cwd=settings.root)
         self.options = Options()
-        # Filled by a deploy: the hosts whose activation began, in order, and the per-host table.
+        # Filled by a deploy: the hosts whose activation began (in order), those that failed, and the table.
         self.reached: list[HostTarget] = []
+        self.failed: list[HostTarget] = []
         self.reports: dict[str, HostReport] = {}
 
     @property
     def dry(self) -> bool:
         return self.s.dry_run
-
-    def _member(self, name: str) -> HostTarget | None:
-        return next((m for m in self.members if m.name == name), None)
 
     # --- Target: the deploy ---------------------------------------------------------------------------------
     def preflight(self, build: BuildHost, *, skip_build: bool) -> list[str]:
@@ -154,8 +159,11 @@ class FleetTarget:
             ("copy", lambda: self.copy_all(candidate)),
         ]
         for batch in batches(self.members, options.batch):
-            steps += [(f"activate {m.name}", partial(self.activate, m, candidate)) for m in batch]
-            steps += [(f"verify {m.name}", partial(self.verify, m)) for m in batch]
+            hosts = ", ".join(m.name for m in batch)
+            steps += [
+                (f"activate {hosts}", partial(self.activate, batch, candidate)),
+                (f"verify {hosts}", partial(self.verify, batch)),
+            ]
         return steps
 
     def claim_all(self, command: str) -> Outcome:
@@ -194,21 +202,35 @@ class FleetTarget:
             return skipped("built on the only host: nothing to copy")
         return done(f"copied {candidate.store_path} to {len(copied)} hosts at once")
 
-    def activate(self, member: HostTarget, candidate: Candidate) -> Outcome:
-        self.reached.append(member)
-        outcome = member.activate(candidate)
-        report = self.reports[member.name]
-        if outcome.status == "skipped":
-            report.result = "already live"
-        elif not self.dry:
-            report.after, report.result = _generation(self._started(member)), "started, not verified"
-        return outcome
+    def activate(self, batch: list[HostTarget], candidate: Candidate) -> Outcome:
+        """Switch the batch's hosts at once: a new generation each, its process restarted (not verified)."""
+        self.reached += batch
+        results = each(batch, lambda m: m.activate(candidate))
+        for member, outcome in zip(batch, results, strict=True):
+            report = self.reports[member.name]
+            if isinstance(outcome, Outcome) and outcome.status == "skipped":
+                report.result = "already live"
+            elif isinstance(outcome, Outcome) and outcome.status == "done":
+                report.after, report.result = _generation(self._started(member)), "started, not verified"
+        return self._settle(batch, results)
 
-    def verify(self, member: HostTarget) -> Outcome:
-        outcome = member.activation.verify()
-        if outcome.status == "done":
-            self.reports[member.name].result = "deployed, healthy"
-        return outcome
+    def verify(self, batch: list[HostTarget]) -> Outcome:
+        """The batch's health gate: every host's checks, polled at once, answered by its new release."""
+        results = each(batch, lambda m: m.activation.verify())
+        for member, outcome in zip(batch, results, strict=True):
+            if isinstance(outcome, Outcome) and outcome.status == "done":
+                self.reports[member.name].result = "deployed, healthy"
+        return self._settle(batch, results)
+
+    def _settle(self, batch: list[HostTarget], results: list[Outcome | NixflyError]) -> Outcome:
+        """The batch's outcome; when hosts failed, they are remembered and one error names each of them."""
+        failed = failures(batch, results)
+        for member, exc in failed:
+            self.failed.append(member)
+            self.reports[member.name].result = f"FAILED: {exc.message}"
+        if failed:
+            raise one_error(failed, len(batch), "")
+        return _together([r for r in results if isinstance(r, Outcome)])
 
     @staticmethod
     def _started(member: HostTarget) -> int | None:
@@ -216,45 +238,54 @@ class FleetTarget:
         return started.generation if started else None
 
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
-        """The failed host first, then every host switched before it (newest first), each verified again."""
-        failed = self._member(step.partition(" ")[2]) if step.startswith(("activate ", "verify ")) else None
-        switched = [m for m in self.reached if m.activation.candidate is not None and m is not failed]
-        if failed is not None:
-            self.reports[failed.name].result = f"FAILED: {error.message}"
-        if failed is None and not switched:
-            return
-        back = []
-        for member in ([failed] if failed and failed.activation.candidate else []) + switched[::-1]:
-            # The failed host's restore explains itself on the error; the others are summed up below.
-            sink = error if member is failed else NixflyError("")
-            restore = partial(member.activation.restore, sink, auto=self.options.rollback)
-            before = self.reports[member.name].before
-            outcome = pipeline.run_extra(f"rollback {member.name}", restore)
+        """The hosts that failed and every host switched before them go back at once, each verified again."""
+        failed = [m for m in self.failed if m.activation.candidate is not None]
+        switched = [m for m in self.reached[::-1] if m.activation.candidate is not None and m not in failed]
+        back = failed + switched
+        if back:
+            hosts = ", ".join(m.name for m in back)
+            pipeline.run_extra(f"rollback {hosts}", lambda: self._restore(back, error))
+        if self.failed and error.hint is None:
+            error.hint = f"`inv logs --target {','.join(str(m.spec) for m in self.failed)}` shows its output"
+        untouched = [m.name for m in self.members if m not in self.reached]
+        if untouched and self.reached:
+            error.add_note(f"not reached, left as they were: {', '.join(untouched)}")
+
+    def _restore(self, back: list[HostTarget], error: NixflyError) -> Outcome:
+        """Put ``back`` on their previous generations (in parallel); notes on ``error`` say what happened."""
+        started = [f"{m.name} ({_generation(self._started(m))})" for m in back]
+        # Each host's own notes would repeat the story per host: the group's are written here, once.
+        outcomes = each(back, lambda m: m.activation.restore(NixflyError(""), auto=self.options.rollback))
+        restored, stopped, broken = [], [], []
+        for member, outcome in zip(back, outcomes, strict=True):
             report = self.reports[member.name]
-            if outcome.status == "done":
-                report.after = before
-                back.append(f"{member.name} ({before})")
-                if member is not failed:
-                    report.result = "rolled back with the group"
+            was_failed = member in self.failed
+            if isinstance(outcome, NixflyError) or outcome.status == "failed":
+                detail = outcome.message if isinstance(outcome, NixflyError) else outcome.detail
+                report.after = "?"
+                report.result = (f"{report.result}; " if was_failed else "") + f"rollback FAILED: {detail}"
+                broken.append(f"{member.name}: {detail}")
             elif outcome.detail == "--no-rollback":
                 report.result += "; left running (--no-rollback)"
             elif outcome.status == "skipped":
                 report.after = "stopped"
-                if member is not failed:
-                    report.result = "stopped with the group (its first deploy)"
+                report.result = report.result if was_failed else "stopped with the group (its first deploy)"
+                stopped.append(member.name)
             else:
-                report.after = "?"
-                report.result = f"{report.result}; " if member is failed else ""
-                report.result += f"rollback FAILED: {outcome.detail}"
-                if member is not failed:
-                    error.add_note(f"rolling back {member.name} FAILED too: {outcome.detail}")
-        if switched and self.options.rollback:
-            others = [b for b in back if not failed or not b.startswith(f"{failed.name} ")]
-            if others:
-                error.add_note(f"rolled back with it: {', '.join(others)}")
-        untouched = [m.name for m in self.members if m not in self.reached]
-        if untouched:
-            error.add_note(f"not reached, left as they were: {', '.join(untouched)}")
+                report.after = report.before
+                report.result = report.result if was_failed else "rolled back with the group"
+                restored.append(f"{member.name} ({report.before})")
+        if not self.options.rollback:
+            error.add_note(f"automatic rollback is off: still running the new release: {', '.join(started)}")
+            return skipped("--no-rollback")
+        if restored:
+            error.add_note(f"rolled back to the previous generation, healthy again: {', '.join(restored)}")
+        if stopped:
+            error.add_note(f"stopped, nothing to roll back to (first deploy): {', '.join(stopped)}")
+        if broken:
+            error.add_note(f"rolling back FAILED too on {'; '.join(broken)}")
+            return Outcome("failed", "; ".join(broken))
+        return done("; ".join(restored + [f"{name} stopped" for name in stopped]))
 
     def interrupted(self, step: str) -> str:
         switched = [m for m in self.reached if m.activation.candidate is not None]

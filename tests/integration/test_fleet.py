@@ -172,9 +172,13 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
 
     second, summary = project.deploy(tiny["v3"], "--target", "web", "--batch", "3")
     assert second.returncode == 0, second.stderr
-    assert steps(summary)[2:] == [(f"activate {h}", "done") for h in hosts] + [
-        (f"verify {h}", "done") for h in hosts
+    # One batch: three hosts switched at once, then health-gated at once; each host's outcome in the detail.
+    assert steps(summary)[2:] == [
+        (f"activate {', '.join(hosts)}", "done"),
+        (f"verify {', '.join(hosts)}", "done"),
     ]
+    verified = summary["steps"][-1]["detail"].split("; ")
+    assert [d.split(":")[0] for d in verified] == ["generation 2 healthy"] * 3
     assert project.live() == [2, 2, 2]
     assert [h.get(port).split()[0] for h in fleet.hosts] == ["v3"] * 3
     # The rollout ends with a table of every host.
@@ -182,7 +186,10 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
 
     third, summary = project.deploy(tiny["v3"], "--target", "web", "--batch", "2")
     assert third.returncode == 0, third.stderr
-    assert [status for step, status in steps(summary) if step.startswith("activate ")] == ["skipped"] * 3
+    assert [s for s in steps(summary) if s[0].startswith("activate ")] == [
+        (f"activate {hosts[0]}, {hosts[1]}", "skipped"),
+        (f"activate {hosts[2]}", "skipped"),
+    ]
     assert project.generations() == [[1, 2]] * 3
 
 
@@ -201,15 +208,18 @@ def test_health_failure_on_host_2_rolls_back_host_1_and_leaves_host_3(project, f
         (f"verify {h1}", "done"),
         (f"activate {h2}", "done"),
         (f"verify {h2}", "failed"),
-        (f"rollback {h2}", "done"),
-        (f"rollback {h1}", "done"),
+        (f"rollback {h2}, {h1}", "done"),
         (f"activate {h3}", "not run"),
         (f"verify {h3}", "not run"),
     ]
     error = failed.stderr.strip().splitlines()[-1]
     assert error.startswith(f"error: oneshot on {h2} is not healthy after 3s") and "→ 500" in error
-    assert f"rolled back with it: {h1} (generation 1)" in error
+    assert (
+        f"rolled back to the previous generation, healthy again: {h2} (generation 1), {h1} (generation 1)"
+        in error
+    )
     assert f"not reached, left as they were: {h3}" in error
+    assert error.endswith(f"— `inv logs --target ssh://{h2}` shows its output")
     shown = project.status()
     assert project.live() == [1, 1, 1] and all(h["health"]["healthy"] for h in shown)
     assert [h["live"]["store_path"] for h in shown] == [tiny["v1"]] * 3
@@ -321,8 +331,8 @@ def test_a_dry_run_plans_every_host_and_connects_to_none(project, tiny):
     assert steps(summary) == [
         ("host locks", "planned"),
         ("copy", "planned"),
-        *[(f"activate {h}", "planned") for h in hosts[:2]],
-        *[(f"verify {h}", "planned") for h in hosts[:2]],
+        (f"activate {hosts[0]}, {hosts[1]}", "planned"),
+        (f"verify {hosts[0]}, {hosts[1]}", "planned"),
         (f"activate {hosts[2]}", "planned"),
         (f"verify {hosts[2]}", "planned"),
     ]

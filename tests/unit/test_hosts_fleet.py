@@ -22,21 +22,28 @@ HOSTS = ["root@a", "root@b", "root@c"]
 
 @dataclass
 class Stand:
-    """What the rollout reads of a host's ``Activation``, and a ``restore`` that records its call."""
+    """What the rollout reads of a host's ``Activation``; ``verify`` and ``restore`` record their calls."""
 
     name: str
     restored: list[str]
     generation: int | None = None  # started by this run
     verified: bool = False
+    healthy: bool = True
     outcome: Outcome = field(default_factory=lambda: done("generation 1 live again"))
 
     @property
     def candidate(self) -> Any:
         return None if self.generation is None else type("Release", (), {"generation": self.generation})()
 
+    def verify(self) -> Outcome:
+        if not self.healthy:
+            raise NixflyError(f"oneshot on {self.name} is not healthy after 3s")
+        self.verified = True
+        return done(f"generation {self.generation} healthy")
+
     def restore(self, exc: NixflyError, *, auto: bool = True) -> Outcome:
         self.restored.append(self.name)
-        exc.add_note(f"restore of {self.name}")
+        exc.add_note(f"restore of {self.name}")  # the group writes its own notes: this one must not show
         self.generation = None
         return self.outcome if auto else skipped("--no-rollback")
 
@@ -95,30 +102,56 @@ def test_one_error_names_each_host_once():
     assert b.name in both.message
 
 
-def test_a_failure_rolls_back_the_failed_host_first_then_those_switched_before_it(tmp_path):
+def members(fleet: FleetTarget, *names: str) -> list[Any]:
+    return [m for name in names for m in fleet.members if m.name == f"root@{name}"]
+
+
+def test_a_failed_host_and_those_switched_before_it_go_back_at_once(tmp_path):
     restored: list[str] = []
-    fleet = group(tmp_path, restored, a={"generation": 2, "verified": True}, b={"generation": 2})
-    fleet.options = Options()
+    fleet = group(
+        tmp_path, restored, a={"generation": 2, "verified": True}, b={"generation": 2, "healthy": False}
+    )
     pipeline = Pipeline("deploy")
-    error = NixflyError("oneshot on root@b is not healthy after 3s")
+    with pytest.raises(NixflyError) as failed:
+        fleet.verify(members(fleet, "b"))
+    error = failed.value
+    assert error.message == "oneshot on root@b is not healthy after 3s"
     fleet.recover(pipeline, "verify root@b", error)
-    assert restored == ["root@b", "root@a"]
-    assert [(r.step, r.status) for r in pipeline.records] == [
-        ("rollback root@b", "done"),
-        ("rollback root@a", "done"),
-    ]
-    # The failed host's restore explains itself; the others are summed up, and the untouched are named.
+    assert sorted(restored) == ["root@a", "root@b"]
+    # One step for the rollback: the failed host first, then the others, newest first.
+    assert [(r.step, r.status) for r in pipeline.records] == [("rollback root@b, root@a", "done")]
     assert error.notes == [
-        "restore of root@b",
-        "rolled back with it: root@a (generation 1)",
+        "rolled back to the previous generation, healthy again: root@b (generation 1), root@a (generation 1)",
         "not reached, left as they were: root@c",
     ]
+    assert error.hint == "`inv logs --target ssh://root@b` shows its output"
     rows = {name: (r.after, r.result) for name, r in fleet.reports.items()}
     assert rows == {
         "root@a": ("generation 1", "rolled back with the group"),
         "root@b": ("generation 1", "FAILED: oneshot on root@b is not healthy after 3s"),
         "root@c": ("generation 1", "not reached: untouched"),
     }
+
+
+def test_every_failed_host_of_a_batch_is_named(tmp_path):
+    fleet = group(
+        tmp_path,
+        [],
+        a={"generation": 2, "healthy": False},
+        b={"generation": 2},
+        c={"generation": 2, "healthy": False},
+    )
+    with pytest.raises(NixflyError) as failed:
+        fleet.verify(fleet.members)
+    assert failed.value.message == (
+        "2 of 3 hosts failed: oneshot on root@a is not healthy after 3s; "
+        "oneshot on root@c is not healthy after 3s"
+    )
+    assert [r.result for r in fleet.reports.values()] == [
+        "FAILED: oneshot on root@a is not healthy after 3s",
+        "deployed, healthy",
+        "FAILED: oneshot on root@c is not healthy after 3s",
+    ]
 
 
 def test_a_failed_rollback_and_a_first_deploy_say_so(tmp_path):
@@ -128,35 +161,56 @@ def test_a_failed_rollback_and_a_first_deploy_say_so(tmp_path):
         restored,
         a={"generation": 1, "verified": True, "outcome": skipped("first deploy: nothing to roll back to")},
         b={"generation": 2, "verified": True, "outcome": Outcome("failed", "port 4000 did not answer")},
-        c={"generation": 2},
+        c={"generation": 2, "healthy": False},
     )
-    fleet.options = Options(batch=3)
-    error = NixflyError("oneshot on root@c is not healthy")
-    fleet.recover(Pipeline("deploy"), "verify root@c", error)
-    assert restored == ["root@c", "root@b", "root@a"]
-    assert "rolling back root@b FAILED too: port 4000 did not answer" in error.notes
-    assert fleet.reports["root@a"].after == "stopped"
-    assert fleet.reports["root@b"].result == "rollback FAILED: port 4000 did not answer"
-    assert fleet.reports["root@c"].result == "FAILED: oneshot on root@c is not healthy"
+    pipeline = Pipeline("deploy")
+    with pytest.raises(NixflyError) as failed:
+        fleet.verify(members(fleet, "c"))
+    fleet.recover(pipeline, "verify root@c", failed.value)
+    assert [(r.step, r.status) for r in pipeline.records] == [("rollback root@c, root@b, root@a", "failed")]
+    assert failed.value.notes == [
+        "rolled back to the previous generation, healthy again: root@c (generation 1)",
+        "stopped, nothing to roll back to (first deploy): root@a",
+        "rolling back FAILED too on root@b: port 4000 did not answer",
+    ]
+    rows = {name: (r.after, r.result) for name, r in fleet.reports.items()}
+    assert rows == {
+        "root@a": ("stopped", "stopped with the group (its first deploy)"),
+        "root@b": ("?", "rollback FAILED: port 4000 did not answer"),
+        "root@c": ("generation 1", "FAILED: oneshot on root@c is not healthy after 3s"),
+    }
 
 
 def test_no_rollback_leaves_every_switched_host_running(tmp_path):
     restored: list[str] = []
-    fleet = group(tmp_path, restored, a={"generation": 2, "verified": True}, b={"generation": 2})
+    fleet = group(
+        tmp_path, restored, a={"generation": 2, "verified": True}, b={"generation": 2, "healthy": False}
+    )
     fleet.options = Options(rollback=False)
-    error = NixflyError("unhealthy")
-    fleet.recover(Pipeline("deploy"), "verify root@b", error)
-    assert restored == ["root@b", "root@a"]  # each says it is left running
-    assert fleet.reports["root@b"].result == "FAILED: unhealthy; left running (--no-rollback)"
-    assert not any(note.startswith("rolled back with it") for note in error.notes)
+    pipeline = Pipeline("deploy")
+    with pytest.raises(NixflyError) as failed:
+        fleet.verify(members(fleet, "b"))
+    fleet.recover(pipeline, "verify root@b", failed.value)
+    assert [(r.step, r.status, r.detail) for r in pipeline.records] == [
+        ("rollback root@b, root@a", "skipped", "--no-rollback")
+    ]
+    assert failed.value.notes[0] == (
+        "automatic rollback is off: still running the new release: "
+        "root@b (generation 2), root@a (generation 2)"
+    )
+    assert (
+        fleet.reports["root@b"].result
+        == "FAILED: oneshot on root@b is not healthy after 3s; left running (--no-rollback)"
+    )
 
 
 def test_nothing_to_roll_back_before_any_host_was_switched(tmp_path):
     restored: list[str] = []
     fleet = group(tmp_path, restored)
     pipeline = Pipeline("deploy")
-    fleet.recover(pipeline, "copy", NixflyError("nix copy failed"))
-    assert restored == [] and pipeline.records == []
+    error = NixflyError("nix copy failed")
+    fleet.recover(pipeline, "copy", error)
+    assert restored == [] and pipeline.records == [] and error.notes == []
 
 
 def test_a_ctrl_c_names_the_switched_hosts_and_how_to_put_them_back(tmp_path):
