@@ -28,7 +28,7 @@ from nixfly.buildhost import BuildHost
 from nixfly.cli import print_json
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
-from nixfly.hosts.target import HostTarget
+from nixfly.hosts.target import HostTarget, which
 from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, done, planned, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, TargetSpec
@@ -362,7 +362,7 @@ class FleetTarget:
             raise one_error(failed, len(self.members), "cannot roll back")
         plan = list(zip(self.members, [g for g in generations if isinstance(g, int)], strict=True))
         if self.dry:
-            said = ", ".join(f"{m.name} to generation {g}" for m, g in plan)
+            said = ", ".join(f"{m.name} to {which(g)}" for m, g in plan)
             console.say(f"[dry-run] would roll back {self.s.app}, one host after another: {said}")
             return f"would roll back {len(plan)} hosts"
         command = f"rollback --target {self.spec}" + (f" --to {to}" if to else "")

@@ -231,8 +231,8 @@ class HostTarget:
         s = self.s
         generation = self.rollback_generation(to)
         if self.dry:
-            console.say(f"[dry-run] would run generation {generation} of {s.app} on {self.spec}, verify it")
-            return f"would roll back to generation {generation}"
+            console.say(f"[dry-run] would run {which(generation)} of {s.app} on {self.spec}, verify it")
+            return f"would roll back to {which(generation)}"
         command = f"rollback --target {self.spec} --to {generation}"
         revision = git.revision(self.here, s.root)
         with lock.held(s.state_dir, s.app, revision, command):
@@ -243,9 +243,12 @@ class HostTarget:
                 self.lock.release()
 
     def rollback_generation(self, to: int) -> int:
-        """What ``inv rollback`` goes back to here: ``to`` (checked), or the previous healthy generation."""
+        """What ``inv rollback`` goes back to here: ``to`` (checked), or the previous healthy generation
+        (0 in a dry-run over SSH, which reads nothing: "the previous healthy one", unresolved)."""
         activation = self.activation
         if not to:
+            if self.dry and not self.host.reads_in_dry_run:
+                return 0
             return _previous_healthy(activation.records(), activation)
         known = [g.number for g in profile.generations(self.host, activation.layout.profile)]
         if known and to not in known:
@@ -288,6 +291,11 @@ class HostTarget:
                 self._lock.release()
         finally:
             self.host.close()
+
+
+def which(generation: int) -> str:
+    """A generation for messages; 0 is the one ``rollback_generation`` could not resolve in a dry-run."""
+    return f"generation {generation}" if generation else "its previous healthy generation"
 
 
 def _previous_healthy(records: Records, activation: Activation) -> int:

@@ -287,6 +287,12 @@ def test_unreachable_host_is_named_and_nothing_changes(project, fleet, tiny):
         and "Connection refused" in error
     )
     assert not any(h.state.exists() for h in fleet.hosts)
+    # Status reads every host it can, and names the one it cannot.
+    shown = project.inv("status", "--json", "--target", target)
+    assert shown.returncode == 1
+    hosts = json.loads(shown.stdout)
+    assert [h["host"] for h in hosts] == [fleet.hosts[0].endpoint, nowhere, fleet.hosts[2].endpoint]
+    assert hosts[1]["error"].startswith(f"cannot reach {nowhere}") and hosts[0]["pid"] == hosts[2]["pid"] == 0
 
 
 def test_status_logs_rollback_and_stop_for_the_group(project, fleet, tiny):
@@ -337,6 +343,11 @@ def test_a_dry_run_plans_every_host_and_connects_to_none(project, tiny):
         (f"verify {hosts[2]}", "planned"),
     ]
     assert "cannot reach" not in done.stderr
+    back = project.inv("rollback", "--dry-run", "--target", ",".join(nowhere))
+    assert back.returncode == 0, back.stderr
+    plan = ", ".join(f"{h} to its previous healthy generation" for h in hosts)
+    assert f"[dry-run] would roll back oneshot, one host after another: {plan}" in back.stderr
+    assert "cannot reach" not in back.stderr
 
 
 def test_bad_targets_are_refused_before_anything_runs(project, fleet):

@@ -5,6 +5,7 @@ tests/integration/test_fleet.py runs the same against three real sshd.
 
 from __future__ import annotations
 
+import signal
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,29 @@ def test_each_runs_the_hosts_at_once_and_keeps_their_errors(tmp_path):
 
     with pytest.raises(KeyError):
         each(members, bug)
+
+
+def test_a_ctrl_c_returns_at_once_without_waiting_for_the_hosts(tmp_path):
+    """The pipeline then stops every child process, whichever thread started it (runner.stop_all)."""
+    members = group(tmp_path, []).members
+    started, release = threading.Barrier(len(members), timeout=30), threading.Event()
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def action(member):
+        started.wait()
+        if member is members[0]:
+            signal.pthread_kill(main, signal.SIGINT)  # what a Ctrl-C does to nixfly
+        release.wait(30)
+        finished.append(member.name)
+
+    finished: list[str] = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            each(members, action)
+        assert finished == []  # each() returned while every host was still busy
+    finally:
+        release.set()
 
 
 def test_one_error_names_each_host_once():
