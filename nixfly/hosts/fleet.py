@@ -33,7 +33,8 @@ from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, done, planned, 
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, TargetSpec
 
-# Hosts talked to at once (copies, locks, reads): enough for a rack, few enough for one SSH agent.
+# Hosts talked to at once: each copy is an ssh process sharing this machine's uplink, so a large group is
+# worked through 8 at a time rather than opening every connection together.
 PARALLEL = 8
 
 T = TypeVar("T")
@@ -166,8 +167,9 @@ class FleetTarget:
             ]
         return steps
 
-    def claim_all(self, command: str) -> Outcome:
-        """Every host's lock, or none: a host that is locked or cannot be reached stops the run here."""
+    def lock_all(self, command: str) -> None:
+        """Every host's lock, or none (released by ``close``): a host that is locked or cannot be reached
+        raises, naming it, before anything changes."""
         revision = git.revision(self.here, self.s.root)
         results = each(self.members, lambda m: m.claim(command, revision))
         failed = failures(self.members, results)
@@ -176,6 +178,10 @@ class FleetTarget:
             error = one_error(failed, len(self.members), "cannot lock")
             error.add_note("no host was changed")
             raise error
+
+    def claim_all(self, command: str) -> Outcome:
+        """The deploy's step: every host's lock, then what each host runs now (the table's "before")."""
+        self.lock_all(command)
         lives = each(self.members, lambda m: m.activation.records().live)
         for member, live in zip(self.members, lives, strict=True):
             number = None if isinstance(live, NixflyError) or live is None else live.generation
@@ -368,7 +374,7 @@ class FleetTarget:
         command = f"rollback --target {self.spec}" + (f" --to {to}" if to else "")
         revision = git.revision(self.here, self.s.root)
         with lock.held(self.s.state_dir, self.s.app, revision, command):
-            self.claim_all(command)
+            self.lock_all(command)
             lines = []
             for index, (member, generation) in enumerate(plan):
                 try:
@@ -387,7 +393,7 @@ class FleetTarget:
         """Every host's process, at once, once every host's lock is held."""
         if self.dry:
             return "\n".join(f"{self.s.app} on {m.name}: {m.activation.stop()}" for m in self.members)
-        self.claim_all(f"stop --target {self.spec}")
+        self.lock_all(f"stop --target {self.spec}")
         results = each(self.members, lambda m: m.activation.stop())
         failed = failures(self.members, results)
         if failed:

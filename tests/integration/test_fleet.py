@@ -302,6 +302,7 @@ def test_status_logs_rollback_and_stop_for_the_group(project, fleet, tiny):
 
     back = project.inv("rollback", "--target", "web")
     assert back.returncode == 0, back.stderr
+    assert "per host" not in back.stderr  # the rollout's table is a deploy's, not a rollback's
     assert project.live() == [1, 1, 1]
     shown = project.status()
     assert [h["live"]["store_path"] for h in shown] == [tiny["v1"]] * 3 and all(
