@@ -171,6 +171,31 @@ def test_first_deploy_unhealthy_stops_with_nothing_to_roll_back_to(make_settings
     assert pid_of(s) == 0
 
 
+def test_a_deploy_holding_the_hosts_lock_keeps_others_off_it(make_settings, tiny):
+    """Another checkout (or machine) deploying to this host holds its lock: nothing here changes it."""
+    s = make_settings()
+    deploy(s, tiny["v1"])
+    lock_dir = s.state_dir / "local" / "oneshot" / "deploy.lock"
+    lock_dir.mkdir()
+    holder = {
+        "who": "ci",
+        "host": os.uname().nodename,
+        "pid": os.getppid(),
+        "since": "t0",
+        "command": "deploy",
+    }
+    (lock_dir / "holder.json").write_text(json.dumps(holder))
+    with pytest.raises(NixflyError, match="another deploy holds the lock of oneshot on local: ci@"):
+        deploy(s, tiny["v3"])
+    with pytest.raises(NixflyError, match="another deploy holds the lock of oneshot on local"):
+        commands.stop(s, target="local")
+    assert generations(s) == ["profile-1-link"] and get(s).startswith("v1 ")
+    (lock_dir / "holder.json").unlink()
+    lock_dir.rmdir()
+    deploy(s, tiny["v3"])
+    assert get(s).startswith("v3 ") and not lock_dir.exists()
+
+
 def test_rollback_switches_generation_and_stop_leaves_no_process(make_settings, tiny, capsys):
     s = make_settings()
     deploy(s, tiny["v1"])
