@@ -41,7 +41,7 @@ from helpers.sshd import (
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
 SECRET = "canary-fleet-4a7e19"
-HEALTH = {"timeout": 3, "interval": 0.1, "max_interval": 0.5, "http_timeout": 2}
+HEALTH = {"timeout": 6, "interval": 0.1, "max_interval": 0.5, "http_timeout": 2}
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +213,7 @@ def test_health_failure_on_host_2_rolls_back_host_1_and_leaves_host_3(project, f
         (f"verify {h3}", "not run"),
     ]
     error = failed.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"error: oneshot on {h2} is not healthy after 3s") and "→ 500" in error
+    assert error.startswith(f"error: oneshot on {h2} is not healthy after 6s") and "→ 500" in error
     assert (
         f"rolled back to the previous generation, healthy again: {h2} (generation 1), {h1} (generation 1)"
         in error
