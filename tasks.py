@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parent
 MODE = "deploy mode: integrated or ai-server-only (default: integrated)"
 APP = "Fly app name (default: the mode's app from config)"
 DRY = "print what would change, change nothing (default: off)"
-TARGET = "fly, local (this machine) or ssh://user@host[:port] (default: fly)"
+TARGET = (
+    "fly, local (this machine), ssh://user@host[:port], several ssh:// URLs separated by commas, or a group "
+    "named in nixfly.targets (default: fly)"
+)
 ON = "run the Nix steps on this Linux host over SSH: user@host[:port] (default: here)"
 
 
@@ -38,6 +41,8 @@ ON = "run the Nix steps on this Linux host over SSH: user@host[:port] (default: 
         "target": TARGET,
         "on": ON,
         "port": "local/ssh targets: serve and health-check on this port (default: fly toml's internal_port)",
+        "batch": "a group of hosts: switch this many at a time, each batch health-gated before the next "
+        "(default: 1)",
     }
 )
 @clean_exit
@@ -57,6 +62,7 @@ def deploy(
     target="fly",
     on="",
     port="",
+    batch="",
 ):
     """Build, smoke-test and deploy a mode to Fly.io (or --target local|ssh://), verify, roll back if bad.
 
@@ -68,8 +74,13 @@ def deploy(
       first) and scale (`fly scale count` per region, then every machine verified, last).
       --dry-run prints the plan and changes nothing; running again resumes where it stopped.
 
+    To a group of hosts (--target ssh://a,ssh://b or a name from nixfly.targets): every host's lock, the
+    closure copied to all at once, then --batch hosts at a time switched and health-gated; a failure puts
+    the failed host and those already switched back on their previous generation.
+
     Examples:
       inv deploy --target local                  # this machine, no Fly account: http://127.0.0.1:4000
+      inv deploy --target web --batch 2          # the hosts of nixfly.targets.web, two at a time
       inv deploy --dry-run                       # what a deploy to Fly would do, changing nothing
       inv deploy --mode ai-server-only --builder nixpacks   # Fly builds the image (Docker there)
     """
@@ -81,6 +92,7 @@ def deploy(
         target=target,
         on=on,
         port=whole("port", port, low=0, high=65535),
+        batch=whole("batch", batch, low=1),
         skip_build=skip_build,
         skip_smoke=skip_smoke,
         rollback=rollback,
@@ -238,7 +250,13 @@ def rollback(c, mode="integrated", app="", to="", dry_run=False, target="fly"):
     commands.rollback(s, to=whole("to", to, low=0), target=target)
 
 
-@task(help={"mode": MODE, "target": "local or ssh://user@host[:port] (default: local)", "dry_run": DRY})
+@task(
+    help={
+        "mode": MODE,
+        "target": "local, ssh://user@host[:port], several ssh:// URLs or a group (default: local)",
+        "dry_run": DRY,
+    }
+)
 @clean_exit
 def stop(c, mode="integrated", target="local", dry_run=False):
     """Stop the mode's service on a local or ssh target (TERM, then KILL after the grace period)."""
@@ -292,20 +310,29 @@ def volumes_create(c, mode="integrated", app="", region="", dry_run=False):
     commands.create_volume(settings(c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run))
 
 
-@task(name="status", help={"mode": MODE, "app": APP})
+LOCK_TARGET = "fly (this checkout's lock), or a host target as for deploy: the lock on each (default: fly)"
+
+
+@task(name="status", help={"mode": MODE, "app": APP, "target": LOCK_TARGET})
 @clean_exit
-def lock_status(c, mode="integrated", app=""):
-    """Say who holds the deploy lock of the app, if anyone (and whether it is stale)."""
-    commands.lock_status(settings(c, ROOT, mode=mode, app=app))
+def lock_status(c, mode="integrated", app="", target="fly"):
+    """Say who holds the deploy lock of the app (or of each host of --target), and whether it is stale."""
+    commands.lock_status(settings(c, ROOT, mode=mode, app=app), target=target)
 
 
 @task(
-    name="release", help={"mode": MODE, "app": APP, "force": "remove a live holder's lock too (default: off)"}
+    name="release",
+    help={
+        "mode": MODE,
+        "app": APP,
+        "force": "remove a live holder's lock too, or one whose holder cannot be checked (default: off)",
+        "target": LOCK_TARGET,
+    },
 )
 @clean_exit
-def lock_release(c, mode="integrated", app="", force=False):
-    """Remove a stale (or, with --force, any) deploy lock of the app."""
-    commands.lock_release(settings(c, ROOT, mode=mode, app=app), force=force)
+def lock_release(c, mode="integrated", app="", force=False, target="fly"):
+    """Remove a stale (or, with --force, any) deploy lock of the app, or of each host of --target."""
+    commands.lock_release(settings(c, ROOT, mode=mode, app=app), force=force, target=target)
 
 
 # --- image.*: the Docker-free path --------------------------------------------------------------------------

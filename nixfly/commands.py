@@ -41,11 +41,12 @@ def target_of(s: Settings, text: str) -> Iterator[Target]:
         chosen.close()
 
 
-def deploy(s: Settings, *, target: str, on: str, port: int, **options: bool) -> None:
+def deploy(s: Settings, *, target: str, on: str, port: int, batch: int = 1, **options: bool) -> None:
     from nixfly import engine
-    from nixfly.target import Options
+    from nixfly.target import Options, check_batch
 
-    engine.deploy(s, target, Options(**options), on=on, port=port)
+    check_batch(s, target, batch)
+    engine.deploy(s, target, Options(batch=batch, **options), on=on, port=port)
 
 
 def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str = "") -> None:
@@ -170,9 +171,20 @@ def stop(s: Settings, *, target: str) -> None:
         console.ok(chosen.stop())
 
 
-def lock_status(s: Settings) -> None:
+def lock_status(s: Settings, *, target: str = "fly") -> None:
     from nixfly import lock
+    from nixfly.target import parse_target
 
+    spec = parse_target(target, s.targets)
+    if spec.kind != "fly":
+        from nixfly.hosts import FleetTarget
+
+        hosts = FleetTarget(s, spec)
+        try:
+            hosts.lock_status()
+        finally:
+            hosts.close()
+        return
     holder = lock.read(lock.lock_path(s.state_dir, s.app))
     if holder is None:
         console.ok(f"{s.app}: not locked")
@@ -184,9 +196,20 @@ def lock_status(s: Settings) -> None:
         console.say(f"{s.app}: locked by {holder.describe()} running `{holder.command}`")
 
 
-def lock_release(s: Settings, *, force: bool) -> None:
+def lock_release(s: Settings, *, force: bool, target: str = "fly") -> None:
     from nixfly import lock
+    from nixfly.target import parse_target
 
+    spec = parse_target(target, s.targets)
+    if spec.kind != "fly":
+        from nixfly.hosts import FleetTarget
+
+        hosts = FleetTarget(s, spec)
+        try:
+            hosts.lock_release(force=force)
+        finally:
+            hosts.close()
+        return
     holder = lock.release(s.state_dir, s.app, force=force)
     console.ok(f"{s.app}: released lock of {holder.describe()}" if holder else f"{s.app}: was not locked")
 

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "registry": "registry.fly.io",
     "strategy": "",
     "flyctl": "flyctl",
+    # Named groups of hosts for `--target NAME`: {"web": ["ssh://deploy@a", "ssh://deploy@b"]}.
+    "targets": {},
     "health": {
         # Seconds to wait for machines, checks and the health URL after a deploy.
         "timeout": 120,
@@ -97,6 +99,10 @@ VOLUME_NAME = re.compile(r"[a-zA-Z0-9_]{1,30}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FLAKE_ATTR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 MODE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# A host group's name (`--target NAME`): no "/", ":" or ",", so it never reads as a URL or a list.
+GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# Targets that are not groups; a group may not take their names.
+BUILTIN_TARGETS = ("fly", "local")
 # A file name or path: no control characters (a newline in a path is never meant).
 PATH = re.compile(r"[^\x00-\x1f\x7f]+")
 
@@ -151,6 +157,8 @@ class Settings:
     strategy: Strategy
     health: Health
     flyctl: str
+    # Host groups by name (``nixfly.targets``), each a tuple of distinct ``ssh://`` URLs.
+    targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def fly_config(self) -> Path:
@@ -268,6 +276,44 @@ def region_counts(text: str) -> dict[str, int]:
     return found
 
 
+def validate_hosts(urls: Any) -> tuple[str, ...]:
+    """A host group: a non-empty list of ``ssh://`` URLs, none twice (a host deployed to twice at once
+    would fight over its own lock and profile). Returns them as ``ssh://user@host[:port]``."""
+    # remote.py imports this module (env names), so its endpoint parser is imported here, at call time.
+    from nixfly.remote import parse_endpoint
+
+    if not isinstance(urls, list | tuple) or not urls:
+        raise NixflyError("a host group must be a non-empty list of ssh://user@host[:port] URLs")
+    seen: dict[tuple[str, str, int | None], str] = {}
+    for url in urls:
+        if not isinstance(url, str) or not url.startswith("ssh://"):
+            raise NixflyError(f"{url!r} is not an ssh:// URL", "list hosts as ssh://user@host[:port]")
+        try:
+            endpoint = parse_endpoint(url)
+        except NixflyError as exc:
+            raise NixflyError(exc.message, "list hosts as ssh://user@host[:port]") from None
+        same = (endpoint.user, endpoint.host.lower(), endpoint.port)
+        if same in seen:
+            raise NixflyError(f"{url} is listed twice", "list each host once")
+        seen[same] = f"ssh://{endpoint}"
+    return tuple(seen.values())
+
+
+def _targets(key: str, value: Any) -> dict[str, tuple[str, ...]]:
+    groups = {}
+    for name, urls in _mapping(key, value).items():
+        where = f"{key}.{name}"
+        if not isinstance(name, str) or not GROUP_NAME.fullmatch(name):
+            raise _problem(where, "group names use lowercase letters, digits, '-' and '_'")
+        if name in BUILTIN_TARGETS:
+            raise _problem(where, f"{name!r} is a target of its own", "give the group another name")
+        try:
+            groups[name] = validate_hosts(urls)
+        except NixflyError as exc:
+            raise _problem(where, exc.message, exc.hint or "") from None
+    return groups
+
+
 MODE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "flake_attr": lambda k, v: _text(k, v, FLAKE_ATTR),
     "image_attr": lambda k, v: _text(k, v, FLAKE_ATTR, empty=True),
@@ -294,6 +340,7 @@ TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "registry": lambda k, v: _text(k, v, re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")),
     "strategy": lambda k, v: validate_choice(k, _text(k, v), STRATEGIES) if v else "",
     "flyctl": lambda k, v: _text(k, v),
+    "targets": _targets,
     "health": lambda k, v: v,  # checked by _health
     "modes": lambda k, v: v,  # checked by load_mode
 }
@@ -453,4 +500,5 @@ def resolve(
         strategy=cast(Strategy, chosen_strategy),
         health=_health(cfg["health"]),
         flyctl=os.environ.get("NIXFLY_FLYCTL") or top["flyctl"],
+        targets=top["targets"],
     )

@@ -1,9 +1,10 @@
 """Where a deploy goes, and the one interface every destination implements.
 
 ``fly`` (Fly.io, the default) is ``nixfly.fly.FlyTarget``; ``local`` (this machine) and
-``ssh://user@host[:port]`` are ``nixfly.hosts.HostTarget``. ``open_target`` is the one place that picks
-between them; the engine, the tasks and the tests only ever see a ``Target``. Neither implementation
-imports the other.
+``ssh://user@host[:port]`` are ``nixfly.hosts.HostTarget``; a group of SSH hosts (``ssh://a,ssh://b`` or a
+name from ``nixfly.targets`` in invoke.yaml) is ``nixfly.hosts.FleetTarget``. ``open_target`` is the one
+place that picks between them; the engine, the tasks and the tests only ever see a ``Target``. Neither
+implementation imports the other.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from nixfly.config import Settings
+from nixfly.config import Settings, validate_hosts
 from nixfly.errors import NixflyError
 from nixfly.remote import Endpoint, parse_endpoint
 
@@ -20,20 +21,26 @@ if TYPE_CHECKING:
     from nixfly.buildhost import BuildHost
     from nixfly.pipeline import Pipeline, Step
 
-TargetKind = Literal["fly", "local", "ssh"]
-TARGET_HINT = "use fly, local or ssh://user@host[:port]"
+TargetKind = Literal["fly", "local", "ssh", "fleet"]
+TARGET_HINT = "use fly, local, ssh://user@host[:port], ssh://a,ssh://b or a group from nixfly.targets"
 
 
 @dataclass(frozen=True)
 class TargetSpec:
     kind: TargetKind
-    endpoint: Endpoint | None = None
+    endpoint: Endpoint | None = None  # ssh: the host
+    hosts: tuple[Endpoint, ...] = ()  # fleet: its hosts, in rollout order
+    group: str = ""  # fleet: the nixfly.targets name it was given by, if any
 
     def __str__(self) -> str:
+        if self.kind == "fleet":
+            return self.group or ",".join(f"ssh://{e}" for e in self.hosts)
         return f"ssh://{self.endpoint}" if self.endpoint else self.kind
 
 
-def parse_target(text: str) -> TargetSpec:
+def parse_target(text: str, groups: Mapping[str, tuple[str, ...]] | None = None) -> TargetSpec:
+    """``--target``: fly, local, one ``ssh://`` URL, several separated by commas, or a group's name."""
+    groups = groups or {}
     if not isinstance(text, str):
         raise NixflyError(f"unknown target {text!r}", TARGET_HINT)
     text = text.strip() or "fly"
@@ -41,9 +48,18 @@ def parse_target(text: str) -> TargetSpec:
         return TargetSpec("fly")
     if text == "local":
         return TargetSpec("local")
+    if "," in text:
+        try:
+            urls = validate_hosts([part.strip() for part in text.split(",")])
+        except NixflyError as exc:
+            raise NixflyError(f"--target {text!r}: {exc.message}", exc.hint) from None
+        return TargetSpec("fleet", hosts=tuple(parse_endpoint(url) for url in urls))
     if text.startswith("ssh://"):
         return TargetSpec("ssh", parse_endpoint(text))
-    raise NixflyError(f"unknown target {text!r}", TARGET_HINT)
+    if text in groups:
+        return TargetSpec("fleet", hosts=tuple(parse_endpoint(url) for url in groups[text]), group=text)
+    defined = ", ".join(sorted(groups)) or "none defined"
+    raise NixflyError(f"unknown target {text!r}", f"{TARGET_HINT} in invoke.yaml ({defined})")
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,8 @@ class Options:
     rollback: bool = True
     force: bool = False
     json_summary: bool = False
+    # Host groups: how many hosts switch at once, each batch health-gated before the next.
+    batch: int = 1
 
 
 @dataclass
@@ -106,13 +124,26 @@ def open_target(
     settings: Settings, text: str, *, port: int = 0, env: Mapping[str, str] | None = None
 ) -> Target:
     """The target named by ``--target``: the one place that chooses between Fly and hosts."""
-    spec = parse_target(text)
+    spec = parse_target(text, settings.targets)
     if spec.kind == "fly":
         if port or env:
             raise NixflyError("--port applies to local and ssh:// targets", "drop --port for a Fly deploy")
         from nixfly.fly import FlyTarget
 
         return FlyTarget(settings)
+    if spec.kind == "fleet":
+        from nixfly.hosts import FleetTarget
+
+        return FleetTarget(settings, spec, port=port, overrides=dict(env or {}))
     from nixfly.hosts import HostTarget
 
     return HostTarget(settings, spec, port=port, overrides=dict(env or {}))
+
+
+def check_batch(settings: Settings, text: str, batch: int) -> None:
+    """``--batch`` means something for a group of hosts only: anywhere else it is a mistake to say so."""
+    if batch != 1 and parse_target(text, settings.targets).kind != "fleet":
+        raise NixflyError(
+            f"--batch applies to a group of hosts, not to --target {text or 'fly'}",
+            "drop --batch, or deploy to ssh://a,ssh://b or a group from nixfly.targets",
+        )

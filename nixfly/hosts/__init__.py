@@ -1,10 +1,13 @@
-"""Deploy targets that are machines: this one (``local``) or Linux hosts over SSH (``ssh://``).
+"""Deploy targets that are machines: this one (``local``), Linux hosts over SSH (``ssh://``), and groups of
+them (``fleet``).
 
-``target`` is the ``Target``; ``activate`` runs a release on one machine (``machine``: here or over SSH)
-as a Nix profile generation (``profile``) with the fly toml's environment (``environment``) in a detached
-process (``service``).
+``target`` is the ``Target`` of one machine; ``fleet`` drives several in batches. ``activate`` runs a release
+on one machine (``machine``: here or over SSH) as a Nix profile generation (``profile``) with the fly toml's
+environment (``environment``) in a detached process (``service``); ``hostlock`` keeps two deploys off one
+host.
 """
 
+from nixfly.hosts.fleet import FleetTarget
 from nixfly.hosts.target import HostTarget
 
-__all__ = ["HostTarget"]
+__all__ = ["FleetTarget", "HostTarget"]

@@ -14,6 +14,7 @@ Layout on the target (``base`` is ``<state_dir>/local`` here, ``~/.local/state/n
 
     <base>/<app>/profile, profile-<n>-link   the releases (nix-env generations, GC roots)
     <base>/<app>/releases.json               what is live, and every activation (never a secret value)
+    <base>/<app>/deploy.lock/holder.json     who is deploying the app to this host now (``hostlock``)
     <base>/volumes/<source>                  a [[mounts]] volume
     <base>/logs/<app>.log                    the process's output, appended
     <base>/run/<app>.pid                     the running process (a session leader)
@@ -63,6 +64,10 @@ class Layout:
     @property
     def record(self) -> PurePosixPath:
         return self.app_dir / "releases.json"
+
+    @property
+    def lock(self) -> PurePosixPath:
+        return self.app_dir / "deploy.lock"
 
     @property
     def volumes(self) -> PurePosixPath:
@@ -148,6 +153,16 @@ class Records:
         return next((r for r in reversed(self.history) if r.generation == generation), None)
 
 
+# Warnings about this checkout's .env.fly, already shown: they hold for every host and every activation.
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        console.warn(message)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -161,8 +176,8 @@ class Activation:
     port: int = 0
     overrides: Mapping[str, str] = field(default_factory=dict)
     previous: HostRelease | None = None  # live before this activation: what a failure restores
-    candidate: HostRelease | None = None  # being activated, not yet verified
-    _warned: bool = False
+    candidate: HostRelease | None = None  # started by this activation
+    verified: bool = False  # whether the candidate passed its checks (a group may still roll it back)
 
     def __post_init__(self) -> None:
         self.layout = Layout(self.host.base, self.settings.app)
@@ -184,12 +199,11 @@ class Activation:
         """The environment for a new release, or (``public`` given) a recorded one with today's secrets."""
         s = self.settings
         secrets, warning = bundle.read_env_fly(s.root, s.env_file, Runner(cwd=s.root))
-        if warning and not self._warned:
-            console.warn(warning)
+        if warning:
+            _warn_once(warning)
         missing = [name for name in s.mode.required_secrets if not secrets.get(name)]
-        if missing and not self._warned:
-            self._warned = True
-            console.warn(f"{s.env_file.name} lacks {', '.join(missing)}: the app may fail (`inv bundle`)")
+        if missing:
+            _warn_once(f"{s.env_file.name} lacks {', '.join(missing)}: the app may fail (`inv bundle`)")
         if public is not None:
             return Environment(public=dict(public), secret=secrets)
         port = environment.http_port(self.cfg, self.port)
@@ -238,8 +252,10 @@ class Activation:
         self.previous = live
         self._prepare()
         generation = profile.set_path(self.host, self.layout.profile, store_path)
-        started = replace(release, generation=generation.number if generation else 0)
-        self.candidate = replace(started, release_id=self._restart(env))
+        number = generation.number if generation else 0
+        # Known before its start: a start that fails still leaves restore a release to undo.
+        self.candidate, self.verified = replace(release, generation=number), False
+        self.candidate = replace(self.candidate, release_id=self._restart(env))
         if self.host.dry_run:
             return planned(f"would make {store_path} a new generation on {self.host.name} and start it")
         return done(f"generation {self.candidate.generation} started on {self.host.name} ({store_path})")
@@ -253,6 +269,7 @@ class Activation:
             return planned(f"would poll {', '.join(release.urls())} on {self.host.name}")
         detail = self._wait_healthy(release)
         self._record(release, healthy=True)
+        self.verified = True
         pruned = profile.prune(self.host, self.layout.profile, KEEP_GENERATIONS)
         if pruned:
             detail += f"; pruned generation(s) {', '.join(map(str, pruned))}"
@@ -266,17 +283,22 @@ class Activation:
     def restore(self, exc: NixflyError, *, auto: bool = True) -> Outcome:
         """After a failed activation or verify: stop it, bring ``previous`` back, amend ``exc`` to say so.
 
-        Never raises: a restore that fails too is reported in ``exc`` and in the returned outcome.
+        Also for a candidate that passed its checks when another host of its group failed: it goes back
+        too, and stays recorded as healthy. Never raises: a restore that fails too is reported in ``exc``
+        and in the returned outcome.
         """
         if self.host.dry_run or self.candidate is None:
             return skipped("nothing was started")
-        failed, previous = self.candidate, self.previous
-        self.candidate = None
+        failed, previous, verified = self.candidate, self.previous, self.verified
+        self.candidate, self.verified = None, False
         logs = f"{self.layout.log} (`inv logs --target …`)"
         try:
-            self._record(failed, healthy=False)
+            if not verified:
+                self._record(failed, healthy=False)
             if not auto:
-                exc.add_note(f"automatic rollback is off: generation {failed.generation} is still running")
+                running = "live" if verified else "still running"
+                where = f"generation {failed.generation} is {running} on {self.host.name}"
+                exc.add_note(f"automatic rollback is off: {where}")
                 exc.hint = f"`inv rollback --target …` restores the previous release; its output is in {logs}"
                 return skipped("--no-rollback")
             stopped = service.stop(self.host, self.layout.pidfile, self.grace)
@@ -290,12 +312,12 @@ class Activation:
             self._record(restored, healthy=True)
         except NixflyError as again:
             what = f"restoring generation {previous.generation}" if previous else "stopping it"
-            exc.add_note(f"{what} FAILED too: {again.message}")
+            exc.add_note(f"{what} on {self.host.name} FAILED too: {again.message}")
             exc.hint = f"{self.where} may be down: `inv status --target …`; output in {logs}"
             return Outcome("failed", again.message)
         exc.add_note(
             f"restored the previous release, generation {previous.generation} ({previous.store_path}), "
-            "healthy again"
+            f"healthy again on {self.host.name}"
         )
         return done(f"generation {previous.generation} live again: {detail}")
 
@@ -308,7 +330,8 @@ class Activation:
         self.previous = records.live
         self._prepare()
         profile.switch(self.host, self.layout.profile, generation)
-        self.candidate = replace(self._release(generation, store_path, env), release_id=self._restart(env))
+        self.candidate, self.verified = self._release(generation, store_path, env), False
+        self.candidate = replace(self.candidate, release_id=self._restart(env))
         return self.verify()
 
     def stop(self) -> str:

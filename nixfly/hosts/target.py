@@ -3,14 +3,16 @@
 The mode's closure runs the way a Fly Machine would (``activate``): a Nix profile generation per release,
 the fly toml's env, secrets and volumes, a detached process, the fly toml's health checks answered by the
 new release itself, and the previous release restored when a new one is unhealthy. The deploy's steps here
-are copy → activate → verify (→ rollback).
+are host lock → copy → activate → verify (→ rollback). ``FleetTarget`` (``fleet``) drives several of these.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import PurePosixPath
+from typing import Any
 
 from nixfly import closure, console, git, lock
 from nixfly.buildhost import BuildHost
@@ -19,6 +21,7 @@ from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.hosts import profile
 from nixfly.hosts.activate import Activation, Records, tail
+from nixfly.hosts.hostlock import HostLock, describe
 from nixfly.hosts.machine import Host, RemoteHost
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, Verdict
@@ -55,7 +58,13 @@ class HostTarget:
         self.port = port
         self.overrides = dict(overrides or {})
         self._activation: Activation | None = None
+        self._lock: HostLock | None = None
         self.options = Options()
+
+    @property
+    def name(self) -> str:
+        """The host, as messages and step names show it: ``local`` or ``user@host[:port]``."""
+        return self.host.name
 
     @property
     def activation(self) -> Activation:
@@ -63,6 +72,14 @@ class HostTarget:
         if self._activation is None:
             self._activation = Activation(self.s, self.host, port=self.port, overrides=self.overrides)
         return self._activation
+
+    @property
+    def lock(self) -> HostLock:
+        """The app's deploy lock on this host (``hostlock``)."""
+        if self._lock is None:
+            activation = self.activation
+            self._lock = HostLock(self.host, activation.layout.lock, activation.where)
+        return self._lock
 
     @property
     def dry(self) -> bool:
@@ -92,11 +109,20 @@ class HostTarget:
 
     def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
         self.options = options
+        command = f"deploy --mode {self.s.mode.name} --target {self.spec}"
         return [
+            ("host lock", lambda: self.claim(command, git.revision(self.here, self.s.root))),
             ("copy", lambda: self.copy(candidate)),
             ("activate", lambda: self.activate(candidate)),
             ("verify", lambda: self.activation.verify()),
         ]
+
+    def claim(self, command: str, revision: str) -> Outcome:
+        """Take the app's lock on the host (released by ``close``), before anything there changes."""
+        self.lock.acquire(revision, command)
+        if self.dry:
+            return planned(f"would lock {self.activation.where}")
+        return done(f"{self.activation.where} locked by pid {os.getpid()}")
 
     def copy(self, candidate: Candidate) -> Outcome:
         source, dest = candidate.built_on, self.spec.endpoint
@@ -126,7 +152,8 @@ class HostTarget:
         started = self._activation.candidate
         if step in ("activate", "verify") and started is not None and not self.dry:
             back = self.activation.previous
-            said = f"generation {started.generation} runs unverified on {self.host.name}; not rolled back"
+            checked = "verified" if self._activation.verified else "unverified"
+            said = f"generation {started.generation} runs {checked} on {self.host.name}; not rolled back"
             if back is None:
                 return said
             return f"{said}: `inv rollback --target {self.spec}` puts generation {back.generation} back"
@@ -138,8 +165,8 @@ class HostTarget:
             console.ok(f"{self.s.app} answers at {live}; `inv stop --target {self.spec}` ends it")
 
     # --- Target: what the tasks ask afterwards --------------------------------------------------------------
-    def status(self, *, as_json: bool) -> None:
-        """Generations, whether the process runs, and its health now."""
+    def document(self) -> dict[str, Any]:
+        """What ``inv status --json`` says of this host: generations, the process, its health now."""
         activation = self.activation
         records = activation.records()
         pid = activation.running_pid()
@@ -161,8 +188,21 @@ class HostTarget:
                     "healthy": recorded.healthy if recorded else None,
                 }
             )
-        state = f"running (pid {pid})" if pid else "not running"
-        verdict = f", {'healthy' if health.healthy else 'UNHEALTHY'}: {health.detail}" if health else ""
+        return {
+            "target": str(self.spec),
+            "app": self.s.app,
+            "pid": pid,
+            "health": asdict(health) if health else None,
+            "live": asdict(live) if live else None,
+            "generations": rows,
+        }
+
+    def status(self, *, as_json: bool) -> None:
+        """Generations, whether the process runs, and its health now."""
+        shown = self.document()
+        health = shown["health"]
+        state = f"running (pid {shown['pid']})" if shown["pid"] else "not running"
+        verdict = f", {'healthy' if health['healthy'] else 'UNHEALTHY'}: {health['detail']}" if health else ""
         checks = {True: "healthy", False: "unhealthy", None: "-"}
         console.table(
             f"{self.s.app} on {self.spec}: {state}{verdict}",
@@ -172,22 +212,13 @@ class HostTarget:
                     f"{r['generation']}{' (current)' if r['current'] else ''}",
                     r["created"],
                     r["store_path"],
-                    checks[r["healthy"]],  # type: ignore[index]
+                    checks[r["healthy"]],
                 )
-                for r in rows
+                for r in shown["generations"]
             ],
         )
         if as_json:
-            print_json(
-                {
-                    "target": str(self.spec),
-                    "app": self.s.app,
-                    "pid": pid,
-                    "health": asdict(health) if health else None,
-                    "live": asdict(live) if live else None,
-                    "generations": rows,
-                }
-            )
+            print_json(shown)
 
     def logs(self, *, lines: int, timeout: float) -> str:
         return tail(self.host, self.s, lines)
@@ -198,26 +229,73 @@ class HostTarget:
         If that generation is unhealthy, the release that was live is restored and the error says so.
         """
         s = self.s
-        activation = self.activation
-        generation = to or _previous_healthy(activation.records(), activation)
+        generation = self.rollback_generation(to)
         if self.dry:
-            console.say(f"[dry-run] would run generation {generation} of {s.app} on {self.spec}, verify it")
-            return f"would roll back to generation {generation}"
+            console.say(f"[dry-run] would run {which(generation)} of {s.app} on {self.spec}, verify it")
+            return f"would roll back to {which(generation)}"
+        command = f"rollback --target {self.spec} --to {generation}"
         revision = git.revision(self.here, s.root)
-        with lock.held(s.state_dir, s.app, revision, f"rollback --target {self.spec} --to {generation}"):
+        with lock.held(s.state_dir, s.app, revision, command):
+            self.claim(command, revision)
             try:
-                outcome = activation.switch_to(generation)
-            except NixflyError as exc:
-                activation.restore(exc)
-                raise
-        return f"generation {generation} live on {self.spec}: {outcome.detail}"
+                return f"generation {generation} live on {self.spec}: {self.go_back(generation)}"
+            finally:
+                self.lock.release()
+
+    def rollback_generation(self, to: int) -> int:
+        """What ``inv rollback`` goes back to here: ``to`` (checked), or the previous healthy generation
+        (0 in a dry-run over SSH, which reads nothing: "the previous healthy one", unresolved)."""
+        activation = self.activation
+        if not to:
+            if self.dry and not self.host.reads_in_dry_run:
+                return 0
+            return _previous_healthy(activation.records(), activation)
+        known = [g.number for g in profile.generations(self.host, activation.layout.profile)]
+        if known and to not in known:
+            raise NixflyError(
+                f"{activation.where} has no generation {to}",
+                f"generations: {', '.join(map(str, known))} (`inv status --target …` lists them)",
+            )
+        return to
+
+    def go_back(self, generation: int) -> str:
+        """Run ``generation`` and verify it; if it is unhealthy, restore what was live (and raise)."""
+        activation = self.activation
+        try:
+            return activation.switch_to(generation).detail
+        except NixflyError as exc:
+            activation.restore(exc)
+            raise
 
     def stop(self) -> str:
         """Stop the app's process: TERM its process group, wait kill_timeout, then KILL."""
-        return f"{self.s.app} on {self.spec}: {self.activation.stop()}"
+        if self.dry:
+            return f"{self.s.app} on {self.spec}: {self.activation.stop()}"
+        self.claim(f"stop --target {self.spec}", git.revision(self.here, self.s.root))
+        try:
+            return f"{self.s.app} on {self.spec}: {self.activation.stop()}"
+        finally:
+            self.lock.release()
+
+    def lock_state(self) -> tuple[str, str]:
+        """``inv lock.status``: ("free" | "held" | "STALE", who holds it)."""
+        holder, _ = self.lock.read()
+        if holder is None:
+            return "free", ""
+        return ("STALE" if self.lock.stale(holder) else "held"), describe(holder)
 
     def close(self) -> None:
-        self.host.close()
+        """Give back the host lock if this run holds it, and the connection."""
+        try:
+            if self._lock is not None:
+                self._lock.release()
+        finally:
+            self.host.close()
+
+
+def which(generation: int) -> str:
+    """A generation for messages; 0 is the one ``rollback_generation`` could not resolve in a dry-run."""
+    return f"generation {generation}" if generation else "its previous healthy generation"
 
 
 def _previous_healthy(records: Records, activation: Activation) -> int:

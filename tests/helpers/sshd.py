@@ -1,11 +1,16 @@
-"""Fixture helpers of the target tests: a real OpenSSH server on 127.0.0.1 (its own host key, client keys,
-ssh config), a tiny app flake built by real Nix, and the cleanup that makes sure nothing a test started
-outlives it.
+"""Fixture helpers of the target tests: real OpenSSH servers on 127.0.0.1 (each with its own host key, HOME
+and ports; one client key and ssh config), a tiny app flake built by real Nix, and the cleanup that makes sure
+nothing a test started outlives it.
 
-sshd runs in the foreground (``-D -e``) as a child of the test process on two spare ports: on the first a
-session has the normal PATH; on the second (``nonix_port``) PATH holds no nix, to play a host without Nix.
-Sessions get HOME set to a temp dir, so remote checkouts and target state stay inside the test's tmp_path,
-and PATH starting with this Python's directory (pytest for the remote smoke step).
+``running_sshd``: one sshd in the foreground (``-D -e``) as a child of the test process on two spare ports:
+on the first a session has the normal PATH; on the second (``nonix_port``) PATH holds no nix, to play a host
+without Nix. Sessions get HOME set to a temp dir, so remote checkouts and target state stay inside the
+test's tmp_path, and PATH starting with this Python's directory (pytest for the remote smoke step).
+
+``running_fleet``: N such servers playing N hosts. Every session of host k runs in a network namespace of
+its own (sshd's ForceCommand enters it with nsenter), so each host has its own loopback and the same app
+port is free on every host, as on N machines; sshd itself listens in this namespace, where the tests reach
+it. The Nix store is this machine's, shared by all N.
 Missing tools are a failure, never a skip.
 """
 
@@ -23,6 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +55,9 @@ APP_PY = r"""
 import http.server, json, os, sys
 
 version, status = sys.argv[1], int(sys.argv[2])
+sick = os.path.join(os.environ.get("HOME", "/nonexistent"), "nixfly-test-sick")
+if os.path.exists(sick) and version in open(sick).read().split():
+    status = 500
 data = os.environ.get("DATA_DIR", "")
 if data:
     with open(os.path.join(data, "started"), "a") as log:
@@ -101,6 +110,8 @@ FLAKE = r"""
     };
 }
 """
+# The tiny app answers 500 on a host whose HOME holds this file naming its version: one sick host in a group.
+SICK = "nixfly-test-sick"
 FLY_TOML = """
 app = "oneshot"
 primary_region = "iad"
@@ -215,6 +226,50 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None
     raise AssertionError(f"sshd did not listen on {port} within {START_TIMEOUT}s: {log.read_text()}")
 
 
+def _server_config(workdir: Path, host_key: Path, ports: list[int], home: Path, pidfile: Path) -> str:
+    """sshd_config of one test server: keys from ``workdir``, sessions with ``home`` as HOME."""
+    return "\n".join(
+        [
+            *(f"Port {port}" for port in ports),
+            "ListenAddress 127.0.0.1",
+            f"HostKey {host_key}",
+            f"PidFile {pidfile}",
+            f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
+            "StrictModes no",
+            "UsePAM no",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "MaxStartups 50",
+            f"Subsystem sftp {SFTP_SERVER}",
+            # This Python first, as on a build host where pytest is installed (the remote smoke step).
+            f"SetEnv HOME={home} PATH={Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "",
+        ]
+    )
+
+
+def _client_config(workdir: Path, key: Path) -> Path:
+    """The ssh config every client (Fabric, nix copy's ssh) reads via NIXFLY_SSH_CONFIG."""
+    path = workdir / "ssh_config"
+    path.write_text(
+        "\n".join(
+            [
+                "Host 127.0.0.1",
+                "  User root",
+                f"  IdentityFile {key}",
+                "  IdentitiesOnly yes",
+                "  StrictHostKeyChecking no",
+                "  UserKnownHostsFile /dev/null",
+                "  LogLevel ERROR",
+                "",
+            ]
+        )
+    )
+    return path
+
+
 @contextmanager
 def running_sshd(workdir: Path) -> Iterator[Sshd]:
     """Start sshd; stop it (and only it) afterwards, even when the test failed."""
@@ -232,45 +287,10 @@ def running_sshd(workdir: Path) -> Iterator[Sshd]:
     port, nonix_port = free_port(), free_port()
     config = workdir / "sshd_config"
     config.write_text(
-        "\n".join(
-            [
-                f"Port {port}",
-                f"Port {nonix_port}",
-                "ListenAddress 127.0.0.1",
-                f"HostKey {host_key}",
-                f"PidFile {workdir / 'sshd.pid'}",
-                f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
-                "StrictModes no",
-                "UsePAM no",
-                "PermitRootLogin prohibit-password",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PubkeyAuthentication yes",
-                "MaxStartups 50",
-                f"Subsystem sftp {SFTP_SERVER}",
-                # This Python first, as on a build host where pytest is installed (the remote smoke step).
-                f"SetEnv HOME={home} PATH={Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-                f"Match LocalPort {nonix_port}",
-                f"  SetEnv HOME={home} PATH=/nonexistent-nixfly-test",
-                "",
-            ]
-        )
+        _server_config(workdir, host_key, [port, nonix_port], home, workdir / "sshd.pid")
+        + f"Match LocalPort {nonix_port}\n  SetEnv HOME={home} PATH=/nonexistent-nixfly-test\n"
     )
-    ssh_config = workdir / "ssh_config"
-    ssh_config.write_text(
-        "\n".join(
-            [
-                "Host 127.0.0.1",
-                "  User root",
-                f"  IdentityFile {key}",
-                "  IdentitiesOnly yes",
-                "  StrictHostKeyChecking no",
-                "  UserKnownHostsFile /dev/null",
-                "  LogLevel ERROR",
-                "",
-            ]
-        )
-    )
+    ssh_config = _client_config(workdir, key)
     log = workdir / "sshd.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=sink, stderr=subprocess.STDOUT)
@@ -285,6 +305,137 @@ def running_sshd(workdir: Path) -> Iterator[Sshd]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# Holds a network namespace of its own, loopback up (ioctl SIOCSIFFLAGS: no iproute2 needed), until killed.
+NETNS_HOLDER = r"""
+import fcntl, signal, socket, struct
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    flags = struct.unpack("16sh", fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack("16sh", b"lo", 0)))[1]
+    fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+@dataclass(frozen=True)
+class FleetHost:
+    """One host of a fleet: its sshd's port and HOME, and the process holding its network namespace."""
+
+    port: int
+    home: Path
+    netns_pid: int
+    log: Path
+    user: str = "root"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.user}@127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"ssh://{self.endpoint}"
+
+    @property
+    def state(self) -> Path:
+        """nixfly's state on this host (``~/.local/state/nixfly/local``)."""
+        return self.home / ".local" / "state" / "nixfly" / "local"
+
+    def get(self, port: int, path: str = "/") -> str:
+        """GET from the host's own loopback (inside its namespace), as a program on the host would."""
+        fetch = (
+            "import sys, urllib.request as u; "
+            "sys.stdout.write(u.urlopen(sys.argv[1], timeout=5).read().decode())"
+        )
+        done = subprocess.run(
+            [
+                require("nsenter"),
+                f"--net=/proc/{self.netns_pid}/ns/net",
+                "--",
+                sys.executable,
+                "-c",
+                fetch,
+                f"http://127.0.0.1:{port}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout
+
+
+@dataclass(frozen=True)
+class Fleet:
+    hosts: list[FleetHost]
+    ssh_config: Path
+
+    def urls(self, *indexes: int) -> str:
+        """``--target`` for these hosts (1-based, in order; all when none given)."""
+        chosen = [self.hosts[i - 1] for i in indexes] if indexes else self.hosts
+        return ",".join(h.url for h in chosen)
+
+
+def _netns() -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [require("unshare"), "--net", sys.executable, "-c", NETNS_HOLDER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert holder.stdout is not None
+    line = holder.stdout.readline()
+    assert line == "ready\n", f"no network namespace: {line}{holder.stdout.read() if holder.poll() else ''}"
+    return holder
+
+
+@contextmanager
+def running_fleet(workdir: Path, count: int = 3) -> Iterator[Fleet]:
+    """``count`` sshd on 127.0.0.1, one per host (own port, host key, HOME, network namespace for its
+    sessions); all stopped afterwards, with the namespaces, even when the test failed."""
+    require(SSHD)
+    nsenter = require("nsenter")
+    assert os.geteuid() == 0, "the sshd fixture logs in as root: run the tests as root"
+    workdir.mkdir(parents=True, exist_ok=True)
+    key = workdir / "id_ed25519"
+    _keygen(key)
+    (workdir / "authorized_keys").write_text((workdir / "id_ed25519.pub").read_text())
+    ssh_config = _client_config(workdir, key)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    started: list[subprocess.Popen[Any]] = []
+    try:
+        hosts = []
+        for number in range(1, count + 1):
+            root = workdir / f"host{number}"
+            root.mkdir()
+            home, host_key, log = root / "home", root / "host_ed25519", root / "sshd.log"
+            home.mkdir()
+            _keygen(host_key)
+            holder = _netns()
+            started.append(holder)
+            port = free_port()
+            enter = f'exec {nsenter} --net=/proc/{holder.pid}/ns/net -- /bin/sh -c "$SSH_ORIGINAL_COMMAND"'
+            config = root / "sshd_config"
+            config.write_text(
+                _server_config(workdir, host_key, [port], home, root / "sshd.pid") + f"ForceCommand {enter}\n"
+            )
+            with log.open("wb") as sink:
+                sshd = subprocess.Popen(
+                    [SSHD, "-D", "-e", "-f", str(config)], stdout=sink, stderr=subprocess.STDOUT
+                )
+            started.append(sshd)
+            _wait_listening(port, sshd, log)
+            hosts.append(FleetHost(port, home, holder.pid, log))
+        yield Fleet(hosts, ssh_config)
+    finally:
+        for proc in reversed(started):
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def wrong_key_config(sshd: Sshd, workdir: Path) -> Path:

@@ -176,8 +176,13 @@ def test_argv_arrives_word_for_word_with_env_cwd_and_stdin(sshd, tmp_path):
     tricky = ["a b", "$HOME", "'q'", '"dq"', "`id`", "; touch /tmp/nixfly-pwned", "*", "", "new\nline"]
     try:
         echoed = remote.run(["printf", "%s|", *tricky], mutates=False, quiet=True).stdout
-        where = remote.run(["sh", "-c", 'pwd; printf %s "$X"; cat'], cwd=tmp_path, env={"X": "$HOME x"},
-                           stdin="from stdin", quiet=True).stdout
+        where = remote.run(
+            ["sh", "-c", 'pwd; printf %s "$X"; cat'],
+            cwd=tmp_path,
+            env={"X": "$HOME x"},
+            stdin="from stdin",
+            quiet=True,
+        ).stdout
     finally:
         remote.close()
     assert echoed == "".join(f"{word}|" for word in tricky)
@@ -200,7 +205,10 @@ def test_on_with_the_real_checkout_builds_smokes_and_deploys_there(sshd, tmp_pat
         deploy_host(settings, target, on=sshd.endpoint, port=web, env=ports)
         release = live(sshd)["release_id"]
         assert json.loads(get(web, "/health")) == {
-            "ai_server": "reachable", "status": "ok", "service": "web", "release": release,
+            "ai_server": "reachable",
+            "status": "ok",
+            "service": "web",
+            "release": release,
         }
         assert json.loads((root / ".nixfly" / "smoke-passed.json").read_text()) == [live(sshd)["store_path"]]
     finally:

@@ -102,8 +102,11 @@ def test_environment_from_the_fly_toml(tmp_path):
         cfg, {"TOKEN": "s3cret"}, volumes=PurePosixPath("/st/volumes"), port=5001, overrides={"EXTRA": "1"}
     )
     assert env.public == {
-        "DATA_DIR": "/st/volumes/oneshot_data", "LOG": "/st/volumes/oneshot_data/x/y.log",
-        "PORT": "5001", "WEB_PORT": "5001", "EXTRA": "1",
+        "DATA_DIR": "/st/volumes/oneshot_data",
+        "LOG": "/st/volumes/oneshot_data/x/y.log",
+        "PORT": "5001",
+        "WEB_PORT": "5001",
+        "EXTRA": "1",
     }
     assert "export TOKEN=s3cret\n" in env.exports() and "s3cret" not in str(env.public)
     assert environment.kill_timeout(cfg) == 3
@@ -154,7 +157,8 @@ def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, ti
     shown = host_status(s, "local", capsys)
     assert shown["pid"] == pid_of(s) and shown["health"] is not None and shown["health"]["healthy"]
     assert [(g["generation"], g["current"], g["healthy"]) for g in shown["generations"]] == [
-        (1, True, True), (2, False, False),
+        (1, True, True),
+        (2, False, False),
     ]
     logs = host_says(lambda: commands.logs(s, timeout=5, target="local", lines=50), capsys)
     assert "v1 listening on" in logs and "token ***" in logs and SECRET not in logs
@@ -165,6 +169,31 @@ def test_first_deploy_unhealthy_stops_with_nothing_to_roll_back_to(make_settings
     with pytest.raises(NixflyError, match="first deploy of oneshot on local: nothing to roll back to"):
         deploy(s, tiny["v2"])
     assert pid_of(s) == 0
+
+
+def test_a_deploy_holding_the_hosts_lock_keeps_others_off_it(make_settings, tiny):
+    """Another checkout (or machine) deploying to this host holds its lock: nothing here changes it."""
+    s = make_settings()
+    deploy(s, tiny["v1"])
+    lock_dir = s.state_dir / "local" / "oneshot" / "deploy.lock"
+    lock_dir.mkdir()
+    holder = {
+        "who": "ci",
+        "host": os.uname().nodename,
+        "pid": os.getppid(),
+        "since": "t0",
+        "command": "deploy",
+    }
+    (lock_dir / "holder.json").write_text(json.dumps(holder))
+    with pytest.raises(NixflyError, match="another deploy holds the lock of oneshot on local: ci@"):
+        deploy(s, tiny["v3"])
+    with pytest.raises(NixflyError, match="another deploy holds the lock of oneshot on local"):
+        commands.stop(s, target="local")
+    assert generations(s) == ["profile-1-link"] and get(s).startswith("v1 ")
+    (lock_dir / "holder.json").unlink()
+    lock_dir.rmdir()
+    deploy(s, tiny["v3"])
+    assert get(s).startswith("v3 ") and not lock_dir.exists()
 
 
 def test_rollback_switches_generation_and_stop_leaves_no_process(make_settings, tiny, capsys):

@@ -117,3 +117,31 @@ def test_region_counts_from_the_command_line():
 def test_bad_region_counts(text, needle):
     with pytest.raises(NixflyError, match=needle.replace("+", r"\+")):
         region_counts(text)
+
+
+def test_host_groups_are_named_lists_of_distinct_ssh_urls(tmp_path):
+    s = resolve({"targets": {"web": ["ssh://deploy@a", "ssh://deploy@b:2222"], "db": ["ssh://c"]}}, tmp_path)
+    assert s.targets == {"web": ("ssh://deploy@a", "ssh://deploy@b:2222"), "db": ("ssh://c",)}
+    assert resolve(None, tmp_path).targets == {}
+
+
+@pytest.mark.parametrize(
+    ("targets", "said"),
+    [
+        (
+            {"web": ["ssh://a", "ssh://A"]},
+            "config nixfly.targets.web: ssh://A is listed twice — list each host once",
+        ),
+        ({"web": ["a.example.org"]}, "config nixfly.targets.web: 'a.example.org' is not an ssh:// URL"),
+        ({"web": []}, "config nixfly.targets.web: a host group must be a non-empty list"),
+        ({"web": "ssh://a"}, "config nixfly.targets.web: a host group must be a non-empty list"),
+        ({"web": ["ssh://a:99999"]}, "config nixfly.targets.web: invalid SSH host 'ssh://a:99999'"),
+        ({"local": ["ssh://a"]}, "config nixfly.targets.local: 'local' is a target of its own"),
+        ({"Web": ["ssh://a"]}, "config nixfly.targets.Web: group names use lowercase letters"),
+        (["ssh://a"], "config nixfly.targets: must be a mapping"),
+    ],
+)
+def test_bad_host_groups_are_refused_naming_the_key(tmp_path, targets, said):
+    with pytest.raises(NixflyError) as refused:
+        resolve({"targets": targets}, tmp_path)
+    assert str(refused.value).startswith(said)

@@ -1,0 +1,247 @@
+"""The order of a group rollout and of its rollback, with stand-in activations (no host is contacted).
+
+tests/integration/test_fleet.py runs the same against three real sshd.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from nixfly.config import resolve
+from nixfly.errors import NixflyError
+from nixfly.hosts.fleet import FleetTarget, HostReport, batches, each, one_error
+from nixfly.pipeline import Outcome, Pipeline, done, skipped
+from nixfly.target import Options, parse_target
+
+HOSTS = ["root@a", "root@b", "root@c"]
+
+
+@dataclass
+class Stand:
+    """What the rollout reads of a host's ``Activation``; ``verify`` and ``restore`` record their calls."""
+
+    name: str
+    restored: list[str]
+    generation: int | None = None  # started by this run
+    verified: bool = False
+    healthy: bool = True
+    outcome: Outcome = field(default_factory=lambda: done("generation 1 live again"))
+
+    @property
+    def candidate(self) -> Any:
+        return None if self.generation is None else type("Release", (), {"generation": self.generation})()
+
+    def verify(self) -> Outcome:
+        if not self.healthy:
+            raise NixflyError(f"oneshot on {self.name} is not healthy after 3s")
+        self.verified = True
+        return done(f"generation {self.generation} healthy")
+
+    def restore(self, exc: NixflyError, *, auto: bool = True) -> Outcome:
+        self.restored.append(self.name)
+        exc.add_note(f"restore of {self.name}")  # the group writes its own notes: this one must not show
+        self.generation = None
+        return self.outcome if auto else skipped("--no-rollback")
+
+
+def group(tmp_path, restored: list[str], **started: dict[str, Any]) -> FleetTarget:
+    """A group of three with stand-in activations; ``started`` (a=…) are the hosts this run reached."""
+    fleet = FleetTarget(resolve(None, tmp_path), parse_target(",".join(f"ssh://{h}" for h in HOSTS)))
+    for member in fleet.members:
+        short = member.name.removeprefix("root@")
+        member._activation = Stand(member.name, restored, **started.get(short, {}))  # type: ignore[assignment]
+        fleet.reports[member.name] = HostReport(before="generation 1", after="generation 1")
+        if short in started:
+            fleet.reached.append(member)
+    return fleet
+
+
+def test_batches_keep_the_order_and_the_last_may_be_short(tmp_path):
+    members = group(tmp_path, []).members
+    assert [[m.name for m in b] for b in batches(members, 2)] == [["root@a", "root@b"], ["root@c"]]
+    assert [len(b) for b in batches(members, 1)] == [1, 1, 1]
+    assert [len(b) for b in batches(members, 5)] == [3]
+
+
+def test_each_runs_the_hosts_at_once_and_keeps_their_errors(tmp_path):
+    members = group(tmp_path, []).members
+    # Three threads must meet here: run one host after another, and the barrier breaks (a failure).
+    meet = threading.Barrier(3, timeout=30)
+
+    def action(member):
+        meet.wait()
+        if member.name == "root@b":
+            raise NixflyError("cannot reach root@b", "check it")
+        return member.name.upper()
+
+    results = each(members, action)
+    assert results[0] == "ROOT@A" and results[2] == "ROOT@C"
+    assert isinstance(results[1], NixflyError) and results[1].message == "cannot reach root@b"
+
+    def bug(member):
+        raise KeyError(member.name)
+
+    with pytest.raises(KeyError):
+        each(members, bug)
+
+
+def test_a_ctrl_c_returns_at_once_without_waiting_for_the_hosts(tmp_path):
+    """The pipeline then stops every child process, whichever thread started it (runner.stop_all)."""
+    members = group(tmp_path, []).members
+    started, release = threading.Barrier(len(members), timeout=30), threading.Event()
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def action(member):
+        started.wait()
+        if member is members[0]:
+            signal.pthread_kill(main, signal.SIGINT)  # what a Ctrl-C does to nixfly
+        release.wait(30)
+        finished.append(member.name)
+
+    finished: list[str] = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            each(members, action)
+        assert finished == []  # each() returned while every host was still busy
+    finally:
+        release.set()
+
+
+def test_one_error_names_each_host_once():
+    a, b = group_members = [type("M", (), {"name": n})() for n in ("root@a", "root@b")]
+    single = one_error(
+        [(a, NixflyError("cannot reach root@a (port 22): refused", "check sshd"))], 3, "cannot deploy"
+    )
+    assert str(single) == "cannot deploy: cannot reach root@a (port 22): refused — check sshd"
+    both = one_error([(m, NixflyError("nix-env not found")) for m in group_members], 3, "cannot deploy")
+    assert (
+        both.message == "cannot deploy on 2 of 3 hosts: root@a: nix-env not found; root@b: nix-env not found"
+    )
+    assert b.name in both.message
+
+
+def members(fleet: FleetTarget, *names: str) -> list[Any]:
+    return [m for name in names for m in fleet.members if m.name == f"root@{name}"]
+
+
+def test_a_failed_host_and_those_switched_before_it_go_back_at_once(tmp_path):
+    restored: list[str] = []
+    fleet = group(
+        tmp_path, restored, a={"generation": 2, "verified": True}, b={"generation": 2, "healthy": False}
+    )
+    pipeline = Pipeline("deploy")
+    with pytest.raises(NixflyError) as failed:
+        fleet.verify(members(fleet, "b"))
+    error = failed.value
+    assert error.message == "oneshot on root@b is not healthy after 3s"
+    fleet.recover(pipeline, "verify root@b", error)
+    assert sorted(restored) == ["root@a", "root@b"]
+    # One step for the rollback: the failed host first, then the others, newest first.
+    assert [(r.step, r.status) for r in pipeline.records] == [("rollback root@b, root@a", "done")]
+    assert error.notes == [
+        "rolled back to the previous generation, healthy again: root@b (generation 1), root@a (generation 1)",
+        "not reached, left as they were: root@c",
+    ]
+    assert error.hint == "`inv logs --target ssh://root@b` shows its output"
+    rows = {name: (r.after, r.result) for name, r in fleet.reports.items()}
+    assert rows == {
+        "root@a": ("generation 1", "rolled back with the group"),
+        "root@b": ("generation 1", "FAILED: oneshot on root@b is not healthy after 3s"),
+        "root@c": ("generation 1", "not reached: untouched"),
+    }
+
+
+def test_every_failed_host_of_a_batch_is_named(tmp_path):
+    fleet = group(
+        tmp_path,
+        [],
+        a={"generation": 2, "healthy": False},
+        b={"generation": 2},
+        c={"generation": 2, "healthy": False},
+    )
+    with pytest.raises(NixflyError) as failed:
+        fleet.verify(fleet.members)
+    assert failed.value.message == (
+        "2 of 3 hosts failed: oneshot on root@a is not healthy after 3s; "
+        "oneshot on root@c is not healthy after 3s"
+    )
+    assert [r.result for r in fleet.reports.values()] == [
+        "FAILED: oneshot on root@a is not healthy after 3s",
+        "deployed, healthy",
+        "FAILED: oneshot on root@c is not healthy after 3s",
+    ]
+
+
+def test_a_failed_rollback_and_a_first_deploy_say_so(tmp_path):
+    restored: list[str] = []
+    fleet = group(
+        tmp_path,
+        restored,
+        a={"generation": 1, "verified": True, "outcome": skipped("first deploy: nothing to roll back to")},
+        b={"generation": 2, "verified": True, "outcome": Outcome("failed", "port 4000 did not answer")},
+        c={"generation": 2, "healthy": False},
+    )
+    pipeline = Pipeline("deploy")
+    with pytest.raises(NixflyError) as failed:
+        fleet.verify(members(fleet, "c"))
+    fleet.recover(pipeline, "verify root@c", failed.value)
+    assert [(r.step, r.status) for r in pipeline.records] == [("rollback root@c, root@b, root@a", "failed")]
+    assert failed.value.notes == [
+        "rolled back to the previous generation, healthy again: root@c (generation 1)",
+        "stopped, nothing to roll back to (first deploy): root@a",
+        "rolling back FAILED too on root@b: port 4000 did not answer",
+    ]
+    rows = {name: (r.after, r.result) for name, r in fleet.reports.items()}
+    assert rows == {
+        "root@a": ("stopped", "stopped with the group (its first deploy)"),
+        "root@b": ("?", "rollback FAILED: port 4000 did not answer"),
+        "root@c": ("generation 1", "FAILED: oneshot on root@c is not healthy after 3s"),
+    }
+
+
+def test_no_rollback_leaves_every_switched_host_running(tmp_path):
+    restored: list[str] = []
+    fleet = group(
+        tmp_path, restored, a={"generation": 2, "verified": True}, b={"generation": 2, "healthy": False}
+    )
+    fleet.options = Options(rollback=False)
+    pipeline = Pipeline("deploy")
+    with pytest.raises(NixflyError) as failed:
+        fleet.verify(members(fleet, "b"))
+    fleet.recover(pipeline, "verify root@b", failed.value)
+    assert [(r.step, r.status, r.detail) for r in pipeline.records] == [
+        ("rollback root@b, root@a", "skipped", "--no-rollback")
+    ]
+    assert failed.value.notes[0] == (
+        "automatic rollback is off: still running the new release: "
+        "root@b (generation 2), root@a (generation 2)"
+    )
+    assert (
+        fleet.reports["root@b"].result
+        == "FAILED: oneshot on root@b is not healthy after 3s; left running (--no-rollback)"
+    )
+
+
+def test_nothing_to_roll_back_before_any_host_was_switched(tmp_path):
+    restored: list[str] = []
+    fleet = group(tmp_path, restored)
+    pipeline = Pipeline("deploy")
+    error = NixflyError("nix copy failed")
+    fleet.recover(pipeline, "copy", error)
+    assert restored == [] and pipeline.records == [] and error.notes == []
+
+
+def test_a_ctrl_c_names_the_switched_hosts_and_how_to_put_them_back(tmp_path):
+    fleet = group(tmp_path, [], a={"generation": 4, "verified": True}, b={"generation": 4})
+    said = fleet.interrupted("verify root@b")
+    assert said == (
+        "root@a runs generation 4 (verified); root@b runs generation 4 (unverified); not rolled back: "
+        "`inv rollback --target ssh://root@a,ssh://root@b` puts them back"
+    )
+    assert fleet.reports["root@c"].result == "not reached: untouched"
