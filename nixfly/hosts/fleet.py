@@ -14,7 +14,7 @@ costs each host's SSH round trips and nix-env calls in turn: measured (bench/fle
 activation made ``--batch 3`` no faster than ``--batch 1``. A batch's steps are named by its hosts
 (``activate a, b``): with ``--batch 1`` every host has its own ``activate``/``verify`` step in the summary and
 in ``--json``; a batch step's detail gives each host's outcome, and a rollout ends with a per-host table
-(host, before, after, result).
+(host, before, after, result): printed after the summary, and in ``--json``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypeVar
 
@@ -32,7 +32,7 @@ from nixfly.cli import print_json
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.hosts.target import HostTarget, which
-from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, done, planned, skipped
+from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, Table, done, planned, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, TargetSpec
 
@@ -229,7 +229,17 @@ class FleetTarget:
         for member, outcome in zip(batch, results, strict=True):
             if isinstance(outcome, Outcome) and outcome.status == "done":
                 self.reports[member.name].result = "deployed, healthy"
-        return self._settle(batch, results)
+        settled = self._settle(batch, results)
+        last = batch[-1] is self.members[-1]
+        return replace(settled, table=self._table()) if last and not self.dry else settled
+
+    def _table(self) -> Table:
+        """The per-host table a rollout ends with (printed after the summary; in ``--json`` too)."""
+        return Table(
+            f"{self.s.app} on {self.spec}: per host",
+            ("host", "before", "after", "result"),
+            tuple((name, r.before, r.after, r.result) for name, r in self.reports.items()),
+        )
 
     def _settle(self, batch: list[HostTarget], results: list[Outcome | NixflyError]) -> Outcome:
         """The batch's outcome; when hosts failed, they are remembered and one error names each of them."""
@@ -286,15 +296,15 @@ class FleetTarget:
                 restored.append(f"{member.name} ({report.before})")
         if not self.options.rollback:
             error.add_note(f"automatic rollback is off: still running the new release: {', '.join(started)}")
-            return skipped("--no-rollback")
+            return skipped("--no-rollback", self._table())
         if restored:
             error.add_note(f"rolled back to the previous generation, healthy again: {', '.join(restored)}")
         if stopped:
             error.add_note(f"stopped, nothing to roll back to (first deploy): {', '.join(stopped)}")
         if broken:
             error.add_note(f"rolling back FAILED too on {'; '.join(broken)}")
-            return Outcome("failed", "; ".join(broken))
-        return done("; ".join(restored + [f"{name} stopped" for name in stopped]))
+            return Outcome("failed", "; ".join(broken), self._table())
+        return done("; ".join(restored + [f"{name} stopped" for name in stopped]), self._table())
 
     def interrupted(self, step: str) -> str:
         switched = [m for m in self.reached if m.activation.candidate is not None]
@@ -430,12 +440,5 @@ class FleetTarget:
             raise one_error(failed, len(self.members), "kept the lock")
 
     def close(self) -> None:
-        """End a rollout with its per-host table (after the step summary, however it ended); release the
-        locks this run holds and the connections."""
-        if self.reports and not self.dry:
-            console.table(
-                f"{self.s.app} on {self.spec}: per host",
-                ("host", "before", "after", "result"),
-                [(name, r.before, r.after, r.result) for name, r in self.reports.items()],
-            )
+        """Release the locks this run holds and the connections."""
         each(self.members, lambda m: m.close())

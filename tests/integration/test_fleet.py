@@ -181,8 +181,12 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
     assert [d.split(":")[0] for d in verified] == ["generation 2 healthy"] * 3
     assert project.live() == [2, 2, 2]
     assert [h.get(port).split()[0] for h in fleet.hosts] == ["v3"] * 3
-    # The rollout ends with a table of every host.
+    # The rollout ends with a table of every host, shown after the summary and in --json.
     assert "oneshot on web: per host" in second.stderr and second.stderr.count("deployed, healthy") == 3
+    table = summary["steps"][-1]["table"]
+    assert [(row["host"], row["after"], row["result"]) for row in table["rows"]] == [
+        (host, "generation 2", "deployed, healthy") for host in hosts
+    ]
 
     third, summary = project.deploy(tiny["v3"], "--target", "web", "--batch", "2")
     assert third.returncode == 0, third.stderr
