@@ -1,12 +1,11 @@
 """What each ``inv`` task does, one function per task; tasks.py only parses flags and calls these.
 
-Imports of anything heavier than the standard library happen inside the functions, so ``inv --list`` stays
-fast.
+tasks.py imports this module for ``inv --list``: anything heavier than the standard library and ``console``
+is imported inside the function that needs it, so listing the tasks loads none of it.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,15 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nixfly import console
-from nixfly.config import Settings
-from nixfly.runner import Runner
 
 if TYPE_CHECKING:
+    from nixfly.config import Settings
     from nixfly.nix import Built
+    from nixfly.runner import Runner
     from nixfly.target import Target
 
 
 def runner_for(s: Settings) -> Runner:
+    from nixfly.runner import Runner
+
     return Runner(dry_run=s.dry_run, cwd=s.root)
 
 
@@ -188,6 +189,8 @@ def dev(s: Settings, *, web_port: int, ai_port: int) -> int:
 
 
 def clean(root: Path, *, dry_run: bool, state: bool) -> None:
+    import shutil
+
     targets = [*sorted(root.glob("result*")), root / "web" / "_build", root / ".pytest_cache"]
     if state:
         targets.append(root / ".nixfly")
