@@ -13,16 +13,18 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from helpers.project import REPO
-
 from nixfly.config import Settings, resolve
+from nixfly.errors import NixflyError
 from nixfly.flyctl import Check, FlyRelease, Machine
+from nixfly.nix import Built
 from nixfly.runner import Completed, Cwd, Runner
 
+STORE = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-oneshot-integrated"
 # The files a Settings for the default modes reads (fly tomls, nixpacks configs).
 MODE_FILES = (
     "fly-integrated.toml",
@@ -196,7 +198,8 @@ def serving(answer: Served | None = None) -> Iterator[Served]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for the next one (0.5 s by default, for every test).
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     health.url = f"http://127.0.0.1:{server.server_port}/health"
     try:
@@ -204,3 +207,26 @@ def serving(answer: Served | None = None) -> Iterator[Served]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class BuildHere:
+    """A build host that builds instantly and records what it was asked."""
+
+    endpoint = None
+    where = ""
+
+    def __init__(self, *, nix: bool = True) -> None:
+        self.nix = nix
+        self.asked: list[str] = []
+
+    def require_nix(self) -> None:
+        self.asked.append("require_nix")
+        if not self.nix:
+            raise NixflyError("nix not found on PATH")
+
+    def build(self, attr: str, out_link: str) -> Built:
+        self.asked.append(f"build {attr} {out_link}")
+        return Built(attr, STORE, Path(out_link), 1, 2048, cached=False)
+
+    def smoke(self, built: Built) -> None:
+        self.asked.append(f"smoke {built.store_path}")

@@ -10,44 +10,17 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 
 import pytest
-from helpers.fakes import checkout, settings
+from helpers.fakes import STORE, BuildHere, checkout, settings
 
 from nixfly import engine, lock
 from nixfly.config import Settings
 from nixfly.engine import Engine
 from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, Interrupted, NixflyError
-from nixfly.nix import Built
 from nixfly.pipeline import Outcome, Pipeline, done, skipped
 from nixfly.smoke import remember
 from nixfly.target import Candidate, Options, TargetSpec
-
-STORE = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-oneshot-integrated"
-
-
-class BuildHere:
-    """A build host that builds instantly and records what it was asked."""
-
-    endpoint = None
-    where = ""
-
-    def __init__(self, *, nix: bool = True) -> None:
-        self.nix = nix
-        self.asked: list[str] = []
-
-    def require_nix(self) -> None:
-        self.asked.append("require_nix")
-        if not self.nix:
-            raise NixflyError("nix not found on PATH")
-
-    def build(self, attr: str, out_link: str) -> Built:
-        self.asked.append(f"build {attr} {out_link}")
-        return Built(attr, STORE, Path(out_link), 1, 2048, cached=False)
-
-    def smoke(self, built: Built) -> None:
-        self.asked.append(f"smoke {built.store_path}")
 
 
 class Target:
