@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from flyctl_sim.control import BIN_DIR
-from helpers.fakes import STORE, BuildHere, Call, ScriptedRunner, Served, checkout, serving, settings
+from helpers.fakes import BuildHere, Call, ScriptedRunner, Served, checkout, serving, settings
 
 from nixfly import flyctl
 from nixfly.config import Settings
