@@ -140,7 +140,7 @@ def settings(
     health_url: str = "http://127.0.0.1:9/health",
     config: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Settings as a task would resolve them in ``root`` (``checkout`` it first), with a fast health policy."""
+    """Settings as a task resolves them in ``root`` (``checkout`` it first), with a fast health policy."""
     base: dict[str, Any] = {
         "health": {"timeout": 1, "interval": 0.01, "max_interval": 0.02, "http_timeout": 1},
         "modes": {mode: {"health_url": health_url}},
@@ -159,7 +159,9 @@ def machine(
     image: str = "registry.fly.io/app:v1",
 ) -> Machine:
     """A machine of release ``version``; ``checks`` maps check names to passing/warning/critical."""
-    found = tuple(Check(name, status) for name, status in (checks or {"servicecheck-00-http": "passing"}).items())
+    found = tuple(
+        Check(name, status) for name, status in (checks or {"servicecheck-00-http": "passing"}).items()
+    )
     return Machine(mid, state, region, image, version, "app", found)
 
 

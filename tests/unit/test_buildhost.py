@@ -17,7 +17,11 @@ from nixfly.runner import Runner
 
 @pytest.mark.parametrize(
     ("uname", "system"),
-    [(("Linux", "x86_64"), "x86_64-linux"), (("Darwin", "arm64"), "aarch64-darwin"), (("Linux", "AMD64"), "x86_64-linux")],
+    [
+        (("Linux", "x86_64"), "x86_64-linux"),
+        (("Darwin", "arm64"), "aarch64-darwin"),
+        (("Linux", "AMD64"), "x86_64-linux"),
+    ],
 )
 def test_nix_system_names(uname, system):
     assert nix_system(*uname) == system
@@ -62,10 +66,16 @@ def test_the_build_hosts_system_is_asked(tmp_path):
 
 def test_a_remote_build_reads_its_result_there(tmp_path):
     host, runner = build_host(tmp_path)
-    runner.on("build", program="nix").on("/home/u/checkout/result", program="readlink", stdout="/nix/store/x-app\n")
-    runner.on("path-info", program="nix", stdout='[{"path": "/nix/store/x-app", "narSize": 1, "closureSize": 2}]')
+    runner.on("build", program="nix").on(
+        "/home/u/checkout/result", program="readlink", stdout="/nix/store/x-app\n"
+    )
+    runner.on(
+        "path-info", program="nix", stdout='[{"path": "/nix/store/x-app", "narSize": 1, "closureSize": 2}]'
+    )
     built = host.build("oneshot-integrated", "result")
-    assert built == Built("oneshot-integrated", "/nix/store/x-app", Path("/home/u/checkout/result"), 1, 2, cached=False)
+    assert built == Built(
+        "oneshot-integrated", "/nix/store/x-app", Path("/home/u/checkout/result"), 1, 2, cached=False
+    )
     build = next(c for c in runner.calls if "build" in c.argv)
     assert build.cwd == PurePosixPath("/home/u/checkout")
     assert "--out-link" in build.argv and "/home/u/checkout/result" in build.argv
@@ -80,7 +90,7 @@ def test_local_only_build_flags_are_refused_on_a_build_host(tmp_path):
 def test_a_remote_build_failure_shows_nixs_error(tmp_path, capsys):
     host, runner = build_host(tmp_path)
     runner.on("build", program="nix", code=1, stderr="noise\nerror: attribute 'x' missing\n")
-    with pytest.raises(NixflyError, match="nix build .#x failed on build"):
+    with pytest.raises(NixflyError, match=r"nix build \.#x failed on build"):
         host.build("x", "result")
     assert "attribute 'x' missing" in capsys.readouterr().err
 
@@ -113,5 +123,7 @@ def test_fetch_copies_from_the_build_host_only(tmp_path):
     here = ScriptedRunner().on("copy", program="nix")
     host.fetch(Built("x", "/nix/store/x", Path("r"), 0, 0, cached=False), here)
     assert "--from ssh://build --no-check-sigs" in here.calls[0].line
-    BuildHost(host.settings, ScriptedRunner()).fetch(Built("x", "/nix/store/y", Path("r"), 0, 0, cached=False), here)
+    BuildHost(host.settings, ScriptedRunner()).fetch(
+        Built("x", "/nix/store/y", Path("r"), 0, 0, cached=False), here
+    )
     assert len(here.calls) == 1

@@ -35,7 +35,7 @@ def test_whole_refuses_with_one_line(text, message, hint):
 
 def test_whole_without_an_upper_bound():
     assert whole("to", "123456789", low=0) == 123456789
-    with pytest.raises(NixflyError, match="use at least 1$"):
+    with pytest.raises(NixflyError, match=r"use at least 1$"):
         whole("lines", "0", low=1)
 
 
@@ -77,7 +77,9 @@ def test_ctrl_c_is_130_with_what_to_do():
     with pytest.raises(Exit) as info:
         body(KeyboardInterrupt())(None)
     assert info.value.code == INTERRUPTED_EXIT
-    assert info.value.message == "error: interrupted; nothing half-written was left behind. Run the task again."
+    assert (
+        info.value.message == "error: interrupted; nothing half-written was left behind. Run the task again."
+    )
 
 
 def test_an_exit_passes_through():
@@ -101,7 +103,12 @@ def test_settings_read_the_nixfly_config_and_invokes_dry(tmp_path):
     root = checkout(tmp_path)
     c = Context(Config(overrides={"nixfly": {"builder": "nixpacks"}, "run": {"dry": True}}))
     s = settings(c, root, mode="ai-server-only", app="")
-    assert (s.builder, s.dry_run, s.mode.name, s.app) == ("nixpacks", True, "ai-server-only", "oneshot-ai-providers")
+    assert (s.builder, s.dry_run, s.mode.name, s.app) == (
+        "nixpacks",
+        True,
+        "ai-server-only",
+        "oneshot-ai-providers",
+    )
     plain = settings(Context(Config()), root, dry_run=False)
     assert (plain.builder, plain.dry_run) == ("image", False)
 

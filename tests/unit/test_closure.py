@@ -45,7 +45,15 @@ def test_copy_from_a_build_host_to_a_target():
     assert call.argv == (
         "nix",
         *("--extra-experimental-features", "nix-command flakes"),
-        *("copy", "--from", "ssh://root@build", "--no-check-sigs", "--to", "ssh://deploy@web1", "/nix/store/x"),
+        *(
+            "copy",
+            "--from",
+            "ssh://root@build",
+            "--no-check-sigs",
+            "--to",
+            "ssh://deploy@web1",
+            "/nix/store/x",
+        ),
     )
     assert call.env == {"NIX_SSHOPTS": "-o BatchMode=yes -p 2222"}
 

@@ -1,4 +1,4 @@
-"""nixfly.engine: the shared steps and the flow around a target's own, driven with a fake target and build host.
+"""nixfly.engine: the shared steps and the flow around a target's own, with a fake target and build host.
 
 What the engine promises whatever the target: the order of the steps, reads starting only once the lock is
 held, a failure handed to the target's recovery, a Ctrl-C never, a crash recorded as a failed step with
@@ -149,7 +149,10 @@ def test_ctrl_c_never_rolls_back_and_says_what_is_live(s):
     assert ("interrupted", "apply") in target.events
     assert info.value.exit_code == INTERRUPTED_EXIT
     assert info.value.notes == ["stopped during apply: nothing rolled back"]
-    assert info.value.hint == "run `inv deploy --mode integrated --target local` again: finished steps are skipped"
+    assert (
+        info.value.hint
+        == "run `inv deploy --mode integrated --target local` again: finished steps are skipped"
+    )
     assert not lock.lock_path(s.state_dir, s.app).exists()
 
 

@@ -9,7 +9,7 @@ from nixfly.errors import CommandError, NixflyError
 from nixfly.fly import plan
 from nixfly.flyctl import ReleaseUnhealthy, Volume
 
-# --- what is live ------------------------------------------------------------------------------------------
+# --- what is live -------------------------------------------------------------------------------------------
 
 
 def test_live_release_is_the_newest_complete_one_whatever_the_order():
@@ -112,7 +112,9 @@ def failed() -> NixflyError:
     return NixflyError("boom")
 
 
-@pytest.mark.parametrize("step", ["preflight", "lock", "build", "smoke", "bundle", "app", "volume", "secrets"])
+@pytest.mark.parametrize(
+    "step", ["preflight", "lock", "build", "smoke", "bundle", "app", "volume", "secrets"]
+)
 def test_a_failure_before_deploy_undoes_nothing(step):
     assert plan.recovery(step, failed(), released=True, rollback=True, previous=release(1)) == "nothing"
 

@@ -68,7 +68,12 @@ class FakeFly:
             self.secrets.update(dict.fromkeys(names, "Staged" if "--stage" in words else "Deployed"))
             return ok("")
         if command == "releases":
-            return ok([{"Version": r["version"], "Status": r["status"], "ImageRef": r["image"]} for r in self.releases])
+            return ok(
+                [
+                    {"Version": r["version"], "Status": r["status"], "ImageRef": r["image"]}
+                    for r in self.releases
+                ]
+            )
         if command == "checks list":
             return ok({})
         if command == "deploy":
@@ -81,10 +86,16 @@ class FakeFly:
 
     def deploy(self, words: tuple[str, ...]) -> Completed:
         version = self.version + 1
-        image = words[words.index("--image") + 1] if "--image" in words else f"registry.fly.io/{APP}:deployment-{version}"
+        image = (
+            words[words.index("--image") + 1]
+            if "--image" in words
+            else f"registry.fly.io/{APP}:deployment-{version}"
+        )
         healthy = self.next_deploy == "pass"
         self.next_deploy = "pass"
-        self.releases.append({"version": version, "status": "complete" if healthy else "failed", "image": image})
+        self.releases.append(
+            {"version": version, "status": "complete" if healthy else "failed", "image": image}
+        )
         check = "passing" if healthy else "critical"
         self.machines = [
             {
@@ -129,7 +140,9 @@ def s(tmp_path, fly) -> Settings:
     return settings(root, health_url=fly.health.url)
 
 
-def deploy(s: Settings, fly: FakeFly, **options: bool) -> tuple[Pipeline | None, FlyTarget, NixflyError | None]:
+def deploy(
+    s: Settings, fly: FakeFly, **options: bool
+) -> tuple[Pipeline | None, FlyTarget, NixflyError | None]:
     target = FlyTarget(s)
     fly.runner.dry_run = s.dry_run
     target.runner = fly.runner
@@ -202,7 +215,10 @@ def test_a_changed_secret_is_staged_alone_and_deployed(s, fly):
     assert error is None
     assert fly.changes() == ["secrets import", "deploy"]
     staged = next(c for c in fly.runner.calls if c.argv[1:3] == ("secrets", "import"))
-    assert [line.split("=")[0] for line in (staged.stdin or "").splitlines()] == ["CLAUDE_ACCESS_TOKEN", "GH_TOKEN"]
+    assert [line.split("=")[0] for line in (staged.stdin or "").splitlines()] == [
+        "CLAUDE_ACCESS_TOKEN",
+        "GH_TOKEN",
+    ]
     assert steps(pipeline)["deploy"] == "done"
 
 
@@ -233,7 +249,11 @@ def test_an_unhealthy_release_is_rolled_back_to_the_previous_image(s, fly):
     assert error.notes == [f"rolled back to v1 (registry.fly.io/{APP}:deployment-1)"]
     rollback = [c for c in fly.runner.calls if c.argv[1] == "deploy"][-1]
     assert rollback.line.endswith(f"--image registry.fly.io/{APP}:deployment-1 --strategy immediate")
-    assert fly.releases[-1] == {"version": 3, "status": "complete", "image": f"registry.fly.io/{APP}:deployment-1"}
+    assert fly.releases[-1] == {
+        "version": 3,
+        "status": "complete",
+        "image": f"registry.fly.io/{APP}:deployment-1",
+    }
 
 
 def test_no_rollback_keeps_the_bad_release_and_says_how_to_go_back(s, fly):
@@ -249,7 +269,9 @@ def test_no_rollback_keeps_the_bad_release_and_says_how_to_go_back(s, fly):
 def test_a_failed_first_deploy_has_nothing_to_roll_back_to(s, fly):
     fly.next_deploy = "fail"
     _, _, error = deploy(s, fly)
-    assert error is not None and error.notes == [f"this was the first deploy of {APP}: nothing to roll back to"]
+    assert error is not None and error.notes == [
+        f"this was the first deploy of {APP}: nothing to roll back to"
+    ]
     assert fly.changes().count("deploy") == 1
 
 
@@ -266,7 +288,7 @@ def test_a_dry_run_reads_and_plans_but_changes_nothing(tmp_path, fly):
 
 def test_preflight_needs_the_modes_nixpacks_config(s, fly):
     (s.root / "nixpacks.toml").unlink()
-    _, target, error = deploy(s, fly)
+    _, _, error = deploy(s, fly)
     assert error is not None and error.message == "mode integrated has no nixpacks config (nixpacks.toml)"
     assert fly.changes() == []
 

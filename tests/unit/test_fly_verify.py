@@ -94,7 +94,7 @@ def test_destroyed_machines_are_left_out():
     assert judge(machines, {}, version=2).healthy
 
 
-# --- wait_healthy ---------------------------------------------------------------------------------------------
+# --- wait_healthy -------------------------------------------------------------------------------------------
 
 FAST = Health(timeout=0.5, interval=0.01, max_interval=0.02, http_timeout=1)
 IMAGE = "registry.fly.io/app:v2"
@@ -120,7 +120,9 @@ class Fly:
 
 def test_returns_once_machines_and_the_health_url_agree():
     with serving(Served(body={"status": "ok", "release": IMAGE})) as health:
-        detail = wait_healthy(Fly([machine("m1", version=2)]), "app", health.url, FAST, version=2, image_ref=IMAGE)
+        detail = wait_healthy(
+            Fly([machine("m1", version=2)]), "app", health.url, FAST, version=2, image_ref=IMAGE
+        )
     assert detail == f"1 machine(s) started, checks passing; GET {health.url} → 200 from release {IMAGE}"
 
 
@@ -138,9 +140,11 @@ def test_a_flyctl_failure_while_polling_is_not_the_verdict():
 
 
 def test_an_answer_from_another_release_fails_with_the_last_reason():
-    with serving(Served(body={"release": "registry.fly.io/app:v1"})) as health:
-        with pytest.raises(NixflyError) as info:
-            wait_healthy(Fly([machine("m1", version=2)]), "app", health.url, FAST, version=2, image_ref=IMAGE)
+    with (
+        serving(Served(body={"release": "registry.fly.io/app:v1"})) as health,
+        pytest.raises(NixflyError) as info,
+    ):
+        wait_healthy(Fly([machine("m1", version=2)]), "app", health.url, FAST, version=2, image_ref=IMAGE)
     message = info.value.message
     assert message.startswith("app is not healthy after 0.5s: 1 machine(s) started, checks passing; ")
     assert f"from release 'registry.fly.io/app:v1', not the expected '{IMAGE}'" in message
@@ -149,6 +153,8 @@ def test_an_answer_from_another_release_fails_with_the_last_reason():
 
 def test_unhealthy_machines_fail_even_when_the_url_answers():
     fly = Fly([machine("m1", "failed", version=2)])
-    with serving(Served(body={"release": IMAGE})) as health:
-        with pytest.raises(NixflyError, match=r"machines failed: m1 \(failed\)"):
-            wait_healthy(fly, "app", health.url, FAST, version=2, image_ref=IMAGE)
+    with (
+        serving(Served(body={"release": IMAGE})) as health,
+        pytest.raises(NixflyError, match=r"machines failed: m1 \(failed\)"),
+    ):
+        wait_healthy(fly, "app", health.url, FAST, version=2, image_ref=IMAGE)

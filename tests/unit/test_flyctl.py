@@ -40,7 +40,7 @@ def fly(runner: ScriptedRunner) -> Flyctl:
     return Flyctl(runner)
 
 
-# --- fly-go tokens/tokens.go: the registry password ----------------------------------------------------------
+# --- fly-go tokens/tokens.go: the registry password ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_an_empty_environment_token_falls_back_to_the_session(monkeypatch):
     assert runner.lines() == ["auth token"]
 
 
-# --- the release line of `flyctl deploy` -------------------------------------------------------------------
+# --- the release line of `flyctl deploy` --------------------------------------------------------------------
 
 
 RELEASE = '{"id":"rel_1","version":7,"image_ref":"registry.fly.io/app:deployment-1"}'
@@ -115,7 +115,7 @@ def test_parse_deployed_without_a_release_line(stdout):
     assert parse_deployed(stdout) is None
 
 
-# --- reading flyctl's JSON --------------------------------------------------------------------------------------
+# --- reading flyctl's JSON ----------------------------------------------------------------------------------
 
 
 def test_parse_json_skips_a_notice_before_the_document():
@@ -131,7 +131,11 @@ def test_parse_json_failures_say_what_was_read():
 
 
 def test_parse_secrets_reads_all_three_eras():
-    data = [{"Name": "OLD", "Digest": "x"}, {"name": "MID", "digest": "y"}, {"name": "NEW", "status": "Staged"}]
+    data = [
+        {"Name": "OLD", "Digest": "x"},
+        {"name": "MID", "digest": "y"},
+        {"name": "NEW", "status": "Staged"},
+    ]
     assert [(s.name, s.status) for s in parse_secrets(data)] == [("OLD", ""), ("MID", ""), ("NEW", "Staged")]
     assert parse_secrets({"not": "a list"}) == []
 
@@ -175,7 +179,7 @@ def test_iter_json_stream_reads_concatenated_objects_and_stops_at_garbage():
     assert list(flyctl.iter_json_stream("   ")) == []
 
 
-# --- reads through the runner ---------------------------------------------------------------------------------
+# --- reads through the runner -------------------------------------------------------------------------------
 
 
 def test_reads_ask_for_json_without_the_update_check():
@@ -187,7 +191,7 @@ def test_reads_ask_for_json_without_the_update_check():
 
 
 def test_a_missing_app_reads_as_none_at_once():
-    runner = ScriptedRunner().on("status", code=1, stderr="Error: Could not find App \"app\"\n")
+    runner = ScriptedRunner().on("status", code=1, stderr='Error: Could not find App "app"\n')
     assert fly(runner).app_status("app") is None
     assert len(runner.calls) == 1  # not retried: the answer is final
 
@@ -215,7 +219,9 @@ def test_a_read_failing_every_time_is_a_command_error():
     assert len(runner.calls) == 1 + flyctl.READ_RETRIES
 
 
-@pytest.mark.parametrize("stderr", ["Error: no access token available. Please login", "You must be authenticated"])
+@pytest.mark.parametrize(
+    "stderr", ["Error: no access token available. Please login", "You must be authenticated"]
+)
 def test_not_logged_in_is_its_own_error(stderr):
     runner = ScriptedRunner().on("auth", "whoami", code=1, stderr=stderr)
     with pytest.raises(NotLoggedIn) as info:
@@ -317,7 +323,7 @@ def test_a_dry_run_deploy_runs_nothing_and_returns_no_release():
     assert runner.calls == []
 
 
-# --- finding flyctl -------------------------------------------------------------------------------------------
+# --- finding flyctl -----------------------------------------------------------------------------------------
 
 
 def test_find_executable_accepts_fly_for_flyctl(monkeypatch, tmp_path):

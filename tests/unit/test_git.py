@@ -26,8 +26,12 @@ def test_questions_in_a_repository(tmp_path):
     runner = Runner(cwd=tmp_path)
     assert git.is_repo(runner, tmp_path)
     assert len(git.revision(runner, tmp_path)) >= 7
-    assert git.is_tracked(runner, tmp_path, "tracked.txt") and not git.is_tracked(runner, tmp_path, "untracked.txt")
-    assert git.is_ignored(runner, tmp_path, ".env.fly") and not git.is_ignored(runner, tmp_path, "tracked.txt")
+    assert git.is_tracked(runner, tmp_path, "tracked.txt") and not git.is_tracked(
+        runner, tmp_path, "untracked.txt"
+    )
+    assert git.is_ignored(runner, tmp_path, ".env.fly") and not git.is_ignored(
+        runner, tmp_path, "tracked.txt"
+    )
     assert git.visible_files(runner, tmp_path) == [".gitignore", "tracked.txt", "untracked.txt"]
 
 

@@ -60,8 +60,11 @@ def test_push_uploads_a_missing_tag_with_credentials_in_a_file_only():
     runner.on("inspect", stderr="manifest unknown", code=1).on("copy")
     pushed = image.push(runner, ARCHIVE, REF, "fm2_secret-password")
     assert pushed == image.Pushed(REF, uploaded=True)
-    inspect, copy = runner.calls
-    assert copy.argv[:2] == ("skopeo", "copy") and copy.argv[-2:] == (f"docker-archive:{ARCHIVE}", f"docker://{REF}")
+    _, copy = runner.calls
+    assert copy.argv[:2] == ("skopeo", "copy") and copy.argv[-2:] == (
+        f"docker-archive:{ARCHIVE}",
+        f"docker://{REF}",
+    )
     assert "--dest-tls-verify=true" in copy.argv
     assert not any("fm2_secret-password" in arg for c in runner.calls for arg in c.argv)
 

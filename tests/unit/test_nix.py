@@ -38,10 +38,17 @@ def test_unparseable_options_are_one_line(monkeypatch):
 
 
 def test_flake_update_never_writes_an_override_into_the_lock(tmp_path):
-    assert nix.without_overrides(["--override-input", "a", "b", "--option", "x", "y"]) == ["--option", "x", "y"]
+    assert nix.without_overrides(["--override-input", "a", "b", "--option", "x", "y"]) == [
+        "--option",
+        "x",
+        "y",
+    ]
     runner = ScriptedRunner().on("flake", "update")
     Nix(runner, tmp_path).flake_update()
-    assert runner.calls[0].line == "--extra-experimental-features nix-command flakes flake update --option substituters "
+    assert (
+        runner.calls[0].line
+        == "--extra-experimental-features nix-command flakes flake update --option substituters "
+    )
 
 
 def test_error_block_starts_at_nixs_error():
@@ -51,7 +58,10 @@ def test_error_block_starts_at_nixs_error():
 
 
 def test_path_info_before_and_after_nix_2_19():
-    old = [{"path": "/nix/store/b", "narSize": 1, "closureSize": 2}, {"path": STORE, "narSize": 3, "closureSize": 4}]
+    old = [
+        {"path": "/nix/store/b", "narSize": 1, "closureSize": 2},
+        {"path": STORE, "narSize": 3, "closureSize": 4},
+    ]
     assert nix.parse_path_info(old, STORE) == (3, 4)
     assert nix.parse_path_info({STORE: {"narSize": 5, "closureSize": 6}}, STORE) == (5, 6)
     assert nix.parse_path_info([], STORE) == (0, 0) and nix.parse_path_info(None, STORE) == (0, 0)
@@ -64,7 +74,10 @@ def test_closure_counts_only_valid_paths():
     assert nix.parse_closure("?") == (0, 0)
 
 
-@pytest.mark.parametrize(("n", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 2**30, "5.0 GiB"), (2**42, "4096.0 GiB")])
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 2**30, "5.0 GiB"), (2**42, "4096.0 GiB")],
+)
 def test_human_size(n, text):
     assert nix.human_size(n) == text
 
@@ -130,7 +143,11 @@ def test_rebuild_and_show_trace_reach_nix(tmp_path):
     ],
 )
 def test_rebuild_failures_name_the_cause(tmp_path, stderr, hint):
-    runner = ScriptedRunner().on("ls-files", program="git", code=128).on("build", program="nix", code=1, stderr=stderr)
+    runner = (
+        ScriptedRunner()
+        .on("ls-files", program="git", code=128)
+        .on("build", program="nix", code=1, stderr=stderr)
+    )
     with pytest.raises(NixflyError) as info:
         Nix(runner, tmp_path).build("x", tmp_path / "result", rebuild=True)
     assert info.value.message == "nix build .#x failed (exit 1)" and info.value.hint.startswith(hint)
@@ -138,8 +155,12 @@ def test_rebuild_failures_name_the_cause(tmp_path, stderr, hint):
 
 def test_an_offline_failure_points_at_the_offline_setup(tmp_path):
     stderr = "error: unable to download 'https://github.com/x': Couldn't resolve host name"
-    runner = ScriptedRunner().on("ls-files", program="git", code=128).on("build", program="nix", code=1, stderr=stderr)
-    with pytest.raises(NixflyError, match="nix build .#x failed") as info:
+    runner = (
+        ScriptedRunner()
+        .on("ls-files", program="git", code=128)
+        .on("build", program="nix", code=1, stderr=stderr)
+    )
+    with pytest.raises(NixflyError, match=r"nix build \.#x failed") as info:
         Nix(runner, tmp_path).build("x", tmp_path / "result")
     assert "NIXFLY_NIX_OPTIONS" in (info.value.hint or "")
 

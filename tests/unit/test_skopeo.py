@@ -37,7 +37,10 @@ def test_the_auth_file_is_private_and_gone_after_the_block():
         ("unauthorized: authentication required", "registry registry.fly.io refused the credentials"),
         ("requested access to the resource is denied", "registry registry.fly.io refused the credentials"),
         ("dial tcp: connection refused", "registry registry.fly.io is unreachable"),
-        ("pinging container registry registry.fly.io: i/o timeout", "registry registry.fly.io is unreachable"),
+        (
+            "pinging container registry registry.fly.io: i/o timeout",
+            "registry registry.fly.io is unreachable",
+        ),
         ("something else", f"skopeo failed for {REF}: something else"),
     ],
 )
@@ -50,10 +53,18 @@ def test_exists_reads_the_registry(tmp_path):
     runner = ScriptedRunner(tools=["skopeo"]).on("inspect", stdout="{}")
     assert skopeo.Skopeo(runner).exists(REF, auth)
     assert runner.calls[0].argv == (
-        "skopeo", "inspect", "--raw", "--authfile", str(auth), "--tls-verify=true", f"docker://{REF}"
+        "skopeo",
+        "inspect",
+        "--raw",
+        "--authfile",
+        str(auth),
+        "--tls-verify=true",
+        f"docker://{REF}",
     )
     for missing in ("manifest unknown", "name unknown: repository not found"):
-        assert not skopeo.Skopeo(ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr=missing)).exists(REF, auth)
+        assert not skopeo.Skopeo(
+            ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr=missing)
+        ).exists(REF, auth)
     refused = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="noise\nunauthorized\n")
     with pytest.raises(NixflyError, match="refused the credentials"):
         skopeo.Skopeo(refused).exists(REF, auth)
@@ -61,7 +72,7 @@ def test_exists_reads_the_registry(tmp_path):
 
 def test_a_failed_push_is_explained(tmp_path):
     runner = ScriptedRunner(tools=["skopeo"]).on("copy", code=1, stderr="Error: connection refused")
-    with pytest.raises(NixflyError, match="registry registry.fly.io is unreachable"):
+    with pytest.raises(NixflyError, match=r"registry registry\.fly\.io is unreachable"):
         skopeo.Skopeo(runner).push("/nix/store/x.tar.gz", REF, tmp_path / "auth.json")
 
 

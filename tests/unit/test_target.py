@@ -30,7 +30,10 @@ def test_parse_target(text, spec):
 def test_unknown_targets_say_what_is_known(text):
     with pytest.raises(NixflyError) as info:
         parse_target(text)
-    assert info.value.hint in ("use fly, local or ssh://user@host[:port]", "use user@host or user@host:port (e.g. --on root@build.example.org:2222)")
+    assert info.value.hint in (
+        "use fly, local or ssh://user@host[:port]",
+        "use user@host or user@host:port (e.g. --on root@build.example.org:2222)",
+    )
 
 
 def test_a_target_names_itself_as_typed():
