@@ -1,4 +1,4 @@
-"""nixfly.hosts.activate: where a release lives on a target, what is recorded, and when nothing needs doing."""
+"""nixfly.hosts.activate: where a release lives on a target, what is recorded, when nothing needs doing."""
 
 from __future__ import annotations
 
