@@ -7,7 +7,7 @@ is imported inside the function that needs it, so listing the tasks loads none o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +16,9 @@ from nixfly import console
 
 if TYPE_CHECKING:
     from nixfly.config import Settings
+    from nixfly.fly import FlyTarget
     from nixfly.nix import Built
+    from nixfly.pipeline import Outcome
     from nixfly.runner import Runner
     from nixfly.target import Target
 
@@ -85,37 +87,28 @@ def bundle(s: Settings) -> None:
         console.warn(warning)
 
 
-def secrets(s: Settings, *, stage: bool) -> None:
+def _on_fly(s: Settings, what: str, step: Callable[[FlyTarget], Outcome]) -> None:
+    """One of the Fly target's steps on its own (outside a deploy), then what it did."""
     from nixfly.fly import FlyTarget
 
     fly = FlyTarget(s)
     try:
-        outcome = fly.stage_secrets(stage=stage)
+        outcome = step(fly)
     finally:
         fly.close()
-    console.ok(f"secrets: {outcome.status}: {outcome.detail}")
+    console.ok(f"{what}: {outcome.status}: {outcome.detail}")
+
+
+def secrets(s: Settings, *, stage: bool) -> None:
+    _on_fly(s, "secrets", lambda fly: fly.stage_secrets(stage=stage))
 
 
 def create_app(s: Settings) -> None:
-    from nixfly.fly import FlyTarget
-
-    fly = FlyTarget(s)
-    try:
-        outcome = fly.ensure_app()
-    finally:
-        fly.close()
-    console.ok(f"app: {outcome.status}: {outcome.detail}")
+    _on_fly(s, "app", lambda fly: fly.ensure_app())
 
 
 def create_volume(s: Settings) -> None:
-    from nixfly.fly import FlyTarget
-
-    fly = FlyTarget(s)
-    try:
-        outcome = fly.ensure_volume()
-    finally:
-        fly.close()
-    console.ok(f"volume: {outcome.status}: {outcome.detail}")
+    _on_fly(s, "volume", lambda fly: fly.ensure_volume())
 
 
 def doctor(s: Settings) -> None:

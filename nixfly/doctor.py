@@ -17,7 +17,6 @@ from nixfly.flyctl import Flyctl, find_executable
 from nixfly.nix import Nix
 from nixfly.runner import Runner
 
-
 # FAIL is the one that makes `inv doctor` exit non-zero; it is upper-case so it stands out in the table.
 Level = Literal["ok", "warn", "FAIL"]
 

@@ -173,12 +173,6 @@ def test_parse_status_and_checks():
     assert parse_checks([]) == {}
 
 
-def test_iter_json_stream_reads_concatenated_objects_and_stops_at_garbage():
-    assert list(flyctl.iter_json_stream('{"a":1}\n{"b":2} {"c":3}')) == [{"a": 1}, {"b": 2}, {"c": 3}]
-    assert list(flyctl.iter_json_stream('{"a":1} trailing')) == [{"a": 1}]
-    assert list(flyctl.iter_json_stream("   ")) == []
-
-
 # --- reads through the runner -------------------------------------------------------------------------------
 
 

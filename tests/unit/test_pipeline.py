@@ -66,12 +66,12 @@ def test_interruption_is_not_a_failure_to_recover_from():
     assert [r.status for r in p.records] == ["interrupted", "not run"]
 
 
-def test_ok_statuses_and_the_last_status_of_a_step():
+def test_done_skipped_and_planned_are_ok():
     p = Pipeline("t")
     p.run([("a", lambda: done("")), ("b", lambda: skipped("")), ("c", lambda: planned(""))])
     assert p.ok and OK_STATUSES == ("done", "skipped", "planned")
-    p.run_extra("a", lambda: skipped("again"))
-    assert p.status_of("a") == "skipped" and p.status_of("z") is None
+    p.records[1].status = "not run"
+    assert not p.ok
 
 
 def test_bug_report_masks_secrets_and_is_private(tmp_path, monkeypatch):
@@ -98,3 +98,39 @@ def test_markdown_escapes_table_pipes():
     p.run([("a", lambda: done("x | y"))])
     assert "| a | done | x / y |" in p.markdown()
     assert p.markdown().startswith("### deploy: ok\n")
+
+
+def test_pipeline_records_failure_and_not_run_steps(capsys):
+    p = Pipeline("t", json_summary=True)
+
+    def fail():
+        raise NixflyError("broke")
+
+    with pytest.raises(NixflyError):
+        p.run([("a", lambda: done("ok")), ("b", fail), ("c", lambda: skipped("x"))])
+    assert [(r.step, r.status) for r in p.records] == [("a", "done"), ("b", "failed"), ("c", "not run")]
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ok"] is False and summary["steps"][1]["detail"] == "broke"
+
+
+def test_pipeline_turns_ctrl_c_into_interrupted():
+    p = Pipeline("t", resume_hint="run it again")
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as info:
+        p.run([("a", interrupt), ("b", lambda: done(""))])
+    assert info.value.exit_code == 130 and "during a" in str(info.value)
+    assert [r.status for r in p.records] == ["interrupted", "not run"]
+
+
+def test_pipeline_writes_the_github_job_summary(tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    Pipeline("deploy integrated → oneshot").run(
+        [("build", lambda: done("a | b")), ("smoke", lambda: skipped("x"))]
+    )
+    text = summary.read_text()
+    assert "### deploy integrated → oneshot: ok" in text
+    assert "| build | done | a / b |" in text and "| smoke | skipped | x |" in text
