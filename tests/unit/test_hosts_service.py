@@ -54,7 +54,9 @@ def test_start_finds_and_stops_a_detached_release(tmp_path, host, monkeypatch):
 
 def test_a_release_ignoring_term_is_killed_after_the_grace(tmp_path, host):
     pidfile, log, work = paths(tmp_path)
-    app = program(tmp_path, "trap '' TERM\nwhile :; do sleep 0.1; done")
+    # The child inherits the ignored TERM. (A loop of short sleeps would race the KILL: a sleep started
+    # after the script listed the session survives it, for up to its 0.1 s.)
+    app = program(tmp_path, "trap '' TERM\nsleep 30 &\nwait")
     pid = service.start(host, pidfile, log, work, app, "")
     said = service.stop(host, pidfile, 1)
     assert said.startswith("killed after 1s: ") and str(pid) in said
