@@ -19,6 +19,7 @@ A benchmark reports; it never fails on a time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -46,6 +47,7 @@ GOAL_SECONDS = 3.0
 class Measured:
     wall: float
     calls: list[dict]
+    steps: list[dict]  # `inv deploy --json`'s summary: each step's status and seconds
 
     @property
     def commands(self) -> list[str]:
@@ -63,6 +65,11 @@ class Measured:
             else:
                 end = max(end, stop)
         return trips
+
+    def step_times(self) -> str:
+        """The steps that took a tenth of a second or more, in order: where the wall time went."""
+        slow = [f"{s['step']} {s['seconds']:.1f}" for s in self.steps if s["seconds"] >= 0.1]
+        return ", ".join(slow) or "none"
 
     def describe(self) -> str:
         counts = Counter(self.commands)
@@ -114,11 +121,11 @@ def project_in(tmp: Path, *, rev: str, latency: float, builder: str, registry: s
 def deploy(project: Project, *args: str) -> Measured:
     before = len(project.flyctl_calls())
     started = time.perf_counter()
-    result = project.inv("deploy", *FAST, *args)
+    result = project.inv("deploy", *FAST, *args, "--json")
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"inv deploy {' '.join(args)} failed:\n{result.stderr}")
-    return Measured(wall, project.flyctl_calls()[before:])
+    return Measured(wall, project.flyctl_calls()[before:], json.loads(result.stdout)["steps"])
 
 
 def first_and_again(project: Project, *args: str) -> tuple[Measured, Measured]:
@@ -132,9 +139,11 @@ def rows(builder: str, first: Measured, again: Measured) -> list[tuple[str, str]
         (f"{builder}: first deploy", f"{first.wall:.1f} s"),
         ("  flyctl calls (each was a round trip before)", f"{len(first.calls)}: {first.describe()}"),
         ("  round trips on the critical path", str(first.round_trips)),
+        ("  steps taking ≥ 0.1 s (seconds)", first.step_times()),
         (f"{builder}: no-change redeploy (goal ≤ {GOAL_SECONDS:g} s: {goal})", f"{again.wall:.1f} s"),
         ("  flyctl calls", f"{len(again.calls)}: {again.describe()}"),
         ("  round trips on the critical path", str(again.round_trips)),
+        ("  steps taking ≥ 0.1 s (seconds)", again.step_times()),
         ("  creates / secrets / deploys (target 0)", str(len(changes))),
     ]
 
