@@ -37,6 +37,16 @@ TASKS = [
 ]
 
 
+def table_rows(stderr: str, columns: int) -> list[list[str]]:
+    """The cells of the rows with that many columns in the tables on ``stderr`` (plain: `| a | b |`)."""
+    found = []
+    for line in stderr.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == columns:
+            found.append(cells)
+    return found
+
+
 def test_inv_list_is_a_map_of_the_project(project):
     result = project.inv("--list")
     assert result.returncode == 0
@@ -72,12 +82,7 @@ def test_deploy_help_shows_the_steps_and_examples(project):
 def test_doctor_reports_a_table_and_fails_on_missing_env_fly(project):
     result = project.inv("doctor")
     assert result.returncode == 1
-    # The table's rows, by check: `| name | status | detail |`.
-    rows = {
-        cells[0]: cells[1]
-        for line in result.stderr.splitlines()
-        if line.startswith("| ") and len(cells := [c.strip() for c in line.strip("|").split("|")]) == 3
-    }
+    rows = {name: status for name, status, _ in table_rows(result.stderr, 3)}
     for check in ("nix", "flyctl", "flyctl login", "flake.lock", "fly-integrated.toml"):
         assert rows.get(check) == "ok", (check, rows)
     assert rows.get(".env.fly") == "FAIL", rows
@@ -94,7 +99,8 @@ def test_bundle_writes_0600_prints_sources_never_values(project):
     assert result.returncode == 0, result.stderr
     env_fly = project.root / ".env.fly"
     assert stat.S_IMODE(env_fly.stat().st_mode) == 0o600
-    assert "CLAUDE_ACCESS_TOKEN" in result.stderr and ".env" in result.stderr
+    sources = dict(table_rows(result.stderr, 2))  # key → where its value came from
+    assert sources["CLAUDE_ACCESS_TOKEN"] == ".env" and sources["GH_TOKEN"] == ".env"
     for value in CANARY.values():
         assert value not in result.stderr + result.stdout
         assert value in env_fly.read_text()
