@@ -24,6 +24,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 DEV = ".[dev]"
+BENCHMARKS = Path("bench")
 WORKFLOWS = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
 SCRIPTS = [
     "scripts/start-oneshot",
@@ -65,10 +66,16 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (flyctl simulator, real Nix), plus the apps' own ExUnit and bun tests."""
+    """Unit and integration tests with nixfly's coverage (branch), then the apps' own ExUnit and bun tests."""
     session.install(DEV)
     session.run("python", "-m", "pytest", "--version")
-    session.run("python", "-m", "pytest", *(session.posargs or ["tests/unit", "tests/integration"]))
+    session.run("coverage", "--version")
+    # pyproject.toml's [tool.coverage]: the `inv` subprocesses measure themselves too; combine maps the fresh
+    # checkouts they ran in back onto nixfly/.
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", *(session.posargs or ["tests/unit", "tests/integration"]))
+    session.run("coverage", "combine", "--quiet")
+    session.run("coverage", "report")
     with session.chdir("web"):
         session.run("mix", "test", external=True)
     with session.chdir("ai-server"):
@@ -87,6 +94,8 @@ def smoke(session: nox.Session) -> None:
 # --- on demand ---------------------------------------------------------------------------------------------
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Measure `inv --list` start-up and the flyctl calls of a first and a no-change deploy (see README)."""
+    """Run every bench/*.py: `inv --list` start-up, deploy round trips at 1 s flyctl latency (see README)."""
     session.install(DEV)
-    session.run("python", "bench/run.py", *session.posargs)
+    scripts = session.posargs or sorted(str(p) for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_"))
+    for script in scripts:
+        session.run("python", script)

@@ -18,9 +18,10 @@ from types import TracebackType
 
 from nixfly import closure, console, deps, nix, smoke
 from nixfly.config import Settings
+from nixfly.endpoint import Endpoint, parse_endpoint
 from nixfly.errors import NixflyError
 from nixfly.nix import Built, Nix, error_block
-from nixfly.remote import NIX_ON_PATH_HINT, Endpoint, RemoteRunner, parse_endpoint, sync_checkout
+from nixfly.remote import NIX_ON_PATH_HINT, RemoteRunner, sync_checkout
 from nixfly.runner import REDACT, Runner
 
 # What Fly Machines run (linux/amd64): an image built for anything else would not start there.

@@ -12,13 +12,18 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from invoke import Context, Exit
+from invoke import Exit
 
-from nixfly.config import Settings, resolve
 from nixfly.errors import INTERRUPTED_EXIT, NixflyError
-from nixfly.runner import stop_all
+
+if TYPE_CHECKING:
+    # tasks.py imports this module to decorate its tasks: what a task body needs is imported when it runs,
+    # so `inv --list` loads neither the config checks nor the runner.
+    from invoke import Context
+
+    from nixfly.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,13 +33,13 @@ def clean_exit(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from nixfly.pipeline import bug_report
-
         try:
             return fn(*args, **kwargs)
         except NixflyError as exc:
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
         except KeyboardInterrupt:
+            from nixfly.runner import stop_all
+
             stop_all()
             raise Exit(
                 "error: interrupted; nothing half-written was left behind. Run the task again.",
@@ -43,6 +48,8 @@ def clean_exit(fn: F) -> F:
         except Exit:
             raise
         except Exception as exc:
+            from nixfly.pipeline import bug_report
+
             report = bug_report(f"`inv {fn.__name__.replace('_', '.', 1)}`", exc)
             raise Exit(f"error: {report}", code=report.exit_code) from None
 
@@ -54,6 +61,8 @@ def settings(c: Context, root: Path, **flags: Any) -> Settings:
 
     Invoke's own ``--dry`` counts as ``--dry-run`` too.
     """
+    from nixfly.config import resolve
+
     nixfly_config = c.config.get("nixfly") if hasattr(c, "config") else None
     dry = bool(flags.pop("dry_run", False)) or bool(c.config.run.get("dry", False))
     return resolve(nixfly_config, root, dry_run=dry, **{k: v for k, v in flags.items() if v is not None})

@@ -9,8 +9,9 @@ Paths built on a build host are unsigned: copies from it skip the signature chec
 from __future__ import annotations
 
 from nixfly import nix
+from nixfly.endpoint import Endpoint
 from nixfly.errors import NixflyError
-from nixfly.remote import Endpoint, ssh_config_path
+from nixfly.remote import ssh_config_path
 from nixfly.runner import Runner
 
 COPY_HINT = (

@@ -1,12 +1,11 @@
 """What each ``inv`` task does, one function per task; tasks.py only parses flags and calls these.
 
-Imports of anything heavier than the standard library happen inside the functions, so ``inv --list`` stays
-fast.
+tasks.py imports this module for ``inv --list``: anything heavier than the standard library and ``console``
+is imported inside the function that needs it, so listing the tasks loads none of it.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,18 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nixfly import console
-from nixfly.config import Settings
-from nixfly.errors import NixflyError
-from nixfly.runner import Runner
 
 if TYPE_CHECKING:
+    from nixfly.config import Settings
     from nixfly.fly import FlyTarget
     from nixfly.nix import Built
     from nixfly.pipeline import Outcome
+    from nixfly.runner import Runner
     from nixfly.target import Target
 
 
 def runner_for(s: Settings) -> Runner:
+    from nixfly.runner import Runner
+
     return Runner(dry_run=s.dry_run, cwd=s.root)
 
 
@@ -106,6 +106,7 @@ def secrets(s: Settings, *, stage: bool) -> None:
 
 def scale(s: Settings, *, counts: str, destroy_volumes: bool, new_volumes: bool, json_summary: bool) -> None:
     from nixfly.config import region_counts
+    from nixfly.errors import NixflyError
     from nixfly.fly import scale as machines_per_region
 
     wanted = region_counts(counts)
@@ -221,6 +222,8 @@ def dev(s: Settings, *, web_port: int, ai_port: int) -> int:
 
 
 def clean(root: Path, *, dry_run: bool, state: bool) -> None:
+    import shutil
+
     targets = [*sorted(root.glob("result*")), root / "web" / "_build", root / ".pytest_cache"]
     if state:
         targets.append(root / ".nixfly")

@@ -280,7 +280,7 @@ def validate_hosts(urls: Any) -> tuple[str, ...]:
     """A host group: a non-empty list of ``ssh://`` URLs, none twice (a host deployed to twice at once
     would fight over its own lock and profile). Returns them as ``ssh://user@host[:port]``."""
     # remote.py imports this module (env names), so its endpoint parser is imported here, at call time.
-    from nixfly.remote import parse_endpoint
+    from nixfly.endpoint import parse_endpoint
 
     if not isinstance(urls, list | tuple) or not urls:
         raise NixflyError("a host group must be a non-empty list of ssh://user@host[:port] URLs")

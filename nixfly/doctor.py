@@ -8,6 +8,7 @@ import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from nixfly import bundle, console, deps, envfiles, flytoml, git
 from nixfly.config import Settings
@@ -16,11 +17,14 @@ from nixfly.flyctl import Flyctl, find_executable
 from nixfly.nix import Nix
 from nixfly.runner import Runner
 
+# FAIL is the one that makes `inv doctor` exit non-zero; it is upper-case so it stands out in the table.
+Level = Literal["ok", "warn", "FAIL"]
+
 
 @dataclass(frozen=True)
 class Check:
     name: str
-    level: str  # ok | warn | FAIL
+    level: Level
     detail: str
 
 

@@ -13,19 +13,18 @@ import gzip
 import hashlib
 import io
 import os
-import re
 import shlex
 import socket
 import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from nixfly import console
 from nixfly.config import validate_env_name
+from nixfly.endpoint import Endpoint
 from nixfly.errors import CommandError, NixflyError
 from nixfly.runner import REDACT, Completed, Runner, display
 
@@ -33,49 +32,11 @@ if TYPE_CHECKING:
     from fabric import Connection
 
 CONNECT_TIMEOUT = 15
-# user@host[:port], also accepted with an ssh:// prefix. Neither part may start with "-": both end up on an
-# ssh command line (nix copy), where that would read as an option.
-ENDPOINT = re.compile(
-    r"(?:ssh://)?(?:(?P<user>[A-Za-z0-9_.][A-Za-z0-9_.-]*)@)?"
-    r"(?P<host>[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
-)
 NIX_ON_PATH_HINT = (
     "install Nix there, and make sure non-interactive SSH sessions find it: a single-user install adds "
     "itself to ~/.profile only, which `ssh host cmd` does not read "
     "(source ~/.nix-profile/etc/profile.d/nix.sh at the top of ~/.bashrc)"
 )
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where to connect: ``user@host[:port]``; an empty user or port means "as the ssh config says"."""
-
-    host: str
-    user: str = ""
-    port: int | None = None
-
-    def __str__(self) -> str:
-        user = f"{self.user}@" if self.user else ""
-        port = f":{self.port}" if self.port else ""
-        return f"{user}{self.host}{port}"
-
-    @property
-    def store_uri(self) -> str:
-        """Nix's ssh store for this host; the port travels in NIX_SSHOPTS (ssh:// store URIs have none)."""
-        user = f"{self.user}@" if self.user else ""
-        return f"ssh://{user}{self.host.strip('[]')}"
-
-
-def parse_endpoint(text: str) -> Endpoint:
-    # fullmatch, not match with `$`: a trailing newline must not pass.
-    match = ENDPOINT.fullmatch(text) if isinstance(text, str) else None
-    port = int(match["port"]) if match and match["port"] else None
-    if not match or (port is not None and not 0 < port < 65536):
-        raise NixflyError(
-            f"invalid SSH host {text!r}",
-            "use user@host or user@host:port (e.g. --on root@build.example.org:2222)",
-        )
-    return Endpoint(host=match["host"], user=match["user"] or "", port=port)
 
 
 def ssh_config_path() -> str | None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from nixfly.config import Settings, validate_hosts
+from nixfly.endpoint import Endpoint, parse_endpoint
 from nixfly.errors import NixflyError
-from nixfly.remote import Endpoint, parse_endpoint
 
 if TYPE_CHECKING:
     from nixfly.buildhost import BuildHost

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,3 +62,19 @@ def session(sid: int) -> list[Proc]:
 
 def children(ppid: int) -> list[Proc]:
     return [p for p in table() if p.ppid == ppid and p.running]
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str, *, every: float = 0.05) -> T:
+    """Poll ``condition`` until it returns something true, and return that; fail after ``timeout`` seconds.
+
+    The suites' one wait loop: a deadline only bounds a wait for something that must happen, it is never what
+    a test asserts.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(every)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flyctl_sim import control
@@ -72,6 +74,13 @@ class Project:
     def commands(self) -> list[str]:
         """The canonical flyctl commands run so far, in order (e.g. "apps create")."""
         return [c.get("command") or "" for c in self.flyctl_calls()]
+
+
+def steps(result: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, str]]:
+    """``inv deploy --json``'s summary as step → (status, detail); a step run twice (a rollback's verify)
+    keeps its last record."""
+    summary: dict[str, Any] = json.loads(result.stdout)
+    return {s["step"]: (s["status"], s["detail"]) for s in summary["steps"]}
 
 
 def copy_checkout(dest: Path) -> None:

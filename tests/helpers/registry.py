@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.procs import free_port
+from helpers.procs import free_port, wait_until
 from helpers.project import require
 
 
@@ -43,20 +42,20 @@ def running_registry(workdir: Path, *, user: str = "", password: str = "") -> It
     )
     log = (workdir / "registry.log").open("w")
     proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {(workdir / 'registry.log').read_text()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+        except urllib.error.HTTPError:
+            return True  # 401 with auth on: it is up
+        except OSError:
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except urllib.error.HTTPError:
-                break  # 401 with auth on: it is up
-            except OSError as exc:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"docker-registry did not start: {(workdir / 'registry.log').read_text()}"
-                    ) from exc
-                time.sleep(0.05)
+        wait_until(up, 20, f"docker-registry on 127.0.0.1:{port}")
         yield Registry(f"127.0.0.1:{port}", workdir / "data")
     finally:
         proc.terminate()

@@ -8,17 +8,32 @@ from __future__ import annotations
 import json
 
 from flyctl_sim import control
-from helpers.project import CANARY
+from helpers.project import CANARY, steps
 
 FAST = ("--skip-build", "--skip-smoke")
 MUTATING = {"apps create", "volumes create", "secrets import", "secrets set", "deploy"}
 
 
 def test_first_deploy_creates_everything_then_a_redeploy_changes_nothing(project, fake_result):
-    first = project.inv("deploy", "--mode", "integrated", *FAST)
+    first = project.inv("deploy", "--mode", "integrated", *FAST, "--json")
     assert first.returncode == 0, first.stderr
-    for step in ("preflight", "lock", "bundle", "app", "volume", "secrets", "release", "deploy", "verify"):
-        assert step in first.stderr
+    done = steps(first)
+    assert {name: status for name, (status, _) in done.items()} == {
+        "preflight": "done",
+        "lock": "done",
+        "build": "skipped",
+        "smoke": "skipped",
+        "bundle": "done",
+        "app": "done",
+        "volume": "done",
+        "secrets": "done",
+        "image": "skipped",
+        "release": "done",
+        "deploy": "done",
+        "verify": "done",
+    }
+    assert done["app"][1] == "created app oneshot"
+    assert done["release"][1] == "first deploy: nothing to roll back to"
     assert control.apps(project.sim) == ["oneshot"]
     assert [v["name"] for v in control.volumes(project.sim, "oneshot")] == ["oneshot_data"]
     assert control.secrets(project.sim, "oneshot") == CANARY
@@ -28,11 +43,14 @@ def test_first_deploy_creates_everything_then_a_redeploy_changes_nothing(project
     assert made == ["apps create", "volumes create", "secrets import", "deploy"]
 
     calls_before = len(project.flyctl_calls())
-    second = project.inv("deploy", "--mode", "integrated", *FAST)
+    second = project.inv("deploy", "--mode", "integrated", *FAST, "--json")
     assert second.returncode == 0, second.stderr
     again = [c for c in project.commands()[calls_before:] if c in MUTATING]
     assert again == [], f"a no-change redeploy must not create, stage or deploy: {again}"
-    assert "nothing changed" in second.stderr
+    redeploy = steps(second)
+    assert [redeploy[name][0] for name in ("app", "volume", "secrets", "deploy")] == ["skipped"] * 4
+    assert redeploy["deploy"][1] == "v1 is live and nothing changed (--force redeploys)"
+    assert redeploy["verify"][0] == "done" and redeploy["verify"][1].startswith("v1 still healthy: ")
 
 
 def test_secrets_are_staged_then_rolled_out_by_the_deploy(project, fake_result):
@@ -48,8 +66,10 @@ def test_changed_secret_is_staged_alone_and_redeployed(project, fake_result):
         f"CLAUDE_ACCESS_TOKEN=rotated-claude-0000\nGH_TOKEN={CANARY['GH_TOKEN']}\n"
     )
     before = len(project.flyctl_calls())
-    result = project.inv("deploy", *FAST)
+    result = project.inv("deploy", *FAST, "--json")
     assert result.returncode == 0, result.stderr
+    assert steps(result)["secrets"] == ("done", "staged CLAUDE_ACCESS_TOKEN")
+    assert steps(result)["deploy"][1].endswith("(the closure, config or secrets changed)")
     new = [c for c in project.flyctl_calls()[before:] if c.get("command") in MUTATING]
     assert [c["command"] for c in new] == ["secrets import", "deploy"]
     assert new[0]["stdin_bytes"] < 60  # only the rotated key travelled
@@ -57,8 +77,9 @@ def test_changed_secret_is_staged_alone_and_redeployed(project, fake_result):
 
 
 def test_ai_server_only_mode_has_no_volume(project, fake_result):
-    result = project.inv("deploy", "--mode", "ai-server-only", *FAST)
+    result = project.inv("deploy", "--mode", "ai-server-only", *FAST, "--json")
     assert result.returncode == 0, result.stderr
+    assert steps(result)["volume"] == ("skipped", "mode ai-server-only has no volume")
     assert control.apps(project.sim) == ["oneshot-ai-providers"]
     assert control.volumes(project.sim, "oneshot-ai-providers") == []
     deploy = next(c for c in project.flyctl_calls() if c.get("command") == "deploy")
@@ -67,10 +88,19 @@ def test_ai_server_only_mode_has_no_volume(project, fake_result):
 
 
 def test_dry_run_changes_nothing_and_prints_the_plan(project, fake_result):
-    result = project.inv("deploy", "--dry-run", *FAST)
+    result = project.inv("deploy", "--dry-run", *FAST, "--json")
     assert result.returncode == 0, result.stderr
-    assert "would create app oneshot" in result.stderr
-    assert "would run:" in result.stderr and "deploy" in result.stderr
+    plan = steps(result)
+    assert plan["app"] == ("planned", "would create app oneshot")
+    assert plan["lock"] == ("planned", "would lock oneshot")
+    assert {name: status for name, (status, _) in plan.items() if status != "planned"} == {
+        "preflight": "done",
+        "build": "skipped",
+        "smoke": "skipped",
+        "image": "skipped",
+    }
+    # What it would run is printed, the deploy itself included.
+    assert "[dry-run] would run: flyctl deploy --app oneshot" in result.stderr
     assert [c for c in project.commands() if c in MUTATING] == []
     assert control.apps(project.sim) == []
     assert not (project.root / ".env.fly").exists()
@@ -82,6 +112,9 @@ def test_json_summary_on_stdout_for_ci(project, fake_result):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["ok"] is True
-    assert [s["step"] for s in summary["steps"]][:2] == ["preflight", "lock"]
+    assert [s["step"] for s in summary["steps"]] == [
+        *("preflight", "lock", "build", "smoke", "bundle"),
+        *("app", "volume", "secrets", "image", "release", "deploy", "verify"),
+    ]
     assert {s["status"] for s in summary["steps"]} <= {"done", "skipped"}
     assert "\x1b[" not in result.stderr  # plain logs under CI

@@ -137,4 +137,3 @@ def test_the_fetch_uses_the_registry_from_the_environment_and_gives_the_same_has
         text=True,
     )
     assert again.returncode == 0, again.stderr
-

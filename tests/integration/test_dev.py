@@ -7,11 +7,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 from helpers import procs
-from helpers.procs import free_port
+from helpers.procs import free_port, wait_until
 from helpers.project import require
 
 
@@ -36,15 +35,13 @@ def test_dev_runs_both_apps_and_ctrl_c_stops_them(project):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            body = health(web_port)
-            if body and body.get("ai_server") == "reachable":
-                break
+
+        def web_sees_the_ai_server() -> bool:
             assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
-        else:
-            raise AssertionError("web never saw the ai-server")
+            body = health(web_port)
+            return bool(body and body.get("ai_server") == "reachable")
+
+        wait_until(web_sees_the_ai_server, 180, "web to see the ai-server", every=0.2)
         assert health(ai_port)["status"] == "ok"
         children = [p.pid for p in procs.children(proc.pid)]
         assert len(children) == 2
@@ -56,9 +53,6 @@ def test_dev_runs_both_apps_and_ctrl_c_stops_them(project):
     assert proc.returncode == 130, err
     assert "[web]" in out and "[ai-server]" in out
     for child in children:
-        deadline = time.monotonic() + 15
-        while procs.running(child) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not procs.running(child)
+        wait_until(lambda child=child: not procs.running(child), 15, f"child {child} to stop")
         assert procs.session(child) == []
     assert health(web_port) is None and health(ai_port) is None

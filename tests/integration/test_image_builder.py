@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 from flyctl_sim import control
-from helpers.project import require
+from helpers.project import require, steps
 from helpers.registry import running_registry
 
 FAST = ("--skip-build", "--skip-smoke")
@@ -33,7 +33,7 @@ def skopeo_inspect(ref, *creds):
 def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, fake_result, tmp_path):
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
-        first = project.inv("deploy", *FAST, "--builder", "image")
+        first = project.inv("deploy", *FAST, "--builder", "image", "--json")
         assert first.returncode == 0, first.stderr
         deploy = [c for c in project.flyctl_calls() if c.get("command") == "deploy"][-1]["argv"]
         ref = deploy[deploy.index("--image") + 1]
@@ -48,13 +48,14 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
             check=True,
         ).stdout
         assert "start-oneshot" in config
-        assert "pushed" in first.stderr
+        assert steps(first)["image"] == ("done", f"pushed: {ref}")
 
-        second = project.inv("deploy", *FAST, "--builder", "image")
+        second = project.inv("deploy", *FAST, "--builder", "image", "--json")
         assert second.returncode == 0, second.stderr
-        assert "already in registry" in second.stderr
+        again = steps(second)
+        assert again["image"] == ("skipped", f"already in registry: {ref} is what runs now")
         assert "skopeo copy" not in second.stderr
-        assert "nothing changed" in second.stderr
+        assert again["deploy"] == ("skipped", "v1 is live and nothing changed (--force redeploys)")
 
 
 def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):
@@ -76,9 +77,11 @@ def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):
 
 def test_unreachable_registry_stops_before_deploying(project, fake_result):
     use_registry(project, "127.0.0.1:9")
-    result = project.inv("deploy", *FAST, "--builder", "image")
+    result = project.inv("deploy", *FAST, "--builder", "image", "--json")
     assert result.returncode == 1
     assert "registry 127.0.0.1:9 is unreachable" in result.stderr
+    assert steps(result)["image"] == ("failed", "registry 127.0.0.1:9 is unreachable")
+    assert steps(result)["deploy"][0] == "not run"
     assert "deploy" not in project.commands()
 
 
@@ -86,9 +89,10 @@ def test_failing_image_build_stops_before_deploying(project, fake_result):
     text = (project.root / "invoke.yaml").read_text()
     text = text.replace("    integrated:\n", "    integrated:\n      image_attr: no-such-image\n", 1)
     (project.root / "invoke.yaml").write_text(text)
-    result = project.inv("deploy", *FAST, "--builder", "image")
+    result = project.inv("deploy", *FAST, "--builder", "image", "--json")
     assert result.returncode == 1
     assert "nix build .#no-such-image failed" in result.stderr
+    assert steps(result)["image"] == ("failed", "nix build .#no-such-image failed (exit 1)")
     assert "deploy" not in project.commands()
 
 

@@ -38,8 +38,9 @@ from helpers.sshd import (
 
 from nixfly import commands, config
 from nixfly.buildhost import open_build_host
+from nixfly.endpoint import parse_endpoint
 from nixfly.errors import NixflyError
-from nixfly.remote import RemoteRunner, parse_endpoint
+from nixfly.remote import RemoteRunner
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 

@@ -254,7 +254,9 @@ def flake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def closure_size(store_path: str) -> int:
     out = subprocess.run(
         ["nix", "--extra-experimental-features", "nix-command", "path-info", "-S", "--json", store_path],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return parse_path_info(json.loads(out), store_path)[1]
 

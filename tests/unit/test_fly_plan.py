@@ -1,132 +1,174 @@
-"""nixfly.fly.plan: the machines-per-region plan as `fly scale count` will act on it (flyctl
-internal/command/scale/count_machines.go, machine_defaults.go), and the checks around it."""
+"""nixfly.fly.plan: the Fly deploy's decisions, as functions of what was observed."""
 
 from __future__ import annotations
 
 import pytest
+from helpers.fakes import release
 
-from nixfly.errors import NixflyError
-from nixfly.fly.plan import (
-    RegionChange,
-    ScalePlan,
-    after_first_deploy,
-    check_primary,
-    detached_volumes,
-    scale_plan,
-    wanted_counts,
-)
-from nixfly.flyctl import Machine, Volume
+from nixfly.errors import CommandError, NixflyError
+from nixfly.fly import plan
+from nixfly.flyctl import ReleaseUnhealthy, Volume
+
+# --- what is live -------------------------------------------------------------------------------------------
 
 
-def machine(mid: str, region: str, group: str = "app", state: str = "started") -> Machine:
-    return Machine(mid, state, region, "registry.fly.io/app:v1", 1, group, ())
+def test_live_release_is_the_newest_complete_one_whatever_the_order():
+    releases = [release(2), release(4, "failed"), release(3), release(5, "running")]
+    assert plan.live_release(releases) == release(3)
+    assert plan.live_release([release(1, "succeeded")]) == release(1, "succeeded")
 
 
-def volume(
-    vid: str, region: str, attached: str | None = None, *, name: str = "data", host: str = "ok"
-) -> Volume:
-    return Volume(vid, name, region, "created", attached, host_status=host)
+def test_no_live_release_before_one_completed():
+    assert plan.live_release([]) is None
+    assert plan.live_release([release(1, "failed"), release(2, "running")]) is None
 
 
-MOUNTS = {"app": "data"}
+# --- which volume to create ---------------------------------------------------------------------------------
 
 
-def plan_of(machines, volumes, wanted, **kw) -> ScalePlan:
-    return scale_plan(machines, volumes, wanted, groups=["app"], mounts=MOUNTS, **kw)
+def volume(name: str, region: str = "iad", vid: str = "vol_1") -> Volume:
+    return Volume(vid, name, region, "created", None)
 
 
-def test_growing_creates_a_volume_per_new_machine_unless_an_unattached_one_is_there():
-    machines = [machine("m1", "iad")]
-    volumes = [volume("v1", "iad", "m1"), volume("spare", "ams"), volume("far", "syd")]
-    plan = plan_of(machines, volumes, {"iad": 2, "ams": 2})
-    iad, ams = plan.changes
-    assert (iad.now, iad.wanted, iad.new_volumes, iad.reuse) == (1, 2, 1, ())
-    assert (ams.now, ams.wanted, ams.new_volumes, ams.reuse) == (0, 2, 1, ("spare",))
-    assert plan.grow == (iad, ams) and plan.shrink == () and plan.needed
-    assert (
-        plan.describe() == "iad 1→2: +1 machine(s), +1 new volume(s); ams 0→2: +2 machine(s), +1 new "
-        "volume(s), reusing volume(s) spare"
-    )
+def test_a_volume_of_that_name_in_any_region_means_create_none():
+    found = [volume("other", vid="vol_a"), volume("oneshot_data", "ams", "vol_b")]
+    assert plan.existing_volume(found, "oneshot_data") == found[1]
 
 
-def test_new_volumes_never_reuses_and_a_volume_whose_host_is_down_is_never_reused():
-    volumes = [
-        volume("spare", "ams"),
-        volume("down", "ams", host="unreachable"),
-        volume("other", "ams", name="x"),
+def test_only_an_exact_name_counts():
+    assert plan.existing_volume([volume("oneshot_data_old"), volume("Oneshot_data")], "oneshot_data") is None
+    assert plan.existing_volume([], "oneshot_data") is None
+
+
+# --- whether to deploy --------------------------------------------------------------------------------------
+
+
+def digest(**over: object) -> str:
+    values: dict = {
+        "builder": "nixpacks",
+        "store_path": "/nix/store/a",
+        "image_ref": "",
+        "strategy": "",
+        "files": [b"app = 'x'"],
+        "prints": {"TOKEN": "f1"},
+        **over,
+    }
+    return plan.inputs_digest(**values)
+
+
+def test_inputs_digest_is_stable_and_changes_with_every_input():
+    assert digest() == digest()
+    assert digest(prints={"TOKEN": "f1"}) == digest(prints={"TOKEN": "f1"})
+    changed = [
+        digest(builder="image"),
+        digest(store_path="/nix/store/b"),
+        digest(image_ref="registry.fly.io/a:nix-1"),
+        digest(strategy="immediate"),
+        digest(files=[b"app = 'y'"]),
+        digest(files=[b"app = 'x'", b"nixpacks"]),
+        digest(prints={"TOKEN": "f2"}),
+        digest(prints={"TOKEN": "f1", "OTHER": "f3"}),
     ]
-    (ams,) = plan_of([machine("m1", "iad")], volumes, {"ams": 1}).changes
-    assert ams.reuse == ("spare",)
-    (ams,) = plan_of([machine("m1", "iad")], volumes[1:], {"ams": 1}).changes
-    assert ams.reuse == () and ams.new_volumes == 1
-    (ams,) = plan_of([machine("m1", "iad")], volumes, {"ams": 1}, new_volumes=True).changes
-    assert ams.reuse == () and ams.new_volumes == 1
+    assert len({digest(), *changed}) == len(changed) + 1
 
 
-def test_a_group_without_a_mount_gets_no_volumes():
-    plan = scale_plan([machine("m1", "iad")], [], {"iad": 3}, groups=["app"], mounts={})
-    assert plan.changes == (RegionChange("iad", "app", 1, 3),)
+def test_inputs_digest_does_not_depend_on_the_order_of_fingerprints():
+    assert digest(prints={"A": "1", "B": "2"}) == digest(prints={"B": "2", "A": "1"})
 
 
-def test_shrinking_removes_the_regions_first_listed_machines_and_names_their_volumes():
-    machines = [machine("a", "iad"), machine("b", "ams"), machine("c", "iad"), machine("d", "iad")]
-    volumes = [volume("va", "iad", "a"), volume("vc", "iad", "c"), volume("vd", "iad", "d")]
-    (iad,) = plan_of(machines, volumes, {"iad": 1}).changes
-    assert iad.remove == ("a", "c") and iad.freed == ("va", "vc")
-    plan = ScalePlan((iad,))
-    assert plan.freed == ("va", "vc") and plan.shrink == (iad,)
-    assert iad.describe() == "iad 3→1: removes a, c, leaving volume(s) va, vc"
+def test_first_deploy_always_deploys():
+    decision = plan.deploy_decision(None, {}, "d", force=False)
+    assert decision == plan.DeployDecision(True, "first deploy")
 
 
-def test_nothing_to_do_says_so():
-    machines = [machine("a", "iad"), machine("b", "ams")]
-    plan = plan_of(machines, [], {"iad": 1, "ams": 1})
-    assert not plan.needed and plan.describe() == "already iad=1 ams=1"
+def test_nothing_changed_skips_the_deploy():
+    decision = plan.deploy_decision(release(3), {"version": 3, "inputs": "d"}, "d", force=False)
+    assert not decision.deploy
+    assert decision.reason == "v3 is live and nothing changed (--force redeploys)"
 
 
-def test_counts_are_per_process_group():
-    machines = [machine("w", "iad", "web"), machine("k", "iad", "worker"), machine("k2", "iad", "worker")]
-    plan = scale_plan(machines, [], {"iad": 1}, groups=["web", "worker"], mounts={})
-    assert [(c.group, c.delta) for c in plan.changes] == [("web", 0), ("worker", -1)]
+def test_force_deploys_even_when_nothing_changed():
+    decision = plan.deploy_decision(release(3), {"version": 3, "inputs": "d"}, "d", force=True)
+    assert decision == plan.DeployDecision(True, "--force")
 
 
-def test_declared_regions_send_undeclared_ones_to_zero_but_counts_by_hand_leave_them():
-    machines = [machine("a", "iad"), machine("b", "ord"), machine("c", "ord", group="other")]
-    assert wanted_counts({"iad": 2}, machines, ["app"], exhaustive=True) == {"ord": 0, "iad": 2}
-    assert wanted_counts({"iad": 2}, machines, ["app"], exhaustive=False) == {"iad": 2}
+def test_changed_inputs_deploy():
+    decision = plan.deploy_decision(release(3), {"version": 3, "inputs": "old"}, "new", force=False)
+    assert decision == plan.DeployDecision(True, "the closure, config or secrets changed")
+
+
+@pytest.mark.parametrize("record", [{}, {"version": 2, "inputs": "d"}, {"inputs": "d"}])
+def test_a_live_release_nixfly_did_not_record_deploys(record):
+    """Someone else deployed (or the record is gone): the inputs cannot be compared, so deploy."""
+    decision = plan.deploy_decision(release(3), record, "d", force=False)
+    assert decision.deploy
+    assert decision.reason == "v3 is live but nixfly did not deploy it from this checkout"
+
+
+# --- when to roll back, and to what -------------------------------------------------------------------------
+
+
+def failed() -> NixflyError:
+    return NixflyError("boom")
 
 
 @pytest.mark.parametrize(
-    ("wanted", "current"),
-    [({"iad": 1, "ams": 1}, {}), ({"ams": 2}, {"iad": 1, "ams": 0}), ({"iad": 0, "ams": 0}, {"iad": 2})],
+    "step", ["preflight", "lock", "build", "smoke", "bundle", "app", "volume", "secrets"]
 )
-def test_the_primary_region_keeps_a_machine_unless_every_region_goes_to_zero(wanted, current):
-    check_primary(wanted, current, "iad", "fly.toml")
+def test_a_failure_before_deploy_undoes_nothing(step):
+    assert plan.recovery(step, failed(), released=True, rollback=True, previous=release(1)) == "nothing"
 
 
-@pytest.mark.parametrize(("wanted", "current"), [({"ams": 2}, {}), ({"iad": 0}, {"iad": 1, "ams": 1})])
-def test_an_empty_primary_region_is_refused(wanted, current):
-    with pytest.raises(NixflyError, match="the primary region iad would have no machine while ams would"):
-        check_primary(wanted, current, "iad", "fly.toml")
+def test_a_deploy_that_made_no_release_undoes_nothing():
+    error = CommandError("flyctl deploy failed", kind="failed", argv=["flyctl", "deploy"])
+    assert plan.recovery("deploy", error, released=False, rollback=True, previous=release(1)) == "nothing"
 
 
-def test_only_the_named_volumes_a_scale_down_detached_are_destroyed():
-    before = [
-        volume("va", "iad", "a"),
-        volume("vb", "iad", "b"),
-        volume("vc", "iad", "c"),
-        volume("free", "iad"),
-    ]
-    # flyctl removed a (predicted) and b (not predicted); c stays; "free" was unattached all along.
-    after = [volume("va", "iad"), volume("vb", "iad"), volume("vc", "iad", "c"), volume("free", "iad")]
-    assert detached_volumes(["va", "vc"], before, after, {"c"}) == (("va",), ("vb",))
+def test_a_deploy_that_made_a_release_rolls_back_to_the_previous_one():
+    error = CommandError("flyctl deploy failed", kind="failed", argv=["flyctl", "deploy"])
+    assert plan.recovery("deploy", error, released=True, rollback=True, previous=release(1)) == "roll back"
 
 
-def test_a_new_app_is_planned_from_what_its_first_deploy_makes():
-    machines, volumes = after_first_deploy(["app"], {"app": "data"}, "iad")
-    assert [(m.region, m.group) for m in machines] == [("iad", "app")]
-    assert [(v.name, v.region, v.attached_machine_id) for v in volumes] == [("data", "iad", machines[0].id)]
-    machines, volumes = after_first_deploy(["web", "worker"], {}, "ord")
-    assert [m.group for m in machines] == ["web", "web", "worker", "worker"] and volumes == ()
-    (iad,) = plan_of(*after_first_deploy(["app"], MOUNTS, "iad"), {"iad": 2}).changes
-    assert (iad.now, iad.new_volumes) == (1, 1)
+def test_unhealthy_release_rolls_back_even_if_fly_was_not_asked():
+    """flyctl's 'waiting for health checks' always means a release exists."""
+    error = ReleaseUnhealthy("timeout reached waiting for health checks")
+    assert plan.recovery("deploy", error, released=False, rollback=True, previous=release(1)) == "roll back"
+
+
+def test_a_failed_verify_rolls_back():
+    assert plan.recovery("verify", failed(), released=True, rollback=True, previous=release(7)) == "roll back"
+
+
+def test_no_rollback_keeps_the_bad_release():
+    assert plan.recovery("verify", failed(), released=True, rollback=False, previous=release(1)) == "keep"
+
+
+def test_a_first_deploy_has_nothing_to_go_back_to():
+    assert plan.recovery("verify", failed(), released=True, rollback=True, previous=None) == "first"
+
+
+def test_no_rollback_wins_over_first_deploy():
+    assert plan.recovery("verify", failed(), released=True, rollback=False, previous=None) == "keep"
+
+
+def test_rollback_goes_to_the_newest_complete_release_with_an_image_before_the_current():
+    # v4 completed but has no image to redeploy; v3 failed.
+    releases = [release(5, "failed"), release(4, image=""), release(3, "failed"), release(2), release(1)]
+    current, chosen = plan.rollback_choice(releases, 0)
+    assert (current.version, chosen.version) == (5, 2)
+
+
+def test_rollback_to_a_named_version():
+    current, chosen = plan.rollback_choice([release(1), release(3), release(2, "failed")], 2)
+    assert (current.version, chosen.version) == (3, 2)
+
+
+def test_rollback_refuses_what_it_cannot_do():
+    with pytest.raises(NixflyError, match="has no releases"):
+        plan.rollback_choice([], 0)
+    with pytest.raises(NixflyError, match="there is no release v9"):
+        plan.rollback_choice([release(1), release(2)], 9)
+    with pytest.raises(NixflyError, match="release v1 has no image"):
+        plan.rollback_choice([release(1, image=""), release(2)], 1)
+    with pytest.raises(NixflyError, match="no earlier healthy release"):
+        plan.rollback_choice([release(1, "failed"), release(2)], 0)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import procs
+from helpers.procs import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "start-oneshot"
@@ -54,14 +55,6 @@ while [ ! -e "$STUB_STATE/{name}.die" ]; do sleep 0.05; done
 echo "{name} dying with {status}" >&2
 exit {status}
 """
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def left_running(sid: int) -> list[str]:
@@ -129,9 +122,7 @@ class Supervisor:
                 "the session to empty",
             )
         except AssertionError:
-            raise AssertionError(
-                f"left running: {left_running(self.sid)}"
-            ) from None
+            raise AssertionError(f"left running: {left_running(self.sid)}") from None
 
     def kill_everything(self) -> None:
         for line in [f"{p.pid} {p.state} {p.cmdline}" for p in procs.session(self.sid)]:

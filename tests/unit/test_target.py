@@ -1,88 +1,57 @@
-"""``--target``: which destination a text names, and the one place that opens it."""
+"""nixfly.target: naming a target, and the one place that picks Fly or hosts."""
 
 from __future__ import annotations
 
 import pytest
+from helpers.fakes import checkout, settings
 
-from nixfly.config import resolve
 from nixfly.errors import NixflyError
-from nixfly.hosts import FleetTarget, HostTarget
+from nixfly.fly import FlyTarget
+from nixfly.hosts import HostTarget
 from nixfly.remote import Endpoint
-from nixfly.target import check_batch, open_target, parse_target
-
-GROUPS = {"web": ("ssh://deploy@a", "ssh://deploy@b:2222")}
-
-
-def test_single_targets():
-    assert parse_target("").kind == parse_target(" fly ").kind == "fly"
-    assert str(parse_target("local")) == "local"
-    one = parse_target("ssh://root@host:2222")
-    assert (one.kind, one.endpoint, str(one)) == (
-        "ssh",
-        Endpoint("host", "root", 2222),
-        "ssh://root@host:2222",
-    )
-
-
-def test_groups_by_list_and_by_name_keep_the_order():
-    listed = parse_target("ssh://b, ssh://root@a:22", GROUPS)
-    assert listed.kind == "fleet" and listed.hosts == (Endpoint("b"), Endpoint("a", "root", 22))
-    assert str(listed) == "ssh://b,ssh://root@a:22" and listed.group == ""
-    named = parse_target("web", GROUPS)
-    assert named.hosts == (Endpoint("a", "deploy"), Endpoint("b", "deploy", 2222)) and str(named) == "web"
+from nixfly.target import TARGET_HINT, TargetSpec, open_target, parse_target
 
 
 @pytest.mark.parametrize(
-    ("text", "said"),
+    ("text", "spec"),
     [
-        ("ssh://a,ssh://A", "--target 'ssh://a,ssh://A': ssh://A is listed twice"),
-        ("ssh://a,local", "--target 'ssh://a,local': 'local' is not an ssh:// URL"),
-        ("ssh://a,", "--target 'ssh://a,': '' is not an ssh:// URL"),
-        (
-            "ssh://a,ssh://-oProxyCommand=x",
-            "--target 'ssh://a,ssh://-oProxyCommand=x': invalid SSH host 'ssh://-oProxyCommand=x' — list",
-        ),
-        (
-            "db",
-            "unknown target 'db' — use fly, local, ssh://user@host[:port], ssh://a,ssh://b or a group from "
-            "nixfly.targets in invoke.yaml (web)",
-        ),
-        ("ftp://host", "unknown target 'ftp://host'"),
+        ("fly", TargetSpec("fly")),
+        ("", TargetSpec("fly")),
+        ("  local ", TargetSpec("local")),
+        ("ssh://deploy@web1:2222", TargetSpec("ssh", Endpoint("web1", "deploy", 2222))),
+        ("ssh://web1", TargetSpec("ssh", Endpoint("web1"))),
     ],
 )
-def test_bad_targets_are_one_clear_error(text, said):
-    with pytest.raises(NixflyError) as refused:
-        parse_target(text, GROUPS)
-    assert str(refused.value).startswith(said)
+def test_parse_target(text, spec):
+    assert parse_target(text) == spec
 
 
-def test_no_group_defined_says_so():
-    with pytest.raises(NixflyError, match=r"in invoke.yaml \(none defined\)"):
-        parse_target("web")
+@pytest.mark.parametrize("text", ["moon", "Fly", "ssh:web1", "deploy@web1", "ssh://-oProxyCommand=x", 7])
+def test_unknown_targets_say_what_is_known(text):
+    with pytest.raises(NixflyError) as info:
+        parse_target(text)
+    hint = info.value.hint or ""
+    # What is known: the target kinds (and that no group is defined), or what an SSH host looks like.
+    assert hint.startswith(TARGET_HINT) or hint.startswith("use user@host or user@host:port"), hint
 
 
-def test_open_target_picks_the_implementation(tmp_path):
-    s = resolve({"targets": {"web": list(GROUPS["web"])}}, tmp_path)
-    group = open_target(s, "web")
-    single = open_target(s, "ssh://root@a")
-    try:
-        assert isinstance(group, FleetTarget) and [m.name for m in group.members] == [
-            "deploy@a",
-            "deploy@b:2222",
-        ]
-        assert isinstance(single, HostTarget) and single.name == "root@a"
-    finally:
-        group.close()
-        single.close()
+def test_a_target_names_itself_as_typed():
+    assert str(parse_target("ssh://deploy@web1:2222")) == "ssh://deploy@web1:2222"
+    assert str(parse_target("local")) == "local"
+
+
+def test_open_target_picks_fly_or_a_host(tmp_path):
+    s = settings(checkout(tmp_path))
+    fly = open_target(s, "fly")
+    assert isinstance(fly, FlyTarget)
+    fly.close()
+    host = open_target(s, "ssh://deploy@web1", port=8080, env={"A": "1"})
+    assert isinstance(host, HostTarget) and host.spec.endpoint == Endpoint("web1", "deploy")
+    assert (host.port, host.overrides) == (8080, {"A": "1"})
+    host.close()  # nothing connected: a host target connects on first use
+
+
+def test_port_and_env_are_for_hosts_only(tmp_path):
+    s = settings(checkout(tmp_path))
     with pytest.raises(NixflyError, match="--port applies to local and ssh:// targets"):
-        open_target(s, "fly", port=4000)
-
-
-def test_batch_means_something_for_groups_only(tmp_path):
-    s = resolve({"targets": {"web": list(GROUPS["web"])}}, tmp_path)
-    check_batch(s, "web", 2)
-    check_batch(s, "ssh://a,ssh://b", 5)
-    check_batch(s, "local", 1)
-    for text in ("fly", "", "local", "ssh://a"):
-        with pytest.raises(NixflyError, match="--batch applies to a group of hosts"):
-            check_batch(s, text, 2)
+        open_target(s, "fly", env={"A": "1"})

@@ -1,0 +1,70 @@
+"""`inv --list` start-up: nixfly's tasks.py against an Invoke project with one trivial task (target ≤ 1.1x).
+
+    python bench/startup.py [RUNS]        # or: nox -s bench -- bench/startup.py
+
+Both are run alternately (so a busy machine slows both alike), RUNS times each (default 21, at least 15),
+after one warm-up run each. Python may write bytecode, as it does for a user (PYTHONDONTWRITEBYTECODE is
+dropped): compiling tasks.py on every run is not what `inv --list` costs. Reported: the median wall time, and
+the median CPU time (user + system of the child), which a busy machine disturbs less. A benchmark reports; it
+never fails on a time.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ONE_TASK = "from invoke import task\n\n\n@task\ndef hello(c):\n    'Say hello.'\n"
+TARGET = 1.1
+
+
+def run_once(cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, cpu) seconds of one `inv --list` in ``cwd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    argv = [sys.executable, "-m", "invoke", "--list"]
+    subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def measure(runs: int) -> dict[str, tuple[float, float]]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = Path(tmp)
+        (baseline / "tasks.py").write_text(ONE_TASK)
+        projects = {"one-task Invoke project": baseline, "nixfly": REPO}
+        for cwd in projects.values():
+            run_once(cwd, env)  # warm-up: bytecode written, files in the page cache
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in projects}
+        for _ in range(runs):
+            for name, cwd in projects.items():
+                times[name].append(run_once(cwd, env))
+    return {
+        name: (statistics.median(w for w, _ in found), statistics.median(c for _, c in found))
+        for name, found in times.items()
+    }
+
+
+def main() -> None:
+    runs = max(15, int(sys.argv[1])) if len(sys.argv) > 1 else 21
+    medians = measure(runs)
+    (base_wall, base_cpu), (ours_wall, ours_cpu) = medians.values()
+    print(f"\n## `inv --list` start-up (median of {runs} alternating runs)\n")
+    print("| project | wall | CPU |\n|---|---|---|")
+    for name, (wall, cpu) in medians.items():
+        print(f"| {name} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms |")
+    ratios = f"{ours_wall / base_wall:.2f}x | {ours_cpu / base_cpu:.2f}x"
+    print(f"| nixfly / one-task (target ≤ {TARGET}x) | {ratios} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""nixfly.cli: flags as checked values, and every way a task ends as one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from helpers.fakes import checkout
+from invoke import Config, Context, Exit
+
+from nixfly.cli import clean_exit, print_json, seconds, settings, whole
+from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, NixflyError
+
+
+@pytest.mark.parametrize(("text", "value"), [("", 0), ("8080", 8080), (" 7 ", 7), (3, 3), ("0", 0)])
+def test_whole_numbers(text, value):
+    assert whole("port", text, low=0, high=65535) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ("abc", "--port 'abc' is not a whole number", "e.g. --port 1"),
+        ("1.5", "--port '1.5' is not a whole number", "e.g. --port 1"),
+        ("70000", "--port 70000 is out of range", "use at least 0 and at most 65535"),
+        ("-1", "--port -1 is out of range", "use at least 0 and at most 65535"),
+    ],
+)
+def test_whole_refuses_with_one_line(text, message, hint):
+    with pytest.raises(NixflyError) as info:
+        whole("port", text, low=0, high=65535)
+    assert (info.value.message, info.value.hint) == (message, hint)
+
+
+def test_whole_without_an_upper_bound():
+    assert whole("to", "123456789", low=0) == 123456789
+    with pytest.raises(NixflyError, match=r"use at least 1$"):
+        whole("lines", "0", low=1)
+
+
+@pytest.mark.parametrize(("text", "value"), [("", 15.0), ("2", 2.0), ("0.5", 0.5), (86400, 86400.0)])
+def test_seconds(text, value):
+    assert seconds("timeout", text, 15.0) == value
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "86401", "nan", "soon"])
+def test_seconds_refuses(text):
+    with pytest.raises(NixflyError, match="--timeout"):
+        seconds("timeout", text, 15.0)
+
+
+def body(raise_: BaseException | None = None):
+    @clean_exit
+    def deploy_now(c):
+        """A task body."""
+        if raise_ is not None:
+            raise raise_
+        return "result"
+
+    return deploy_now
+
+
+def test_clean_exit_keeps_the_task_and_its_docstring():
+    task = body()
+    assert task(None) == "result"
+    assert task.__doc__ == "A task body." and task.__name__ == "deploy_now"
+
+
+def test_a_nixfly_error_is_one_line_with_its_exit_code():
+    with pytest.raises(Exit) as info:
+        body(NixflyError("it broke", "do this", exit_code=3))(None)
+    assert (info.value.message, info.value.code) == ("error: it broke — do this", 3)
+
+
+def test_ctrl_c_is_130_with_what_to_do():
+    with pytest.raises(Exit) as info:
+        body(KeyboardInterrupt())(None)
+    assert info.value.code == INTERRUPTED_EXIT
+    assert (
+        info.value.message == "error: interrupted; nothing half-written was left behind. Run the task again."
+    )
+
+
+def test_an_exit_passes_through():
+    with pytest.raises(Exit) as info:
+        body(Exit("bye", 4))(None)
+    assert (info.value.message, info.value.code) == ("bye", 4)
+
+
+def test_a_bug_is_exit_70_with_the_traceback_in_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    with pytest.raises(Exit) as info:
+        body(ZeroDivisionError("oops"))(None)
+    assert info.value.code == BUG_EXIT
+    assert info.value.message.startswith("error: nixfly hit a bug in `inv deploy.now` (ZeroDivisionError)")
+    [report] = tmp_path.glob("nixfly-crash-*.txt")
+    assert "ZeroDivisionError: oops" in report.read_text()
+    assert "Traceback" not in info.value.message
+
+
+def test_settings_read_the_nixfly_config_and_invokes_dry(tmp_path):
+    root = checkout(tmp_path)
+    c = Context(Config(overrides={"nixfly": {"builder": "nixpacks"}, "run": {"dry": True}}))
+    s = settings(c, root, mode="ai-server-only", app="")
+    assert (s.builder, s.dry_run, s.mode.name, s.app) == (
+        "nixpacks",
+        True,
+        "ai-server-only",
+        "oneshot-ai-providers",
+    )
+    plain = settings(Context(Config()), root, dry_run=False)
+    assert (plain.builder, plain.dry_run) == ("image", False)
+
+
+def test_print_json_is_sorted_and_indented(capsys):
+    print_json({"b": 1, "a": [2]})
+    out = capsys.readouterr().out
+    assert out == json.dumps({"a": [2], "b": 1}, indent=2) + "\n"
+    assert sys.stdout is not None

@@ -1,0 +1,85 @@
+"""nixfly.doctor: every precondition as one table, failing on what blocks a deploy."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from flyctl_sim.control import BIN_DIR
+from helpers.fakes import ScriptedRunner, checkout, settings
+from helpers.project import REPO
+
+from nixfly import doctor
+from nixfly.errors import NixflyError
+
+FLAKES = "experimental-features = nix-command flakes\n"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{BIN_DIR}:/usr/bin:/bin")
+    root = checkout(tmp_path)
+    for name in ("flake.nix", "flake.lock"):
+        (root / name).write_text("{}")
+    (root / "ai-server").mkdir()
+    for name in ("bun.lock", "package.json", "deps.json"):
+        shutil.copy(REPO / "ai-server" / name, root / "ai-server" / name)
+    return root
+
+
+def runner(**over) -> ScriptedRunner:
+    r = ScriptedRunner(tools=["nix"])
+    r.on("--version", program="nix", stdout="nix (Nix) 2.8.0")
+    r.on("show-config", program="nix", stdout=over.get("config", FLAKES))
+    r.on("version", program="flyctl", stdout='{"Version": "0.4.87"}')
+    r.on("auth", "whoami", stdout='{"email": "me@example.com"}')
+    r.on(program="git", code=128)  # not a git checkout
+    return r
+
+
+def levels(checks) -> dict[str, str]:
+    return {c.name: c.level for c in checks}
+
+
+def test_a_ready_checkout_passes_every_check_but_the_git_ones(project):
+    s = settings(project)
+    (project / ".env.fly").write_text("CLAUDE_ACCESS_TOKEN='x-token'\n")
+    (project / ".env.fly").chmod(0o600)
+    checks = doctor.run_checks(s, runner())
+    found = levels(checks)
+    assert found["nix"] == "ok" and found["flakes"] == "ok" and found["flyctl"] == "ok"
+    assert found["flyctl login"] == "ok" and found[".env.fly mode"] == "ok" and found[".env.fly keys"] == "ok"
+    assert found["npm deps"] == "ok"
+    assert found[".env.fly ignored"] == "warn"  # not a git checkout: nothing proves it is never committed
+    assert "git" not in found
+    assert next(c.detail for c in checks if c.name == "nix") == "version 2.8.0"
+
+
+def test_what_blocks_a_deploy_fails_the_doctor(project, capsys):
+    s = settings(project)
+    (project / ".env.fly").write_text("OTHER='x'\n")
+    (project / ".env.fly").chmod(0o644)
+    with pytest.raises(NixflyError) as info:
+        doctor.report(s, runner(config="experimental-features = nix-command\n"))
+    assert info.value.message == "2 required check(s) failed: .env.fly mode, .env.fly keys"
+    table = capsys.readouterr().err
+    assert "chmod 600 .env.fly" in table and "missing CLAUDE_ACCESS_TOKEN" in table
+    assert "| flakes " in table and "warn" in table
+
+
+def test_no_nix_no_flyctl_no_env_fly(project, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    found = levels(doctor.run_checks(settings(project), ScriptedRunner().on(program="git", code=128)))
+    assert (found["nix"], found["flakes"], found["flyctl"], found[".env.fly"]) == (
+        "FAIL",
+        "FAIL",
+        "FAIL",
+        "FAIL",
+    )
+    assert "flyctl login" not in found  # not asked without a flyctl
+
+
+def test_a_broken_config_file_is_named(project):
+    (project / "nixpacks.toml").write_text("[broken")
+    checks = doctor.run_checks(settings(project), runner())
+    assert next(c for c in checks if c.name == "nixpacks.toml").detail.startswith("cannot parse: ")

@@ -1,0 +1,305 @@
+"""nixfly.fly.target: the Fly deploy's steps through real ``Flyctl`` argv, answered by a small fake Fly.
+
+The fake keeps just enough state (app, volumes, secrets, releases, machines) to answer flyctl's reads the way
+flyctl prints them, so each test reads as a deploy: what was read, what was changed, what was decided.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from flyctl_sim.control import BIN_DIR
+from helpers.fakes import BuildHere, Call, ScriptedRunner, Served, checkout, serving, settings
+
+from nixfly import flyctl, flytoml
+from nixfly.config import Settings
+from nixfly.engine import Engine
+from nixfly.errors import NixflyError
+from nixfly.fly import FlyTarget
+from nixfly.fly.verify import min_machines_running
+from nixfly.flyctl import Flyctl
+from nixfly.pipeline import Pipeline
+from nixfly.runner import Completed
+from nixfly.target import Options
+
+APP = "oneshot"
+MISSING = Completed((), 1, "", f'Error: Could not find App "{APP}"\n')
+MUTATING = ("apps create", "volumes create", "secrets import", "deploy")
+
+
+class FakeFly:
+    """Fly's state for one app, read and changed through flyctl's argv; the health URL follows the release."""
+
+    def __init__(self, health: Served) -> None:
+        self.health = health
+        self.exists = False
+        self.volumes: list[dict] = []
+        self.secrets: dict[str, str] = {}  # name → Staged | Deployed
+        self.releases: list[dict] = []
+        self.machines: list[dict] = []
+        self.next_deploy = "pass"  # or "fail": checks never pass
+        self.runner = ScriptedRunner()
+        self.runner.answer(with_=self.answer)
+
+    def answer(self, call: Call) -> Completed:
+        words = call.argv[1:]
+        command = " ".join(w for w in words[:2] if not w.startswith("-"))
+        if command == "auth whoami":
+            return ok({"email": "me@example.com"})
+        if command == "apps create":
+            self.exists = True
+            return ok("")
+        if not self.exists:
+            return MISSING
+        if command == "status":
+            return ok({"Name": APP, "Status": "deployed", "Version": self.version, "Machines": self.machines})
+        if command == "volumes list":
+            return ok(self.volumes)
+        if command == "volumes create":
+            region = words[words.index("--region") + 1]
+            self.volumes.append({"id": f"vol_{len(self.volumes)}", "name": words[2], "region": region})
+            return ok("")
+        if command == "secrets list":
+            return ok([{"name": n, "status": st} for n, st in self.secrets.items()])
+        if command == "secrets import":
+            assert call.stdin is not None
+            names = [line.split("=", 1)[0] for line in call.stdin.splitlines() if "=" in line]
+            self.secrets.update(dict.fromkeys(names, "Staged" if "--stage" in words else "Deployed"))
+            return ok("")
+        if command == "releases":
+            return ok(
+                [
+                    {"Version": r["version"], "Status": r["status"], "ImageRef": r["image"]}
+                    for r in self.releases
+                ]
+            )
+        if command == "checks list":
+            return ok({})
+        if command == "deploy":
+            return self.deploy(words)
+        raise AssertionError(f"the fake Fly does not know {words}")
+
+    @property
+    def version(self) -> int:
+        return max((r["version"] for r in self.releases), default=0)
+
+    def deploy(self, words: tuple[str, ...]) -> Completed:
+        version = self.version + 1
+        image = (
+            words[words.index("--image") + 1]
+            if "--image" in words
+            else f"registry.fly.io/{APP}:deployment-{version}"
+        )
+        healthy = self.next_deploy == "pass"
+        self.next_deploy = "pass"
+        self.releases.append(
+            {"version": version, "status": "complete" if healthy else "failed", "image": image}
+        )
+        check = "passing" if healthy else "critical"
+        self.machines = [
+            {
+                "id": f"m{i}",
+                "state": "started",
+                "config": {"image": image, "metadata": {"fly_release_version": version}},
+                "checks": [{"name": "servicecheck-00-http", "status": check}],
+            }
+            for i in (1, 2)
+        ]
+        self.secrets = dict.fromkeys(self.secrets, "Deployed")
+        self.health.body = {"status": "ok", "release": image}
+        if not healthy:
+            return Completed((), 1, "", "Error: timeout reached waiting for health checks to pass\n")
+        line = json.dumps({"id": f"rel_{version}", "version": version, "image_ref": image})
+        return ok(f"building {{noise}}\n{line}\nVisit your newly deployed app\n")
+
+    def commands(self) -> list[str]:
+        return [" ".join(w for w in c.argv[1:3] if not w.startswith("-")) for c in self.runner.calls]
+
+    def changes(self) -> list[str]:
+        return [c for c in self.commands() if any(c.startswith(m) for m in MUTATING)]
+
+
+def ok(data: object) -> Completed:
+    return Completed((), 0, data if isinstance(data, str) else json.dumps(data), "")
+
+
+@pytest.fixture
+def fly(monkeypatch) -> Iterator[FakeFly]:
+    monkeypatch.setenv("PATH", f"{BIN_DIR}:/usr/bin:/bin")  # find_executable finds a flyctl; none runs
+    for name in (*flyctl.TOKEN_ENV, "CLAUDE_ACCESS_TOKEN", "GH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with serving() as health:
+        yield FakeFly(health)
+
+
+@pytest.fixture
+def s(tmp_path, fly) -> Settings:
+    root = checkout(tmp_path / "checkout")
+    (root / ".env").write_text("CLAUDE_ACCESS_TOKEN=canary-fly-target-1\n")
+    return settings(root, health_url=fly.health.url)
+
+
+def deploy(
+    s: Settings, fly: FakeFly, **options: bool
+) -> tuple[Pipeline | None, FlyTarget, NixflyError | None]:
+    target = FlyTarget(s)
+    fly.runner.dry_run = s.dry_run
+    target.runner = fly.runner
+    target.fly = Flyctl(fly.runner)
+    error = None
+    pipeline = None
+    try:
+        pipeline = Engine(s, Options(**options), target, BuildHere()).run()
+    except NixflyError as exc:
+        error = exc
+    finally:
+        target.close()
+    return pipeline, target, error
+
+
+def steps(pipeline: Pipeline | None) -> dict[str, str]:
+    assert pipeline is not None
+    return {r.step: r.status for r in pipeline.records}
+
+
+def test_a_first_deploy_creates_the_app_its_volume_and_secrets_then_deploys(s, fly):
+    pipeline, _, error = deploy(s, fly)
+    assert error is None
+    assert steps(pipeline) == {
+        "preflight": "done",
+        "lock": "done",
+        "build": "done",
+        "smoke": "done",
+        "bundle": "done",
+        "app": "done",
+        "volume": "done",
+        "secrets": "done",
+        "image": "skipped",
+        "release": "done",
+        "deploy": "done",
+        "verify": "done",
+    }
+    assert pipeline is not None and pipeline.records[9].detail == "first deploy: nothing to roll back to"
+    assert fly.changes() == ["apps create", "volumes create", "secrets import", "deploy"]
+    assert fly.volumes == [{"id": "vol_0", "name": "oneshot_data", "region": s.region}]
+    assert fly.secrets == {"CLAUDE_ACCESS_TOKEN": "Deployed"}
+    record = json.loads((s.state_dir / f"deployed-{APP}.json").read_text())
+    assert record["version"] == 1
+
+
+def test_a_no_change_redeploy_changes_nothing_and_reads_each_thing_once(s, fly):
+    deploy(s, fly)
+    fly.runner.calls.clear()
+    pipeline, _, error = deploy(s, fly)
+    assert error is None
+    assert {k: v for k, v in steps(pipeline).items() if k in ("app", "volume", "secrets", "deploy")} == {
+        "app": "skipped",
+        "volume": "skipped",
+        "secrets": "skipped",
+        "deploy": "skipped",
+    }
+    assert pipeline is not None and pipeline.records[-1].detail.startswith("v1 still healthy: 2 machine(s)")
+    assert fly.changes() == []
+    # preflight's whoami, then the five concurrent reads; verify judged from what they read.
+    assert sorted(fly.commands()) == sorted(
+        ["auth whoami", "auth whoami", "status", "volumes list", "secrets list", "releases"]
+    )
+
+
+def test_a_changed_secret_is_staged_alone_and_deployed(s, fly):
+    deploy(s, fly)
+    (s.root / ".env").write_text("CLAUDE_ACCESS_TOKEN=rotated-0001\nGH_TOKEN=canary-gh-2\n")
+    fly.runner.calls.clear()
+    pipeline, _, error = deploy(s, fly)
+    assert error is None
+    assert fly.changes() == ["secrets import", "deploy"]
+    staged = next(c for c in fly.runner.calls if c.argv[1:3] == ("secrets", "import"))
+    assert [line.split("=")[0] for line in (staged.stdin or "").splitlines()] == [
+        "CLAUDE_ACCESS_TOKEN",
+        "GH_TOKEN",
+    ]
+    assert steps(pipeline)["deploy"] == "done"
+
+
+def test_force_redeploys_what_did_not_change(s, fly):
+    deploy(s, fly)
+    fly.runner.calls.clear()
+    pipeline, _, _ = deploy(s, fly, force=True)
+    assert fly.changes() == ["deploy"]
+    assert pipeline is not None and "(--force)" in pipeline.records[-2].detail
+
+
+def test_a_volume_is_not_created_again_in_another_region(s, fly):
+    fly.exists = True
+    fly.volumes = [{"id": "vol_x", "name": "oneshot_data", "region": "ams"}]
+    pipeline, _, _ = deploy(s, fly)
+    assert steps(pipeline)["volume"] == "skipped"
+    assert pipeline is not None and pipeline.records[6].detail == "oneshot_data exists (vol_x, ams)"
+    assert "volumes create" not in fly.changes()
+
+
+def test_an_unhealthy_release_is_rolled_back_to_the_previous_image(s, fly):
+    deploy(s, fly)
+    (s.root / ".env").write_text("CLAUDE_ACCESS_TOKEN=rotated-0002\n")
+    fly.next_deploy = "fail"
+    fly.runner.calls.clear()
+    _, _, error = deploy(s, fly)
+    assert error is not None and error.exit_code == 1
+    assert error.notes == [f"rolled back to v1 (registry.fly.io/{APP}:deployment-1)"]
+    rollback = [c for c in fly.runner.calls if c.argv[1] == "deploy"][-1]
+    assert rollback.line.endswith(f"--image registry.fly.io/{APP}:deployment-1 --strategy immediate")
+    assert fly.releases[-1] == {
+        "version": 3,
+        "status": "complete",
+        "image": f"registry.fly.io/{APP}:deployment-1",
+    }
+
+
+def test_no_rollback_keeps_the_bad_release_and_says_how_to_go_back(s, fly):
+    deploy(s, fly)
+    (s.root / ".env").write_text("CLAUDE_ACCESS_TOKEN=rotated-0003\n")
+    fly.next_deploy = "fail"
+    _, _, error = deploy(s, fly, rollback=False)
+    assert error is not None and error.notes == ["automatic rollback is off (--no-rollback)"]
+    assert error.hint == "`inv rollback --mode integrated` puts the previous release back"
+    assert fly.releases[-1]["status"] == "failed"
+
+
+def test_a_failed_first_deploy_has_nothing_to_roll_back_to(s, fly):
+    fly.next_deploy = "fail"
+    _, _, error = deploy(s, fly)
+    assert error is not None and error.notes == [
+        f"this was the first deploy of {APP}: nothing to roll back to"
+    ]
+    assert fly.changes().count("deploy") == 1
+
+
+def test_a_dry_run_reads_and_plans_but_changes_nothing(tmp_path, fly):
+    root = checkout(tmp_path / "dry")
+    (root / ".env").write_text("CLAUDE_ACCESS_TOKEN=canary-fly-target-1\n")
+    pipeline, _, error = deploy(settings(root, dry_run=True, health_url=fly.health.url), fly)
+    assert error is None
+    planned = {k for k, v in steps(pipeline).items() if v == "planned"}
+    assert {"lock", "build", "smoke", "bundle", "app", "volume", "secrets", "deploy", "verify"} <= planned
+    assert fly.changes() == [] and not fly.exists
+    assert not (root / ".nixfly").exists()
+
+
+def test_preflight_needs_the_modes_nixpacks_config(s, fly):
+    (s.root / "nixpacks.toml").unlink()
+    _, _, error = deploy(s, fly)
+    assert error is not None and error.message == "mode integrated has no nixpacks config (nixpacks.toml)"
+    assert fly.changes() == []
+
+
+def test_min_machines_running_comes_from_the_fly_toml(s):
+    text = s.fly_config.read_text()
+    assert "min_machines_running = 1" in text
+    assert min_machines_running(flytoml.load(s.fly_config)) == 1
+    s.fly_config.write_text(text.replace("min_machines_running = 1", "min_machines_running = 3"))
+    assert min_machines_running(flytoml.load(s.fly_config)) == 3
+    for odd in ("min_machines_running = true", "min_machines_running = -2", ""):
+        s.fly_config.write_text(text.replace("min_machines_running = 1", odd))
+        assert min_machines_running(flytoml.load(s.fly_config)) == 0

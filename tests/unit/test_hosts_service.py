@@ -1,0 +1,82 @@
+"""nixfly.hosts.service: the release's process started detached, found again and stopped, by the real script
+on this machine (the same script runs over SSH)."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import pytest
+from helpers import procs
+
+from nixfly.hosts import service
+from nixfly.hosts.machine import Host
+from nixfly.runner import Runner
+
+
+@pytest.fixture
+def host(tmp_path) -> Host:
+    return Host("local", Runner(), PurePosixPath(str(tmp_path)))
+
+
+def program(tmp_path, body: str) -> PurePosixPath:
+    path = tmp_path / "bin" / "app"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return PurePosixPath(str(path))
+
+
+def paths(tmp_path):
+    base = PurePosixPath(str(tmp_path))
+    return base / "run" / "app.pid", base / "logs" / "app.log", base / "work"
+
+
+def test_start_finds_and_stops_a_detached_release(tmp_path, host, monkeypatch):
+    monkeypatch.setenv("DEPLOYER_TOKEN", "must-not-leak")
+    pidfile, log, work = paths(tmp_path)
+    app = program(tmp_path, 'echo "greeting=$GREETING token=${DEPLOYER_TOKEN:-none} cwd=$PWD"\nexec sleep 30')
+    pid = service.start(host, pidfile, log, work, app, "export GREETING='hello world'\n")
+    try:
+        assert pid > 0 and service.pid(host, pidfile) == pid
+        assert procs.read(pid) is not None and procs.read(pid).sid == pid  # type: ignore[union-attr]
+        text = procs.wait_until(
+            lambda: "greeting=" in (t := service.tail(host, log, 5)) and t, 10, "the greeting"
+        )
+        assert f"greeting=hello world token=none cwd={work}" in text
+        assert service.START_MARK in text
+        assert (tmp_path / "logs" / "app.log").stat().st_mode & 0o777 == 0o600
+    finally:
+        said = service.stop(host, pidfile, 2)
+    assert said == "stopped"
+    assert service.pid(host, pidfile) == 0 and procs.session(pid) == []
+    assert service.stop(host, pidfile, 2) == "not running"
+
+
+def test_a_release_ignoring_term_is_killed_after_the_grace(tmp_path, host):
+    pidfile, log, work = paths(tmp_path)
+    # The child inherits the ignored TERM. (A loop of short sleeps would race the KILL: a sleep started
+    # after the script listed the session survives it, for up to its 0.1 s.)
+    app = program(tmp_path, "trap '' TERM\nsleep 30 &\nwait")
+    pid = service.start(host, pidfile, log, work, app, "")
+    said = service.stop(host, pidfile, 1)
+    assert said.startswith("killed after 1s: ") and str(pid) in said
+    assert procs.session(pid) == []
+
+
+def test_a_stale_pidfile_never_names_a_stranger(tmp_path, host):
+    pidfile, _, _ = paths(tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "app.pid").write_text("1 999999\n")  # pid 1 lives, but started at another time
+    assert service.pid(host, pidfile) == 0
+    (tmp_path / "run" / "app.pid").write_text("garbage\n")
+    assert service.pid(host, pidfile) == 0
+
+
+def test_a_program_that_is_not_there_is_refused(tmp_path, host):
+    pidfile, log, work = paths(tmp_path)
+    with pytest.raises(Exception, match="is not an executable"):
+        service.start(host, pidfile, log, work, PurePosixPath(str(tmp_path / "missing")), "")
+
+
+def test_tail_of_a_missing_log_is_empty(tmp_path, host):
+    assert service.tail(host, PurePosixPath(str(tmp_path / "none.log")), 5) == ""

@@ -1,0 +1,121 @@
+"""nixfly.remote: one command string per argv over SSH, and syncing the checkout a flake sees."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shlex
+import subprocess
+import tarfile
+from pathlib import Path, PurePosixPath
+
+import pytest
+from helpers.fakes import Call
+from helpers.project import GIT_ENV
+
+from nixfly.endpoint import Endpoint
+from nixfly.errors import NixflyError
+from nixfly.remote import RemoteRunner, archive, sync_checkout, tracked_files
+from nixfly.runner import Completed, Runner
+
+
+def test_each_argv_word_arrives_as_one_word_with_nothing_expanded():
+    remote = RemoteRunner(Endpoint("web1"))
+    argv = ["printf", "%s\\n", "$HOME", "a b", "'quoted'", "; rm -rf /"]
+    line = remote.command_line(argv, {"PORT": "8080"}, PurePosixPath("/srv/app dir"))
+    assert line.startswith("cd '/srv/app dir' && env PORT=8080 ")
+    out = subprocess.run(["sh", "-c", line.split(" && ", 1)[1]], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["$HOME", "a b", "'quoted'", "; rm -rf /"]
+    assert shlex.split(line.split(" && ", 1)[1])[2:] == argv
+
+
+def test_env_names_are_checked_before_they_reach_a_shell():
+    with pytest.raises(NixflyError, match="invalid variable name"):
+        RemoteRunner(Endpoint("web1")).command_line(["true"], {"A;B": "1"}, None)
+
+
+def test_a_dry_run_never_connects():
+    remote = RemoteRunner(Endpoint("web1"), dry_run=True)
+    assert remote.run(["uname", "-sm"], mutates=False).dry_run
+    assert remote.which("nix") == "nix" and remote.home() == PurePosixPath("~")
+    with pytest.raises(AssertionError, match="must not open an SSH connection"):
+        remote.connection  # noqa: B018
+    assert remote.where == " on web1" and remote.label == "[web1] "
+
+
+def files_of(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
+        return {m.name: tar.extractfile(m).read() if m.isfile() else b"->" + m.linkname.encode() for m in tar}  # type: ignore[union-attr]
+
+
+def test_archive_is_the_same_for_the_same_files(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "b.txt").write_text("b")
+    (tmp_path / "link").symlink_to("a.txt")
+    data, digest = archive(tmp_path, ["dir/b.txt", "a.txt", "link", "deleted.txt"])
+    assert files_of(data) == {"a.txt": b"a", "dir/b.txt": b"b", "link": b"->a.txt"}
+    (tmp_path / "a.txt").touch()  # a new mtime is not new content
+    assert archive(tmp_path, ["a.txt", "dir/b.txt", "link"])[1] == digest
+    (tmp_path / "a.txt").write_text("changed")
+    assert archive(tmp_path, ["a.txt", "dir/b.txt", "link"])[1] != digest
+
+
+def git_repo(root: Path) -> None:
+    env = {**GIT_ENV, "PATH": "/usr/bin:/bin", "HOME": str(root)}
+    subprocess.run(["git", "init", "-q", str(root)], check=True, env=env)
+    (root / "flake.nix").write_text("{ }")
+    (root / ".env").write_text("SECRET=1")
+    subprocess.run(["git", "-C", str(root), "add", "flake.nix"], check=True, env=env)
+
+
+def test_only_tracked_files_are_sent(tmp_path):
+    git_repo(tmp_path)
+    assert tracked_files(Runner(cwd=tmp_path), tmp_path) == ["flake.nix"]
+    with pytest.raises(NixflyError, match="is not a git checkout"):
+        tracked_files(Runner(cwd=tmp_path / "x"), tmp_path.parent)
+
+
+class Remote(RemoteRunner):
+    """A RemoteRunner whose transport is a dict of files: enough for sync_checkout."""
+
+    def __init__(self) -> None:
+        super().__init__(Endpoint("build"))
+        self.files: dict[str, str] = {}
+        self.calls: list[Call] = []
+        self.uploads: list[PurePosixPath] = []
+
+    def home(self) -> PurePosixPath:
+        return PurePosixPath("/home/u")
+
+    def _execute(self, argv, **kw) -> Completed:  # type: ignore[override]
+        self.calls.append(Call(argv, kw.get("stdin"), {}, kw.get("cwd"), None))
+        if argv[0] == "cat":
+            found = self.files.get(argv[1])
+            return Completed(argv, 0 if found is not None else 1, found or "")
+        if argv[0] == "sh":  # the unpack script records the digest it unpacked
+            self.files[f"{argv[4]}.sync"] = argv[6] + "\n"
+        return Completed(argv, 0)
+
+    def put(self, data: bytes, remote_path: PurePosixPath) -> None:
+        self.uploads.append(remote_path)
+
+
+def test_sync_uploads_once_until_the_tree_changes(tmp_path):
+    root = tmp_path / "checkout"
+    root.mkdir()
+    git_repo(root)
+    remote = Remote()
+    dest = sync_checkout(remote, root)
+    assert str(dest).startswith("/home/u/.cache/nixfly/checkouts/checkout-")
+    assert remote.uploads == [PurePosixPath(f"{dest}.upload.tar.gz")]
+    assert sync_checkout(remote, root) == dest and len(remote.uploads) == 1
+    (root / "flake.nix").write_text("{ changed }")
+    sync_checkout(remote, root)
+    assert len(remote.uploads) == 2
+
+
+def test_a_dry_run_sync_sends_nothing(tmp_path):
+    git_repo(tmp_path)
+    remote = RemoteRunner(Endpoint("build"), dry_run=True)
+    assert str(sync_checkout(remote, tmp_path)).startswith("~/.cache/nixfly/checkouts/")
