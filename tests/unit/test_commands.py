@@ -9,6 +9,7 @@ import pytest
 from helpers.fakes import checkout, settings
 
 from nixfly import commands, lock
+from nixfly.errors import NixflyError
 from nixfly.runner import Runner
 
 
@@ -71,7 +72,6 @@ def test_a_stale_lock_says_how_to_remove_it(tmp_path, capsys):
 def test_the_target_of_a_task_is_closed_afterwards(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "no-flyctl-here"))  # the reads fail at once, run nothing
     s = settings(checkout(tmp_path))
-    with pytest.raises(RuntimeError), commands.target_of(s, "fly") as chosen:
-        chosen.observe()
-        raise RuntimeError("task failed")
+    with pytest.raises(NixflyError, match="flyctl not found"), commands.target_of(s, "fly") as chosen:
+        chosen.observe()  # waits for the login read, which fails: the task fails
     assert chosen.observed is not None and chosen.observed._pool._shutdown  # type: ignore[attr-defined]
