@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import stat
 import tomllib
 from collections.abc import Callable
@@ -33,6 +34,34 @@ def _guard(name: str, probe: Callable[[], Check]) -> Check:
         return probe()
     except NixflyError as exc:
         return Check(name, "FAIL", str(exc))
+
+
+def builder(s: Settings) -> Check:
+    """Which builder a deploy to Fly would use, why, and whether it can work from this machine."""
+    from nixfly.buildhost import FLY_SYSTEM, nix_system
+    from nixfly.config import DEFAULTS
+
+    why = "the default" if s.builder == DEFAULTS["builder"] else "nixfly.builder in invoke.yaml"
+    if s.builder == "nixpacks":
+        return Check(
+            "builder",
+            "ok",
+            f"nixpacks ({why}): Fly's remote Docker builder rebuilds the app from {s.mode.nixpacks_config}, "
+            "so what ships is not the closure the smoke tests ran; --builder image ships that closure",
+        )
+    here = nix_system(platform.system(), platform.machine())
+    if here != FLY_SYSTEM:
+        return Check(
+            "builder",
+            "warn",
+            f"image ({why}), but this machine builds {here} images and Fly runs {FLY_SYSTEM}: deploy with "
+            "--on user@x86_64-linux-host, or --builder nixpacks",
+        )
+    return Check(
+        "builder",
+        "ok",
+        f"image ({why}): Nix builds an OCI image of the smoke-tested closure, skopeo pushes it; no Docker",
+    )
 
 
 def run_checks(s: Settings, runner: Runner) -> list[Check]:
@@ -142,6 +171,7 @@ def run_checks(s: Settings, runner: Runner) -> list[Check]:
 
     checks.append(_guard("nix", nix_present))
     checks.append(_guard("flakes", flakes))
+    checks.append(builder(s))
     checks.append(_guard("flyctl", flyctl_present))
     if checks[-1].level == "ok":
         checks.append(_guard("flyctl login", flyctl_auth))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,25 +143,11 @@ def parse_json(text: str, what: str) -> Any:
         raise NixflyError(f"flyctl printed unreadable JSON for {what}", "check `flyctl version`") from None
 
 
-def iter_json_stream(text: str) -> Iterator[Any]:
-    """Concatenated JSON objects (``logs --json``, ``volumes create --json --count N``)."""
-    decoder = json.JSONDecoder()
-    i = 0
-    while True:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            return
-        try:
-            obj, i = decoder.raw_decode(text, i)
-        except json.JSONDecodeError:
-            return
-        yield obj
-
 
 def parse_deployed(stdout: str) -> Deployed | None:
     """The release line of ``flyctl deploy`` (machines_deploymachinesapp.go ``DeployMachinesApp``: after
-    success, ``json.Marshal`` of {id, version, image_ref} and a newline, the LAST thing on stdout).
+    success, ``json.Marshal`` of {id, version, image_ref} and a newline; deploy.go prints "Visit your newly
+    deployed app at …" after it).
 
     Build output before it may hold ``{`` too, so the line is looked for from the end, whole.
     """
@@ -405,8 +391,6 @@ class Flyctl:
     def registry_password(self) -> str:
         """What to log in to the Fly registry with (user ``x``), as flyctl derives it from the token."""
         password = registry_password(self.token())
-        if not password:
-            raise NixflyError("the Fly token is empty after removing its scheme", LOGIN_HINT)
         REDACT.add(password)
         return password
 

@@ -175,10 +175,6 @@ class Pipeline:
     def ok(self) -> bool:
         return all(r.status in OK_STATUSES for r in self.records)
 
-    def status_of(self, step: str) -> StepStatus | None:
-        """The last recorded status of ``step`` (a rollback may run a step name twice)."""
-        return next((r.status for r in reversed(self.records) if r.step == step), None)
-
     def markdown(self) -> str:
         lines = [
             f"### {self.title}: {'ok' if self.ok else 'FAILED'}",

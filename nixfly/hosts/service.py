@@ -108,6 +108,8 @@ stop) # pidfile grace-seconds
   done
   left=$(in_session)
   if [ -n "$left" ]; then
+    # The group first (a child started after the listing is in it), then whoever left the group.
+    kill -KILL "-$sid" 2> /dev/null || true
     kill -KILL $left 2> /dev/null || true
     echo "killed after ${grace}s: $left"
   else

@@ -83,3 +83,18 @@ def test_a_broken_config_file_is_named(project):
     (project / "nixpacks.toml").write_text("[broken")
     checks = doctor.run_checks(settings(project), runner())
     assert next(c for c in checks if c.name == "nixpacks.toml").detail.startswith("cannot parse: ")
+
+
+def test_the_builder_row_says_which_builder_why_and_whether_it_can_work_here(project, monkeypatch):
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    image = doctor.builder(settings(project, builder="image"))
+    assert (image.level, image.detail.split(":")[0]) == ("ok", "image (the default)")
+    nixpacks = doctor.builder(settings(project, builder="nixpacks"))
+    assert nixpacks.level == "ok" and nixpacks.detail.startswith("nixpacks (nixfly.builder in invoke.yaml)")
+    assert "nixpacks.toml" in nixpacks.detail and "not the closure the smoke tests ran" in nixpacks.detail
+    monkeypatch.setattr("platform.system", lambda: "Darwin")
+    monkeypatch.setattr("platform.machine", lambda: "arm64")
+    mac = doctor.builder(settings(project, builder="image"))
+    assert mac.level == "warn" and "builds aarch64-darwin images and Fly runs x86_64-linux" in mac.detail
+    assert "--on user@x86_64-linux-host" in mac.detail and "--builder nixpacks" in mac.detail
