@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from nixfly import console
 from nixfly.config import validate_env_name
-from nixfly.errors import CommandError, NixflyError
+from nixfly.errors import CommandError, NixflyError, brief
 from nixfly.runner import REDACT, Completed, Runner, display
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def parse_endpoint(text: str) -> Endpoint:
     port = int(match["port"]) if match and match["port"] else None
     if not match or (port is not None and not 0 < port < 65536):
         raise NixflyError(
-            f"invalid SSH host {text!r}",
+            f"invalid SSH host {brief(text)}",
             "use user@host or user@host:port (e.g. --on root@build.example.org:2222)",
         )
     return Endpoint(host=match["host"], user=match["user"] or "", port=port)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from nixfly.config import Settings
-from nixfly.errors import NixflyError
+from nixfly.errors import NixflyError, brief
 from nixfly.remote import Endpoint, parse_endpoint
 
 if TYPE_CHECKING:
@@ -35,15 +35,16 @@ class TargetSpec:
 
 def parse_target(text: str) -> TargetSpec:
     if not isinstance(text, str):
-        raise NixflyError(f"unknown target {text!r}", TARGET_HINT)
-    text = text.strip() or "fly"
+        raise NixflyError(f"unknown target {brief(text)}", TARGET_HINT)
+    # Not stripped: "ssh://host\n" must not reach a connection as "ssh://host".
+    text = text or "fly"
     if text == "fly":
         return TargetSpec("fly")
     if text == "local":
         return TargetSpec("local")
     if text.startswith("ssh://"):
         return TargetSpec("ssh", parse_endpoint(text))
-    raise NixflyError(f"unknown target {text!r}", TARGET_HINT)
+    raise NixflyError(f"unknown target {brief(text)}", TARGET_HINT)
 
 
 @dataclass(frozen=True)
