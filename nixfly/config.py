@@ -208,10 +208,19 @@ def _number(key: str, value: Any, *, low: float = 0.0, high: float = math.inf, w
     return float(value)
 
 
+def _named(key: str, check: Callable[[str], str], value: Any) -> str:
+    """``check`` of a config value, its error naming the key (a flag's error names the flag)."""
+    text = _text(key, value)
+    try:
+        return check(text)
+    except NixflyError as exc:
+        raise _problem(key, exc.message, exc.hint or "") from None
+
+
 def _names(key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         raise _problem(key, f"must be a list of variable names, not {type(value).__name__}")
-    return tuple(validate_env_name(_text(key, item)) for item in value)
+    return tuple(_named(key, validate_env_name, item) for item in value)
 
 
 def _mapping(key: str, value: Any) -> Mapping[str, Any]:
@@ -249,7 +258,7 @@ def _host_env(key: str, value: Any) -> dict[str, str]:
     true/false (flytoml)."""
     found = {}
     for name, item in _mapping(key, value).items():
-        validate_env_name(_text(key, name))
+        _named(key, validate_env_name, name)
         if isinstance(item, bool):
             item = "true" if item else "false"
         found[name] = _text(f"{key}.{name}", str(item) if isinstance(item, int | float) else item)
@@ -261,8 +270,8 @@ MODE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "image_attr": lambda k, v: _text(k, v, FLAKE_ATTR, empty=True),
     "fly_config": lambda k, v: _text(k, v, PATH),
     "nixpacks_config": lambda k, v: _text(k, v, PATH, empty=True),
-    "app": lambda k, v: validate_app(_text(k, v)),
-    "volume": lambda k, v: validate_volume(_text(k, v)) if v != "" else "",
+    "app": lambda k, v: _named(k, validate_app, v),
+    "volume": lambda k, v: _named(k, validate_volume, v) if v != "" else "",
     "volume_size_gb": lambda k, v: int(_number(k, v, high=500, whole=True)),
     "required_secrets": _names,
     "health_url": _health_url,
