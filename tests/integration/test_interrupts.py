@@ -30,10 +30,10 @@ from secrets import token_hex
 
 import pytest
 from flyctl_sim import control
-from helpers import procs
+from helpers import procs, tinyapps
 from helpers.procs import free_port
 from helpers.project import REPO, Project, require
-from helpers.sshd import kill_session, nix_build, running_sshd
+from helpers.sshd import kill_session, running_sshd
 
 FAST = ("--skip-build", "--skip-smoke")
 SLOW = 120  # seconds a slowed command would take: far longer than any test waits
@@ -290,110 +290,33 @@ def test_second_ctrl_c_during_the_term_grace_still_kills(project, tmp_path, runs
 
 
 # --- local and ssh targets -----------------------------------------------------------------------------------
-APP = r"""
-import http.server, json, os, signal, sys
-
-kind = sys.argv[1]
-if kind == "stubborn":
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping it takes the whole kill_timeout
-health = {"status": "ok", "service": "web", "release": os.environ.get("NIXFLY_RELEASE", "")}
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps(health).encode()
-        self.send_response(500 if kind == "sick" else 200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-"""
-FLAKE = r"""
-{
-  outputs = { self }:
-    let
-      app = kind: derivation {
-        name = "nixfly-interrupts-${kind}-NONCE";
-        system = "x86_64-linux";
-        builder = "/bin/bash";
-        args = [ "-c" ''
-          /bin/mkdir -p $out/bin
-          printf '#!/bin/bash\nexec /usr/bin/python3 %s %s\n' ${./app.py} ${kind} > $out/bin/start-oneshot
-          /bin/chmod +x $out/bin/start-oneshot
-          /bin/sleep 0.2 &
-        '' ];
-      };
-    in { packages.x86_64-linux = { ok = app "ok"; stubborn = app "stubborn"; sick = app "sick"; }; };
-}
-"""
-HOST_TOML = """
-app = "oneshot"
-primary_region = "iad"
-kill_timeout = {kill_timeout}
-[[mounts]]
-  source = "oneshot_data"
-  destination = "/data"
-[http_service]
-  internal_port = {port}
-  [[http_service.checks]]
-    method = "GET"
-    path = "/health"
-"""
-
-
 @pytest.fixture(scope="module")
-def apps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Store paths of the tiny apps: ok, stubborn (ignores TERM), sick (/health answers 500)."""
+def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tinyapps.TinyApps]:
     require("nix")
-    flake = tmp_path_factory.mktemp("interrupts-flake")
-    (flake / "app.py").write_text(APP)
-    (flake / "flake.nix").write_text(FLAKE.replace("NONCE", token_hex(4)))
-    kinds = ["ok", "stubborn", "sick"]
-    paths = nix_build(f"path:{flake}", kinds, flake / "result")
-    # By name: the numbering of nix's out-links need not follow the order of the installables.
-    return {kind: next(p for p in paths if f"-interrupts-{kind}-" in p) for kind in kinds}
+    built = tinyapps.build(tmp_path_factory.mktemp("tinyapps"))
+    yield built
+    built.kill_all()
 
 
 @pytest.fixture
 def host_project(project: Project) -> Iterator[Project]:
-    """The project set up for `--target local`: a tiny fly toml, a long kill_timeout, a patient health gate."""
-    (project.root / "fly-integrated.toml").write_text(HOST_TOML.format(kill_timeout=SLOW, port=free_port()))
-    yaml = (project.root / "invoke.yaml").read_text().replace("timeout: 6", f"timeout: {SLOW}")
-    (project.root / "invoke.yaml").write_text(yaml)
+    """The project set up for `--target local`: a long kill_timeout and a patient health gate."""
+    tinyapps.use_local(project, port=free_port(), kill_timeout=SLOW, health_timeout=SLOW)
     try:
         yield project
     finally:
-        kill_session(project.root / ".nixfly" / "local" / "run" / "oneshot.pid")
-
-
-def point_result(project: Project, store_path: str) -> None:
-    link = project.root / "result"
-    if link.is_symlink():
-        link.unlink()
-    link.symlink_to(store_path)
-
-
-def deploy_local(project: Project, store_path: str) -> None:
-    point_result(project, store_path)
-    done = project.inv("deploy", *FAST, "--target", "local")
-    assert done.returncode == 0, done.stderr
+        kill_session(tinyapps.pidfile(project))
 
 
 def live_pid(project: Project) -> int:
-    pidfile = project.root / ".nixfly" / "local" / "run" / "oneshot.pid"
-    return int(pidfile.read_text().split()[0])
+    return int(tinyapps.pidfile(project).read_text().split()[0])
 
 
 def test_ctrl_c_during_local_activate_leaves_the_running_release_alone(host_project, apps, tmp_path, runs):
     project = host_project
-    deploy_local(project, apps["stubborn"])
+    assert tinyapps.deploy_local(project, apps["stubborn"]).returncode == 0
     live = live_pid(project)
-    point_result(project, apps["ok"])
+    tinyapps.point_result(project, apps["ok"])
     run = Run.start(project, tmp_path, "deploy", *FAST, "--target", "local")
     runs.append(run)
     run.in_step("activate", "nixfly stop", "oneshot.pid")  # waiting out the stubborn release's kill_timeout
@@ -406,8 +329,8 @@ def test_ctrl_c_during_local_activate_leaves_the_running_release_alone(host_proj
 
 def test_ctrl_c_during_local_verify_says_how_to_go_back(host_project, apps, tmp_path, runs):
     project = host_project
-    deploy_local(project, apps["ok"])
-    point_result(project, apps["sick"])
+    assert tinyapps.deploy_local(project, apps["ok"]).returncode == 0
+    tinyapps.point_result(project, apps["sick"])
     run = Run.start(project, tmp_path, "deploy", *FAST, "--target", "local")
     runs.append(run)
     run.in_step("verify")  # polling /health in nixfly itself: no child to wait for
@@ -421,8 +344,8 @@ def test_ctrl_c_during_local_verify_says_how_to_go_back(host_project, apps, tmp_
 
 def test_ctrl_c_during_ssh_copy(project, apps, tmp_path, runs):
     """An ssh:// target's copy step is `nix copy --to ssh://…` (a local target has nothing to copy)."""
-    (project.root / "fly-integrated.toml").write_text(HOST_TOML.format(kill_timeout=5, port=free_port()))
-    point_result(project, apps["ok"])
+    tinyapps.use_local(project, port=free_port())
+    tinyapps.point_result(project, apps["ok"])
     with running_sshd(tmp_path / "sshd") as sshd:
         env = {
             **slow_on(project, tmp_path, "nix", "*' copy '*"),
