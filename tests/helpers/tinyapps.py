@@ -56,6 +56,8 @@ def serve():
     http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 
 
+# A careless app prints a secret: `inv logs` must mask it, and the log must be its owner's alone.
+print(f"{kind} on {os.environ['PORT']}, token {os.environ.get('CLAUDE_ACCESS_TOKEN', '-')}", flush=True)
 if kind == "deaf":
     while True:
         time.sleep(3600)
@@ -129,6 +131,7 @@ class TinyApps:
 def build(directory: Path) -> TinyApps:
     """Every kind, built from a fresh flake in ``directory``: a nonce of its own, paths of its own."""
     nonce = token_hex(4)
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / f"tinyapp-{nonce}.py").write_text(APP)
     kinds = " ".join(f'"{kind}"' for kind in KINDS)
     flake = (
