@@ -127,7 +127,9 @@ def test_local_target_status_logs_and_its_app_log(project, tmp_path):
         apps.kill_all()
 
 
-def test_the_crash_report_of_a_bug_holds_no_secret(project, fake_result, tmp_path, monkeypatch, capsys):
+def test_a_bug_is_reported_as_a_failure_and_its_crash_report_holds_no_secret(
+    project, fake_result, tmp_path, monkeypatch, capsys
+):
     """A bug inside a step (here: one whose message quotes a secret) ends in one line and a traceback file;
     neither holds the value."""
     from nixfly import commands, config
@@ -138,8 +140,10 @@ def test_the_crash_report_of_a_bug_holds_no_secret(project, fake_result, tmp_pat
 
     monkeypatch.setattr(FlyTarget, "push_image", crash)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
+    job_summary = tmp_path / "summary.md"
     for key, value in project.env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(job_summary))
     monkeypatch.chdir(project.root)
     settings = config.resolve(
         {
@@ -161,5 +165,7 @@ def test_the_crash_report_of_a_bug_holds_no_secret(project, fake_result, tmp_pat
     summary = json.loads(capsys.readouterr().out)
     assert summary["ok"] is False
     assert [s["status"] for s in summary["steps"] if s["step"] == "image"] == ["failed"]
+    markdown = job_summary.read_text()  # what GitHub shows on the run's page
+    assert ": FAILED" in markdown and "| image | failed | nixfly hit a bug in step image" in markdown
     for canary in CANARY.values():
         assert canary not in text and canary not in str(error)
