@@ -105,12 +105,9 @@ def _check_keys(name: str, data: Mapping[Any, Any], defaults: Any, where: str, f
             raise NixflyError(
                 f"{name}: the key {brief(key)} under {where.rstrip('.') or 'the top'} must be text", fix
             )
-        default = defaults.get(key) if isinstance(defaults, dict) else None
-        if (
-            isinstance(defaults, dict)
-            and key in defaults
-            and isinstance(default, dict) != isinstance(value, dict)
-        ):
+        known = isinstance(defaults, dict) and key in defaults
+        default = defaults[key] if known else None
+        if known and isinstance(default, dict) != isinstance(value, dict):
             what = "a mapping" if isinstance(default, dict) else "a single value"
             raise NixflyError(f"{name}: `{path}` must be {what} (Invoke's own setting)", fix)
         if isinstance(value, dict):
@@ -126,6 +123,16 @@ def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackTyp
         stop_all()
         print("error: interrupted", file=sys.stderr)
         code = INTERRUPTED_EXIT
+    elif isinstance(exc, _invoke_config_errors()):
+        # A config file nixfly did not check (-f FILE, ~/.invoke.yaml, /etc/invoke.yaml) or an INVOKE_*
+        # variable: the user's to fix, not nixfly's bug. Invoke's own message can print whole dicts.
+        print(
+            f"error: Invoke could not load its configuration ({type(exc).__name__}: "
+            f"{brief(str(exc).splitlines()[0] if str(exc) else '')[1:-1]}) — check the file -f names, "
+            "~/.invoke.yaml, /etc/invoke.yaml and INVOKE_* variables",
+            file=sys.stderr,
+        )
+        code = 1
     else:
         report = bug_report("`inv` (outside any task)", exc.with_traceback(tb))
         print(f"error: {report}", file=sys.stderr)
@@ -134,6 +141,14 @@ def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackTyp
     sys.stderr.flush()
     # An excepthook cannot set the exit status by raising: Python would print both exceptions.
     os._exit(code)
+
+
+def _invoke_config_errors() -> tuple[type[BaseException], ...]:
+    from invoke.config import AmbiguousMergeError
+    from invoke.exceptions import AmbiguousEnvVar, UncastableEnvVar, UnknownFileType
+    from invoke.util import yaml
+
+    return (AmbiguousMergeError, AmbiguousEnvVar, UncastableEnvVar, UnknownFileType, yaml.YAMLError)
 
 
 def settings(c: Context, root: Path, **flags: Any) -> Settings:

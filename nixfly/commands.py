@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from nixfly import console
 from nixfly.config import Settings
+from nixfly.errors import NixflyError
 from nixfly.runner import Runner
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def lock_status(s: Settings) -> None:
     if holder is None:
         console.ok(f"{s.app}: not locked")
     elif holder.damaged:
-        console.warn(f"{s.app}: DAMAGED lock: {holder.describe()}: `inv lock.release` removes it")
+        console.warn(f"{s.app}: DAMAGED lock file ({holder.damaged}): `inv lock.release` removes it")
     elif lock.is_stale(holder):
         console.warn(
             f"{s.app}: STALE lock of {holder.describe()} (process gone): `inv lock.release` removes it"
@@ -212,7 +213,6 @@ def _refuse_clean_state(root: Path, state_dir: Path) -> None:
     """The state directory holds the live deploy locks, and the pidfiles and profile generations (GC roots)
     of local releases: deleting it under a deploy or a running release would orphan them."""
     from nixfly import lock
-    from nixfly.errors import NixflyError
     from nixfly.hosts import service
     from nixfly.hosts.machine import Host
 
