@@ -20,13 +20,14 @@ from nixfly.errors import NixflyError
 
 FAST = ("--skip-build", "--skip-smoke")
 GOOGLE_KEY = "canary-google-private-key-5e1d"
+FLY_TOKEN = "FlyV1 fm2_canary-fly-token-9c4b"
 
 
 def test_no_secret_value_escapes_anywhere(project, fake_result):
     google = {"type": "service_account", "private_key": GOOGLE_KEY, "client_email": "x@y.iam"}
     (project.root / "google.json").write_text(json.dumps(google, indent=2))
     env = {"GOOGLE_APPLICATION_CREDENTIALS": "google.json"}
-    canaries = [*CANARY.values(), GOOGLE_KEY]
+    canaries = [*CANARY.values(), GOOGLE_KEY, FLY_TOKEN]
     outputs: list[str] = []
 
     def run(*args: str) -> None:
@@ -65,7 +66,11 @@ def test_no_secret_value_escapes_anywhere(project, fake_result):
     run("bundle")
     env["CLAUDE_ACCESS_TOKEN"] = CANARY["CLAUDE_ACCESS_TOKEN"] * 4000
     run("deploy", *FAST)
-    control.add_log(project.sim, "oneshot", f"an app printing {CANARY['GH_TOKEN']}")
+    # what an app prints of its secrets, one field of a JSON credential, and the Fly token nixfly runs with
+    control.add_token(project.sim, FLY_TOKEN)
+    env = {**env, "FLY_API_TOKEN": FLY_TOKEN}
+    for line in (f"an app printing {CANARY['GH_TOKEN']}", f"key={GOOGLE_KEY}", f"token {FLY_TOKEN}"):
+        control.add_log(project.sim, "oneshot", line)
     run("logs", "--timeout", "2")
     run("status", "--json")
 
