@@ -10,9 +10,10 @@ from pathlib import Path
 from invoke import Collection, Exit, task
 
 from nixfly import commands
-from nixfly.cli import clean_exit, seconds, settings, whole
+from nixfly.cli import clean_exit, guard, seconds, settings, state_dir, whole
 
 ROOT = Path(__file__).resolve().parent
+guard(ROOT)  # invoke.yaml is read by Invoke after this file: a bad one is one line, not its traceback
 
 MODE = "deploy mode: integrated or ai-server-only (default: integrated)"
 APP = "Fly app name (default: the mode's app from config)"
@@ -281,8 +282,12 @@ def dev(c, web_port="", ai_port="", dry_run=False):
 @task(help={"state": "also remove .nixfly/ (fingerprints, locks, records) (default: off)", "dry_run": DRY})
 @clean_exit
 def clean(c, state=False, dry_run=False):
-    """Remove build outputs (result links, web/_build); --state also forgets nixfly's records."""
-    commands.clean(ROOT, dry_run=dry_run, state=state)
+    """Remove build outputs (result links, web/_build); --state also forgets nixfly's records.
+
+    --state refuses while a deploy holds its lock or a local release runs (it holds their pidfiles and GC
+    roots): `inv stop --target local` first.
+    """
+    commands.clean(ROOT, state_dir(c, ROOT), dry_run=dry_run, state=state)
 
 
 @task(help={"dry_run": DRY})

@@ -58,13 +58,20 @@ class Refresh:
 
 def _compact_json(text: str, name: str, origin: str) -> str:
     try:
-        return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         # exc.msg and the position never quote the content.
         raise NixflyError(
             f"{name} from {origin} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
             "fix or replace the credential file, then run `inv bundle` again",
         ) from None
+    if not isinstance(data, dict):
+        # Both credentials are JSON objects; a bare string or list is a file of something else.
+        raise NixflyError(
+            f"{name} from {origin} is JSON but not an object ({type(data).__name__})",
+            "point it at the credential file itself, then run `inv bundle` again",
+        )
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def _checked(name: str, value: str, origin: str) -> str:
@@ -87,7 +94,8 @@ def _checked(name: str, value: str, origin: str) -> str:
 def gather(root: Path, dotenv: Path, runner: Runner, environ: Mapping[str, str] | None = None) -> Bundle:
     """Collect every known credential; raise ``NixflyError`` on a bad source, leaving nothing written."""
     environ = os.environ if environ is None else environ
-    file_values = envfiles.read(dotenv) if os.path.exists(dotenv) else {}
+    # lexists: a .env that is a dangling symlink is an error to show, not a file to skip.
+    file_values = envfiles.read(dotenv) if os.path.lexists(dotenv) else {}
     bundle = Bundle()
 
     def lookup(name: str) -> tuple[str, str] | None:
@@ -165,7 +173,8 @@ def check_env_fly(root: Path, env_file: Path, runner: Runner) -> str:
         )
     if os.path.lexists(env_file) and not env_file.is_file():
         raise NixflyError(
-            f"{shown} is not a regular file", f"remove it (`rm -r {shown}`), then run `inv bundle`"
+            f"{shown} is not a regular file",
+            f"move it away (`mv {shown} {shown}.bak`) or choose another file, then run `inv bundle`",
         )
     return check_ignored(root, env_file, runner)
 

@@ -3,20 +3,25 @@ can end becomes one line and an exit code (1 for what the user can fix, 130 for 
 nixfly's own bugs, with the traceback in a file) — never a traceback on the terminal.
 
 Numeric flags are declared as text and converted here: Invoke's own conversion of ``--port abc`` would end in
-a traceback.
+a traceback. Invoke reads invoke.yaml itself, after tasks.py and outside any task, so ``guard`` (called when
+tasks.py is imported) checks that file first, and turns anything that still escapes Invoke into the same one
+line and exit code a task would give.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Exit
 
-from nixfly.errors import INTERRUPTED_EXIT, NixflyError
+from nixfly.errors import INTERRUPTED_EXIT, NixflyError, brief
 
 if TYPE_CHECKING:
     # tasks.py imports this module to decorate its tasks: what a task body needs is imported when it runs,
@@ -33,6 +38,8 @@ def clean_exit(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from nixfly.pipeline import bug_report
+
         try:
             return fn(*args, **kwargs)
         except NixflyError as exc:
@@ -48,12 +55,109 @@ def clean_exit(fn: F) -> F:
         except Exit:
             raise
         except Exception as exc:
-            from nixfly.pipeline import bug_report
-
             report = bug_report(f"`inv {fn.__name__.replace('_', '.', 1)}`", exc)
             raise Exit(f"error: {report}", code=report.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def guard(root: Path) -> None:
+    """At tasks.py import: refuse a project config Invoke would crash on, and catch what escapes Invoke."""
+    sys.excepthook = _last_resort
+    try:
+        check_invoke_files(root)
+    except NixflyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+# Invoke's project config files, in the order it looks for them (the first found is read).
+PROJECT_CONFIGS = ("invoke.yaml", "invoke.yml", "invoke.json", "invoke.py")
+
+
+def check_invoke_files(root: Path) -> None:
+    """The project's invoke.yaml/.yml as Invoke will read it: UTF-8 YAML, a mapping, text keys, and no value
+    whose shape differs from Invoke's own setting of that name (its merge would raise)."""
+    from invoke import Config
+    from invoke.util import yaml
+
+    from nixfly.files import read_bytes
+
+    found = next((root / name for name in PROJECT_CONFIGS if os.path.lexists(root / name)), None)
+    if found is None or found.suffix not in (".yaml", ".yml"):
+        return
+    fix = f"fix {found.name} (nixfly's settings go under `nixfly:`)"
+    try:
+        data = yaml.safe_load(read_bytes(found, fix).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise NixflyError(
+            f"{found.name} is not UTF-8 text (invalid byte at offset {exc.start})", fix
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise NixflyError(f"{found.name} is not valid YAML: {problem}{where}", fix) from None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise NixflyError(f"{found.name} must be a mapping of settings, not {type(data).__name__}", fix)
+    _check_keys(found.name, data, Config.global_defaults(), "", fix)
+
+
+def _check_keys(name: str, data: Mapping[Any, Any], defaults: Any, where: str, fix: str) -> None:
+    for key, value in data.items():
+        path = f"{where}{key}"
+        if not isinstance(key, str):
+            raise NixflyError(
+                f"{name}: the key {brief(key)} under {where.rstrip('.') or 'the top'} must be text", fix
+            )
+        known = isinstance(defaults, dict) and key in defaults
+        default = defaults[key] if known else None
+        if known and isinstance(default, dict) != isinstance(value, dict):
+            what = "a mapping" if isinstance(default, dict) else "a single value"
+            raise NixflyError(f"{name}: `{path}` must be {what} (Invoke's own setting)", fix)
+        if isinstance(value, dict):
+            _check_keys(name, value, default, f"{path}.", fix)
+
+
+def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """sys.excepthook: whatever escaped Invoke (its own config, the environment) as one line, never a
+    traceback: exit 130 for Ctrl-C, else a bug report."""
+    from nixfly.pipeline import bug_report
+
+    if isinstance(exc, KeyboardInterrupt):
+        from nixfly.runner import stop_all
+
+        stop_all()
+        print("error: interrupted", file=sys.stderr)
+        code = INTERRUPTED_EXIT
+    elif isinstance(exc, _invoke_config_errors()):
+        # A config file nixfly did not check (-f FILE, ~/.invoke.yaml, /etc/invoke.yaml) or an INVOKE_*
+        # variable: the user's to fix, not nixfly's bug. Invoke's own message can print whole dicts.
+        print(
+            f"error: Invoke could not load its configuration ({type(exc).__name__}: "
+            f"{brief(str(exc).splitlines()[0] if str(exc) else '')[1:-1]}) — check the file -f names, "
+            "~/.invoke.yaml, /etc/invoke.yaml and INVOKE_* variables",
+            file=sys.stderr,
+        )
+        code = 1
+    else:
+        report = bug_report("`inv` (outside any task)", exc.with_traceback(tb))
+        print(f"error: {report}", file=sys.stderr)
+        code = report.exit_code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # An excepthook cannot set the exit status by raising: Python would print both exceptions.
+    os._exit(code)
+
+
+def _invoke_config_errors() -> tuple[type[BaseException], ...]:
+    from invoke.config import AmbiguousMergeError
+    from invoke.exceptions import AmbiguousEnvVar, UncastableEnvVar, UnknownFileType
+    from invoke.util import yaml
+
+    return (AmbiguousMergeError, AmbiguousEnvVar, UncastableEnvVar, UnknownFileType, yaml.YAMLError)
 
 
 def settings(c: Context, root: Path, **flags: Any) -> Settings:
@@ -68,16 +172,21 @@ def settings(c: Context, root: Path, **flags: Any) -> Settings:
     return resolve(nixfly_config, root, dry_run=dry, **{k: v for k, v in flags.items() if v is not None})
 
 
+def state_dir(c: Context, root: Path) -> Path:
+    """``nixfly.state_dir`` of invoke.yaml, for tasks that must work when what is there is wrong."""
+    from nixfly.config import state_dir as configured
+
+    return configured(c.config.get("nixfly"), root)
+
+
 def whole(flag: str, text: str | int, *, low: int = 0, high: int | None = None) -> int:
     """``--flag N`` as a whole number in [low, high]; "" (not given) is ``low``."""
     if text in ("", None):
         return low
-    try:
-        value = int(str(text).strip(), 10)
-    except ValueError:
-        raise NixflyError(
-            f"--{flag} {text!r} is not a whole number", f"e.g. --{flag} {max(low, 1)}"
-        ) from None
+    # ASCII digits only: int() would also take "1_000", " 5\n" and other scripts' digits.
+    if not isinstance(text, int) and not re.fullmatch(r"-?[0-9]{1,18}", str(text), re.ASCII):
+        raise NixflyError(f"--{flag} {brief(text)} is not a whole number", f"e.g. --{flag} {max(low, 1)}")
+    value = int(text)
     if value < low or (high is not None and value > high):
         upper = f" and at most {high}" if high is not None else ""
         raise NixflyError(f"--{flag} {value} is out of range", f"use at least {low}{upper}")
@@ -88,10 +197,10 @@ def seconds(flag: str, text: str | float, default: float) -> float:
     """``--flag S`` as a positive number of seconds; "" (not given) is ``default``."""
     if text in ("", None):
         return default
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise NixflyError(f"--{flag} {text!r} is not a number of seconds", f"e.g. --{flag} 15") from None
+    # Plain decimals: float() would also take "inf", "nan", "1e3" and "1_0".
+    if not isinstance(text, float | int) and not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", str(text)):
+        raise NixflyError(f"--{flag} {brief(text)} is not a number of seconds", f"e.g. --{flag} 15")
+    value = float(text)
     if not 0 < value <= 86400:
         raise NixflyError(f"--{flag} {value:g} is out of range", "use more than 0 and at most 86400 seconds")
     return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from nixfly import console
@@ -189,6 +189,8 @@ def lock_status(s: Settings, *, target: str = "fly") -> None:
     holder = lock.read(lock.lock_path(s.state_dir, s.app))
     if holder is None:
         console.ok(f"{s.app}: not locked")
+    elif holder.damaged:
+        console.warn(f"{s.app}: DAMAGED lock file ({holder.damaged}): `inv lock.release` removes it")
     elif lock.is_stale(holder):
         console.warn(
             f"{s.app}: STALE lock of {holder.describe()} (process gone): `inv lock.release` removes it"
@@ -221,12 +223,14 @@ def dev(s: Settings, *, web_port: int, ai_port: int) -> int:
     return both.run(runner_for(s), s.root, web_port, ai_port)
 
 
-def clean(root: Path, *, dry_run: bool, state: bool) -> None:
+def clean(root: Path, state_dir: Path, *, dry_run: bool, state: bool) -> None:
+    """Remove build outputs; with ``state`` also nixfly's records — unless something still needs them."""
     import shutil
 
     targets = [*sorted(root.glob("result*")), root / "web" / "_build", root / ".pytest_cache"]
     if state:
-        targets.append(root / ".nixfly")
+        _refuse_clean_state(root, state_dir)
+        targets.append(state_dir)
     for path in targets:
         if not (path.exists() or path.is_symlink()):
             continue
@@ -238,6 +242,42 @@ def clean(root: Path, *, dry_run: bool, state: bool) -> None:
         else:
             path.unlink()
             console.note(f"removed {path.relative_to(root)}")
+
+
+def _refuse_clean_state(root: Path, state_dir: Path) -> None:
+    """The state directory holds the live deploy locks, and the pidfiles and profile generations (GC roots)
+    of local releases: deleting it under a deploy or a running release would orphan them."""
+    from nixfly import lock
+    from nixfly.errors import NixflyError
+    from nixfly.hosts import service
+    from nixfly.hosts.machine import Host
+    from nixfly.runner import Runner
+
+    shown = state_dir.relative_to(root) if state_dir.is_relative_to(root) else state_dir
+    if not state_dir.resolve().is_relative_to(root.resolve()) or state_dir.resolve() == root.resolve():
+        raise NixflyError(
+            f"nixfly.state_dir {shown} is not a directory inside the checkout: `inv clean --state` "
+            "removes nixfly's records only there",
+            "set nixfly.state_dir in invoke.yaml to a directory of the checkout",
+        )
+    if not state_dir.is_dir() or state_dir.is_symlink():
+        return
+    for path in sorted(state_dir.glob("deploy-*.lock")):
+        holder = lock.read(path)
+        if holder is not None and not holder.damaged and not lock.is_stale(holder):
+            raise NixflyError(
+                f"a deploy is running: {path.name} is held by {holder.describe()}",
+                "wait for it to finish, then run `inv clean --state` again",
+            )
+    local = Host("local", Runner(cwd=root), PurePosixPath(state_dir.resolve()) / "local")
+    for pidfile in sorted((state_dir / "local" / "run").glob("*.pid")):
+        pid = service.pid(local, PurePosixPath(pidfile.resolve()))
+        if pid:
+            raise NixflyError(
+                f"the local release of {pidfile.stem} is running (pid {pid}): {shown} holds its pidfile "
+                "and its profile generations",
+                "stop it first: `inv stop --target local` (with the --mode that deployed it)",
+            )
 
 
 def update(s: Settings) -> None:

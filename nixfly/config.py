@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from nixfly.errors import NixflyError
+from nixfly.errors import NixflyError, brief
 
 Builder = Literal["image", "nixpacks"]
 Strategy = Literal["", "rolling", "canary", "bluegreen", "immediate"]
@@ -184,8 +184,26 @@ def _text(key: str, value: Any, pattern: re.Pattern[str] | None = None, *, empty
     if not value and empty:
         return value
     if pattern is not None and not pattern.fullmatch(value):
-        raise _problem(key, f"{value!r} is not valid")
+        raise _problem(key, f"{brief(value)} is not valid")
     return value
+
+
+def _relative(key: str, value: Any, *, empty: bool = False) -> str:
+    """A path inside the checkout (or the release): relative, no `..`; an absolute one would write (or run)
+    wherever it points."""
+    path = _text(key, value, PATH, empty=empty)
+    if path and (path.startswith("/") or ".." in Path(path).parts):
+        raise _problem(key, f"{brief(path)} must be a relative path without '..'")
+    return path
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    text = _text(key, value)
+    if text not in choices:
+        raise _problem(
+            key, f"unknown value {brief(text)}", f"choose one of: {', '.join(c for c in choices if c)}"
+        )
+    return text
 
 
 def _number(key: str, value: Any, *, low: float = 0.0, high: float = math.inf, whole: bool = False) -> float:
@@ -195,17 +213,26 @@ def _number(key: str, value: Any, *, low: float = 0.0, high: float = math.inf, w
         or not isinstance(value, int | float)
         or (whole and not isinstance(value, int))
     ):
-        raise _problem(key, f"must be a {'whole ' if whole else ''}number, not {value!r}")
+        raise _problem(key, f"must be a {'whole ' if whole else ''}number, not {brief(value)}")
     if not (low < value <= high) or math.isnan(value):
         bounds = f"above {low:g}" + (f" and at most {high:g}" if high != math.inf else "")
         raise _problem(key, f"{value!r} is out of range: it must be {bounds}")
     return float(value)
 
 
+def _named(key: str, check: Callable[[str], str], value: Any) -> str:
+    """``check`` of a config value, its error naming the key (a flag's error names the flag)."""
+    text = _text(key, value)
+    try:
+        return check(text)
+    except NixflyError as exc:
+        raise _problem(key, exc.message, exc.hint or "") from None
+
+
 def _names(key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         raise _problem(key, f"must be a list of variable names, not {type(value).__name__}")
-    return tuple(validate_env_name(_text(key, item)) for item in value)
+    return tuple(_named(key, validate_env_name, item) for item in value)
 
 
 def _mapping(key: str, value: Any) -> Mapping[str, Any]:
@@ -225,21 +252,27 @@ def _known_keys(key: str, value: Mapping[str, Any], known: Mapping[str, Any]) ->
 def _health_url(key: str, value: Any) -> str:
     url = _text(key, value)
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(url) if name is not None]
+        fields = [(n, spec, conv) for _, n, spec, conv in string.Formatter().parse(url) if n is not None]
     except ValueError as exc:
-        raise _problem(key, f"{url!r} is not a valid template ({exc})") from None
-    unknown = [name for name in fields if name != "app"]
+        raise _problem(key, f"{brief(url)} is not a valid template ({exc})") from None
+    # Exactly {app}: a conversion ({app!r}) or a format spec ({app:>9999999}) would change or blow up the URL.
+    unknown = [f"{{{n}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}" for n, spec, conv in fields]
+    unknown = [field for field in unknown if field != "{app}"]
     if unknown:
-        raise _problem(key, f"unknown placeholder {{{unknown[0]}}}", "the only placeholder is {app}")
+        raise _problem(key, f"unknown placeholder {brief(unknown[0])[1:-1]}", "the only placeholder is {app}")
     if not url.startswith(("http://", "https://")):
-        raise _problem(key, f"{url!r} is not an http(s) URL")
+        raise _problem(key, f"{brief(url)} is not an http(s) URL")
     return url
 
 
 def _host_env(key: str, value: Any) -> dict[str, str]:
+    """Laid over the fly toml's [env], so read as flyctl reads [env]: text, numbers, and booleans as
+    true/false (flytoml)."""
     found = {}
     for name, item in _mapping(key, value).items():
-        validate_env_name(_text(key, name))
+        _named(key, validate_env_name, name)
+        if isinstance(item, bool):
+            item = "true" if item else "false"
         found[name] = _text(f"{key}.{name}", str(item) if isinstance(item, int | float) else item)
     return found
 
@@ -319,15 +352,15 @@ MODE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "image_attr": lambda k, v: _text(k, v, FLAKE_ATTR, empty=True),
     "fly_config": lambda k, v: _text(k, v, PATH),
     "nixpacks_config": lambda k, v: _text(k, v, PATH, empty=True),
-    "app": lambda k, v: validate_app(_text(k, v)),
-    "volume": lambda k, v: validate_volume(_text(k, v)) if v != "" else "",
+    "app": lambda k, v: _named(k, validate_app, v),
+    "volume": lambda k, v: _named(k, validate_volume, v) if v != "" else "",
     "volume_size_gb": lambda k, v: int(_number(k, v, high=500, whole=True)),
     "required_secrets": _names,
     "health_url": _health_url,
     "service": lambda k, v: _text(k, v, empty=True),
-    "out_link": lambda k, v: _text(k, v, PATH),
+    "out_link": lambda k, v: _relative(k, v),
     "smoke": lambda k, v: _text(k, v, ENV_NAME, empty=True),
-    "start": lambda k, v: _text(k, v, PATH, empty=True),
+    "start": lambda k, v: _relative(k, v, empty=True),
     "host_env": _host_env,
     "regions": _regions,
 }
@@ -336,10 +369,10 @@ TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "dotenv": lambda k, v: _text(k, v, PATH),
     "state_dir": lambda k, v: _text(k, v, PATH),
     "org": lambda k, v: _text(k, v, re.compile(r"[a-z0-9][a-z0-9-]*"), empty=True),
-    "builder": lambda k, v: validate_choice(k, _text(k, v), BUILDERS),
+    "builder": lambda k, v: _choice(k, v, BUILDERS),
     "registry": lambda k, v: _text(k, v, re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")),
-    "strategy": lambda k, v: validate_choice(k, _text(k, v), STRATEGIES) if v else "",
-    "flyctl": lambda k, v: _text(k, v),
+    "strategy": lambda k, v: _choice(k, v, ("", *STRATEGIES)),
+    "flyctl": lambda k, v: _text(k, v, PATH),
     "targets": _targets,
     "health": lambda k, v: v,  # checked by _health
     "modes": lambda k, v: v,  # checked by load_mode
@@ -384,7 +417,8 @@ def load_mode(name: str, config: Any = None) -> Mode:
     modes = merged(config)["modes"]
     if not isinstance(name, str) or name not in modes:
         raise NixflyError(
-            f"unknown mode {name!r}", f"choose one of: {', '.join(sorted(modes))} (e.g. --mode integrated)"
+            f"unknown mode {brief(name)}",
+            f"choose one of: {', '.join(sorted(modes))} (e.g. --mode integrated)",
         )
     key = f"modes.{name}"
     if not MODE_NAME.fullmatch(name):
@@ -427,7 +461,7 @@ def _health(raw: Any) -> Health:
 def validate_app(name: str) -> str:
     if not isinstance(name, str) or not APP_NAME.fullmatch(name):
         raise NixflyError(
-            f"invalid app name {name!r}",
+            f"invalid app name {brief(name)}",
             "Fly app names use lowercase letters, digits and dashes (at most 63, no leading/trailing dash)",
         )
     return name
@@ -435,28 +469,54 @@ def validate_app(name: str) -> str:
 
 def validate_region(code: str) -> str:
     if not isinstance(code, str) or not REGION.fullmatch(code):
-        raise NixflyError(f"invalid region {code!r}", "use a three-letter Fly region code such as iad or ams")
+        raise NixflyError(
+            f"invalid region {brief(code)}", "use a three-letter Fly region code such as iad or ams"
+        )
     return code
 
 
 def validate_volume(name: str) -> str:
     if not VOLUME_NAME.fullmatch(name):
         raise NixflyError(
-            f"invalid volume name {name!r}", "volume names use letters, digits and underscores (at most 30)"
+            f"invalid volume name {brief(name)}",
+            "volume names use letters, digits and underscores (at most 30)",
         )
     return name
 
 
 def validate_env_name(name: str) -> str:
     if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
-        raise NixflyError(f"invalid variable name {name!r}", "use letters, digits and underscores")
+        raise NixflyError(f"invalid variable name {brief(name)}", "use letters, digits and underscores")
     return name
 
 
 def validate_choice(kind: str, value: str, choices: tuple[str, ...]) -> Any:
     if value not in choices:
-        raise NixflyError(f"unknown {kind} {value!r}", f"choose one of: {', '.join(c for c in choices if c)}")
+        raise NixflyError(
+            f"unknown {kind} {brief(value)}", f"choose one of: {', '.join(c for c in choices if c)}"
+        )
     return value
+
+
+def state_dir(config: Any, root: Path) -> Path:
+    """Where nixfly keeps its records (``nixfly.state_dir``), without looking at it: ``inv clean`` needs the
+    path even when what is there is wrong."""
+    return root / TOP_KEYS["state_dir"]("state_dir", merged(config)["state_dir"])
+
+
+def check_state_dir(root: Path, path: Path) -> Path:
+    """The state directory, if it exists, must be a writable directory that is not the checkout itself."""
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    if path.resolve() == root.resolve() or root.resolve().is_relative_to(path.resolve()):
+        raise _problem("state_dir", f"{shown} is the checkout or holds it", "use a directory of its own")
+    if os.path.lexists(path) and not path.is_dir():
+        raise NixflyError(
+            f"{shown} is not a directory: nixfly keeps its records there (nixfly.state_dir)",
+            f"move it away (`mv {shown} {shown}.bak`), or set nixfly.state_dir in invoke.yaml",
+        )
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise NixflyError(f"{shown} is not writable", f"make it writable (`chmod u+rwx {shown}`)")
+    return path
 
 
 def resolve(
@@ -482,8 +542,8 @@ def resolve(
     if not region:
         region = flytoml.load(fly_config).primary_region if fly_config.is_file() else ""
     region = validate_region(region or "iad")
-    if env_file:
-        _text("--env-file", env_file, PATH)
+    if env_file and not PATH.fullmatch(env_file):
+        raise NixflyError(f"--env-file {brief(env_file)} is not a usable file name", "no control characters")
     chosen_strategy = validate_choice("strategy", strategy, STRATEGIES) if strategy else top["strategy"]
     return Settings(
         root=root,
@@ -494,7 +554,7 @@ def resolve(
         dry_run=dry_run,
         env_file=root / (env_file or top["env_file"]),
         dotenv=root / top["dotenv"],
-        state_dir=root / top["state_dir"],
+        state_dir=check_state_dir(root, root / top["state_dir"]),
         builder=cast(Builder, validate_choice("builder", builder, BUILDERS) if builder else top["builder"]),
         registry=top["registry"],
         strategy=cast(Strategy, chosen_strategy),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nixfly.errors import NixflyError
+from nixfly.errors import NixflyError, brief
 
 # user@host[:port], also accepted with an ssh:// prefix. Neither part may start with "-": both end up on an
 # ssh command line (nix copy), where that would read as an option.
@@ -45,7 +45,7 @@ def parse_endpoint(text: str) -> Endpoint:
     port = int(match["port"]) if match and match["port"] else None
     if not match or (port is not None and not 0 < port < 65536):
         raise NixflyError(
-            f"invalid SSH host {text!r}",
+            f"invalid SSH host {brief(text)}",
             "use user@host or user@host:port (e.g. --on root@build.example.org:2222)",
         )
     return Endpoint(host=match["host"], user=match["user"] or "", port=port)

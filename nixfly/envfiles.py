@@ -19,35 +19,16 @@ import re
 from pathlib import Path
 
 from nixfly.errors import NixflyError
-from nixfly.files import write_atomic
+from nixfly.files import read_bytes, shown, write_atomic
 from nixfly.runner import REDACT
 
 # A CR that is not the first half of a CRLF line ending.
 _LONE_CR = re.compile(r"\r(?!\n)")
 
 
-def shown(path: Path) -> str:
-    """``path`` as a person wants to read it: relative to the working directory when inside it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def read_text(path: Path, fix: str) -> str:
     """The UTF-8 text of a file credentials come from; ``fix`` says what to do when it cannot be read."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NixflyError(f"{shown(path)} not found", fix) from None
-    except IsADirectoryError:
-        raise NixflyError(f"{shown(path)} is a directory, not a file", fix) from None
-    except PermissionError:
-        raise NixflyError(
-            f"{shown(path)} is not readable (permission denied)", f"`chmod u+r {shown(path)}`, or {fix}"
-        ) from None
-    except OSError as exc:
-        raise NixflyError(f"cannot read {shown(path)}: {exc.strerror or exc}", fix) from None
+    data = read_bytes(path, fix)
     try:
         return data.decode("utf-8-sig")  # a BOM (Windows editors) is not part of the first key
     except UnicodeDecodeError as exc:

@@ -17,6 +17,15 @@ BUG_EXIT = 70
 INTERRUPTED_EXIT = 130
 
 CommandFailure = Literal["failed", "timed out", "not found"]
+# How much of a value a user typed an error message repeats: enough to recognise it, never a page.
+BRIEF_LIMIT = 60
+
+
+def brief(value: object) -> str:
+    """``repr(value)`` for a message, cut to about ``BRIEF_LIMIT`` characters: a 100 KB flag is not echoed
+    whole."""
+    shown = repr(value)
+    return shown if len(shown) <= BRIEF_LIMIT else f"{shown[: BRIEF_LIMIT - 12]}…({len(str(value))} chars)"
 
 
 class NixflyError(Exception):

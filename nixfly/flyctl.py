@@ -143,7 +143,6 @@ def parse_json(text: str, what: str) -> Any:
         raise NixflyError(f"flyctl printed unreadable JSON for {what}", "check `flyctl version`") from None
 
 
-
 def parse_deployed(stdout: str) -> Deployed | None:
     """The release line of ``flyctl deploy`` (machines_deploymachinesapp.go ``DeployMachinesApp``: after
     success, ``json.Marshal`` of {id, version, image_ref} and a newline; deploy.go prints "Visit your newly

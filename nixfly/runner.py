@@ -21,6 +21,7 @@ import signal
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -105,6 +106,8 @@ class Completed:
     stderr: str = ""
     seconds: float = 0.0
     dry_run: bool = False
+    # Ended by ``stop`` (a Ctrl-C), not by itself.
+    stopped: bool = False
 
 
 def display(argv: Sequence[str]) -> str:
@@ -191,6 +194,12 @@ class Runner:
             result = self._execute(
                 argv, stdin=stdin, timeout=timeout, env=env, cwd=cwd, stream=stream, quiet=quiet, hint=hint
             )
+            if result.stopped:
+                # Ended by stop_all (a Ctrl-C, seen by another thread): not a result to act on, retry or fall
+                # back from: any of those would start the command again.
+                raise CommandError(
+                    f"`{display(argv[:3])}…` was stopped{self.where}", hint, kind="failed", argv=argv
+                )
             if result.returncode == 0 or not check:
                 return result
             if attempt >= retries:
@@ -253,7 +262,14 @@ class Runner:
             _forget(proc)
         for reader in readers:
             reader.join()
-        return Completed(argv, proc.returncode, "".join(out), "".join(err), time.monotonic() - started)
+        return Completed(
+            argv,
+            proc.returncode,
+            "".join(out),
+            "".join(err),
+            time.monotonic() - started,
+            stopped=proc in _STOPPED,
+        )
 
     def start(
         self,
@@ -317,6 +333,8 @@ def _pump(pipe: object, sink: list[str], stream: Callable[[str], None] | None) -
 # --- stopping children --------------------------------------------------------------------------------------
 _LIVE: set[subprocess.Popen[str]] = set()
 _LIVE_LOCK = threading.Lock()
+# Children ``stop`` signalled: the thread waiting on one must not take its end for a failure to retry.
+_STOPPED: weakref.WeakSet[subprocess.Popen[str]] = weakref.WeakSet()
 
 
 def _forget(proc: subprocess.Popen[str]) -> None:
@@ -359,6 +377,7 @@ def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
     try:
         if proc.poll() is not None and not any(_session(proc.pid)):
             return
+        _STOPPED.add(proc)
         _signal_all(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:

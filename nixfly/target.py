@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from nixfly.config import Settings, validate_hosts
 from nixfly.endpoint import Endpoint, parse_endpoint
-from nixfly.errors import NixflyError
+from nixfly.errors import NixflyError, brief
 
 if TYPE_CHECKING:
     from nixfly.buildhost import BuildHost
@@ -42,8 +42,9 @@ def parse_target(text: str, groups: Mapping[str, tuple[str, ...]] | None = None)
     """``--target``: fly, local, one ``ssh://`` URL, several separated by commas, or a group's name."""
     groups = groups or {}
     if not isinstance(text, str):
-        raise NixflyError(f"unknown target {text!r}", TARGET_HINT)
-    text = text.strip() or "fly"
+        raise NixflyError(f"unknown target {brief(text)}", TARGET_HINT)
+    # Not stripped: "ssh://host\n" must not reach a connection as "ssh://host".
+    text = text or "fly"
     if text == "fly":
         return TargetSpec("fly")
     if text == "local":
@@ -52,14 +53,14 @@ def parse_target(text: str, groups: Mapping[str, tuple[str, ...]] | None = None)
         try:
             urls = validate_hosts([part.strip() for part in text.split(",")])
         except NixflyError as exc:
-            raise NixflyError(f"--target {text!r}: {exc.message}", exc.hint) from None
+            raise NixflyError(f"--target {brief(text)}: {exc.message}", exc.hint) from None
         return TargetSpec("fleet", hosts=tuple(parse_endpoint(url) for url in urls))
     if text.startswith("ssh://"):
         return TargetSpec("ssh", parse_endpoint(text))
     if text in groups:
         return TargetSpec("fleet", hosts=tuple(parse_endpoint(url) for url in groups[text]), group=text)
     defined = ", ".join(sorted(groups)) or "none defined"
-    raise NixflyError(f"unknown target {text!r}", f"{TARGET_HINT} in invoke.yaml ({defined})")
+    raise NixflyError(f"unknown target {brief(text)}", f"{TARGET_HINT} in invoke.yaml ({defined})")
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,8 @@ def wait_healthy(
     machines then sees."""
     deadline = time.monotonic() + health.timeout
     interval = health.interval
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="nixfly-verify") as pool:
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nixfly-verify")
+    try:
         while True:
             http = http_ok(url, health.http_timeout, Expect(release=image_ref)) if url else Verdict(True, "")
             found: tuple[Machine, ...] = ()
@@ -199,3 +200,7 @@ def wait_healthy(
                 raise NixflyError(f"{app} is not healthy after {health.timeout:g}s: {detail}")
             time.sleep(interval)
             interval = min(interval * 2, health.max_interval)
+    finally:
+        # Not `with pool`: on Ctrl-C its exit would wait for the reads in flight (a slow flyctl), while the
+        # pipeline stops their flyctl as soon as the interrupt reaches it.
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ class Proc:
     pid: int
     state: str
     ppid: int
+    pgid: int
     sid: int
     cmdline: str
 
@@ -29,13 +32,53 @@ class Proc:
         return self.state not in ("Z", "X")
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (bound to 127.0.0.1 and released)."""
+# --- ports --------------------------------------------------------------------------------------------------
+_GIVEN: set[int] = set()
+_GIVEN_LOCK = threading.Lock()
+# How many ports below the kernel's ephemeral range free_port draws from.
+PORT_SPAN = 12000
+
+
+def _port_range() -> tuple[int, int]:
+    """Ports below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default): an outgoing
+    connection is never given one of them, so a port found free stays free until its service binds it."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(1024, low - PORT_SPAN), low
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
 
 
+def free_port() -> int:
+    """A port nothing listens on right now, and never the same one twice in this process.
+
+    Two calls in a row can no longer return one port for two services (binding port 0 twice may). Each
+    process walks the range from its own offset, so two test processes rarely even try the same port.
+    """
+    low, high = _port_range()
+    span = high - low
+    with _GIVEN_LOCK:
+        start = (os.getpid() * 7919 + len(_GIVEN)) % span
+        for step in range(span):
+            port = low + (start + step) % span
+            if port not in _GIVEN and _bindable(port):
+                _GIVEN.add(port)
+                return port
+    raise RuntimeError(f"no free port left in {low}-{high}")
+
+
+# --- processes ----------------------------------------------------------------------------------------------
 def read(pid: int) -> Proc | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -43,7 +86,7 @@ def read(pid: int) -> Proc | None:
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
-    return Proc(pid, fields[0], int(fields[1]), int(fields[3]), cmdline.strip())
+    return Proc(pid, fields[0], int(fields[1]), int(fields[2]), int(fields[3]), cmdline.strip())
 
 
 def table() -> list[Proc]:
@@ -78,3 +121,17 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, *, every: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(every)
+
+
+def environ_has(pid: int, entry: str) -> bool:
+    """Whether ``NAME=value`` is in the environment process ``pid`` started with (inherited by everything it
+    starts, whatever process group or session those make)."""
+    try:
+        return entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def marked(entry: str) -> list[Proc]:
+    """Running processes whose environment holds ``entry``: a test's whole tree, orphans included."""
+    return [p for p in table() if p.running and p.pid != os.getpid() and environ_has(p.pid, entry)]

@@ -1,16 +1,25 @@
-"""Safe deploys: health gate and rollback, the deploy lock, Ctrl-C at any step, and the fault matrix."""
+"""Safe deploys: health gate and rollback, the deploy lock, the fault matrix (a flyctl failure at each step),
+and the health gate's identity check: it must know it talks to the release it just started.
+
+Ctrl-C at every step is test_interrupts.py's.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+import urllib.error
+import urllib.request
 
 import pytest
 from flyctl_sim import control
+from helpers import tinyapps
+from helpers.procs import free_port
+from helpers.project import REPO, require
+from helpers.sshd import kill_session, nix_build
 
 FAST = ("--skip-build", "--skip-smoke")
 MUTATING = {"apps create", "volumes create", "secrets import", "secrets set", "deploy"}
@@ -112,21 +121,6 @@ def wait_for(predicate, timeout=30.0, what="condition"):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def flyctl_running(command):
-    """Whether a simulated flyctl running ``command`` (e.g. "volumes create") is alive right now."""
-    words = command.split()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if any(a.endswith("flyctl") for a in argv) and all(w in argv for w in words):
-            return True
-    return False
-
-
 def test_two_deploys_at_once_one_runs_the_other_names_the_holder(project, fake_result):
     control.set_delay(project.sim, "deploy", 3)
     first = start_deploy(project)
@@ -210,23 +204,125 @@ def test_fault_matrix_flyctl_failure(project, fake_result, step, command, releas
     assert imports == ([] if staged_before else ["secrets import"]), "secrets must not be staged twice"
 
 
-@pytest.mark.parametrize(("step", "command", "released"), MATRIX, ids=[m[0] for m in MATRIX])
-def test_fault_matrix_ctrl_c(project, fake_result, step, command, released):
-    arrange(project, step, "rotated-before-ctrl-c")
-    control.set_delay(project.sim, command, 30)
-    proc = start_deploy(project)
-    wait_for(lambda: flyctl_running(command), what=f"flyctl {command}")
-    # The child shows in /proc a moment before Popen returns in nixfly; a Ctrl-C inside that window
-    # (microseconds for a person at a keyboard) cannot be attributed to the child. Let nixfly get its handle.
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "again" in err
-    assert "Traceback" not in err
-    wait_for(lambda: not flyctl_running(command), timeout=15, what="flyctl to be stopped")
-    assert not (project.root / ".nixfly" / "deploy-oneshot.lock").exists()
-    assert [p for p in project.root.rglob("*.tmp") if ".git" not in p.parts] == []
-    control.set_delay(project.sim, command, 0)
-    again = project.inv("deploy", *FAST)
-    assert again.returncode == 0, again.stderr
+# --- the health gate knows whom it talks to -----------------------------------------------------------------
+def test_fly_verify_refuses_an_answer_from_the_previous_release(project, fake_result):
+    """Fly's proxy still routing /health to a machine on v1 is not v2 being healthy."""
+    deploy_ok(project)
+    v1 = live_image(project)
+    control.serve_stale(project.sim, "oneshot", v1)
+    result = project.inv("deploy", *FAST, "--force")
+    assert result.returncode == 1, result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")][-1]
+    assert f"from release {v1!r}, not the expected" in error
+    assert "rolled back to v1" in error
+    assert live_image(project) == v1
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory):
+    require("nix")
+    built = tinyapps.build(tmp_path_factory.mktemp("tinyapps"))
+    yield built
+    built.kill_all()
+
+
+@pytest.fixture
+def local(project, apps):
+    """The project deploying tiny apps to `--target local`; everything they started is killed afterwards."""
+    port = free_port()
+    tinyapps.use_local(project, port=port)
+    try:
+        yield port
+    finally:
+        kill_session(tinyapps.pidfile(project))
+        apps.kill_all()
+
+
+def local_error(result):
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    return line
+
+
+def test_a_stranger_on_the_port_is_refused_before_anything_starts(project, apps, local, tmp_path):
+    stranger = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(local), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: http_status(f"http://127.0.0.1:{local}/") == 200, what="the stranger")
+        line = local_error(tinyapps.deploy_local(project, apps["ok"]))
+        assert f"port {local} on local is in use by a program nixfly did not start" in line
+        assert stranger.poll() is None, "the stranger is left alone"
+        assert not tinyapps.pidfile(project).exists(), "nothing was started"
+        assert not (project.root / ".nixfly" / "local" / "oneshot" / "profile").exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_the_previous_release_still_answering_is_not_the_new_one(project, apps, local):
+    """v1 does not let go of its port when stopped; v2 runs but never listens. Every answer on the port names
+    v1's release id: the gate must not call v2 healthy."""
+    assert tinyapps.deploy_local(project, apps["lingering"]).returncode == 0
+    v1 = tinyapps.live(project)
+    line = local_error(tinyapps.deploy_local(project, apps["deaf"]))
+    assert f"from release {v1['release_id']!r}, not the expected" in line
+    assert tinyapps.live(project)["generation"] == v1["generation"], "v2 was never recorded as live"
+
+
+def test_the_other_process_of_the_same_release_is_not_the_service(project, apps, local):
+    """The answer names the new release but the wrong program (the ai-server on the web's port)."""
+    assert tinyapps.deploy_local(project, apps["ok"]).returncode == 0
+    v1 = tinyapps.live(project)
+    line = local_error(tinyapps.deploy_local(project, apps["other"]))
+    assert "from service 'ai-server', not the expected 'web'" in line
+    assert f"restored the previous release, generation {v1['generation']}" in line
+    assert (
+        json.loads(http_body(f"http://127.0.0.1:{local}/health"))["release"]
+        == tinyapps.live(project)["release_id"]
+    )
+
+
+@pytest.fixture(scope="module")
+def oneshot(tmp_path_factory):
+    """The repository's real closure (web + ai-server under start-oneshot)."""
+    return nix_build(str(REPO), ["oneshot-integrated"], tmp_path_factory.mktemp("oneshot") / "result")[0]
+
+
+def test_deploying_on_the_ai_servers_own_port_fails_and_restores(project, oneshot):
+    """The issue's example: `--port` is the ai-server's port. The ai-server answers /health there (it is the
+    new release, but not the web), web dies of EADDRINUSE; the gate must fail it and bring v1 back."""
+    web, ai = free_port(), free_port()
+    toml = (REPO / "fly-integrated.toml").read_text()
+    toml = toml.replace('AI_SERVER_PORT = "3000"', f'AI_SERVER_PORT = "{ai}"')
+    toml = toml.replace("http://127.0.0.1:3000", f"http://127.0.0.1:{ai}")
+    (project.root / "fly-integrated.toml").write_text(toml)
+    yaml = (project.root / "invoke.yaml").read_text()
+    (project.root / "invoke.yaml").write_text(yaml.replace("    timeout: 6\n", "    timeout: 60\n"))
+    try:
+        first = tinyapps.deploy_local(project, oneshot, "--port", str(web))
+        assert first.returncode == 0, first.stderr
+        v1 = tinyapps.live(project)
+        line = local_error(tinyapps.deploy_local(project, oneshot, "--port", str(ai), "--force"))
+        assert f"restored the previous release, generation {v1['generation']}" in line
+        health = json.loads(http_body(f"http://127.0.0.1:{web}/health"))
+        assert health["service"] == "web" and health["release"] == tinyapps.live(project)["release_id"]
+    finally:
+        kill_session(tinyapps.pidfile(project))
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def http_body(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()

@@ -4,8 +4,10 @@ The closure is `./result` at the repo root (from `nix build .#oneshot-integrated
 result`) or the directory named by NIXFLY_RESULT. A missing closure is a usage error, never a
 skip: a smoke run that tested nothing must not look green.
 
-Every process starts in its own session; teardown kills whatever is left in that session, so
-a failing test leaves nothing running. Readiness is polled against a deadline.
+Every service starts in a process group of its own, marked so that all it starts can be found
+(helpers/smoke.py); teardown kills whatever is left, and so does a SIGINT, SIGTERM or SIGHUP to the
+run itself, so neither a failing test nor a stopped run leaves anything running. Readiness is polled
+against a deadline, and a timeout shows what the services printed.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers.smoke import Service, result_dir
+from helpers.smoke import Service, result_dir, stop_on_signals
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    stop_on_signals()
     path = result_dir()
     # `-m ai_server`: the ai-server-only closure (bin/ai-server); everything else needs the integrated one.
     needed = "ai-server" if config.option.markexpr == "ai_server" else "start-oneshot"

@@ -137,7 +137,7 @@ def test_sigterm_stops_everything_within_the_grace_period(
     oneshot.process.send_signal(signal.SIGTERM)
     assert oneshot.wait_exit(GRACE_SECONDS + 5) == 0, oneshot.output
     assert time.monotonic() - started < GRACE_SECONDS
-    wait_until(lambda: not oneshot.live_processes(), 5, "every process of the session to exit")
+    wait_until(lambda: not oneshot.live_processes(), 5, "every process it started to exit")
 
 
 @pytest.mark.integrated
@@ -148,13 +148,13 @@ def test_a_dead_ai_server_makes_start_oneshot_fail(
     [ai_server] = [
         pid
         for pid, ppid, cmdline in oneshot.live_processes()
-        if ppid == oneshot.sid and "src/index.ts" in cmdline
+        if ppid == oneshot.pid and "src/index.ts" in cmdline
     ]
     os.kill(ai_server, signal.SIGKILL)
     status = oneshot.wait_exit(GRACE_SECONDS + 5)
     assert status != 0, oneshot.output
     assert "ai-server exited with status" in oneshot.output
-    wait_until(lambda: not oneshot.live_processes(), 5, "every process of the session to exit")
+    wait_until(lambda: not oneshot.live_processes(), 5, "every process it started to exit")
 
 
 MESSAGE_ERROR = '"message" is required and must be a non-empty string'

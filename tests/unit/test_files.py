@@ -7,6 +7,7 @@ import stat
 
 import pytest
 
+from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
 
 
@@ -19,7 +20,7 @@ def test_write_atomic_keeps_old_content_when_writing_fails(tmp_path, monkeypatch
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(NixflyError, match=r"cannot write .*state\.json: disk full"):
         write_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]

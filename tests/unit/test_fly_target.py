@@ -300,6 +300,5 @@ def test_min_machines_running_comes_from_the_fly_toml(s):
     assert min_machines_running(flytoml.load(s.fly_config)) == 1
     s.fly_config.write_text(text.replace("min_machines_running = 1", "min_machines_running = 3"))
     assert min_machines_running(flytoml.load(s.fly_config)) == 3
-    for odd in ("min_machines_running = true", "min_machines_running = -2", ""):
-        s.fly_config.write_text(text.replace("min_machines_running = 1", odd))
-        assert min_machines_running(flytoml.load(s.fly_config)) == 0
+    s.fly_config.write_text(text.replace("min_machines_running = 1", ""))
+    assert min_machines_running(flytoml.load(s.fly_config)) == 0

@@ -3,7 +3,10 @@ table of status and summaries."""
 
 from __future__ import annotations
 
+import pytest
+
 from nixfly import flytoml
+from nixfly.errors import NixflyError
 from nixfly.fly.verify import judge, min_machines_running, region_table
 from nixfly.flyctl import Check, Machine
 
@@ -93,9 +96,12 @@ def test_min_machines_running_from_the_fly_toml(tmp_path):
     path = tmp_path / "fly.toml"
     for body, want in [
         ('app = "a"\n[http_service]\nmin_machines_running = 2\n', 2),
-        ('app = "a"\n[http_service]\nmin_machines_running = true\n', 0),
         ('app = "a"\n[http_service]\ninternal_port = 8080\n', 0),
         ('app = "a"\n', 0),
     ]:
         path.write_text(body)
         assert min_machines_running(flytoml.load(path)) == want, body
+    # flyctl reads it as a number (a Go int): true is refused with the file and key named.
+    path.write_text('app = "a"\n[http_service]\nmin_machines_running = true\n')
+    with pytest.raises(NixflyError, match=r"http_service\.min_machines_running"):
+        flytoml.load(path)

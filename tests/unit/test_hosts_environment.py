@@ -82,7 +82,8 @@ def test_kill_timeout(tmp_path, raw, seconds):
 
 
 def test_a_kill_timeout_that_is_not_a_duration(tmp_path):
-    with pytest.raises(NixflyError, match="kill_timeout 'soon' is not a duration"):
+    # The fly toml's loader refuses it first, naming the key (kill_timeout: whole seconds or a Go duration).
+    with pytest.raises(NixflyError, match="`kill_timeout` must be a duration"):
         environment.kill_timeout(toml(tmp_path, 'kill_timeout = "soon"\n'))
 
 

@@ -17,7 +17,6 @@ from nixfly.target import TARGET_HINT, TargetSpec, open_target, parse_target
     [
         ("fly", TargetSpec("fly")),
         ("", TargetSpec("fly")),
-        ("  local ", TargetSpec("local")),
         ("ssh://deploy@web1:2222", TargetSpec("ssh", Endpoint("web1", "deploy", 2222))),
         ("ssh://web1", TargetSpec("ssh", Endpoint("web1"))),
     ],

@@ -14,7 +14,9 @@ GROUPS = {"web": ("ssh://deploy@a", "ssh://deploy@b:2222")}
 
 
 def test_single_targets():
-    assert parse_target("").kind == parse_target(" fly ").kind == "fly"
+    assert parse_target("").kind == parse_target("fly").kind == "fly"
+    with pytest.raises(NixflyError, match="unknown target"):
+        parse_target(" fly ")  # not stripped: what is typed is what is meant (a newline never passes)
     assert str(parse_target("local")) == "local"
     one = parse_target("ssh://root@host:2222")
     assert (one.kind, one.endpoint, str(one)) == (
