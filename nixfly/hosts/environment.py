@@ -24,7 +24,7 @@ from nixfly.flytoml import FlyToml
 from nixfly.secrets import Fingerprints
 
 DEFAULT_KILL_TIMEOUT = 5.0  # Fly's default kill_timeout
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def kill_timeout(cfg: FlyToml) -> float:
     raw = cfg.raw.get("kill_timeout")
     if raw is None:
         return DEFAULT_KILL_TIMEOUT
-    match = DURATION.match(str(raw).strip())
+    match = DURATION.fullmatch(str(raw).strip())
     if not match:
         raise NixflyError(f"{cfg.path.name}: kill_timeout {raw!r} is not a duration", 'use e.g. 10 or "10s"')
     value = float(match[1])

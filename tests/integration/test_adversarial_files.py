@@ -69,6 +69,10 @@ SETTINGS_TASKS = [
 # --- invoke.yaml ---------------------------------------------------------------------------------------------
 NIXFLY_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"env_file": 5}, "nixfly.env_file: must be text, not int"),
+    ({"targets": {"web": ["ssh://deploy@web1", "ssh://deploy@web1"]}}, "nixfly.targets.web: ssh://deploy@web1 is listed twice"),
+    ({"targets": {"web": ["web1"]}}, "nixfly.targets.web: 'web1' is not an ssh:// URL"),
+    ({"targets": {"local": ["ssh://web1"]}}, "nixfly.targets.local: 'local' is a target of its own"),
+    ({"targets": ["ssh://web1"]}, "nixfly.targets: must be a mapping"),
     ({"env_file": ""}, "nixfly.env_file: '' is not valid"),
     ({"env_file": "a\nb"}, "nixfly.env_file: 'a\\nb' is not valid"),
     ({"dotenv": []}, "nixfly.dotenv: must be text, not list"),
@@ -108,6 +112,10 @@ NIXFLY_SETTINGS: list[tuple[dict[str, Any], str]] = [
 ]
 MODE_SETTINGS: list[tuple[str, Any, str]] = [
     ("flake_attr", 5, "must be text"),
+    ("regions", {"iad": -1}, "-1 is not a number of machines"),
+    ("regions", {"IAD": 1}, "'IAD' is not a Fly region code"),
+    ("regions", {"iad": True}, "True is not a number of machines"),
+    ("regions", ["iad"], "must be a mapping"),
     ("flake_attr", "a b", "'a b' is not valid"),
     ("flake_attr", "", "'' is not valid"),
     ("image_attr", ["x"], "must be text"),

@@ -224,7 +224,9 @@ def rollback_arrange(project: Project, tmp_path: Path) -> dict[str, str]:
 
 BACK = "`inv rollback --to 1` puts v1 back"
 STEPS = [
-    Step("preflight", ("auth", "whoami"), arrange=delay("auth whoami")),
+    # Fly's reads (who is logged in among them) start once the lock is held, and the lock step waits for the
+    # login read; preflight itself runs no command on the way to Fly.
+    Step("lock", ("auth", "whoami"), arrange=delay("auth whoami")),
     Step("lock", ("sleep",), arrange=lambda p, t: slow_on(p, t, "git", "*' rev-parse --short HEAD '*")),
     Step("build", ("sleep",), args=("--skip-smoke",), arrange=lambda p, t: slow_on(p, t, "nix", "*' build '*")),
     Step("smoke", (), args=("--skip-build",)),
@@ -240,7 +242,7 @@ STEPS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("step", STEPS, ids=[s.name for s in STEPS])
+@pytest.mark.parametrize("step", STEPS, ids=[f"{s.name}-{s.slow[0]}" if s.slow else s.name for s in STEPS])
 def test_ctrl_c_during_each_fly_step(project, tmp_path, runs, step):
     store = fake_result(project)
     if step.v1_first:
