@@ -69,7 +69,10 @@ SETTINGS_TASKS = [
 # --- invoke.yaml ---------------------------------------------------------------------------------------------
 NIXFLY_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"env_file": 5}, "nixfly.env_file: must be text, not int"),
-    ({"targets": {"web": ["ssh://deploy@web1", "ssh://deploy@web1"]}}, "nixfly.targets.web: ssh://deploy@web1 is listed twice"),
+    (
+        {"targets": {"web": ["ssh://deploy@web1", "ssh://deploy@web1"]}},
+        "nixfly.targets.web: ssh://deploy@web1 is listed twice",
+    ),
     ({"targets": {"web": ["web1"]}}, "nixfly.targets.web: 'web1' is not an ssh:// URL"),
     ({"targets": {"local": ["ssh://web1"]}}, "nixfly.targets.local: 'local' is a target of its own"),
     ({"targets": ["ssh://web1"]}, "nixfly.targets: must be a mapping"),
