@@ -478,4 +478,9 @@ class Flyctl:
             if HEALTH_TIMEOUT in exc.stderr:
                 raise ReleaseUnhealthy(exc.message, exc.hint) from None
             raise
-        return None if result.dry_run else parse_deployed(result.stdout)
+        if result.dry_run:
+            return None
+        # flyctl older than v0.4.56 prints no release line: the newest release is this deploy's.
+        found = parse_deployed(result.stdout)
+        newest = [] if found else self.releases(app)[:1]
+        return found or (Deployed("", newest[0].version, newest[0].image_ref) if newest else None)

@@ -23,7 +23,7 @@ from nixfly import console, flytoml, git, lock
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.fly.plan import ScalePlan, check_primary, detached_volumes, scale_plan, wanted_counts
-from nixfly.fly.verify import Healthy, min_machines_running, wait_healthy
+from nixfly.fly.verify import Healthy, wait_for
 from nixfly.flyctl import Flyctl, Machine, Volume, find_executable
 from nixfly.pipeline import Outcome, Pipeline, Table, done, planned, skipped
 from nixfly.runner import Runner
@@ -175,16 +175,7 @@ class Scaler:
             status = self.fly.app_status(s.app)
             if status is not None and not status.machines:
                 return Healthy("no machines, as asked", (), {})
-        return wait_healthy(
-            self.fly,
-            s.app,
-            s.health_url,
-            s.health,
-            version=version,
-            image_ref=image_ref,
-            min_running=min_machines_running(flytoml.load(s.fly_config)),
-            expected=expected,
-        )
+        return wait_for(self.fly, s, version=version, image_ref=image_ref, expected=expected)
 
 
 def run(

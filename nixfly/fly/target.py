@@ -28,7 +28,7 @@ from nixfly.fly import plan
 from nixfly.fly.observe import Observation
 from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
-from nixfly.fly.verify import judge, min_machines_running, region_table, wait_healthy
+from nixfly.fly.verify import judge, min_machines_running, region_table, wait_for
 from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
@@ -264,11 +264,6 @@ class FlyTarget:
         if self.dry:
             return planned(f"would deploy {s.app} with {s.fly_config.name}")
         self.deploy_made = True
-        if self.deployed is None:
-            # flyctl older than v0.4.56 prints no release line: the newest release is this deploy's.
-            newest = self.fly.releases(s.app)[:1]
-            if newest:
-                self.deployed = Deployed("", newest[0].version, newest[0].image_ref)
         shown = f"v{self.deployed.version} {self.deployed.image_ref}" if self.deployed else "v?"
         return done(f"released {shown} ({decision.reason})")
 
@@ -291,15 +286,7 @@ class FlyTarget:
                     region_table(self._title(self.previous.version), found),
                 )
         version, image_ref = self._live()
-        healthy = wait_healthy(
-            self.fly,
-            s.app,
-            s.health_url,
-            s.health,
-            version=version,
-            image_ref=image_ref,
-            min_running=min_running,
-        )
+        healthy = wait_for(self.fly, s, version=version, image_ref=image_ref)
         if self.deploy_made and version:
             record = {"version": version, "inputs": self._inputs(candidate)}
             write_atomic(self._record_path(), json.dumps(record) + "\n", mode=0o644)
@@ -375,19 +362,8 @@ class FlyTarget:
         once, in every region, stopped ones included; then every one must carry the new release."""
         s = self.s
         made = self.fly.deploy(s.app, s.fly_config, image=release.image_ref, strategy="immediate", cwd=s.root)
-        if made is None:  # flyctl older than v0.4.56: the newest release is this one
-            newest = self.fly.releases(s.app)[:1]
-            made = Deployed("", newest[0].version, newest[0].image_ref) if newest else None
         version = made.version if made else 0
-        healthy = wait_healthy(
-            self.fly,
-            s.app,
-            s.health_url,
-            s.health,
-            version=version,
-            image_ref=release.image_ref,
-            min_running=min_machines_running(flytoml.load(self.s.fly_config)),
-        )
+        healthy = wait_for(self.fly, s, version=version, image_ref=release.image_ref)
         return done(
             f"v{release.version} live again (as v{version}): {healthy.detail}",
             healthy.table(self._title(version)),

@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from nixfly.config import Health
+from nixfly import flytoml
+from nixfly.config import Health, Settings
 from nixfly.errors import NixflyError
 from nixfly.flyctl import AppStatus, Check, Flyctl, Machine
 from nixfly.flytoml import FlyToml
@@ -204,3 +205,24 @@ def wait_healthy(
         # Not `with pool`: on Ctrl-C its exit would wait for the reads in flight (a slow flyctl), while the
         # pipeline stops their flyctl as soon as the interrupt reaches it.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def wait_for(
+    fly: Flyctl,
+    settings: Settings,
+    *,
+    version: int,
+    image_ref: str,
+    expected: Mapping[str, int] | None = None,
+) -> Healthy:
+    """``wait_healthy`` for the app and health policy of ``settings`` (deploy, rollback and scale alike)."""
+    return wait_healthy(
+        fly,
+        settings.app,
+        settings.health_url,
+        settings.health,
+        version=version,
+        image_ref=image_ref,
+        min_running=min_machines_running(flytoml.load(settings.fly_config)),
+        expected=expected,
+    )

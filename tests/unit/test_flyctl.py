@@ -298,11 +298,24 @@ def test_deploy_an_image():
 
 
 def test_deploy_with_nixpacks_names_the_mode_config_in_the_environment():
-    runner = ScriptedRunner().on("deploy", stdout="no release line (flyctl before v0.4.56)")
-    assert fly(runner).deploy("app", Path("f.toml"), nixpacks_config="nixpacks-ai-server.toml") is None
+    runner = ScriptedRunner().on(
+        "deploy", stdout='{"id":"r1","version":3,"image_ref":"registry.fly.io/app:d"}'
+    )
+    made = fly(runner).deploy("app", Path("f.toml"), nixpacks_config="nixpacks-ai-server.toml")
+    assert made == Deployed("r1", 3, "registry.fly.io/app:d")
     [call] = runner.calls
     assert call.line == "deploy --app app --config f.toml --yes --nixpacks"
     assert call.env["NIXPACKS_CONFIG_FILE"] == "nixpacks-ai-server.toml"
+
+
+def test_without_a_release_line_the_newest_release_is_the_deploys():
+    """flyctl before v0.4.56 prints no release line: the newest release (one more read) is this deploy's."""
+    releases = '[{"Version": 4, "Status": "complete", "ImageRef": "registry.fly.io/app:d4"}]'
+    runner = (
+        ScriptedRunner().on("deploy", stdout="Visit your newly deployed app").on("releases", stdout=releases)
+    )
+    assert fly(runner).deploy("app", Path("f.toml"), image="x") == Deployed("", 4, "registry.fly.io/app:d4")
+    assert [c.line.split(" --")[0] for c in runner.calls] == ["deploy", "releases"]
 
 
 def test_a_deploy_whose_checks_never_pass_is_release_unhealthy():
