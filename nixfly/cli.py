@@ -78,14 +78,15 @@ PROJECT_CONFIGS = ("invoke.yaml", "invoke.yml", "invoke.json", "invoke.py")
 def check_invoke_files(root: Path) -> None:
     """The project's invoke.yaml/.yml as Invoke will read it: UTF-8 YAML, a mapping, text keys, and no value
     whose shape differs from Invoke's own setting of that name (its merge would raise)."""
+    found = next((root / name for name in PROJECT_CONFIGS if os.path.lexists(root / name)), None)
+    if found is None or found.suffix not in (".yaml", ".yml"):
+        return
+    # Imported only when there is a file to check: `inv --list` pays for nothing it does not use.
     from invoke import Config
     from invoke.util import yaml
 
     from nixfly.files import read_bytes
 
-    found = next((root / name for name in PROJECT_CONFIGS if os.path.lexists(root / name)), None)
-    if found is None or found.suffix not in (".yaml", ".yml"):
-        return
     fix = f"fix {found.name} (nixfly's settings go under `nixfly:`)"
     try:
         data = yaml.safe_load(read_bytes(found, fix).decode("utf-8"))
