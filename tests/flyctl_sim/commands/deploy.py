@@ -14,7 +14,7 @@ from typing import Any
 
 from flyctl_sim import appconfig, clock, ids, registry, rollout, session
 from flyctl_sim.cobra import BOOL, FLOAT, INT, STRING_ARRAY, STRING_SLICE, Command, Flag, at_most
-from flyctl_sim.commands.common import APP_FLAGS, DETACH
+from flyctl_sim.commands.common import APP_FLAGS, DETACH, VM_SIZE_FLAGS
 from flyctl_sim.errors import FlyError
 from flyctl_sim.invocation import Invocation
 from flyctl_sim.regions import REGIONS
@@ -380,20 +380,7 @@ def command() -> Command:
             Flag("buildpacks-volume", STRING_SLICE, usage="Mount host volume into the build container"),
             Flag("recreate-builder", BOOL, usage="Recreate the builder app, if it exists"),
             Flag("yes", BOOL, "y", usage="Accept all confirmations", aliases=("auto-confirm",)),
-            Flag(
-                "vm-size",
-                usage='The VM size to set machines to. See "fly platform vm-sizes" for valid values',
-            ),
-            Flag("vm-cpus", INT, usage="Number of CPUs"),
-            Flag("vm-cpu-kind", usage="The kind of CPU to use ('shared' or 'performance')"),
-            Flag("vm-memory", usage="Memory (in megabytes) to attribute to the VM"),
-            Flag("vm-max-memory", usage="Maximum memory"),
-            Flag("vm-gpus", INT, usage="Number of GPUs"),
-            Flag("vm-gpu-kind", usage="If set, the GPU model to attach"),
-            Flag(
-                "host-dedication-id",
-                usage="The dedication id of the reserved hosts for your organization (if any)",
-            ),
+            *VM_SIZE_FLAGS,
             Flag(
                 "env",
                 STRING_ARRAY,

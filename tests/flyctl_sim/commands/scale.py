@@ -26,7 +26,7 @@ from typing import Any
 
 from flyctl_sim import appconfig, clock, rollout
 from flyctl_sim.cobra import BOOL, INT, STRING_ARRAY, Command, Flag, at_least
-from flyctl_sim.commands.common import APP_FLAGS
+from flyctl_sim.commands.common import APP_FLAGS, VM_SIZE_FLAGS
 from flyctl_sim.errors import FlyError
 from flyctl_sim.invocation import Invocation
 from flyctl_sim.regions import REGIONS
@@ -368,17 +368,7 @@ def command() -> Command:
                     "default "
                     "is an empty volume",
                 ),
-                Flag("vm-size", usage="The VM size to set machines to."),
-                Flag("vm-cpus", INT, usage="Number of CPUs"),
-                Flag("vm-cpu-kind", usage="The kind of CPU to use ('shared' or 'performance')"),
-                Flag("vm-memory", usage="Memory (in megabytes) to attribute to the VM"),
-                Flag("vm-max-memory", usage="Maximum memory"),
-                Flag("vm-gpus", INT, usage="Number of GPUs"),
-                Flag("vm-gpu-kind", usage="If set, the GPU model to attach"),
-                Flag(
-                    "host-dedication-id",
-                    usage="The dedication id of the reserved hosts for your organization",
-                ),
+                *VM_SIZE_FLAGS,
                 Flag(
                     "env",
                     STRING_ARRAY,
