@@ -404,28 +404,11 @@ def deps_update(c, dry_run=False):
 
 
 # --- `inv` alone -------------------------------------------------------------------------------------------
-START_HERE = """\
-nixfly: build the Nix flake (web + ai-server), smoke-test that closure, deploy it to Fly.io.
-
-Start here:
-  1. inv doctor     every precondition of a deploy, as a table (nix, flakes, flyctl login, configs)
-  2. inv bundle     credentials from the environment and .env into .env.fly (0600, git-ignored)
-  3. inv deploy     build, smoke-test, deploy, verify, roll back if unhealthy
-                    (no Fly account yet? inv deploy --target local runs it all on this machine)
-  Before a release: nox -s smoke (builds ./result and runs tests/smoke against it)
-
-Every task (inv --help TASK for its flags and examples; README.md and DEPLOYMENT_OPTIONS.md for more):"""
-
-
 @task(name="map", default=True)
+@clean_exit
 def show_map(c):
     """Where to start (doctor → bundle → deploy) and every task: what `inv` alone prints."""
-    names = sorted((n for n in ns.task_names if n != "map"), key=lambda name: ("." in name, name))
-    width = max(len(name) for name in names)
-    print(START_HERE)
-    for name in names:
-        doc = (ns[name].__doc__ or "").strip().splitlines()
-        print(f"  {name.ljust(width)}  {doc[0] if doc else ''}")
+    commands.show_map(ns)
 
 
 ns = Collection(

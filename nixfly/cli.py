@@ -10,6 +10,7 @@ line and exit code a task would give.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from nixfly.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+# 128 + SIGPIPE: what a shell reports for a program whose output pipe closed under it.
+SIGPIPE_EXIT = 141
 
 
 def clean_exit(fn: F) -> F:
@@ -54,6 +57,8 @@ def clean_exit(fn: F) -> F:
             ) from None
         except Exit:
             raise
+        except BrokenPipeError:
+            _reader_went_away()
         except Exception as exc:
             report = bug_report(f"`inv {fn.__name__.replace('_', '.', 1)}`", exc)
             raise Exit(f"error: {report}", code=report.exit_code) from None
@@ -64,6 +69,7 @@ def clean_exit(fn: F) -> F:
 def guard(root: Path) -> None:
     """At tasks.py import: refuse a project config Invoke would crash on, and catch what escapes Invoke."""
     sys.excepthook = _last_resort
+    atexit.register(_flush_stdout)
     try:
         check_invoke_files(root)
     except NixflyError as exc:
@@ -127,6 +133,8 @@ def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackTyp
     traceback: exit 130 for Ctrl-C, else a bug report."""
     from nixfly.pipeline import bug_report
 
+    if isinstance(exc, BrokenPipeError):
+        _reader_went_away()
     if isinstance(exc, KeyboardInterrupt):
         from nixfly.runner import stop_all
 
@@ -151,6 +159,23 @@ def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackTyp
     sys.stderr.flush()
     # An excepthook cannot set the exit status by raising: Python would print both exceptions.
     os._exit(code)
+
+
+def _flush_stdout() -> None:
+    """At exit, before Python's own flush: a reader that closed stdout (`inv … | head`), whether the output
+    was a task's or Invoke's (`--list`), ends quietly here instead of as "Exception ignored … Broken pipe"."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_went_away()
+
+
+def _reader_went_away() -> None:
+    """stdout's reader closed it (``inv … | head``): not a failure of nixfly's. End quietly, as a program
+    killed by SIGPIPE would (exit 141), without another write to the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os._exit(SIGPIPE_EXIT)
 
 
 def _invoke_config_errors() -> tuple[type[BaseException], ...]:

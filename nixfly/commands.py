@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from nixfly import console
 
 if TYPE_CHECKING:
+    from invoke import Collection
+
     from nixfly.config import Settings
     from nixfly.fly import FlyTarget
     from nixfly.nix import Built
@@ -375,3 +377,26 @@ def cache_push(s: Settings, *, name: str, url: str) -> None:
 
     runner = runner_for(s)
     console.ok(cache.push(runner, Nix(runner, s.root), s.mode.flake_attr, s.out_link, name=name, url=url))
+
+
+START_HERE = """\
+nixfly: build the Nix flake (web + ai-server), smoke-test that closure, deploy it to Fly.io.
+
+Start here:
+  1. inv doctor     every precondition of a deploy, as a table (nix, flakes, flyctl login, configs)
+  2. inv bundle     credentials from the environment and .env into .env.fly (0600, git-ignored)
+  3. inv deploy     build, smoke-test, deploy, verify, roll back if unhealthy
+                    (no Fly account yet? inv deploy --target local runs it all on this machine)
+  Before a release: nox -s smoke (builds ./result and runs tests/smoke against it)
+
+Every task (inv --help TASK for its flags and examples; README.md and DEPLOYMENT_OPTIONS.md for more):"""
+
+
+def show_map(ns: Collection) -> None:
+    """``inv`` alone: where to start, then every task with the first line of its docstring."""
+    names = sorted((n for n in ns.task_names if n != "map"), key=lambda name: ("." in name, name))
+    width = max(len(name) for name in names)
+    print(START_HERE)
+    for name in names:
+        doc = (ns[name].__doc__ or "").strip().splitlines()
+        print(f"  {name.ljust(width)}  {doc[0] if doc else ''}")

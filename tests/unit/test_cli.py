@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -118,3 +120,27 @@ def test_print_json_is_sorted_and_indented(capsys):
     out = capsys.readouterr().out
     assert out == json.dumps({"a": [2], "b": 1}, indent=2) + "\n"
     assert sys.stdout is not None
+
+
+def test_a_reader_that_closes_the_pipe_early_is_not_a_bug():
+    """`inv | head -1`, made certain: stdout's reader is gone before nixfly writes a byte. nixfly ends
+    quietly, as a program killed by SIGPIPE would (exit 141); no bug report."""
+    from helpers.project import REPO
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        # Buffered, as stdout to a pipe usually is: the write fails at the flush, not at the first print.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke"],
+            cwd=REPO,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert b"error" not in result.stderr and b"Traceback" not in result.stderr
