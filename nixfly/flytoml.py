@@ -1,4 +1,4 @@
-"""Reading a fly.toml and judging whether it describes what nixfly deploys (flyctl.md §8).
+"""Reading a fly.toml and judging whether it describes what nixfly deploys (flyctl internal/appconfig/).
 
 ``load`` checks the type of every field nixfly reads, as flyctl's own loader would take it
 (internal/appconfig: ``patches.go`` turns the loose forms into the strict ones, then ``mapToConfig`` decodes
