@@ -6,11 +6,16 @@ this file is its table of contents. Modes: `integrated` (web + ai-server in one 
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import Collection, Exit, task
 
-from nixfly import commands
-from nixfly.cli import clean_exit, guard, seconds, settings, state_dir, whole
+from nixfly.cli import clean_exit, guard, lazy_module, seconds, settings, state_dir, whole
+
+if TYPE_CHECKING:
+    from nixfly import commands
+else:
+    commands = lazy_module("nixfly.commands")  # the task bodies' logic, loaded when a body first runs
 
 ROOT = Path(__file__).resolve().parent
 guard(ROOT)  # invoke.yaml is read by Invoke after this file: a bad one is one line, not its traceback

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib.util
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Exit
@@ -34,6 +35,25 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 # 128 + SIGPIPE: what a shell reports for a program whose output pipe closed under it.
 SIGPIPE_EXIT = 141
+
+
+def lazy_module(name: str) -> ModuleType:
+    """The module ``name``, executed at its first attribute access (importlib's LazyLoader): tasks.py's
+    bodies call into it, and `inv --list` runs no body, so it need not load them."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"no module named {name!r}", name=name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent:
+        # What `import a.b` does too: `a.b` is then an attribute of `a`, not only a key of sys.modules.
+        setattr(sys.modules[parent], child, module)
+    return module
 
 
 def clean_exit(fn: F) -> F:

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers.fakes import checkout
 from invoke import Config, Context, Exit
 
-from nixfly.cli import clean_exit, print_json, seconds, settings, whole
+from nixfly.cli import clean_exit, lazy_module, print_json, seconds, settings, whole
 from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, NixflyError
 
 
@@ -99,6 +100,44 @@ def test_a_bug_is_exit_70_with_the_traceback_in_a_file(tmp_path, monkeypatch):
     [report] = tmp_path.glob("nixfly-crash-*.txt")
     assert "ZeroDivisionError: oops" in report.read_text()
     assert "Traceback" not in info.value.message
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """A package `lazypkg` whose module `body` records in `lazypkg.ran` that it was executed."""
+    root = tmp_path / "lazypkg"
+    root.mkdir()
+    (root / "__init__.py").write_text("ran = []\n")
+    (root / "body.py").write_text("import lazypkg\nlazypkg.ran.append('body')\nANSWER = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in ("lazypkg.body", "lazypkg"):
+        sys.modules.pop(name, None)
+
+
+def test_lazy_module_runs_at_the_first_attribute_access(package):
+    import lazypkg
+
+    body = lazy_module("lazypkg.body")
+    assert lazypkg.ran == []
+    assert lazypkg.body is body  # as `import lazypkg.body` would bind it
+    assert body.ANSWER == 42
+    assert lazypkg.ran == ["body"]
+    assert lazy_module("lazypkg.body") is sys.modules["lazypkg.body"]
+    assert lazypkg.ran == ["body"]
+
+
+def test_lazy_module_refuses_a_module_that_is_not_there(package):
+    with pytest.raises(ModuleNotFoundError, match=r"'lazypkg\.nothing'"):
+        lazy_module("lazypkg.nothing")
+
+
+def test_tasks_py_leaves_the_task_bodies_logic_unloaded():
+    # Any attribute of a lazy module, even __spec__, would load it: only sys.modules is looked at.
+    code = "import sys, tasks; print('nixfly.commands' in sys.modules, 'nixfly.console' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    shown = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert shown.stdout == "True False\n"
 
 
 def test_settings_read_the_nixfly_config_and_invokes_dry(tmp_path):
