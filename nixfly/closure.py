@@ -1,9 +1,12 @@
 """Moving a closure between machines with ``nix copy`` over Nix's ssh store.
 
 Nix runs ssh itself: the host and user come from the ``ssh://user@host`` store URI, everything else (port,
-an explicit ssh config file, no prompts) from NIX_SSHOPTS, which Nix splits at whitespace. The remote end
-runs ``nix-store --serve --write``, so nix must be on the PATH of non-interactive SSH sessions there.
-Paths built on a build host are unsigned: copies from it skip the signature check (it is our own builder).
+an explicit ssh config file, no prompts) from NIX_SSHOPTS, which Nix splits at whitespace and gives to every
+ssh it starts. So a copy between two hosts is one ``nix copy --from A --to B`` only when both are reached on
+the same port; otherwise it is two, through this machine's store (the bytes pass through here either way:
+Nix streams a copy between two remote stores through itself). The remote end runs ``nix-store --serve
+--write``, so nix must be on the PATH of non-interactive SSH sessions there. Paths built on a build host are
+unsigned: copies from it skip the signature check (it is our own builder).
 """
 
 from __future__ import annotations
@@ -20,14 +23,8 @@ COPY_HINT = (
 )
 
 
-def sshopts(*endpoints: Endpoint) -> str:
-    """NIX_SSHOPTS for these hosts: one port at most (NIX_SSHOPTS applies to every ssh nix runs)."""
-    ports = {e.port for e in endpoints if e.port}
-    if len(ports) > 1:
-        raise NixflyError(
-            "cannot copy between two hosts on different SSH ports",
-            "give them Host entries with a Port in ~/.ssh/config and use the host names",
-        )
+def sshopts(port: int | None = None) -> str:
+    """NIX_SSHOPTS for a copy whose hosts are all reached on ``port`` (None: as the ssh config says)."""
     options = ["-o", "BatchMode=yes"]
     config = ssh_config_path()
     if config:
@@ -36,8 +33,8 @@ def sshopts(*endpoints: Endpoint) -> str:
                 f"NIXFLY_SSH_CONFIG {config!r} contains whitespace", "Nix splits NIX_SSHOPTS at spaces"
             )
         options += ["-F", config]
-    if ports:
-        options += ["-p", str(ports.pop())]
+    if port:
+        options += ["-p", str(port)]
     return " ".join(options)
 
 
@@ -45,14 +42,19 @@ def copy(
     runner: Runner, store_path: str, *, source: Endpoint | None = None, dest: Endpoint | None = None
 ) -> None:
     """Copy ``store_path``'s closure from ``source`` (default: here) to ``dest`` (default: here)."""
+    if source is not None and dest is not None and source.port != dest.port:
+        # One NIX_SSHOPTS cannot say two ports (and a port given for one host must not reach the other).
+        copy(runner, store_path, source=source)
+        copy(runner, store_path, dest=dest)
+        return
     args = ["copy"]
     if source is not None:
         args += ["--from", source.store_uri, "--no-check-sigs"]
     if dest is not None:
         args += ["--to", dest.store_uri]
-    endpoints = [e for e in (source, dest) if e is not None]
+    port = source.port if source is not None else dest.port if dest is not None else None
     runner.run(
         nix.argv(*args, store_path),
-        env={"NIX_SSHOPTS": sshopts(*endpoints)},
+        env={"NIX_SSHOPTS": sshopts(port)},
         hint=COPY_HINT,
     )

@@ -18,13 +18,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.project import REPO, require
+from helpers.project import GIT_ENV, REPO, require
 from helpers.sshd import (
     FLY_TOML,
     SICK,
@@ -332,6 +333,31 @@ def test_status_logs_rollback_and_stop_for_the_group(project, fleet, tiny):
         not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         for pid in pids
     )
+
+
+def test_built_on_host_1_and_run_by_all_three_on_other_ssh_ports(project, fleet):
+    """``--on`` host 1: built there, then copied to hosts 2 and 3, whose SSH ports differ from host 1's. Nix
+    gives one NIX_SSHOPTS (one ``-p``) to every ssh it runs, so each copy goes through this machine in two
+    hops, each with its own port; the only host with nothing to copy is the build host."""
+    tiny_flake(project.root, uuid.uuid4().hex[:12])  # a nonce: the build really runs
+    (project.root / ".gitignore").write_text(".env.fly\n")
+    git = {**project.env, **GIT_ENV}
+    subprocess.run(["git", "init", "-q", str(project.root)], check=True, env=git)
+    subprocess.run(["git", "-C", str(project.root), "add", "-A"], check=True, env=git)
+    assert len({h.port for h in fleet.hosts}) == 3
+    builder = fleet.hosts[0].endpoint
+
+    done = project.inv("deploy", "--json", "--skip-smoke", "--on", builder, "--target", "web")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    build = next(s for s in summary["steps"] if s["step"] == "build")
+    assert build["status"] == "done" and build["detail"].startswith(f"built on {builder}: /nix/store/")
+    built = build["detail"].split()[3]
+    assert steps(summary)[:2] == [("host locks", "done"), ("copy", "done")]
+    assert summary["steps"][6]["detail"] == f"copied {built} to 2 hosts at once"
+    shown = project.status()
+    assert [h["live"]["store_path"] for h in shown] == [built] * 3
+    assert all(h["health"]["healthy"] for h in shown)
 
 
 def test_a_dry_run_plans_every_host_and_connects_to_none(project, tiny):

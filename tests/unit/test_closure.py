@@ -19,15 +19,9 @@ def plain_options(monkeypatch):
     monkeypatch.delenv("NIXFLY_SSH_CONFIG", raising=False)
 
 
-def test_sshopts_never_prompt_and_carry_the_one_port():
+def test_sshopts_never_prompt_and_carry_the_port():
     assert closure.sshopts() == "-o BatchMode=yes"
-    assert closure.sshopts(SOURCE, DEST) == "-o BatchMode=yes -p 2222"
-    assert closure.sshopts(SOURCE, Endpoint("x", port=2222)) == "-o BatchMode=yes -p 2222"
-
-
-def test_two_ports_cannot_be_said_in_one_nix_sshopts():
-    with pytest.raises(NixflyError, match="different SSH ports"):
-        closure.sshopts(SOURCE, Endpoint("web1", port=22))
+    assert closure.sshopts(2222) == "-o BatchMode=yes -p 2222"
 
 
 def test_an_ssh_config_file_is_passed_unless_nix_would_split_it(monkeypatch):
@@ -38,24 +32,29 @@ def test_an_ssh_config_file_is_passed_unless_nix_would_split_it(monkeypatch):
         closure.sshopts()
 
 
-def test_copy_from_a_build_host_to_a_target():
+NIX = ("nix", "--extra-experimental-features", "nix-command flakes")
+
+
+def test_copy_between_two_hosts_on_one_port_is_one_nix_copy():
     runner = ScriptedRunner().on("copy", program="nix")
-    closure.copy(runner, "/nix/store/x", source=SOURCE, dest=DEST)
+    dest = Endpoint("web1", "deploy", 2222)
+    closure.copy(runner, "/nix/store/x", source=SOURCE, dest=dest)
     [call] = runner.calls
-    assert call.argv == (
-        "nix",
-        *("--extra-experimental-features", "nix-command flakes"),
-        *(
-            "copy",
-            "--from",
-            "ssh://root@build",
-            "--no-check-sigs",
-            "--to",
-            "ssh://deploy@web1",
-            "/nix/store/x",
-        ),
-    )
+    fetch = ("--from", "ssh://root@build", "--no-check-sigs")
+    assert call.argv == (*NIX, "copy", *fetch, "--to", "ssh://deploy@web1", "/nix/store/x")
     assert call.env == {"NIX_SSHOPTS": "-o BatchMode=yes -p 2222"}
+
+
+@pytest.mark.parametrize("port", [None, 22, 2223])
+def test_copy_between_two_ports_goes_through_here_each_hop_with_its_own_port(port):
+    """The build host's -p 2222 must not reach a target on another port, or on the ssh config's port."""
+    runner = ScriptedRunner().on("copy", program="nix")
+    closure.copy(runner, "/nix/store/x", source=SOURCE, dest=Endpoint("web1", "deploy", port))
+    fetch, push = runner.calls
+    assert fetch.argv == (*NIX, "copy", "--from", "ssh://root@build", "--no-check-sigs", "/nix/store/x")
+    assert fetch.env == {"NIX_SSHOPTS": "-o BatchMode=yes -p 2222"}
+    assert push.argv == (*NIX, "copy", "--to", "ssh://deploy@web1", "/nix/store/x")
+    assert push.env == {"NIX_SSHOPTS": "-o BatchMode=yes" + (f" -p {port}" if port else "")}
 
 
 def test_copy_here_to_a_target_checks_signatures_as_usual():
