@@ -1,11 +1,15 @@
 """The ai-server's npm dependencies as a user meets them, with real Nix and the real npm registry (the fixed-
 output derivation fetches; Nix runs with the sandbox off here): a changed bun.lock without `inv deps.update`
 fails the build in one line, the update fixes it and says what changed, a hash Nix rejects reads the same
-way, and the fetch goes through the registry the environment names, the same hash every time."""
+way, the fetch goes through the registry the environment names, the same hash every time, and nixpkgs' own
+bun (1.2) gives that hash too."""
 
 from __future__ import annotations
 
 import json
+import os
+import platform
+import shutil
 import subprocess
 import threading
 import urllib.request
@@ -13,7 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers.project import require
+from helpers.project import REPO, require
 
 from nixfly import nix
 
@@ -137,3 +141,56 @@ def test_the_fetch_uses_the_registry_from_the_environment_and_gives_the_same_has
         text=True,
     )
     assert again.returncode == 0, again.stderr
+
+
+# nixpkgs 25.05 (flake.lock) ships a bun 1.2: the oldest and the newest 1.2 release.
+NIXPKGS_BUNS = ["1.2.2", "1.2.23"]
+
+
+@pytest.mark.parametrize("version", NIXPKGS_BUNS)
+def test_nixpkgs_bun_gives_node_modules_the_hash_in_deps_json(version, tmp_path):
+    """The hash in deps.json is computed here, where the stand-in's bun is this machine's; a user's build
+    uses nixpkgs' bun. The fixed-output derivation's own phases (read from flake.nix), run with that bun
+    from npm on the derivation's own source, must give the same hash, or real-nixpkgs builds fail."""
+    npm = require("npm")
+    # The release binary nixpkgs' bun unpacks (bun-linux-x64.zip, bun-linux-aarch64.zip), as npm ships it.
+    package = "@oven/bun-linux-" + {"x86_64": "x64", "aarch64": "aarch64"}[platform.machine()]
+    install = [npm, "install", "--silent", "--no-save", "--prefix", str(tmp_path / "bun")]
+    subprocess.run([*install, f"{package}@{version}"], check=True, capture_output=True, timeout=300)
+    bun = tmp_path / "bun" / "node_modules" / package / "bin" / "bun"
+    shown = subprocess.run([bun, "--version"], check=True, capture_output=True, text=True).stdout
+    assert shown.strip() == version
+
+    def attribute(name: str) -> str:
+        argv = nix.argv("eval", "--raw", f".#ai-server.node_modules.{name}")
+        return subprocess.run(argv, cwd=REPO, check=True, capture_output=True, text=True).stdout
+
+    # What stdenv does before the phases: the source copied somewhere writable, and the build run there.
+    work = tmp_path / "source"
+    shutil.copytree(attribute("src"), work)
+    for path in [work, *work.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
+    out = tmp_path / "out"
+    script = "\n".join(
+        ["set -euo pipefail", "runHook() { :; }", attribute("buildPhase"), attribute("installPhase")]
+    )
+    env = {
+        **os.environ,  # this machine's way out: proxy and CA variables
+        "PATH": f"{bun.parent}:{os.environ['PATH']}",
+        "TMPDIR": str(tmp_path / "tmp"),
+        "out": str(out),
+        # The registry as the derivation sees it when the caller sets none (impureEnvVars pass it as "").
+        "BUN_CONFIG_REGISTRY": "",
+        "NPM_CONFIG_REGISTRY": "",
+        "npm_config_registry": "",
+    }
+    (tmp_path / "tmp").mkdir()
+    ran = subprocess.run(
+        ["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert (out / "node_modules" / "valibot" / "package.json").is_file()
+    # NIXFLY_NIX_OPTIONS hold flake flags `nix hash` does not take: a plain nix command line.
+    argv = ["nix", "--extra-experimental-features", "nix-command", "hash", "path", str(out)]
+    hashed = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+    assert hashed == json.loads((REPO / RECORD).read_text())["hash"]
