@@ -8,7 +8,8 @@ does for Invoke's runner.
 
 Children run in their own session so that Ctrl-C reaches nixfly first. Every live child is registered:
 whichever thread started it, ``stop_all`` ends it and everything it started, and a second Ctrl-C during
-that stop cannot skip the final KILL.
+that stop cannot skip the final KILL. A Ctrl-C that lands while the main thread starts a child waits until
+the child is registered; after ``stop_all`` no thread starts another.
 """
 
 from __future__ import annotations
@@ -189,6 +190,14 @@ class Runner:
             return Completed(argv, 0, dry_run=True)
         attempt = 0
         while True:
+            if _STOPPING.is_set():
+                # stop_all ran (a Ctrl-C): a thread that had not seen it yet must start nothing more.
+                raise CommandError(
+                    f"`{display(argv[:3])}…` was not started{self.where}: stopping after Ctrl-C",
+                    hint,
+                    kind="failed",
+                    argv=argv,
+                )
             if not quiet:
                 console.note(f"{self.label}$ {shown}")
             result = self._execute(
@@ -286,31 +295,59 @@ class Runner:
         ``run`` uses it for commands that finish; long-running ones (``inv dev``) use it directly. The
         child stays registered until ``stop`` (or ``run``) is done with it, for ``stop_all``.
         """
-        try:
-            proc = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-                cwd=cwd or self.cwd,
-                env={**os.environ, **self.env, **(env or {})},
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise CommandError(
-                f"{argv[0]}: command not found",
-                hint or f"install {argv[0]} or put it on PATH",
-                kind="not found",
-                argv=argv,
-            ) from None
-        except PermissionError:
-            raise CommandError(f"{argv[0]}: not executable", hint, kind="not found", argv=argv) from None
-        with _LIVE_LOCK:
-            _LIVE.add(proc)
+        with _interrupt_held():
+            try:
+                proc = subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                    cwd=cwd or self.cwd,
+                    env={**os.environ, **self.env, **(env or {})},
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                raise CommandError(
+                    f"{argv[0]}: command not found",
+                    hint or f"install {argv[0]} or put it on PATH",
+                    kind="not found",
+                    argv=argv,
+                ) from None
+            except PermissionError:
+                raise CommandError(f"{argv[0]}: not executable", hint, kind="not found", argv=argv) from None
+            with _LIVE_LOCK:
+                _LIVE.add(proc)
+                missed = _STOPPING.is_set()
+        if missed:
+            # stop_all began while another thread was starting this child: its list does not hold it.
+            stop(proc)
         return proc
+
+
+@contextlib.contextmanager
+def _interrupt_held() -> Iterator[None]:
+    """A Ctrl-C that lands while a child is being started and registered waits until it is registered.
+
+    Raised between the fork and the registration, the KeyboardInterrupt would leave a child that
+    ``stop_all`` does not know and nothing stops. Only the main thread gets signals (and may set their
+    handlers); elsewhere there is nothing to hold.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        # None: a handler not set from Python, which could not be put back.
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            # Delivered again to whatever handled it before (Python's: KeyboardInterrupt, from here).
+            signal.raise_signal(signal.SIGINT)
 
 
 def _feed(proc: subprocess.Popen[str], text: str) -> None:
@@ -333,6 +370,8 @@ def _pump(pipe: object, sink: list[str], stream: Callable[[str], None] | None) -
 # --- stopping children --------------------------------------------------------------------------------------
 _LIVE: set[subprocess.Popen[str]] = set()
 _LIVE_LOCK = threading.Lock()
+# Set by stop_all, for good: nixfly ends after a Ctrl-C, so from then on no thread starts a command.
+_STOPPING = threading.Event()
 # Children ``stop`` signalled: the thread waiting on one must not take its end for a failure to retry.
 _STOPPED: weakref.WeakSet[subprocess.Popen[str]] = weakref.WeakSet()
 
@@ -406,8 +445,14 @@ def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
 
 
 def stop_all() -> None:
-    """Stop every child still running, whichever thread started it (after a Ctrl-C in the main thread)."""
+    """Stop every child still running, whichever thread started it (after a Ctrl-C in the main thread).
+
+    From then on this process starts no command: a thread still working (a concurrent read, a host of a
+    group) gets a ``CommandError`` instead, and a child another thread was starting at this very moment is
+    stopped as soon as it is registered.
+    """
     with _LIVE_LOCK:
+        _STOPPING.set()
         live = list(_LIVE)
     for proc in live:
         stop(proc)

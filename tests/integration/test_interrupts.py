@@ -90,10 +90,9 @@ class Run:
         """Wait until ``step`` runs and, if ``words`` are given, its slow child has started."""
         self.wait_for(lambda: f"→ {step}\n" in self.stderr, f"step {step}")
         if words:
+            # No pause after the child shows in /proc: a Ctrl-C that lands before Popen has returned in
+            # nixfly is held until the child is registered (runner._interrupt_held), and stops it then.
             self.wait_for(lambda: self.processes(*words), f"{' '.join(words)} in step {step}")
-        # The child shows in /proc a moment before Popen returns in nixfly: a person's Ctrl-C never lands in
-        # that window of microseconds; give nixfly its handle on the child.
-        time.sleep(0.3)
 
     def interrupt(self) -> None:
         self.proc.send_signal(signal.SIGINT)

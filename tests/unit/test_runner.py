@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
+import threading
 
 import pytest
 from helpers import procs
 
+from nixfly import runner
 from nixfly.errors import NixflyError
 from nixfly.runner import REDACT, Redactor, Runner, failure_line
 
@@ -92,3 +96,69 @@ def test_failure_line_prefers_error_lines():
     assert failure_line("x\nError: the cause\ntrailing") == "Error: the cause"
     assert failure_line("", "only stdout") == "only stdout"
     assert failure_line("") == "(no output)"
+
+
+def test_ctrl_c_right_after_the_fork_still_leaves_no_child(monkeypatch):
+    """The Ctrl-C lands inside Popen, after the child exists: it is held until the child is registered, so
+    ``stop_all`` (what every task runs on Ctrl-C) ends it."""
+    children: list[subprocess.Popen[str]] = []
+    popen = subprocess.Popen
+
+    def popen_then_ctrl_c(*args, **kwargs):
+        children.append(popen(*args, **kwargs))
+        signal.raise_signal(signal.SIGINT)
+        return children[-1]
+
+    monkeypatch.setattr(runner.subprocess, "Popen", popen_then_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Runner().start(["sleep", "60"])
+        [child] = children
+        assert child.poll() is None
+        runner.stop_all()
+        assert child.poll() == -signal.SIGTERM
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+def test_worker_threads_start_children_without_touching_signals():
+    handler = signal.getsignal(signal.SIGINT)
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(Runner().run(["true"]).returncode))
+    worker.start()
+    worker.join()
+    assert seen == [0] and signal.getsignal(signal.SIGINT) is handler
+
+
+def test_after_stop_all_no_thread_starts_a_command():
+    runner.stop_all()
+    with pytest.raises(NixflyError, match="`true…` was not started: stopping after Ctrl-C"):
+        Runner().run(["true"])
+
+
+def test_a_child_started_while_stop_all_runs_in_another_thread_is_stopped_too(monkeypatch):
+    """stop_all took its list of children while this thread was inside Popen: the child is stopped as soon as
+    it is registered, and the command ends as stopped, never as a result to act on."""
+    children: list[subprocess.Popen[str]] = []
+    popen = subprocess.Popen
+
+    def popen_during_stop_all(*args, **kwargs):
+        children.append(popen(*args, **kwargs))
+        stopper = threading.Thread(target=runner.stop_all)
+        stopper.start()
+        stopper.join()
+        return children[-1]
+
+    monkeypatch.setattr(runner.subprocess, "Popen", popen_during_stop_all)
+    try:
+        with pytest.raises(NixflyError, match="`sleep 60…` was stopped"):
+            Runner().run(["sleep", "60"])
+        [child] = children
+        assert child.poll() == -signal.SIGTERM
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
