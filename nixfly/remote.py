@@ -32,10 +32,12 @@ if TYPE_CHECKING:
     from fabric import Connection
 
 CONNECT_TIMEOUT = 15
+# `ssh host cmd` reads neither ~/.profile (where a single-user install adds Nix) nor the end of
+# /etc/bash.bashrc, below its "not interactive: return" line (where the multi-user installer adds it).
 NIX_ON_PATH_HINT = (
-    "install Nix there, and make sure non-interactive SSH sessions find it: a single-user install adds "
-    "itself to ~/.profile only, which `ssh host cmd` does not read "
-    "(source ~/.nix-profile/etc/profile.d/nix.sh at the top of ~/.bashrc)"
+    "install Nix there, and make `ssh HOST nix --version` work: non-interactive SSH sessions read neither "
+    "~/.profile (single-user installs) nor the end of /etc/bash.bashrc (multi-user), so put "
+    "~/.nix-profile/bin or /nix/var/nix/profiles/default/bin on PATH at the top of ~/.bashrc there"
 )
 
 
