@@ -5,16 +5,19 @@ an explicit ssh config file, no prompts) from NIX_SSHOPTS, which Nix splits at w
 ssh it starts. So a copy between two hosts is one ``nix copy --from A --to B`` only when both are reached on
 the same port; otherwise it is two, through this machine's store (the bytes pass through here either way:
 Nix streams a copy between two remote stores through itself). The remote end runs ``nix-store --serve
---write``, so nix must be on the PATH of non-interactive SSH sessions there. Paths built on a build host are
+--write``: from the PATH of non-interactive SSH sessions there, or, when a connection found Nix off that
+PATH, from where it found it (the store URI's ``remote-program``). Paths built on a build host are
 unsigned: copies from it skip the signature check (it is our own builder).
 """
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from nixfly import nix
 from nixfly.endpoint import Endpoint
 from nixfly.errors import NixflyError
-from nixfly.remote import ssh_config_path
+from nixfly.remote import nix_off_path, ssh_config_path
 from nixfly.runner import Runner
 
 COPY_HINT = (
@@ -38,6 +41,14 @@ def sshopts(port: int | None = None) -> str:
     return " ".join(options)
 
 
+def store_uri(endpoint: Endpoint) -> str:
+    """Nix's ssh store for ``endpoint``, with where nix-store is when the host's sessions' PATH lacks it."""
+    nix_dir = nix_off_path(endpoint)
+    if nix_dir is None:
+        return endpoint.store_uri
+    return f"{endpoint.store_uri}?remote-program={quote(nix_dir, safe='/')}/nix-store"
+
+
 def copy(
     runner: Runner, store_path: str, *, source: Endpoint | None = None, dest: Endpoint | None = None
 ) -> None:
@@ -49,9 +60,9 @@ def copy(
         return
     args = ["copy"]
     if source is not None:
-        args += ["--from", source.store_uri, "--no-check-sigs"]
+        args += ["--from", store_uri(source), "--no-check-sigs"]
     if dest is not None:
-        args += ["--to", dest.store_uri]
+        args += ["--to", store_uri(dest)]
     port = source.port if source is not None else dest.port if dest is not None else None
     runner.run(
         nix.argv(*args, store_path),

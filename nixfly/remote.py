@@ -9,6 +9,7 @@ is only printed. Fabric is imported lazily: it costs ~0.3 s and ``inv --list`` m
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -32,13 +33,27 @@ if TYPE_CHECKING:
     from fabric import Connection
 
 CONNECT_TIMEOUT = 15
+# Where Nix installs put their commands, for a host whose non-interactive sessions do not have them on PATH:
 # `ssh host cmd` reads neither ~/.profile (where a single-user install adds Nix) nor the end of
 # /etc/bash.bashrc, below its "not interactive: return" line (where the multi-user installer adds it).
+# Single-user, multi-user, NixOS; the first holding nix-store wins.
+NIX_DIRS = ('"$HOME/.nix-profile/bin"', "/nix/var/nix/profiles/default/bin", "/run/current-system/sw/bin")
+FIND_NIX = f'for d in {" ".join(NIX_DIRS)}; do if [ -x "$d/nix-store" ]; then echo "$d"; exit 0; fi; done'
 NIX_ON_PATH_HINT = (
-    "install Nix there, and make `ssh HOST nix --version` work: non-interactive SSH sessions read neither "
-    "~/.profile (single-user installs) nor the end of /etc/bash.bashrc (multi-user), so put "
-    "~/.nix-profile/bin or /nix/var/nix/profiles/default/bin on PATH at the top of ~/.bashrc there"
+    "install Nix there: nixfly looked on the PATH of SSH commands and where installers put it "
+    "(~/.nix-profile/bin, /nix/var/nix/profiles/default/bin, /run/current-system/sw/bin); if it is "
+    "elsewhere, make `ssh HOST nix --version` work (PATH at the top of ~/.bashrc there)"
 )
+
+# Hosts whose Nix an open RemoteRunner found off the session's PATH, and where: `nix copy` reaches those
+# hosts through its own ssh and must be told where nix-store is (closure.copy reads this).
+_NIX_OFF_PATH: dict[Endpoint, str] = {}
+
+
+def nix_off_path(endpoint: Endpoint) -> str | None:
+    """The directory of the host's Nix commands when its sessions' PATH lacks them (else None), as found by
+    an open connection to it."""
+    return _NIX_OFF_PATH.get(endpoint)
 
 
 def ssh_config_path() -> str | None:
@@ -154,6 +169,11 @@ class _Lines:
             self._partial = ""
 
 
+def _not_found(result: Any) -> bool:
+    """The remote shell's "command not found": POSIX reserves exit 127 for it."""
+    return bool(result.exited == 127 and not result.stdout.strip())
+
+
 class RemoteRunner(Runner):
     """``Runner`` on ``endpoint``, over one SSH connection opened on first use: only the transport differs.
 
@@ -176,6 +196,9 @@ class RemoteRunner(Runner):
         self.connect_timeout = connect_timeout
         self._conn: Any = None
         self._home = ""
+        self._looked_for_nix = False
+        # Where this connection found Nix off the session's PATH: put on PATH for every command after.
+        self._nix_dir = ""
 
     @property
     def where(self) -> str:
@@ -193,14 +216,45 @@ class RemoteRunner(Runner):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._nix_dir and _NIX_OFF_PATH.get(self.endpoint) == self._nix_dir:
+            del _NIX_OFF_PATH[self.endpoint]
 
     def which(self, name: str) -> str | None:
-        """Where ``name`` is on the host's PATH, or None; a dry-run assumes it is there."""
+        """Where ``name`` is on the host's PATH (Nix's commands also where Nix installs them), or None; a
+        dry-run assumes it is there."""
         if self.dry_run:
             return name
-        result = self.run(["command", "-v", name], mutates=False, check=False, quiet=True)
-        found = result.stdout.strip().splitlines()
-        return found[0] if result.returncode == 0 and found else None
+        try:
+            result = self.run(["command", "-v", name], mutates=False, check=False, quiet=True)
+            found = result.stdout.strip().splitlines()
+            if result.returncode == 0 and found:
+                return found[0]
+        except CommandError as exc:
+            # dash (/bin/sh on Debian, and `useradd`'s default login shell there) exits 127 for a command
+            # it does not know, which reads as "`command` not found".
+            if exc.kind != "not found":
+                raise
+        if name.startswith("nix") and self._find_nix():
+            return self.which(name)
+        return None
+
+    def _find_nix(self) -> bool:
+        """Look once for Nix where its installers put it; when found, it is on PATH for every later command
+        (True). Only after a nix command was not found: a host with Nix on PATH pays nothing."""
+        if self._looked_for_nix:
+            return False
+        self._looked_for_nix = True
+        try:
+            found = self.run(["sh", "-c", FIND_NIX], mutates=False, check=False, quiet=True).stdout.strip()
+        except CommandError as exc:
+            if exc.kind != "not found":  # no sh on PATH: nothing to look with
+                raise
+            return False
+        if not found.startswith("/"):
+            return False
+        self._nix_dir = _NIX_OFF_PATH[self.endpoint] = found
+        console.note(f"{self.label}nix is not on the PATH of SSH commands here; using {found}")
+        return True
 
     def home(self) -> PurePosixPath:
         """The remote user's home directory (``~`` in a dry-run, which opens no connection)."""
@@ -219,6 +273,9 @@ class RemoteRunner(Runner):
         words = []
         if cwd is not None:
             words.append(f"cd {shlex.quote(str(cwd))} &&")
+        if self._nix_dir:
+            # An assignment before the command: the remote shell expands "$PATH" (its own) there.
+            words.append(f'PATH={shlex.quote(self._nix_dir)}:"$PATH"')
         if env:
             words.append(shlex.join(["env", *(f"{validate_env_name(k)}={v}" for k, v in env.items())]))
         words.append(shlex.join(argv))
@@ -238,8 +295,6 @@ class RemoteRunner(Runner):
     ) -> Completed:
         """One command over the connection. Output lines are prefixed with the host and, unless ``quiet``,
         shown as they arrive (or handed to ``stream``): remote builds are long and otherwise silent."""
-        import paramiko
-        from invoke.exceptions import CommandTimedOut
 
         def emit(line: str) -> None:
             line = f"{self.label}{REDACT(line)}"
@@ -248,11 +303,44 @@ class RemoteRunner(Runner):
             elif not quiet:
                 console.note(line)
 
+        started = time.monotonic()
+        over_ssh = functools.partial(
+            self._over_ssh, argv, stdin=stdin, timeout=timeout, env=env, cwd=cwd, emit=emit, hint=hint
+        )
+        result = over_ssh()
+        if _not_found(result) and argv[0].startswith("nix") and self._find_nix():
+            # The command never ran (its shell did not find it): running it now cannot do anything twice.
+            result = over_ssh()
+        if _not_found(result):
+            raise CommandError(
+                f"{argv[0]}: command not found on {self.endpoint}",
+                hint or (NIX_ON_PATH_HINT if argv[0].startswith("nix") else f"install {argv[0]} there"),
+                kind="not found",
+                argv=argv,
+                returncode=127,
+                stderr=result.stderr,
+            )
+        return Completed(argv, result.exited, result.stdout, result.stderr, time.monotonic() - started)
+
+    def _over_ssh(
+        self,
+        argv: tuple[str, ...],
+        *,
+        stdin: str | None,
+        timeout: float | None,
+        env: Mapping[str, str] | None,
+        cwd: Path | PurePosixPath | None,
+        emit: Callable[[str], None],
+        hint: str | None,
+    ) -> Any:
+        """Fabric's result of one command line over the connection, or the error for a lost connection."""
+        import paramiko
+        from invoke.exceptions import CommandTimedOut
+
         command = self.command_line(argv, {**self.env, **(env or {})}, cwd)
         out, err = _Lines(emit), _Lines(emit)
-        started = time.monotonic()
         try:
-            result = self.connection.run(
+            return self.connection.run(
                 command,
                 hide=False,
                 warn=True,
@@ -281,17 +369,6 @@ class RemoteRunner(Runner):
         finally:
             out.close()
             err.close()
-        if result.exited == 127 and not result.stdout.strip():
-            # The remote shell's "command not found": POSIX reserves 127 for it.
-            raise CommandError(
-                f"{argv[0]}: command not found on {self.endpoint}",
-                hint or (NIX_ON_PATH_HINT if argv[0].startswith("nix") else f"install {argv[0]} there"),
-                kind="not found",
-                argv=argv,
-                returncode=127,
-                stderr=result.stderr,
-            )
-        return Completed(argv, result.exited, result.stdout, result.stderr, time.monotonic() - started)
 
     def put(self, data: bytes, remote_path: PurePosixPath) -> None:
         """Upload ``data`` to ``remote_path`` (SFTP); a dry-run only says so."""

@@ -2,10 +2,13 @@
 and ports; one client key and ssh config), a tiny app flake built by real Nix, and the cleanup that makes sure
 nothing a test started outlives it.
 
-``running_sshd``: one sshd in the foreground (``-D -e``) as a child of the test process on two spare ports:
-on the first a session has the normal PATH; on the second (``nonix_port``) PATH holds no nix, to play a host
-without Nix. Sessions get HOME set to a temp dir, so remote checkouts and target state stay inside the
-test's tmp_path, and PATH starting with this Python's directory (pytest for the remote smoke step).
+``running_sshd``: one sshd in the foreground (``-D -e``) as a child of the test process on three spare
+ports: on the first a session has the normal PATH; on the second (``nonix_port``) PATH holds nothing at all,
+to play a host without Nix; on the third (``offpath_port``) PATH holds every tool but Nix's, which is in
+~/.nix-profile/bin (a HOME of its own, ``offpath_home``), to play a host whose Nix installer added itself
+only to login shells. Sessions get HOME
+set to a temp dir, so remote checkouts and target state stay inside the test's tmp_path, and PATH starting
+with this Python's directory (pytest for the remote smoke step).
 
 ``running_fleet``: N such servers playing N hosts. Every session of host k runs in a network namespace of
 its own (sshd's ForceCommand enters it with nsenter), so each host has its own loopback and the same app
@@ -188,8 +191,10 @@ def kill_session(pidfile: Path) -> None:
 class Sshd:
     port: int
     nonix_port: int
+    offpath_port: int
     user: str
     home: Path
+    offpath_home: Path
     ssh_config: Path
     key: Path
     wrong_key: Path
@@ -202,6 +207,10 @@ class Sshd:
     @property
     def nonix_endpoint(self) -> str:
         return f"{self.user}@127.0.0.1:{self.nonix_port}"
+
+    @property
+    def offpath_endpoint(self) -> str:
+        return f"{self.user}@127.0.0.1:{self.offpath_port}"
 
     def nix_sshopts(self) -> str:
         return f"-F {self.ssh_config}"
@@ -270,6 +279,19 @@ def _client_config(workdir: Path, key: Path) -> Path:
     return path
 
 
+def _tools_but_nix(tools: Path, nix_profile: Path) -> Path:
+    """``tools``: a link to every command on this machine's PATH but Nix's; ``nix_profile``: Nix's."""
+    tools.mkdir(parents=True)
+    nix_profile.mkdir(parents=True)
+    for directory in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        for command in sorted(Path(directory).iterdir()) if Path(directory).is_dir() else []:
+            into = nix_profile if command.name.startswith("nix") else tools
+            if not (into / command.name).exists():
+                (into / command.name).symlink_to(command)
+    assert (nix_profile / "nix-store").exists() and not (tools / "nix").exists()
+    return tools
+
+
 @contextmanager
 def running_sshd(workdir: Path) -> Iterator[Sshd]:
     """Start sshd; stop it (and only it) afterwards, even when the test failed."""
@@ -284,11 +306,15 @@ def running_sshd(workdir: Path) -> Iterator[Sshd]:
     home.mkdir(exist_ok=True)
     # sshd refuses to start without its privilege separation directory.
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    port, nonix_port = free_port(), free_port()
+    port, nonix_port, offpath_port = free_port(), free_port(), free_port()
+    offpath_home = workdir / "home-offpath"
+    tools = _tools_but_nix(workdir / "tools-but-nix", offpath_home / ".nix-profile" / "bin")
     config = workdir / "sshd_config"
     config.write_text(
-        _server_config(workdir, host_key, [port, nonix_port], home, workdir / "sshd.pid")
+        _server_config(workdir, host_key, [port, nonix_port, offpath_port], home, workdir / "sshd.pid")
         + f"Match LocalPort {nonix_port}\n  SetEnv HOME={home} PATH=/nonexistent-nixfly-test\n"
+        + f"Match LocalPort {offpath_port}\n"
+        + f"  SetEnv HOME={offpath_home} PATH={Path(sys.executable).parent}:{tools}\n"
     )
     ssh_config = _client_config(workdir, key)
     log = workdir / "sshd.log"
@@ -297,7 +323,9 @@ def running_sshd(workdir: Path) -> Iterator[Sshd]:
     try:
         _wait_listening(port, proc, log)
         _wait_listening(nonix_port, proc, log)
-        yield Sshd(port, nonix_port, "root", home, ssh_config, key, wrong_key, log)
+        _wait_listening(offpath_port, proc, log)
+        ports = (port, nonix_port, offpath_port)
+        yield Sshd(*ports, "root", home, offpath_home, ssh_config, key, wrong_key, log)
     finally:
         proc.terminate()
         try:

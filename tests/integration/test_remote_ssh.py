@@ -260,6 +260,35 @@ def test_host_without_nix_is_one_clear_error(make_settings, sshd, tiny):
         deploy_host(s, f"ssh://{sshd.nonix_endpoint}", tiny["v1"])
 
 
+def test_nix_off_the_ssh_path_is_found_where_installers_put_it(make_settings, sshd, tiny, capfd):
+    """A host whose SSH commands do not see Nix (its installer added it to login shells only): nixfly
+    finds it in ~/.nix-profile/bin, builds and smoke-free deploys there with it, and `nix copy` from here
+    runs that host's nix-store by its path (the store URI's remote-program)."""
+    s = make_settings(git=True)
+    target = f"ssh://{sshd.offpath_endpoint}"
+    pidfile = sshd.offpath_home / ".local" / "state" / "nixfly" / "local" / "run" / "oneshot.pid"
+    release = sshd.offpath_home / ".local" / "state" / "nixfly" / "local" / "oneshot" / "releases.json"
+    try:
+        built_there = deploy_host(s, target, on=sshd.offpath_endpoint, skip_smoke=True)
+        assert built_there.status == "done", built_there
+        first = json.loads(release.read_text())["live"]
+        assert get(first["port"]).startswith("v1 ")
+
+        copied = deploy_host(s, target, tiny["v1"])
+        assert copied.status == "done", copied
+        assert json.loads(release.read_text())["live"]["store_path"] == tiny["v1"]
+        err = capfd.readouterr().err
+        nix_dir = sshd.offpath_home / ".nix-profile" / "bin"
+        said = f"[{sshd.offpath_endpoint}] nix is not on the PATH of SSH commands here; using {nix_dir}"
+        assert said in err
+        assert f"copy --to 'ssh://root@127.0.0.1?remote-program={nix_dir}/nix-store'" in err
+    finally:
+        try:
+            commands.stop(s, target=target)
+        finally:
+            kill_session(pidfile)
+
+
 def test_endpoint_validation(make_settings):
     s = make_settings()
     for bad in ("root@-oProxyCommand=x", "root@host:99999", "root@host;rm", "root@host\n"):

@@ -8,14 +8,24 @@ import shlex
 import subprocess
 import tarfile
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 
 import pytest
 from helpers.fakes import Call
 from helpers.project import GIT_ENV
 
+from nixfly.closure import store_uri
 from nixfly.endpoint import Endpoint
 from nixfly.errors import NixflyError
-from nixfly.remote import RemoteRunner, archive, sync_checkout, tracked_files
+from nixfly.remote import (
+    FIND_NIX,
+    NIX_ON_PATH_HINT,
+    RemoteRunner,
+    archive,
+    nix_off_path,
+    sync_checkout,
+    tracked_files,
+)
 from nixfly.runner import Completed, Runner
 
 
@@ -119,3 +129,76 @@ def test_a_dry_run_sync_sends_nothing(tmp_path):
     git_repo(tmp_path)
     remote = RemoteRunner(Endpoint("build"), dry_run=True)
     assert str(sync_checkout(remote, tmp_path)).startswith("~/.cache/nixfly/checkouts/")
+
+
+class LocalShell(RemoteRunner):
+    """A ``RemoteRunner`` whose SSH is ``sh -c`` here, with a host's PATH and HOME: what the remote login
+    shell does with each command line, without sshd."""
+
+    def __init__(self, home: Path, path: Path) -> None:
+        super().__init__(Endpoint("web1"))
+        self.host_home, self.host_path, self.lines = home, path, []
+
+    def _over_ssh(self, argv, *, stdin, timeout, env, cwd, emit, hint):
+        line = self.command_line(argv, {**self.env, **(env or {})}, cwd)
+        self.lines.append(line)
+        host = {"PATH": str(self.host_path), "HOME": str(self.host_home)}
+        done = subprocess.run(
+            ["/bin/sh", "-c", line], input=stdin or "", capture_output=True, text=True, env=host
+        )
+        return SimpleNamespace(exited=done.returncode, stdout=done.stdout, stderr=done.stderr)
+
+
+def host_with_nix_in_its_profile(tmp_path: Path, *, nix: bool = True) -> LocalShell:
+    """A host whose PATH has sh but not Nix; Nix (a stand-in printing its name) in ~/.nix-profile/bin."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "sh").symlink_to("/bin/sh")
+    home = tmp_path / "home dir"
+    profile = home / ".nix-profile" / "bin"
+    profile.mkdir(parents=True)
+    for name in ("nix", "nix-env", "nix-store") if nix else ():
+        (profile / name).write_text(f"#!/bin/sh\necho {name} from the profile\n")
+        (profile / name).chmod(0o755)
+    return LocalShell(home, tools)
+
+
+def test_nix_off_the_path_is_found_once_then_on_path_for_every_command(tmp_path):
+    host = host_with_nix_in_its_profile(tmp_path)
+    profile = host.host_home / ".nix-profile" / "bin"
+    try:
+        assert host.run(["nix", "--version"], mutates=False).stdout == "nix from the profile\n"
+        assert host.which("nix-env") == f"{profile}/nix-env"
+        assert host.run(["nix-env", "--set", "x"]).stdout == "nix-env from the profile\n"
+        prefix = f'PATH={shlex.quote(str(profile))}:"$PATH"'
+        assert host.lines == [
+            "nix --version",  # not found: the one time nixfly looks for it
+            f"sh -c {shlex.quote(FIND_NIX)}",
+            f"{prefix} nix --version",
+            f"{prefix} command -v nix-env",
+            f"{prefix} nix-env --set x",
+        ]
+        assert nix_off_path(host.endpoint) == str(profile)
+        # `nix copy` runs its own ssh: the host's nix-store is named in the store URI (the space escaped).
+        quoted = str(profile).replace(" ", "%20")
+        assert store_uri(host.endpoint) == f"ssh://web1?remote-program={quoted}/nix-store"
+    finally:
+        host.close()
+    assert nix_off_path(host.endpoint) is None and store_uri(host.endpoint) == "ssh://web1"
+
+
+def test_a_host_without_nix_anywhere_is_looked_at_once_and_told_what_to_do(tmp_path):
+    host = host_with_nix_in_its_profile(tmp_path, nix=False)
+    with pytest.raises(NixflyError, match="nix: command not found on web1") as failure:
+        host.run(["nix", "--version"], mutates=False)
+    assert failure.value.hint == NIX_ON_PATH_HINT
+    assert host.which("nix-env") is None
+    assert host.lines == ["nix --version", f"sh -c {shlex.quote(FIND_NIX)}", "command -v nix-env"]
+
+
+def test_other_commands_that_are_not_found_do_not_look_for_nix(tmp_path):
+    host = host_with_nix_in_its_profile(tmp_path)
+    with pytest.raises(NixflyError, match="setsid: command not found on web1 — install setsid there"):
+        host.run(["setsid", "true"])
+    assert host.which("skopeo") is None
+    assert host.lines == ["setsid true", "command -v skopeo"]
