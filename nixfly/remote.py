@@ -9,7 +9,6 @@ is only printed. Fabric is imported lazily: it costs ~0.3 s and ``inv --list`` m
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import io
@@ -303,10 +302,12 @@ class RemoteRunner(Runner):
             elif not quiet:
                 console.note(line)
 
+        def over_ssh() -> Any:
+            # The command line is made each time: after _find_nix it puts Nix on PATH.
+            line = self.command_line(argv, {**self.env, **(env or {})}, cwd)
+            return self._over_ssh(line, argv, stdin=stdin, timeout=timeout, emit=emit, hint=hint)
+
         started = time.monotonic()
-        over_ssh = functools.partial(
-            self._over_ssh, argv, stdin=stdin, timeout=timeout, env=env, cwd=cwd, emit=emit, hint=hint
-        )
         result = over_ssh()
         if _not_found(result) and argv[0].startswith("nix") and self._find_nix():
             # The command never ran (its shell did not find it): running it now cannot do anything twice.
@@ -324,20 +325,19 @@ class RemoteRunner(Runner):
 
     def _over_ssh(
         self,
+        command: str,
         argv: tuple[str, ...],
         *,
         stdin: str | None,
         timeout: float | None,
-        env: Mapping[str, str] | None,
-        cwd: Path | PurePosixPath | None,
         emit: Callable[[str], None],
         hint: str | None,
     ) -> Any:
-        """Fabric's result of one command line over the connection, or the error for a lost connection."""
+        """Fabric's result of ``command`` (the line for ``argv``) over the connection, or the error for a
+        lost connection."""
         import paramiko
         from invoke.exceptions import CommandTimedOut
 
-        command = self.command_line(argv, {**self.env, **(env or {})}, cwd)
         out, err = _Lines(emit), _Lines(emit)
         try:
             return self.connection.run(

@@ -139,8 +139,7 @@ class LocalShell(RemoteRunner):
         super().__init__(Endpoint("web1"))
         self.host_home, self.host_path, self.lines = home, path, []
 
-    def _over_ssh(self, argv, *, stdin, timeout, env, cwd, emit, hint):
-        line = self.command_line(argv, {**self.env, **(env or {})}, cwd)
+    def _over_ssh(self, line, argv, *, stdin, timeout, emit, hint):
         self.lines.append(line)
         host = {"PATH": str(self.host_path), "HOME": str(self.host_home)}
         done = subprocess.run(
