@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from helpers import procs
 from helpers.project import REPO
 from helpers.sshd import (
     FLY_TOML,
@@ -137,6 +138,22 @@ def test_deploy_runs_the_release_with_env_secrets_and_volume_then_is_idempotent(
     forced = deploy(s, tiny["v1"], force=True)
     assert forced.status == "done" and pid_of(s) != pid and generations(s) == ["profile-1-link"]
     assert SECRET not in capfd.readouterr().err
+
+
+def test_after_a_reboot_the_same_deploy_starts_the_live_release_again(make_settings, tiny):
+    """A release is a process nixfly started, not a system service: a reboot (here: its whole session
+    killed, its pidfile left behind) ends it, and running the same deploy again starts it, with nothing
+    new to build or copy and no new generation."""
+    s = make_settings()
+    deploy(s, tiny["v1"])
+    pid = pid_of(s)
+    kill_session(s.state_dir / "local" / "run" / f"{s.app}.pid")
+    procs.wait_until(lambda: not procs.running(pid), 5, "the release to be gone")
+
+    again = deploy(s, tiny["v1"])
+    assert again.status == "done", again
+    assert pid_of(s) not in (0, pid) and get(s).startswith("v1 ")
+    assert generations(s) == ["profile-1-link"]
 
 
 def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, tiny, capsys):
