@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -24,11 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_hex
 from types import FrameType
+from typing import TypeVar
 
 from helpers import procs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MARK = "NIXFLY_SMOKE_SERVICE"
+T = TypeVar("T")
 
 
 def result_dir() -> Path:
@@ -37,19 +38,15 @@ def result_dir() -> Path:
     return Path(configured) if configured else REPO_ROOT / "result"
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> object:
-    """Poll ``condition`` until it is truthy; on timeout fail with the output of every live service (what a
+def wait_until(condition: Callable[[], T], timeout: float, what: str) -> T:
+    """``procs.wait_until``; on timeout the failure carries the output of every live service (what a
     service printed is usually why it never answered)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            shown = "".join(service.report() for service in LIVE)
-            print(shown, file=sys.stderr)
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{shown}")
-        time.sleep(0.1)
+    try:
+        return procs.wait_until(condition, timeout, what, every=0.1)
+    except AssertionError as exc:
+        shown = "".join(service.report() for service in LIVE)
+        print(shown, file=sys.stderr)
+        raise AssertionError(f"{exc}{shown}") from None
 
 
 @dataclass
