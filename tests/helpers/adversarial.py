@@ -27,7 +27,7 @@ import pytest
 from flyctl_sim import control
 from invoke import Program
 
-from helpers.project import CANARY, GIT_ENV, Project, copy_checkout
+from helpers.project import Project, fake_result, simulated
 
 FAST = ("--skip-build", "--skip-smoke")
 # flyctl commands that only read: a refused input may have asked these, never anything else.
@@ -76,43 +76,11 @@ class Ran:
 
 def world(base: Path) -> Iterator[Project]:
     """A fresh checkout, deployed once to a fresh simulated account: each adversarial module's fixture."""
-    root = base / "checkout"
-    root.mkdir()
-    copy_checkout(root)
-    sim = control.init(base / "sim")
-    server = control.start_health_server(sim)
-    (root / "invoke.yaml").write_text(base_yaml(server.url_template))
-    (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in CANARY.items()))
-    store = base / "store" / "0123456789abcdfghijklmnpqrsvwxyz-oneshot-integrated"
-    (store / "bin").mkdir(parents=True)
-    for link in ("result", "result-ai-server"):
-        (root / link).symlink_to(store)
-    env = {
-        **control.env(sim),
-        **GIT_ENV,
-        "NO_COLOR": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "NIXFLY_NIX_OPTIONS": os.environ["NIXFLY_NIX_OPTIONS"],
-        **{k: "" for k in ("GOOGLE_APPLICATION_CREDENTIALS", "CURSOR_AUTH_FILE", *CANARY)},
-    }
-    project = Project(root, sim, env)
-    deployed = project.inv("deploy", *FAST)
-    assert deployed.returncode == 0, deployed.stderr
-    try:
+    with simulated(base, PYTHONDONTWRITEBYTECODE="1") as project:
+        fake_result(project)
+        deployed = project.inv("deploy", *FAST)
+        assert deployed.returncode == 0, deployed.stderr
         yield project
-    finally:
-        server.stop()
-
-
-def base_yaml(health_url: str) -> str:
-    return (
-        "nixfly:\n"
-        "  builder: nixpacks\n"
-        "  health:\n    timeout: 6\n    interval: 0.2\n    max_interval: 0.5\n    http_timeout: 2\n"
-        "  modes:\n"
-        f'    integrated:\n      health_url: "{health_url}"\n'
-        f'    ai-server-only:\n      health_url: "{health_url}"\n'
-    )
 
 
 # --- what "nothing changed" means ---------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,56 @@ class Project:
     def commands(self) -> list[str]:
         """The canonical flyctl commands run so far, in order (e.g. "apps create")."""
         return [c.get("command") or "" for c in self.flyctl_calls()]
+
+
+def base_yaml(health_url: str) -> str:
+    """invoke.yaml of a simulated project: Fly's builder (these tests are about the Fly flow, not the image;
+    test_image_builder.py covers the default, Nix-built image), short health waits, both modes checked at
+    ``health_url``."""
+    return (
+        "nixfly:\n"
+        "  builder: nixpacks\n"
+        "  health:\n    timeout: 6\n    interval: 0.2\n    max_interval: 0.5\n    http_timeout: 2\n"
+        "  modes:\n"
+        f'    integrated:\n      health_url: "{health_url}"\n'
+        f'    ai-server-only:\n      health_url: "{health_url}"\n'
+    )
+
+
+@contextmanager
+def simulated(base: Path, **env: str) -> Iterator[Project]:
+    """A fresh git checkout of this repository under ``base``, a fresh simulated Fly account and its health
+    server standing in for https://<app>.fly.dev; ``env`` is added to the environment `inv` runs in."""
+    root = base / "checkout"
+    root.mkdir()
+    copy_checkout(root)
+    sim = control.init(base / "sim")
+    server = control.start_health_server(sim)
+    (root / "invoke.yaml").write_text(base_yaml(server.url_template))
+    (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in CANARY.items()))
+    environment = {
+        **control.env(sim),
+        **GIT_ENV,
+        "NO_COLOR": "1",
+        "NIXFLY_NIX_OPTIONS": os.environ["NIXFLY_NIX_OPTIONS"],
+        # Keep the developer's own credentials out of the test.
+        **{k: "" for k in ("GOOGLE_APPLICATION_CREDENTIALS", "CURSOR_AUTH_FILE", *CANARY)},
+        **env,
+    }
+    try:
+        yield Project(root, sim, environment)
+    finally:
+        server.stop()
+
+
+def fake_result(project: Project) -> Path:
+    """A stand-in ./result (and ./result-ai-server) for runs with --skip-build --skip-smoke: the pipeline
+    only reads the path."""
+    store = project.root.parent / "store" / "0123456789abcdfghijklmnpqrsvwxyz-oneshot-integrated"
+    (store / "bin").mkdir(parents=True)
+    for link in ("result", "result-ai-server"):
+        (project.root / link).symlink_to(store)
+    return store
 
 
 def steps(result: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, str]]:

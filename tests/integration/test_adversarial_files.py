@@ -30,14 +30,13 @@ from helpers.adversarial import (
     Case,
     arrange_edit,
     arrange_file,
-    base_yaml,
     check,
     git,
     parametrize,
     replaced,
     world,
 )
-from helpers.project import Project
+from helpers.project import Project, base_yaml
 from invoke.util import yaml
 
 from nixfly.config import HEALTH_KEYS, MODE_KEYS, TOP_KEYS
