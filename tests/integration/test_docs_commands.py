@@ -1,5 +1,5 @@
 """Every `inv …` command line in the docs names a task that exists and flags it accepts: one `inv --help TASK`
-per task named, its options column read (no task runs, nothing changes)."""
+per task named, its options column read (no task runs, nothing changes); every `nox -s NAME`, a session."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-from helpers.docs import CURRENT, accepted_flags, commands
+from helpers.docs import CURRENT, accepted_flags, commands, nox_sessions
 from helpers.project import REPO
 
 
@@ -60,3 +60,14 @@ def test_a_flag_the_task_lacks_is_caught():
     known = accepted_flags(inv_help("deploy").stdout)
     assert {"--target", "--dry-run", "--no-rollback", "-d"} <= known
     assert "--tagret" not in known
+
+
+def test_every_nox_session_the_docs_run_exists():
+    named = nox_sessions(CURRENT)
+    assert {"smoke", "lint", "tests"} <= set(named)
+    listing = subprocess.run(
+        [sys.executable, "-m", "nox", "-l"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert listing.returncode == 0, listing.stderr
+    sessions = {line.split()[1] for line in listing.stdout.splitlines() if line[:2] in ("* ", "- ")}
+    assert {name: where for name, where in named.items() if name not in sessions} == {}

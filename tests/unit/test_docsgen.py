@@ -35,6 +35,10 @@ def test_the_committed_reference_is_what_the_generator_makes(capsys):
     assert docsgen.generate(REPO, check=True) == 0, capsys.readouterr().err
 
 
+def test_the_command_line_checks_the_committed_reference():
+    assert docsgen.main(["--check"]) == 0
+
+
 def test_a_stale_reference_is_one_error_line_saying_how_to_regenerate(tmp_path, capsys):
     assert docsgen.generate(tmp_path, check=True) == 1
     assert "regenerate it with `python -m nixfly.docsgen`" in capsys.readouterr().err
