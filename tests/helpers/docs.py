@@ -149,13 +149,14 @@ def accepted_flags(help_text: str) -> set[str]:
 
 
 def nox_sessions(paths: list[Path]) -> dict[str, list[str]]:
-    """Session name → where the docs run it (``nox -s lint tests``)."""
+    """Session name → where the docs run it (``nox -s lint tests``; ``nox -s NAME`` names none)."""
     found: dict[str, list[str]] = {}
     for path in paths:
         shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
         for block in blocks(path):
             for line, snippet in _snippets(block):
-                for match in re.finditer(r"\bnox\s+(?:-s|--sessions?)\s+((?:[\w-]+\s*)+)", snippet):
+                for match in re.finditer(r"\bnox\s+(?:-s|--sessions?)((?:\s+\w[\w-]*)+)", snippet):
                     for name in match.group(1).split():
-                        found.setdefault(name, []).append(f"{shown}:{line}")
+                        if not name.isupper():  # NAME: a placeholder
+                            found.setdefault(name, []).append(f"{shown}:{line}")
     return found

@@ -4,7 +4,7 @@ anchors that resolve, and `inv` command lines read as the doc-commands test read
 from __future__ import annotations
 
 import pytest
-from helpers.docs import DOCS, README, anchors, blocks, commands, links, parse, slug
+from helpers.docs import DOCS, README, anchors, blocks, commands, links, nox_sessions, parse, slug
 from helpers.project import REPO
 
 
@@ -92,3 +92,15 @@ def test_commands_come_from_inline_code_and_shell_blocks_only(tmp_path):
     found = [(c.task, c.flags) for c in commands([page])]
     assert found == [("build", ("--fresh",)), ("doctor", ())]
     assert [block.language for block in blocks(page)] == [None, "sh", "yaml"]
+
+
+def test_nox_sessions_are_read_from_code_placeholders_and_pytest_arguments_left_out(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "`nox -s lint tests` and `nox -s tests -- tests/unit`, `nox -s NAME`\n\n```sh\nnox -s smoke\n```\n"
+    )
+    assert {name: len(where) for name, where in nox_sessions([page]).items()} == {
+        "lint": 1,
+        "tests": 2,
+        "smoke": 1,
+    }
