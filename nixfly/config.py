@@ -31,38 +31,57 @@ DEFAULTS: dict[str, Any] = {
     "dotenv": ".env",
     # nixfly's own state: secret fingerprints, deploy lock, build records.
     "state_dir": ".nixfly",
+    # Fly organization for new apps (`flyctl apps create --org`); empty: flyctl's default (FLY_ORG sets one).
     "org": "",
     # image: the smoke-tested closure as an OCI image built by Nix, pushed with skopeo; no Docker anywhere.
     # nixpacks: the seed's path (flyctl runs nixpacks, which needs Docker on Fly's remote builder).
     "builder": "image",
+    # Where the image builder pushes: <registry>/<app>:nix-<store hash>.
     "registry": "registry.fly.io",
+    # flyctl deploy --strategy: rolling, canary, bluegreen or immediate; empty: flyctl's default.
     "strategy": "",
+    # The flyctl program to run (a name on PATH or a path); the environment's NIXFLY_FLYCTL beats it.
     "flyctl": "flyctl",
     # Named groups of hosts for `--target NAME`: {"web": ["ssh://deploy@a", "ssh://deploy@b"]}.
     "targets": {},
+    # How long and how often a deploy waits for the new release to be healthy.
     "health": {
         # Seconds to wait for machines, checks and the health URL after a deploy.
         "timeout": 120,
         # Seconds between polls; doubles up to `max_interval`.
         "interval": 2,
+        # The longest wait between polls, in seconds.
         "max_interval": 10,
         # Seconds one HTTP probe may take.
         "http_timeout": 5,
     },
+    # What each deploy mode (`--mode NAME`) builds and where it goes; a mode added here needs at least
+    # flake_attr, fly_config and app.
     "modes": {
         "integrated": {
+            # The flake attribute `inv build` builds and every target runs (`nix build .#<flake_attr>`).
             "flake_attr": "oneshot-integrated",
+            # The flake attribute of the mode's OCI image (the image builder); empty: no image.
             "image_attr": "oci-image-integrated",
+            # The mode's fly toml: the app's services, checks, [env] and primary_region.
             "fly_config": "fly-integrated.toml",
+            # The nixpacks config the nixpacks builder hands to flyctl (NIXPACKS_CONFIG_FILE).
             "nixpacks_config": "nixpacks.toml",
+            # The Fly app (`--app` beats it).
             "app": "oneshot",
+            # The Fly volume mounted by the fly toml; empty: the mode has none.
             "volume": "oneshot_data",
+            # The size of a new volume, in GB (1 to 500).
             "volume_size_gb": 1,
+            # Secrets a deploy refuses to go without (names in .env.fly).
             "required_secrets": ["CLAUDE_ACCESS_TOKEN"],
+            # The URL the health gate probes on Fly; {app} is the app's name.
             "health_url": "https://{app}.fly.dev/health",
             # Which program answers the health URL: its /health must name it (and the release).
             "service": "web",
+            # The result link `nix build` writes, relative to the checkout.
             "out_link": "result",
+            # The pytest marker of the mode's smoke tests in tests/smoke; empty: all of them.
             "smoke": "integrated",
             # What runs the mode's closure (local and ssh targets; the image's Cmd says the same).
             "start": "bin/start-oneshot",
@@ -87,6 +106,22 @@ DEFAULTS: dict[str, Any] = {
             "host_env": {"AI_PROVIDER": "echo"},
         },
     },
+}
+
+
+# --- documentation of the settings --------------------------------------------------------------------------
+# docs/configuration.md is generated from DEFAULTS (`python -m nixfly.docsgen`): each key is documented by the
+# comment lines right above it, or at the end of its line, and a key without one fails the tests. A mode's
+# keys are documented once, as modes.<mode>.<key>.
+# Settings whose value is a mapping the user fills in: its keys are data, not settings of their own.
+MAPPING_VALUES = ("targets", "modes.<mode>.host_env", "modes.<mode>.regions")
+# Settings that DEFAULTS does not list, documented here: dotted path → (default, documentation).
+UNLISTED: dict[str, tuple[Any, str]] = {
+    "modes.<mode>.regions": (
+        {},
+        "Machines per Fly region ({iad: 2, ams: 1}), converged to by `inv deploy` and `inv scale`; empty: "
+        "whatever `fly deploy` creates (one Machine with a volume, or the HA pair, in the primary region).",
+    ),
 }
 
 # Fly app names: lowercase letters, digits and dashes; 63 is a DNS label's limit. fullmatch everywhere:
