@@ -94,7 +94,7 @@ def smoke(session: nox.Session) -> None:
 # --- on demand ---------------------------------------------------------------------------------------------
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Run every bench/*.py: `inv --list` start-up, deploy round trips at 1 s flyctl latency (see README)."""
+    """Run every bench/*.py: `inv --list` start-up, round trips at 1 s per flyctl call (docs/builders.md)."""
     session.install(DEV)
     scripts = session.posargs or sorted(str(p) for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_"))
     for script in scripts:

@@ -75,7 +75,7 @@ def _compact_json(text: str, name: str, origin: str) -> str:
 
 
 def _checked(name: str, value: str, origin: str) -> str:
-    """A value a secret can carry: UTF-8 text without a carriage return (README: such values are refused)."""
+    """A value a secret can carry: UTF-8 text without a carriage return (docs/secrets.md refuses the rest)."""
     if "\r" in value:
         raise NixflyError(
             f"{name} from {origin} holds a carriage return, which a secret cannot carry intact",

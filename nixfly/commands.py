@@ -389,7 +389,7 @@ Start here:
                     (no Fly account yet? inv deploy --target local runs it all on this machine)
   Before a release: nox -s smoke (builds ./result and runs tests/smoke against it)
 
-Every task (inv --help TASK for its flags and examples; README.md and DEPLOYMENT_OPTIONS.md for more):"""
+Every task (inv --help TASK for its flags and examples; docs/ for the rest):"""
 
 
 def show_map(ns: Collection) -> None:

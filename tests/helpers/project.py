@@ -46,7 +46,7 @@ def require(tool: str) -> str:
     """Integration tests need real tools; a missing one is a failure, never a skip."""
     found = shutil.which(tool)
     if not found:
-        pytest.fail(f"{tool} is not installed: .ci/run installs it (see README, 'Running the tests')")
+        pytest.fail(f"{tool} is not installed: .ci/run installs it (see docs/development.md)")
     return found
 
 
