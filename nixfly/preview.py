@@ -17,6 +17,7 @@ values never). So the marker is a secret whose name says the PR and the time: ``
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import string
@@ -32,6 +33,10 @@ MARKER = re.compile(r"NIXFLY_PREVIEW_(?:PR_([1-9][0-9]{0,8})|BRANCH)_AT_([0-9]{1
 DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 PR_NUMBER = re.compile(r"[1-9][0-9]{0,8}")
+# One DNS label: what a Fly app name may be at most (config.APP_NAME).
+MAX_APP_NAME = 63
+# A shortened branch slug keeps at least one character, then "-" and a digest of the branch: 8 in all.
+SHORTENED = 8
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,19 @@ def app_name(preview: Preview, app: str, *, pr: int = 0, branch: str = "") -> st
     if pr:
         name = preview.name.format(app=app, pr=pr)
     else:
-        name = preview.branch_name.format(app=app, branch=branch_slug(branch))
+        slug = branch_slug(branch)
+        room = MAX_APP_NAME - len(preview.branch_name.format(app=app, branch=""))
+        if len(slug) > room >= SHORTENED:
+            # A long branch keeps its start and gets a digest of its whole name: two long branches that
+            # start alike still get apps of their own.
+            digest = hashlib.sha256(branch.encode()).hexdigest()[: SHORTENED - 2]
+            slug = f"{slug[: room - SHORTENED + 1].rstrip('-')}-{digest}"
+        name = preview.branch_name.format(app=app, branch=slug)
     if not APP_NAME.fullmatch(name):
-        what = f"{len(name)} characters, at most 63" if len(name) > 63 else "lowercase letters, digits, '-'"
+        what = f"{len(name)} characters, at most 63" if len(name) > MAX_APP_NAME else "lowercase letters, digits, '-'"
         raise NixflyError(
             f"preview app name {brief(name)} is not one Fly accepts ({what})",
-            "shorten nixfly.preview.name / branch_name, or pass --pr N",
+            "shorten nixfly.preview.name (--pr) or branch_name (a branch) in invoke.yaml",
         )
     return name
 
