@@ -98,7 +98,8 @@ def app_name(preview: Preview, app: str, *, pr: int = 0, branch: str = "") -> st
             slug = f"{slug[: room - SHORTENED + 1].rstrip('-')}-{digest}"
         name = preview.branch_name.format(app=app, branch=slug)
     if not APP_NAME.fullmatch(name):
-        what = f"{len(name)} characters, at most 63" if len(name) > MAX_APP_NAME else "lowercase letters, digits, '-'"
+        long = len(name) > MAX_APP_NAME
+        what = f"{len(name)} characters, at most 63" if long else "lowercase letters, digits, '-'"
         raise NixflyError(
             f"preview app name {brief(name)} is not one Fly accepts ({what})",
             "shorten nixfly.preview.name (--pr) or branch_name (a branch) in invoke.yaml",

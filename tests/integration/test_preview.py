@@ -30,7 +30,8 @@ def test_open_update_close(project, fake_result):
     assert opened.returncode == 0, opened.stderr
     done = steps(opened)
     assert done["app"] == ("done", "created app oneshot-pr-12")
-    assert done["marker"][0] == "done" and done["marker"][1].startswith("marked oneshot-pr-12 as preview of PR 12")
+    assert done["marker"][0] == "done"
+    assert done["marker"][1].startswith("marked oneshot-pr-12 as preview of PR 12")
     assert done["url"] == ("done", "https://oneshot-pr-12.fly.dev")
     assert done["verify"][0] == "done"
     assert sorted(control.apps(project.sim)) == ["oneshot-pr-12"]
@@ -114,7 +115,8 @@ def test_bad_input_is_refused_before_anything_changes(project, fake_result):
         (("preview.destroy", "--pr", "-3"), "--pr '-3' is not a pull request number"),
         (("preview.prune", "--older-than", "7days"), "--older-than '7days' is not a duration"),
     ]
-    assert project.inv("preview", "--pr", "1", "--dry-run", *FAST).returncode == 0  # a dry run changes nothing
+    # A dry run changes nothing either.
+    assert project.inv("preview", "--pr", "1", "--dry-run", *FAST).returncode == 0
     for args, message in cases:
         result = project.inv(*args)
         assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
