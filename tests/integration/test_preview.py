@@ -26,8 +26,11 @@ def mark(project, app: str, *, pr: int, days_old: float) -> None:
 
 
 def test_open_update_close(project, fake_result):
-    opened = project.inv("preview", "--pr", "12", *FAST, "--json")
+    outputs = project.root.parent / "github-output"
+    opened = project.inv("preview", "--pr", "12", *FAST, "--json", env={"GITHUB_OUTPUT": str(outputs)})
     assert opened.returncode == 0, opened.stderr
+    # What the workflow's comment step reads (steps.preview.outputs.url).
+    assert outputs.read_text() == "url=https://oneshot-pr-12.fly.dev\napp=oneshot-pr-12\n"
     done = steps(opened)
     assert done["app"] == ("done", "created app oneshot-pr-12")
     assert done["marker"][0] == "done"
@@ -44,11 +47,12 @@ def test_open_update_close(project, fake_result):
     assert [(v["name"], v["size_gb"]) for v in volumes] == [("oneshot_data", 1)]
 
     before = len(project.flyctl_calls())
-    updated = project.inv("preview", "--pr", "12", *FAST, "--json", "--force")
+    updated = project.inv("preview", "--pr", "12", *FAST, "--force")
     assert updated.returncode == 0, updated.stderr
-    again = steps(updated)
+    assert updated.stdout == "https://oneshot-pr-12.fly.dev\n"  # without --json, stdout is the URL
+    again = steps(project.inv("preview", "--pr", "12", *FAST, "--json"))
     assert [again[s][0] for s in ("app", "marker", "volume")] == ["skipped"] * 3
-    assert again["deploy"][0] == "done"
+    assert again["deploy"][0] == "skipped"  # nothing changed since the forced update
     made = [c for c in project.commands()[before:] if c in MUTATING]
     assert made == ["deploy"], made
     assert len(control.machines(project.sim, "oneshot-pr-12")) == 1
