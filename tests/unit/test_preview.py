@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from nixfly import config, flytoml
 from nixfly.errors import NixflyError
-from nixfly.fly import preview as fly_preview
-from nixfly.flyctl import AppMissing, SecretInfo
 from nixfly.preview import (
     Marker,
     age,
@@ -137,39 +134,3 @@ def test_preview_config_is_checked_by_key():
     ):
         with pytest.raises(NixflyError, match=message):
             config.load_preview({"preview": bad})
-
-
-@dataclass
-class FakeFly:
-    """Apps and their secret names, as ``apps list`` and ``secrets list`` would report them."""
-
-    apps_: dict[str, list[str]]
-    asked: list[str] = field(default_factory=list)
-
-    def apps(self) -> list[str]:
-        return list(self.apps_)
-
-    def secrets(self, app: str) -> list[SecretInfo]:
-        self.asked.append(app)
-        if app not in self.apps_:
-            raise AppMissing(f"Could not find App {app!r}")
-        return [SecretInfo(name, "Deployed") for name in self.apps_[app]]
-
-
-def test_find_reads_markers_of_matching_apps_only_and_never_the_production_app(tmp_path):
-    s = config.resolve(None, REPO, mode="integrated")
-    fly = FakeFly(
-        {
-            "oneshot": [Marker(1, 5).name],  # production, even if someone marked it
-            "oneshot-pr-1": [Marker(1, 5).name, "GH_TOKEN"],
-            "oneshot-pr-2": ["GH_TOKEN"],  # the name matches, the marker is missing
-            "oneshot-main": [Marker(0, 9).name],
-            "someone-else": [Marker(4, 5).name],
-        }
-    )
-    found = fly_preview.find(fly, s, DEFAULT)  # type: ignore[arg-type]
-    assert [(f.app, f.marker) for f in found] == [
-        ("oneshot-main", Marker(0, 9)),
-        ("oneshot-pr-1", Marker(1, 5)),
-    ]
-    assert sorted(fly.asked) == ["oneshot-main", "oneshot-pr-1", "oneshot-pr-2"]
