@@ -484,8 +484,9 @@ class Flyctl:
         if strategy:
             args += ["--strategy", strategy]
         if not ha:
-            # deploy_first.go / machines_deploymachinesapp.go: with --ha (the default) a first deploy gives
-            # a group with services and no mount a second machine; --ha=false, one.
+            # deploy/machines_deploymachinesapp.go deployCreateMachinesForGroups: with --ha (the default) a
+            # group without machines gets a second one when it has services and no mount (else a standby);
+            # with --ha=false, one machine.
             args.append("--ha=false")
         try:
             result = self._run(*args, env=env, cwd=cwd)

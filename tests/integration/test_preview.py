@@ -92,25 +92,30 @@ def test_prune_removes_exactly_the_stale_marked_apps(project):
 
 
 def test_a_production_secret_reaches_a_preview_only_when_listed(project, fake_result):
-    unlisted = project.inv("preview", "--pr", "7", *FAST)
+    unlisted = project.inv("preview", "--mode", "ai-server-only", "--pr", "7", *FAST)
     assert unlisted.returncode == 0, unlisted.stderr
-    sent = control.secrets(project.sim, "oneshot-pr-7")
+    app = "oneshot-ai-providers-pr-7"
+    # A mode with services and no mount: one machine all the same (--ha=false), and no volume.
+    assert len(control.machines(project.sim, app)) == 1 and control.volumes(project.sim, app) == []
+    sent = control.secrets(project.sim, app)
     assert not set(CANARY) & set(sent)
-    assert not any(value in json.dumps(control.read_state(project.sim)) for value in CANARY.values())
+    assert control.secrets(project.root.parent / "sim", "oneshot-ai-providers-pr-7") == sent
+    seen = json.dumps(control.read_state(project.sim)) + unlisted.stdout + unlisted.stderr
+    assert not any(value in seen for value in CANARY.values())
 
     (project.root / "invoke.yaml").write_text(
         (project.root / "invoke.yaml").read_text() + "  preview:\n    secrets: [GH_TOKEN]\n"
     )
-    listed = project.inv("preview", "--pr", "7", *FAST, "--json")
+    listed = project.inv("preview", "--mode", "ai-server-only", "--pr", "7", *FAST, "--json")
     assert listed.returncode == 0, listed.stderr
-    sent = control.secrets(project.sim, "oneshot-pr-7")
+    sent = control.secrets(project.sim, app)
     assert sent["GH_TOKEN"] == CANARY["GH_TOKEN"] and "CLAUDE_ACCESS_TOKEN" not in sent
 
     (project.root / ".env.preview").write_text("CLAUDE_ACCESS_TOKEN=pasted-by-mistake\n")
-    refused = project.inv("preview", "--pr", "7", *FAST)
+    refused = project.inv("preview", "--mode", "ai-server-only", "--pr", "7", *FAST)
     assert refused.returncode == 1
     assert "would receive CLAUDE_ACCESS_TOKEN, which nixfly.preview.secrets does not list" in refused.stderr
-    assert "CLAUDE_ACCESS_TOKEN" not in control.secrets(project.sim, "oneshot-pr-7")
+    assert "CLAUDE_ACCESS_TOKEN" not in control.secrets(project.sim, app)
 
 
 def test_bad_input_is_refused_before_anything_changes(project, fake_result):
