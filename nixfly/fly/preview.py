@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from nixfly import console, envfiles, flytoml, git, lock
@@ -144,11 +146,11 @@ def own_secrets(s: Settings, preview: Preview) -> dict[str, str]:
     return own
 
 
-def settings_for(s: Settings, preview: Preview, app: str) -> Settings:
-    """The mode's settings aimed at the preview app: its own fly toml (written under the state dir), volume
-    size, no declared regions, and only the required secrets a preview is allowed."""
+def settings_for(s: Settings, preview: Preview, app: str, where: Path) -> Settings:
+    """The mode's settings aimed at the preview app: its own fly toml (written into ``where``), volume size,
+    no declared regions, and only the required secrets a preview is allowed."""
     cfg = flytoml.load(s.fly_config)
-    path = s.state_dir / "preview" / f"{app}.toml"
+    path = where / f"{app}.toml"
     write_atomic(path, preview_toml(cfg.raw, app, preview.env, preview.volume_size_gb), mode=0o644)
     mode = dataclasses.replace(
         s.mode,
@@ -166,9 +168,11 @@ def deploy(s: Settings, preview: Preview, *, pr: str, options: Options) -> None:
 
     app, number = name_for(s, preview, pr)
     own = own_secrets(s, preview)
-    chosen = settings_for(s, preview, app)
-    target = PreviewTarget(chosen, preview, Marker(number, int(time.time())), own)
     with ExitStack() as stack:
+        # A dry run leaves nothing behind, not even the derived fly toml.
+        where = Path(stack.enter_context(TemporaryDirectory())) if s.dry_run else s.state_dir / "preview"
+        chosen = settings_for(s, preview, app, where)
+        target = PreviewTarget(chosen, preview, Marker(number, int(time.time())), own)
         stack.callback(target.close)
         build = stack.enter_context(open_build_host(chosen, ""))
         Engine(chosen, options, target, build).run()

@@ -125,6 +125,7 @@ def test_bad_input_is_refused_before_anything_changes(project, fake_result):
     ]
     # A dry run changes nothing either.
     assert project.inv("preview", "--pr", "1", "--dry-run", *FAST).returncode == 0
+    assert not (project.root / ".nixfly" / "preview").exists()
     for args, message in cases:
         result = project.inv(*args)
         assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
