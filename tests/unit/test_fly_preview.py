@@ -94,3 +94,42 @@ def test_the_secrets_step_gets_only_the_listed_production_secrets(tmp_path, monk
     target = target_seeing([Marker(12, 5).name], tmp_path, secrets=["GH_TOKEN"])
     target.stage_secrets({"CLAUDE_ACCESS_TOKEN": "prod-claude", "GH_TOKEN": "prod-gh"})
     assert sent == [{"GH_TOKEN": "prod-gh"}]
+
+
+def test_a_preview_runs_the_deploy_steps_plus_marker_and_url(tmp_path):
+    from nixfly.buildhost import BuildHost
+    from nixfly.fly.target import FlyTarget
+    from nixfly.target import Candidate, Options
+
+    target = target_seeing([], tmp_path)
+    deploy = [
+        n
+        for n, _ in FlyTarget(target.s).deploy_steps(
+            Candidate(), BuildHost(target.s, target.runner), Options()
+        )
+    ]
+    preview = [n for n, _ in target.deploy_steps(Candidate(), BuildHost(target.s, target.runner), Options())]
+    assert preview == [deploy[0], "marker", *deploy[1:], "url"]
+    assert target.ha is False and FlyTarget.ha is True
+
+
+def test_without_pr_the_branch_names_the_preview_and_a_detached_head_is_refused(tmp_path):
+    import subprocess
+
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    git = ["git", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q", "-b", "Feature/Login"], check=True)
+    subprocess.run(
+        [*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True, env={**env, "PATH": "/usr/bin:/bin"}
+    )
+    s = config.resolve(None, tmp_path, mode="integrated")
+    assert fly_preview.name_for(s, DEFAULT, "") == ("oneshot-feature-login", 0)
+    assert fly_preview.name_for(s, DEFAULT, "9") == ("oneshot-pr-9", 9)
+    subprocess.run([*git, "checkout", "-q", "--detach"], check=True)
+    with pytest.raises(NixflyError, match=r"not on a branch \(detached HEAD\)"):
+        fly_preview.name_for(s, DEFAULT, "")
