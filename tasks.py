@@ -461,7 +461,7 @@ def preview_deploy(
 @task(name="list", help={"mode": MODE, "json": "print as JSON (default: off)"})
 @clean_exit
 def preview_list(c, mode="integrated", json=False):
-    """List the mode's preview apps (those carrying nixfly's marker) with their PR and age."""
+    """List the mode's preview apps (those carrying nixfly's marker) with their PR, age and idle time."""
     from nixfly.fly import preview as previews
 
     previews.list_previews(settings(c, ROOT, mode=mode), previews.config_of(c), as_json=json)
@@ -481,15 +481,15 @@ def preview_destroy(c, mode="integrated", pr="", dry_run=False, json=False):
     name="prune",
     help={
         "mode": MODE,
-        "older_than": "destroy previews created longer ago than this: a number and s, m, h, d or w "
-        "(default: 7d)",
+        "older_than": "destroy previews neither created nor deployed for this long: a number and s, m, h, "
+        "d or w (default: 7d)",
         "dry_run": DRY,
         "json": "print as JSON (default: off)",
     },
 )
 @clean_exit
 def preview_prune(c, mode="integrated", older_than="7d", dry_run=False, json=False):
-    """Destroy every marked preview app of the mode older than --older-than (apps without the marker stay)."""
+    """Destroy every marked preview app of the mode idle for --older-than (apps without the marker stay)."""
     from nixfly.fly import preview as previews
 
     s = settings(c, ROOT, mode=mode, dry_run=dry_run)

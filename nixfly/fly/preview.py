@@ -10,6 +10,7 @@ without it, whatever its name.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -181,10 +182,16 @@ def deploy(s: Settings, preview: Preview, *, pr: str, options: Options) -> None:
 # --- list, destroy, prune -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Found:
-    """A preview app nixfly made: its marker read back from Fly."""
+    """A preview app nixfly made: its marker read back from Fly, and when it was last deployed."""
 
     app: str
     marker: Marker
+    # Unix seconds of its newest release (a push to the PR deploys again); the marker's time if none.
+    updated: int = 0
+
+    @property
+    def last_active(self) -> int:
+        return max(self.marker.created, self.updated)
 
     def as_json(self, now: float) -> dict[str, Any]:
         return {
@@ -192,8 +199,19 @@ class Found:
             "pr": self.marker.pr or None,
             "created": stamp(self.marker.created),
             "age_seconds": max(0, int(now - self.marker.created)),
+            "last_deployed": stamp(self.updated) if self.updated else None,
+            "idle_seconds": max(0, int(now - self.last_active)),
             "url": url_of(self.app),
         }
+
+
+def newest_release(fly: Flyctl, app: str) -> int:
+    """Unix seconds of the app's newest release (``releases --json`` ``CreatedAt``, RFC 3339); 0 if none."""
+    times = []
+    for release in fly.releases(app):
+        with contextlib.suppress(ValueError):
+            times.append(int(datetime.fromisoformat(release.created_at).timestamp()))
+    return max(times, default=0)
 
 
 def marker_of(fly: Flyctl, app: str) -> Marker | None:
@@ -210,9 +228,9 @@ def find(fly: Flyctl, s: Settings, preview: Preview) -> list[Found]:
     def read(app: str) -> Found | None:
         try:
             marker = marker_of(fly, app)
+            return Found(app, marker, newest_release(fly, app)) if marker else None
         except AppMissing:
             return None  # destroyed since the list was read
-        return Found(app, marker) if marker else None
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="nixfly-preview") as pool:
         return [found for found in pool.map(read, names) if found is not None]
@@ -230,12 +248,13 @@ def list_previews(s: Settings, preview: Preview, *, as_json: bool) -> None:
         return
     console.table(
         f"previews of {s.app}: {len(found)}",
-        ("app", "pr", "age", "created", "url"),
+        ("app", "pr", "age", "idle", "created", "url"),
         [
             (
                 f.app,
                 str(f.marker.pr or "branch"),
                 age(now - f.marker.created),
+                age(now - f.last_active),
                 stamp(f.marker.created),
                 url_of(f.app),
             )
@@ -284,11 +303,12 @@ def destroy(s: Settings, preview: Preview, *, pr: str, as_json: bool) -> None:
 
 
 def prune(s: Settings, preview: Preview, *, older_than: str, as_json: bool) -> None:
-    """``inv preview.prune``: destroy every marked preview created more than ``older_than`` ago."""
+    """``inv preview.prune``: destroy every marked preview neither created nor deployed for ``older_than``
+    (a pull request still being pushed to keeps its preview)."""
     limit = duration(older_than)
     fly = Flyctl(Runner(dry_run=s.dry_run, cwd=s.root), s.flyctl)
     now = time.time()
-    stale = [f for f in find(fly, s, preview) if now - f.marker.created > limit]
+    stale = [f for f in find(fly, s, preview) if now - f.last_active > limit]
     if not stale:
         console.ok(f"no preview of {s.app} is older than {older_than}")
     _report(s, [_destroy(fly, s, found) for found in stale], as_json=as_json)

@@ -25,6 +25,27 @@ def mark(project, app: str, *, pr: int, days_old: float) -> None:
     control.set_secret(project.sim, app, f"NIXFLY_PREVIEW_PR_{pr}_AT_{created}", "x")
 
 
+def released_now(project, app: str) -> None:
+    """A release of ``app`` made just now, as `fly deploy` records it (a push to the PR deployed again)."""
+    with control.edit(project.sim) as st:
+        st["apps"][app]["releases"].append(
+            {
+                "id": "rel_pushed",
+                "version": 1,
+                "status": "complete",
+                "reason": "deploy",
+                "description": "",
+                "strategy": "rolling",
+                "image_ref": "registry.fly.io/x:1",
+                "user_email": "",
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "evaluation_id": "ev_1",
+                "healthy": True,
+                "metadata": None,
+            }
+        )
+
+
 def test_open_update_close(project, fake_result):
     outputs = project.root.parent / "github-output"
     opened = project.inv("preview", "--pr", "12", *FAST, "--json", env={"GITHUB_OUTPUT": str(outputs)})
@@ -75,6 +96,8 @@ def test_open_update_close(project, fake_result):
 def test_prune_removes_exactly_the_stale_marked_apps(project):
     mark(project, "oneshot-pr-3", pr=3, days_old=9)
     mark(project, "oneshot-pr-5", pr=5, days_old=2)
+    mark(project, "oneshot-pr-6", pr=6, days_old=9)
+    released_now(project, "oneshot-pr-6")  # old, but deployed today: still in use
     control.create_app(project.sim, "oneshot-pr-4")  # the name matches, the marker is missing
     control.create_app(project.sim, "oneshot")  # production
     dry = project.inv("preview.prune", "--older-than", "7d", "--dry-run", "--json")
@@ -84,7 +107,7 @@ def test_prune_removes_exactly_the_stale_marked_apps(project):
     pruned = project.inv("preview.prune", "--older-than", "7d", "--json")
     assert pruned.returncode == 0, pruned.stderr
     assert [g["app"] for g in json.loads(pruned.stdout)["destroyed"]] == ["oneshot-pr-3"]
-    assert sorted(control.apps(project.sim)) == ["oneshot", "oneshot-pr-4", "oneshot-pr-5"]
+    assert sorted(control.apps(project.sim)) == ["oneshot", "oneshot-pr-4", "oneshot-pr-5", "oneshot-pr-6"]
     unmarked = project.inv("preview.destroy", "--pr", "4")
     assert unmarked.returncode == 1
     assert "oneshot-pr-4 carries no nixfly preview marker" in unmarked.stderr

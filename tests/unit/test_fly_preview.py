@@ -10,7 +10,7 @@ import pytest
 from nixfly import config
 from nixfly.errors import NixflyError
 from nixfly.fly import preview as fly_preview
-from nixfly.flyctl import AppMissing, SecretInfo
+from nixfly.flyctl import AppMissing, FlyRelease, SecretInfo
 from nixfly.preview import Marker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,6 +26,9 @@ class FakeFly:
 
     def apps(self) -> list[str]:
         return list(self.apps_)
+
+    def releases(self, app: str) -> list[FlyRelease]:
+        return [FlyRelease(1, "complete", "img", "2026-01-02T00:00:00Z", "")] if app == "oneshot-main" else []
 
     def secrets(self, app: str) -> list[SecretInfo]:
         self.asked.append(app)
@@ -51,6 +54,7 @@ def test_find_reads_markers_of_matching_apps_only_and_never_the_production_app(t
         ("oneshot-pr-1", Marker(1, 5)),
     ]
     assert sorted(fly.asked) == ["oneshot-main", "oneshot-pr-1", "oneshot-pr-2"]
+    assert [(f.updated, f.last_active) for f in found] == [(1767312000, 1767312000), (0, 5)]
 
 
 @dataclass
