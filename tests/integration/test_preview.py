@@ -63,7 +63,8 @@ def test_open_update_close(project, fake_result):
     assert len(machines) == 1
     config = machines[0]["config"]
     assert config["env"]["AI_PROVIDER"] == "echo"
-    assert config["services"][0]["autostop"] in ("stop", True)
+    service = config["services"][0]
+    assert service["autostop"] in ("stop", True) and service["min_machines_running"] == 0  # production: 1
     volumes = control.volumes(project.sim, "oneshot-pr-12")
     assert [(v["name"], v["size_gb"]) for v in volumes] == [("oneshot_data", 1)]
 
