@@ -408,6 +408,94 @@ def deps_update(c, dry_run=False):
     deps.update(settings(c, ROOT, dry_run=dry_run))
 
 
+# --- preview.*: one app per pull request -------------------------------------------------------------------
+PR = "pull request number: the app is nixfly.preview.name, <app>-pr-N (default: the checked-out branch's)"
+
+
+@task(
+    name="deploy",
+    default=True,
+    help={
+        "mode": MODE,
+        "pr": PR,
+        "dry_run": DRY,
+        "skip_build": "use the existing ./result instead of running nix build (default: off)",
+        "skip_smoke": "do not run the smoke tests (default: off)",
+        "force": "deploy even when the preview runs this closure, config and secrets (default: off)",
+        "json": "also print the step summary, with the URL as step `url`, as JSON on stdout (default: off)",
+        "builder": "image or nixpacks, as for `inv deploy` (default: nixfly.builder in config, image)",
+    },
+)
+@clean_exit
+def preview_deploy(
+    c,
+    mode="integrated",
+    pr="",
+    dry_run=False,
+    skip_build=False,
+    skip_smoke=False,
+    force=False,
+    json=False,
+    builder="",
+):
+    """Deploy the mode to a preview app of its own (per PR or branch): the whole pipeline, then its URL.
+
+    The same steps as `inv deploy` (build, smoke, bundle, app, volume, secrets, image, deploy, verify) to
+    the app nixfly.preview.name names: one machine in the primary region, stopped when idle, a volume
+    (nixfly.preview.volume_size_gb) only when the mode mounts one, and a marker saying nixfly made it for
+    this PR. Only the secrets nixfly.preview.secrets lists reach it (from .env.preview, else from the
+    production bundle). Running it again updates the same app.
+
+    Examples:
+      inv preview --pr 12                 # app oneshot-pr-12, prints https://oneshot-pr-12.fly.dev
+      inv preview --dry-run               # the current branch's preview, changing nothing
+    """
+    from nixfly.fly import preview as previews
+    from nixfly.target import Options
+
+    s = settings(c, ROOT, mode=mode, dry_run=dry_run, builder=builder)
+    options = Options(skip_build=skip_build, skip_smoke=skip_smoke, force=force, json_summary=json)
+    previews.deploy(s, previews.config_of(c), pr=pr, options=options)
+
+
+@task(name="list", help={"mode": MODE, "json": "print as JSON (default: off)"})
+@clean_exit
+def preview_list(c, mode="integrated", json=False):
+    """List the mode's preview apps (those carrying nixfly's marker) with their PR, age and idle time."""
+    from nixfly.fly import preview as previews
+
+    previews.list_previews(settings(c, ROOT, mode=mode), previews.config_of(c), as_json=json)
+
+
+@task(name="destroy", help={"mode": MODE, "pr": PR, "dry_run": DRY, "json": "print as JSON (default: off)"})
+@clean_exit
+def preview_destroy(c, mode="integrated", pr="", dry_run=False, json=False):
+    """Destroy a preview app and its volumes, only if nixfly's marker says nixfly made it; gone is fine."""
+    from nixfly.fly import preview as previews
+
+    s = settings(c, ROOT, mode=mode, dry_run=dry_run)
+    previews.destroy(s, previews.config_of(c), pr=pr, as_json=json)
+
+
+@task(
+    name="prune",
+    help={
+        "mode": MODE,
+        "older_than": "destroy previews neither created nor deployed for this long: a number and s, m, h, "
+        "d or w (default: 7d)",
+        "dry_run": DRY,
+        "json": "print as JSON (default: off)",
+    },
+)
+@clean_exit
+def preview_prune(c, mode="integrated", older_than="7d", dry_run=False, json=False):
+    """Destroy every marked preview app of the mode idle for --older-than (apps without the marker stay)."""
+    from nixfly.fly import preview as previews
+
+    s = settings(c, ROOT, mode=mode, dry_run=dry_run)
+    previews.prune(s, previews.config_of(c), older_than=older_than, as_json=json)
+
+
 # --- `inv` alone -------------------------------------------------------------------------------------------
 @task(name="map", default=True)
 @clean_exit
@@ -439,3 +527,4 @@ ns.add_collection(Collection("lock", lock_status, lock_release))
 ns.add_collection(Collection("image", image_build, image_push, image_inspect))
 ns.add_collection(Collection("cache", cache_use, cache_push))
 ns.add_collection(Collection("deps", deps_update))
+ns.add_collection(Collection("preview", preview_deploy, preview_list, preview_destroy, preview_prune))

@@ -55,6 +55,25 @@ DEFAULTS: dict[str, Any] = {
         # Seconds one HTTP probe may take.
         "http_timeout": 5,
     },
+    # `inv preview`: one app per pull request (or branch), deployed through the same pipeline.
+    "preview": {
+        # App name of a pull request's preview ({app}: the mode's app, {pr}: its number). At most 63
+        # characters of lowercase letters, digits and '-' once filled in, or `inv preview` refuses it.
+        "name": "{app}-pr-{pr}",
+        # App name of a branch's preview, without --pr ({branch}: the branch as lowercase letters, digits
+        # and '-'). Both names should start alike: `inv preview.list` reads only apps with that start.
+        "branch_name": "{app}-{branch}",
+        # The only secret names a preview may receive, each from the preview's env_file if it is there,
+        # else from the production bundle (.env.fly's sources). Empty: no secret at all.
+        "secrets": [],
+        # Preview-only secrets (dotenv format, never committed); a name in it that `secrets` does not list
+        # is refused by name.
+        "env_file": ".env.preview",
+        # Laid over the fly toml's [env] in previews: echo answers without any provider credentials.
+        "env": {"AI_PROVIDER": "echo"},
+        # Size in GB of a preview's volume, made only when the mode mounts one.
+        "volume_size_gb": 1,
+    },
     # What each deploy mode (`--mode NAME`) builds and where it goes; a mode added here needs at least
     # flake_attr, fly_config and app.
     "modes": {
@@ -114,7 +133,7 @@ DEFAULTS: dict[str, Any] = {
 # comment lines right above it, or at the end of its line, and a key without one fails the tests. A mode's
 # keys are documented once, as modes.<mode>.<key>.
 # Settings whose value is a mapping the user fills in: its keys are data, not settings of their own.
-MAPPING_VALUES = ("targets", "modes.<mode>.host_env", "modes.<mode>.regions")
+MAPPING_VALUES = ("targets", "preview.env", "modes.<mode>.host_env", "modes.<mode>.regions")
 # Settings that DEFAULTS does not list, documented here: dotted path → (default, documentation).
 UNLISTED: dict[str, tuple[Any, str]] = {
     "modes.<mode>.regions": (
@@ -164,6 +183,18 @@ class Mode:
     # Machines per Fly region (`{iad: 2, ams: 1}`), converged to by `inv deploy` and `inv scale`; empty:
     # whatever `fly deploy` creates (one Machine with a volume, or the HA pair, in the primary region).
     regions: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """``nixfly.preview``: how preview apps are named, what they receive, how big their volume is."""
+
+    name: str
+    branch_name: str
+    secrets: tuple[str, ...]
+    env_file: str
+    env: Mapping[str, str]
+    volume_size_gb: int
 
 
 @dataclass(frozen=True)
@@ -409,6 +440,7 @@ TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "strategy": lambda k, v: _choice(k, v, ("", *STRATEGIES)),
     "flyctl": lambda k, v: _text(k, v, PATH),
     "targets": _targets,
+    "preview": lambda k, v: v,  # checked by load_preview
     "health": lambda k, v: v,  # checked by _health
     "modes": lambda k, v: v,  # checked by load_mode
 }
@@ -433,7 +465,7 @@ def merged(config: Any) -> dict[str, Any]:
             "fix invoke.yaml (nixfly/config.py has the defaults)",
         )
     _known_keys("", over, TOP_KEYS)
-    for section in ("health", "modes"):
+    for section in ("health", "modes", "preview"):
         if section in over:
             _mapping(section, over[section])
     return _merge(DEFAULTS, over)
@@ -481,6 +513,38 @@ def load_mode(name: str, config: Any = None) -> Mode:
     }
     values = {k: MODE_KEYS[k](f"{key}.{k}", raw.get(k, defaults.get(k))) for k in MODE_KEYS}
     return Mode(name=name, **values)
+
+
+def _name_template(key: str, value: Any, placeholder: str) -> str:
+    """A preview name template: {app} and ``placeholder`` (which it must hold: one app per PR or branch)."""
+    text = _text(key, value)
+    try:
+        fields = [(n, spec, conv) for _, n, spec, conv in string.Formatter().parse(text) if n is not None]
+    except ValueError as exc:
+        raise _problem(key, f"{brief(text)} is not a valid template ({exc})") from None
+    names = [n for n, spec, conv in fields if not spec and not conv]
+    if placeholder not in names or len(names) != len(fields) or set(names) - {"app", placeholder}:
+        raise _problem(
+            key, f"{brief(text)} must hold {{{placeholder}}}", "the only other placeholder is {app}"
+        )
+    return text
+
+
+PREVIEW_KEYS: dict[str, Callable[[str, Any], Any]] = {
+    "name": lambda k, v: _name_template(k, v, "pr"),
+    "branch_name": lambda k, v: _name_template(k, v, "branch"),
+    "secrets": _names,
+    "env_file": lambda k, v: _relative(k, v),
+    "env": _host_env,
+    "volume_size_gb": lambda k, v: int(_number(k, v, high=500, whole=True)),
+}
+
+
+def load_preview(config: Any) -> Preview:
+    """``nixfly.preview`` merged over its defaults, every key checked."""
+    section = _mapping("preview", merged(config)["preview"])
+    _known_keys("preview", section, PREVIEW_KEYS)
+    return Preview(**{k: PREVIEW_KEYS[k](f"preview.{k}", section[k]) for k in PREVIEW_KEYS})
 
 
 def _health(raw: Any) -> Health:

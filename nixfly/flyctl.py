@@ -352,6 +352,11 @@ class Flyctl:
         data = self._json("status", "status", "--app", app)
         return data if isinstance(data, dict) else {}
 
+    def apps(self) -> list[str]:
+        """The names of every app the login can see: ``apps list --json`` (internal/command/apps/list.go
+        ``runList``: fly-go ``App`` objects, PascalCase, ``Name``). App-scoped deploy tokens cannot list."""
+        return [str(a.get("Name") or "") for a in _objects(self._json("apps list", "apps", "list"))]
+
     def regions(self) -> list[str]:
         """The codes of the regions Fly offers now (internal/command/platform/regions.go ``runRegions``:
         the Machines API's list, deprecated ones left out; older flyctl printed those too)."""
@@ -434,6 +439,11 @@ class Flyctl:
             args.append("--with-new-volumes")
         return self._run(*args)
 
+    def destroy_app(self, app: str) -> Completed:
+        """internal/command/apps/destroy.go ``RunDestroy``: without a terminal only with ``--yes``; the app
+        goes with its machines and volumes (the platform's ``DeleteApp``); prints ``Destroyed app <name>``."""
+        return self._run("apps", "destroy", app, "--yes")
+
     def destroy_volume(self, app: str, volume_id: str) -> Completed:
         """internal/command/volumes/destroy.go: the data is gone for good; the API refuses an attached one."""
         return self._run("volumes", "destroy", volume_id, "--app", app, "--yes")
@@ -454,6 +464,7 @@ class Flyctl:
         nixpacks_config: str = "",
         strategy: str = "",
         cwd: Path | None = None,
+        ha: bool = True,
     ) -> Deployed | None:
         """Deploy an image (``--image``) or build with nixpacks; returns the release line when printed.
 
@@ -472,6 +483,11 @@ class Flyctl:
                 env["NIXPACKS_CONFIG_FILE"] = nixpacks_config
         if strategy:
             args += ["--strategy", strategy]
+        if not ha:
+            # deploy/machines_deploymachinesapp.go deployCreateMachinesForGroups: with --ha (the default) a
+            # group without machines gets a second one when it has services and no mount (else a standby);
+            # with --ha=false, one machine.
+            args.append("--ha=false")
         try:
             result = self._run(*args, env=env, cwd=cwd)
         except CommandError as exc:

@@ -33,3 +33,9 @@ def visible_files(runner: Runner, root: Path) -> list[str] | None:
     """Files a flake in this checkout can see (tracked, plus untracked-not-ignored); None outside git."""
     code, out = _ask(runner, root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     return sorted(set(filter(None, out.split("\0")))) if code == 0 else None
+
+
+def branch(runner: Runner, root: Path) -> str:
+    """The checked-out branch's short name; "" on a detached HEAD (as CI checks a pull request out)."""
+    code, out = _ask(runner, root, "symbolic-ref", "--short", "-q", "HEAD")
+    return out.strip() if code == 0 else ""

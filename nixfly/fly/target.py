@@ -39,6 +39,8 @@ from nixfly.target import Candidate, Options, TargetSpec
 
 class FlyTarget:
     spec = TargetSpec("fly")
+    # flyctl's --ha: a first deploy's second machine (or standby) per group; previews run one machine.
+    ha = True
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -260,6 +262,7 @@ class FlyTarget:
             nixpacks_config="" if self.image_ref else s.mode.nixpacks_config,
             strategy=s.strategy,
             cwd=s.root,
+            ha=self.ha,
         )
         if self.dry:
             return planned(f"would deploy {s.app} with {s.fly_config.name}")

@@ -345,3 +345,16 @@ def _ok(stdout: str):
     from nixfly.runner import Completed
 
     return Completed((), 0, stdout)
+
+
+def test_preview_calls_one_machine_list_and_destroy():
+    runner = ScriptedRunner().on("deploy", stdout=f"{RELEASE}\n").on("apps", "destroy")
+    runner.on("apps", "list", stdout='[{"ID": "a", "Name": "a"}, {"Name": "b-pr-1"}, "junk"]')
+    fly(runner).deploy("app", Path("fly.toml"), image="reg/app:nix-1", ha=False)
+    assert fly(runner).apps() == ["a", "b-pr-1"]
+    fly(runner).destroy_app("b-pr-1")
+    assert runner.lines() == [
+        "deploy --app app --config fly.toml --yes --image reg/app:nix-1 --ha=false",
+        "apps list --json",
+        "apps destroy b-pr-1 --yes",
+    ]

@@ -46,7 +46,7 @@ def step_running(workflow: dict[str, Any], text: str) -> dict[str, Any]:
     return found[0]
 
 
-@pytest.fixture(params=["ci.yml", "deploy.yml"])
+@pytest.fixture(params=["ci.yml", "deploy.yml", "preview.yml"])
 def workflow(request: pytest.FixtureRequest) -> dict[str, Any]:
     return load(request.param)
 
@@ -208,3 +208,47 @@ def test_deploy_summary_is_uploaded_even_when_the_deploy_fails():
     assert upload["with"]["path"] == "deploy-summary.json"
     names = [s.get("run", "") or s.get("uses", "") for s in steps(deploy)]
     assert names.index(upload["uses"]) > next(i for i, n in enumerate(names) if "inv deploy" in n)
+
+
+def test_preview_deploys_on_pull_requests_destroys_on_close_and_prunes_daily():
+    preview = load("preview.yml")
+    assert preview["on"]["pull_request"] == {"types": ["opened", "synchronize", "reopened", "closed"]}
+    [daily] = preview["on"]["schedule"]
+    assert len(daily["cron"].split()) == 5 and daily["cron"].split()[2:] == ["*", "*", "*"]
+    # One run per pull request, queued: a close never races a deploy of the same app.
+    assert preview["concurrency"] == {
+        "group": "preview-${{ github.event.pull_request.number || 'prune' }}",
+        "cancel-in-progress": False,
+    }
+    deploy = step_running(preview, "inv preview --pr")
+    assert "action != 'closed'" in deploy["if"]
+    destroy = step_running(preview, "inv preview.destroy --pr")
+    assert "action == 'closed'" in destroy["if"]
+    prune = step_running(preview, "inv preview.prune --older-than")
+    assert prune["if"] == "${{ github.event_name == 'schedule' }}"
+    for step in (deploy, destroy):
+        assert step["env"]["PR"] == "${{ github.event.pull_request.number }}"
+    for step in (deploy, destroy, prune):
+        assert step["env"]["FLY_API_TOKEN"] == "${{ secrets.FLY_API_TOKEN }}"
+        # No production credential is handed to a preview's job.
+        assert not set(step["env"]) & set(KEYS)
+
+
+def test_preview_never_runs_for_forks():
+    [job] = load("preview.yml")["jobs"].values()
+    assert job["if"] == (
+        "${{ github.event_name == 'schedule' || "
+        "github.event.pull_request.head.repo.full_name == github.repository }}"
+    )
+
+
+def test_preview_comments_only_with_the_token_it_is_given():
+    preview = load("preview.yml")
+    [job] = preview["jobs"].values()
+    assert job["env"] == {"COMMENTS": "${{ secrets.PREVIEW_COMMENT_TOKEN != '' }}"}
+    comment = step_using(preview, "actions/github-script")
+    assert "env.COMMENTS == 'true'" in comment["if"] and "steps.preview.outcome == 'success'" in comment["if"]
+    assert comment["with"]["github-token"] == "${{ secrets.PREVIEW_COMMENT_TOKEN }}"
+    assert comment["env"] == {"URL": "${{ steps.preview.outputs.url }}"}
+    assert not EXPRESSION.search(comment["with"]["script"])
+    assert step_running(preview, "inv preview --pr")["id"] == "preview"

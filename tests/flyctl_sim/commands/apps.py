@@ -7,13 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from flyctl_sim import ids, render, shapes, state
-from flyctl_sim.cobra import BOOL, Command, Flag, at_least, at_most
+from flyctl_sim.cobra import BOOL, Args, Command, Flag, at_most
 from flyctl_sim.commands.common import JSON, NOT_INTERACTIVE, YES
 from flyctl_sim.errors import FlyError
 from flyctl_sim.invocation import Invocation
 
-NAME_RE = re.compile(r"^[a-z0-9-]+$")
-MAX_NAME = 63  # UNVERIFIED: the reference suggests 63 (one DNS label)
+# App names are checked by the API, not by flyctl (apps/create.go ``RunCreate`` sends the name as given;
+# flaps ``CreateApp`` since v0.4.42). flyctl's own rule for names it makes (launch/plan_builder.go
+# ``validateAppName``: "app name must consist of only lowercase letters, numbers, and dashes") is the
+# charset the API enforces.
+# UNVERIFIED (server-side): the error texts below and the length limit, 63 (one DNS label of <name>.fly.dev).
+NAME_RE = re.compile(r"[a-z0-9-]+")
+MAX_NAME = 63
 
 
 def _pick_org(inv: Invocation) -> dict[str, Any]:
@@ -46,7 +51,8 @@ def run_create(inv: Invocation) -> None:
     positional = inv.args[0] if inv.args else ""
     flagged = inv.flag("name")
     if positional and flagged and positional != flagged:
-        raise FlyError(f"two app names specified {positional} and {flagged}. Select and specify only one")
+        # apps/create.go RunCreate (v0.4.87 and HEAD).
+        raise FlyError(f"two app names specified {positional} and {flagged}, only one may be specified")
     name = positional or flagged
     if not name and inv.flag("generate-name"):
         name = ids.friendly_name()
@@ -54,7 +60,7 @@ def run_create(inv: Invocation) -> None:
         raise FlyError(NOT_INTERACTIVE.format("name argument or flag"))
     org = _pick_org(inv)
     request = f" (Request ID: {ids.request_id()})"
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise FlyError(
             "Validation failed: Name may only contain numbers, lowercase letters and dashes" + request
         )
@@ -97,9 +103,15 @@ def run_list(inv: Invocation) -> None:
 
 
 def run_destroy(inv: Invocation) -> None:
-    if not inv.flag("yes"):
-        raise FlyError(NOT_INTERACTIVE.format("yes flag"))
+    """apps/destroy.go ``RunDestroy``: cobra.ArbitraryArgs, so no name is the command's own error; then app by
+    app, in order: the --yes check (no terminal), ``GetApp`` (an unknown app is the API's ``Could not find
+    App``, after the apps before it were destroyed), ``DeleteApp`` (its machines and volumes go with it, as
+    they are the app's records here), ``Destroyed app <name>`` on stdout."""
+    if not inv.args:
+        raise FlyError("no app names provided")
     for name in inv.args:
+        if not inv.flag("yes"):
+            raise FlyError(NOT_INTERACTIVE.format("yes flag"))
         inv.app(name)
         del inv.state["apps"][name]
         inv.state.get("logs", {}).pop(name, None)
@@ -143,7 +155,7 @@ def command() -> Command:
             usage="<APPNAME> [<APPNAME>...]",
             aliases=("delete", "rm", "remove"),
             flags=(YES,),
-            args=at_least(1),
+            args=Args(0, None),
             run=run_destroy,
         ),
     )

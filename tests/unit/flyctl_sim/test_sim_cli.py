@@ -172,7 +172,9 @@ def test_apps_create_twice_is_taken(home: Path) -> None:
     control.add_taken_name(home, "someone-elses")
     assert "already been taken" in fails(home, "apps", "create", "--name", "someone-elses")
     assert "lowercase letters and dashes" in fails(home, "apps", "create", "Bad_Name")
-    assert "two app names specified a-1 and b-2" in fails(home, "apps", "create", "a-1", "--name", "b-2")
+    assert "two app names specified a-1 and b-2, only one may be specified" in fails(
+        home, "apps", "create", "a-1", "--name", "b-2"
+    )
     assert "name argument or flag must be specified when not running interactively" in fails(
         home, "apps", "create"
     )
