@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -130,6 +131,12 @@ def find_executable(preferred: str) -> str:
         f"{preferred} not found on PATH",
         "install flyctl (it is in the dev shell: `nix develop`) or set NIXFLY_FLYCTL to its path",
     )
+
+
+def version_number(version: str) -> tuple[int, int, int] | None:
+    """``0.4.87`` (or ``v0.4.87-pre-1``) as (0, 4, 87); None for anything else."""
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -312,6 +319,14 @@ class Flyctl:
     # --- reads ----------------------------------------------------------------------------------------------
     def version(self) -> str:
         return str(self._json("version", "version").get("Version", "unknown"))
+
+    def release(self) -> tuple[int, int, int] | None:
+        """``flyctl version --json`` as (major, minor, patch) (version.go: json.Encoder of buildinfo.Info(),
+        ``Version`` like ``0.4.87``); None when it cannot be read, which callers treat as the oldest."""
+        try:
+            return version_number(self.version())
+        except NixflyError:
+            return None
 
     def whoami(self) -> str:
         return str(self._json("auth whoami", "auth", "whoami").get("email", ""))

@@ -48,6 +48,8 @@ class FakeFly:
         command = " ".join(w for w in words[:2] if not w.startswith("-"))
         if command == "auth whoami":
             return ok({"email": "me@example.com"})
+        if command == "version":  # version.go: buildinfo.Info() as JSON
+            return ok({"Name": "flyctl", "Version": "0.4.87", "Environment": "production"})
         if command == "apps create":
             self.exists = True
             return ok("")
@@ -204,7 +206,7 @@ def test_a_no_change_redeploy_changes_nothing_and_reads_each_thing_once(s, fly):
     assert fly.changes() == []
     # One round of concurrent reads (whoami among them, once the lock is held); verify judged from them.
     assert sorted(fly.commands()) == sorted(
-        ["auth whoami", "status", "volumes list", "secrets list", "releases"]
+        ["auth whoami", "status", "volumes list", "secrets list", "releases", "version"]
     )
 
 
