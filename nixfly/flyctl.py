@@ -99,6 +99,10 @@ class Machine:
     release_version: int  # config.metadata.fly_release_version; 0 when absent
     group: str
     checks: tuple[Check, ...]
+    # Checks its config defines (config.checks + each service's checks): flyctl waits for them only when
+    # there are any (leasable_machine.go WaitForHealthchecksToPass counts them from the config, not from
+    # the results, which a freshly started machine does not have yet).
+    configured_checks: int = 0
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,8 @@ def parse_machine(item: Mapping[str, Any]) -> Machine:
         release_version=_int(metadata.get("fly_release_version")),
         group=str(metadata.get("fly_process_group") or "app"),
         checks=checks,
+        configured_checks=len(_mapping(config.get("checks")))
+        + sum(len(_objects(_mapping(svc).get("checks"))) for svc in _objects(config.get("services"))),
     )
 
 
