@@ -11,7 +11,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -454,6 +454,12 @@ class Flyctl:
         if new_volumes:
             args.append("--with-new-volumes")
         return self._run(*args)
+
+    def destroy_machines(self, app: str, machine_ids: Sequence[str]) -> Completed:
+        """internal/command/machine/destroy.go: every ID is looked up first (a missing one fails before any
+        is destroyed), then each is destroyed; ``--force`` because a started machine is refused without it.
+        Their volumes stay, and Fly unbinds them some time later."""
+        return self._run("machine", "destroy", *machine_ids, "--app", app, "--force")
 
     def destroy_volume(self, app: str, volume_id: str) -> Completed:
         """internal/command/volumes/destroy.go: the data is gone for good; the API refuses an attached one."""
