@@ -85,9 +85,7 @@ def _check_one(name: str, value: str, release: Release) -> str | None:
         entry = encode(name, value, release)
     except NixflyError as exc:
         message = str(exc)
-        assert name in message
-        if len(value) >= 4:
-            assert value not in message
+        assert name in message and MARK not in message  # the REFUSED values carry MARK: never shown
         if "\0" in value or "\udcff" in value:
             return None  # refused whatever the release: no environment carries it
         assert "v" + ".".join(map(str, release)) in message
