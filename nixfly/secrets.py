@@ -67,7 +67,7 @@ class Parser:
 
 PARSERS = (
     Parser(
-        (0, 0, 474), "28d2a3041", "parser.go: NAME=VALUE lines, values verbatim", False, False, False, False
+        (0, 0, 475), "28d2a3041", "parser.go: NAME=VALUE lines, values verbatim", False, False, False, False
     ),
     Parser((0, 1, 41), "19e91adbd", 'strips a pair of "…"', True, False, False, False),
     Parser((0, 3, 100), "066194c1c", "cuts at # and trims spaces", True, True, False, False),

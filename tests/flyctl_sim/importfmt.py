@@ -13,8 +13,8 @@ space) match at the same places as in Go's byte strings. Lengths are compared in
 Every earlier version of the parser is ported too, chosen by the release the simulator plays
 (``parse_import(text, version)``); ``git log --follow -p -- internal/command/secrets/parser.go``:
 
-* v0.0.474 (28d2a3041, the file is born): ``SplitN(line, "=", 2)``, the value verbatim, ``\"\"\"`` opens a
-  multi-line value;
+* v0.0.475 (28d2a3041, the file is born; of v0.0.474 only a prerelease has it): ``SplitN(line, "=", 2)``,
+  the value verbatim, ``\"\"\"`` opens a multi-line value;
 * v0.1.41 (19e91adbd): a value in ``"…"`` loses its quotes;
 * v0.3.100 (066194c1c): the key is TrimSpace'd, the value TrimLeft'd of spaces and cut at its first ``#``
   when an even number of ``"`` come before it;
@@ -22,7 +22,7 @@ Every earlier version of the parser is ported too, chosen by the release the sim
 * v0.4.14 (0f76e62ff): a value in ``'…'`` loses its quotes.
 
 v0.4.22 (30a1c2c11) only swapped HasSuffix+TrimSuffix for CutSuffix: the same behaviour. flyctl before
-v0.0.474 parsed in ``import.go``; the simulator plays those as v0.0.474.
+v0.0.475 parsed in ``import.go``; the simulator plays those as v0.0.475.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def parse_import(text: str, version: tuple[int, ...] = LATEST) -> dict[str, str]
             if line.startswith("#") or go_trim_space(line) == "":
                 continue
             # parser.go: key, value, ok := strings.Cut(line, "=") → error when there is no "="
-            # parser.go: key, value, ok := strings.Cut(line, "=") → error when there is no "=" (v0.0.474 to
+            # parser.go: key, value, ok := strings.Cut(line, "=") → error when there is no "=" (v0.0.475 to
             #   v0.3.99: parts := strings.SplitN(line, "=", 2); len(parts) != 2 → the same error: identical)
             key, value, ok = go_cut(line, "=")
             if not ok:

@@ -240,7 +240,7 @@ def test_adversarial_values_round_trip_or_are_refused_naming_the_release_that_ca
 
 def test_an_unreadable_version_is_the_oldest_parser() -> None:
     assert parser_for(None) == parser_for((0, 0, 1)) == PARSERS[0]
-    assert encode("A", "plain", None) == "A=plain"  # v0.0.474 keeps quotes: "…" would read back quoted
+    assert encode("A", "plain", None) == "A=plain"  # v0.0.475 keeps quotes: "…" would read back quoted
     with pytest.raises(NixflyError) as info:
         encode("A", '"""', None)
     assert "unknown version" in str(info.value) and "v0.3.226 is the first release" in str(info.value)
