@@ -2,9 +2,17 @@
   description = "nixfly: one Nix closure holding the Elixir web app, the Bun ai-server and their supervisor";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+  # The dev shell's flyctl only: nixos-25.05 packages 0.3.172, older than what nixfly uses (v0.4.14's secrets
+  # quote rules, v0.4.56's release line; flyctl 0.4.x needs Go 1.26, which 25.05 lacks, so no override
+  # there). Locked to nixpkgs-unstable of 2026-08-12 (26.11pre1052792.044bfe75bfe4).
+  inputs.nixpkgs-flyctl.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
 
   outputs =
-    { self, nixpkgs }:
+    {
+      self,
+      nixpkgs,
+      nixpkgs-flyctl,
+    }:
     let
       inherit (nixpkgs) lib;
 
@@ -271,7 +279,7 @@
           default = pkgs.mkShell {
             packages = [
               python
-              pkgs.flyctl
+              nixpkgs-flyctl.legacyPackages.${system}.flyctl
               pkgs.cachix
               pkgs.bun
               pkgs.elixir

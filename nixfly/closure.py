@@ -49,6 +49,17 @@ def store_uri(endpoint: Endpoint) -> str:
     return f"{endpoint.store_uri}?remote-program={quote(nix_dir, safe='/')}/nix-store"
 
 
+def holds(runner: Runner, store_path: str, *, dest: Endpoint | None = None) -> bool:
+    """Whether the store ``runner`` runs commands against (the host's own, over the connection already open)
+    holds ``store_path``: ``nix-store --check-validity`` exits 0 for a valid path, and a valid path's
+    references are valid too (Nix's closure invariant), so the whole closure is there and ``nix copy``
+    would copy nothing. Any other answer (not valid, nix-store missing) means: copy."""
+    nix_dir = nix_off_path(dest) if dest is not None else None
+    exe = f"{nix_dir}/nix-store" if nix_dir else "nix-store"
+    result = runner.run([exe, "--check-validity", store_path], mutates=False, check=False, quiet=True)
+    return result.returncode == 0
+
+
 def copy(
     runner: Runner, store_path: str, *, source: Endpoint | None = None, dest: Endpoint | None = None
 ) -> None:

@@ -17,9 +17,31 @@ from nixfly.errors import NixflyError
 from nixfly.flyctl import Flyctl, find_executable
 from nixfly.nix import Nix
 from nixfly.runner import Runner
+from nixfly.secrets import describe
 
 # FAIL is the one that makes `inv doctor` exit non-zero; it is upper-case so it stands out in the table.
 Level = Literal["ok", "warn", "FAIL"]
+
+
+# What nixfly relies on, by the first flyctl release that has it (older ones are still driven, with less).
+FLYCTL_NEEDS = (
+    ((0, 4, 14), "strips a pair of '…' in `secrets import` (parser.go): older ones get some values refused"),
+    (
+        (0, 4, 56),
+        "prints the release a deploy made (FLY_EMIT_RELEASE_JSON, machines_deploymachinesapp.go): older ones "
+        "leave nixfly unable to tell which release to verify",
+    ),
+)
+NEWER_FLYCTL = " — `nix develop` gives a new enough flyctl"
+
+
+def flyctl_lacks(release: tuple[int, int, int] | None) -> list[tuple[str, str]]:
+    """(first release, what it brings) for each thing ``release`` lacks; None (unreadable) lacks them all."""
+    return [
+        ("v" + ".".join(map(str, since)), what)
+        for since, what in FLYCTL_NEEDS
+        if release is None or release < since
+    ]
 
 
 @dataclass(frozen=True)
@@ -103,7 +125,11 @@ def run_checks(s: Settings, runner: Runner) -> list[Check]:
 
     def flyctl_present() -> Check:
         find_executable(s.flyctl)
-        return Check("flyctl", "ok", f"version {fly.version()}")
+        release = fly.release()
+        lacking = [f"{since} {what}" for since, what in flyctl_lacks(release)]
+        if release is None or lacking:
+            return Check("flyctl", "warn", f"{describe(release)} lacks: {'; '.join(lacking)}{NEWER_FLYCTL}")
+        return Check("flyctl", "ok", describe(release))
 
     def flyctl_auth() -> Check:
         return Check("flyctl login", "ok", f"logged in as {fly.whoami()}")

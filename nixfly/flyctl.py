@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,10 @@ class Machine:
     release_version: int  # config.metadata.fly_release_version; 0 when absent
     group: str
     checks: tuple[Check, ...]
+    # Checks its config defines (config.checks + each service's checks): flyctl waits for them only when
+    # there are any (leasable_machine.go WaitForHealthchecksToPass counts them from the config, not from
+    # the results, which a freshly started machine does not have yet).
+    configured_checks: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,12 @@ def find_executable(preferred: str) -> str:
         f"{preferred} not found on PATH",
         "install flyctl (it is in the dev shell: `nix develop`) or set NIXFLY_FLYCTL to its path",
     )
+
+
+def version_number(version: str) -> tuple[int, int, int] | None:
+    """``0.4.87`` (or ``v0.4.87-pre-1``) as (0, 4, 87); None for anything else."""
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -202,6 +213,8 @@ def parse_machine(item: Mapping[str, Any]) -> Machine:
         release_version=_int(metadata.get("fly_release_version")),
         group=str(metadata.get("fly_process_group") or "app"),
         checks=checks,
+        configured_checks=len(_mapping(config.get("checks")))
+        + sum(len(_objects(_mapping(svc).get("checks"))) for svc in _objects(config.get("services"))),
     )
 
 
@@ -312,6 +325,14 @@ class Flyctl:
     # --- reads ----------------------------------------------------------------------------------------------
     def version(self) -> str:
         return str(self._json("version", "version").get("Version", "unknown"))
+
+    def release(self) -> tuple[int, int, int] | None:
+        """``flyctl version --json`` as (major, minor, patch) (version.go: json.Encoder of buildinfo.Info(),
+        ``Version`` like ``0.4.87``); None when it cannot be read, which callers treat as the oldest."""
+        try:
+            return version_number(self.version())
+        except NixflyError:
+            return None
 
     def whoami(self) -> str:
         return str(self._json("auth whoami", "auth", "whoami").get("email", ""))
@@ -443,6 +464,12 @@ class Flyctl:
         """internal/command/apps/destroy.go ``RunDestroy``: without a terminal only with ``--yes``; the app
         goes with its machines and volumes (the platform's ``DeleteApp``); prints ``Destroyed app <name>``."""
         return self._run("apps", "destroy", app, "--yes")
+
+    def destroy_machines(self, app: str, machine_ids: Sequence[str]) -> Completed:
+        """internal/command/machine/destroy.go: every ID is looked up first (a missing one fails before any
+        is destroyed), then each is destroyed; ``--force`` because a started machine is refused without it.
+        Their volumes stay, and Fly unbinds them some time later."""
+        return self._run("machine", "destroy", *machine_ids, "--app", app, "--force")
 
     def destroy_volume(self, app: str, volume_id: str) -> Completed:
         """internal/command/volumes/destroy.go: the data is gone for good; the API refuses an attached one."""

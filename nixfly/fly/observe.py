@@ -22,12 +22,14 @@ class Observation:
     """Fly's state for one app, as of the moment it was read (reads only: safe in a dry-run)."""
 
     def __init__(self, fly: Flyctl, app: str) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="nixfly-observe")
+        self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="nixfly-observe")
         self._account = self._pool.submit(fly.whoami)
         self._status = self._pool.submit(fly.app_status, app)
         self._volumes = self._pool.submit(fly.volumes, app)
         self._secrets = self._pool.submit(fly.secrets, app)
         self._releases = self._pool.submit(fly.releases, app)
+        # The flyctl release driven (its secrets parser depends on it): read once per run, with the rest.
+        self._flyctl = self._pool.submit(fly.release)
 
     def account(self) -> str:
         return self._account.result()
@@ -47,6 +49,10 @@ class Observation:
 
     def releases(self) -> list[FlyRelease]:
         return self._of_app(self._releases, list)
+
+    def flyctl_release(self) -> tuple[int, int, int] | None:
+        """flyctl's own release; None when it cannot be read (callers then assume the oldest)."""
+        return self._flyctl.result()
 
     def _of_app(self, future: Future[T], empty: Callable[[], T]) -> T:
         if not self.exists():

@@ -7,7 +7,7 @@ values the target read, so each is unit-tested without a simulator.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -109,15 +109,17 @@ def rollback_choice(releases: Sequence[FlyRelease], to: int) -> tuple[FlyRelease
     return current, older[0]
 
 
-# --- machines per region: what `fly scale count` will do, region by region ----------------------------------
+# --- machines per region: what growing (`fly scale count`) and shrinking (by ID) do, region by region -------
 @dataclass(frozen=True)
 class RegionChange:
     """One process group in one region: machines now → wanted, and what that does to volumes.
 
-    Predicted as internal/command/scale/count_machines.go acts: an added machine takes an unattached volume
-    of the mount's name in its region whose host is ok (``reuse``), else a new one is created
-    (``new_volumes``); a removal destroys the region's FIRST listed machines (``remove``) and leaves their
-    volumes detached, data and all (``freed``).
+    Growing is ``fly scale count``, predicted as internal/command/scale/count_machines.go acts: an added
+    machine takes an unattached volume of the mount's name in its region whose host is ok (``reuse``), else
+    a new one is created (``new_volumes``). Shrinking is NOT left to it (it destroys the first machines in
+    the API's list order, which nixfly cannot see: ``fly status`` sorts by ID): nixfly chooses the machines
+    (``remove``, see ``_to_remove``) and destroys exactly those by ID, leaving their volumes, data and all
+    (``freed``).
     """
 
     region: str
@@ -247,21 +249,15 @@ def scale_plan(
                 reuse, spare[(mount, region)] = tuple(pool[: change.delta]), pool[change.delta :]
                 change = replace(change, reuse=reuse, new_volumes=change.delta - len(reuse))
             elif change.delta < 0:
-                remove = tuple(m.id for m in here[: -change.delta])
+                remove = _to_remove(here, -change.delta)
                 freed = tuple(attached[mid] for mid in remove if mid in attached)
                 change = replace(change, remove=remove, freed=freed)
             changes.append(change)
     return ScalePlan(tuple(changes))
 
 
-def detached_volumes(
-    named: Sequence[str], before: Sequence[Volume], after: Sequence[Volume], machines: Collection[str]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """After a scale-down: (the volumes to destroy, the volumes to keep) among those it detached — attached
-    before to a machine that is gone now, unattached now. Only volumes the plan ``named`` (and the user
-    agreed to destroy) go; one freed by flyctl removing a machine the plan did not predict is kept."""
-    owner = {v.id: v.attached_machine_id for v in before}
-    detached = [
-        v.id for v in after if not v.attached_machine_id and owner.get(v.id) and owner[v.id] not in machines
-    ]
-    return tuple(v for v in detached if v in named), tuple(v for v in detached if v not in named)
+def _to_remove(machines: Sequence[Machine], count: int) -> tuple[str, ...]:
+    """The ``count`` machines a shrink destroys: those serving nothing first (stopped, suspended, a standby
+    never started, failed), then the started ones, each kind in the order Fly listed them."""
+    ordered = sorted(machines, key=lambda m: m.state == "started")  # stable: False (idle) sorts first
+    return tuple(m.id for m in ordered[:count])

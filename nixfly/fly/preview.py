@@ -74,7 +74,8 @@ class PreviewTarget(FlyTarget):
         that name that nixfly did not make, before anything is changed in it."""
         s, wanted = self.s, self.marker
         if self.created or (self.dry and not self._exists()):
-            self.fly.import_secrets(s.app, encode_all({wanted.name: MARKER_VALUE}), stage=True)
+            marker = encode_all({wanted.name: MARKER_VALUE}, self._seen().flyctl_release())
+            self.fly.import_secrets(s.app, marker, stage=True)
             what = f"{s.app} as {describe(wanted)}"
             return planned(f"would mark {what}") if self.dry else done(f"marked {what}")
         found = parse_marker([secret.name for secret in self._seen().secrets()])

@@ -1,12 +1,14 @@
 """Machines per region on Fly, converged with ``fly scale count``: plan → (dry-run stops) → apply → verify.
 
-Fly's own engine does the work: one ``fly scale count N --region R --process-group G`` per region that
-changes (internal/command/scale/count_machines.go). New machines clone the group's first machine, so an app
-must have been deployed once; each new machine gets a volume of its own in its region (an unattached one of
-the mount's name, else a new one). Removing machines leaves their volumes detached with their data, so a
-plan that would do that is refused unless the user asked, with ``--destroy-volumes``, to destroy exactly
-those volumes; the plan names them. Regions grow before any shrinks. A second run with nothing changed runs
-no ``scale count`` at all.
+Growing is Fly's own engine: one ``fly scale count N --region R --process-group G`` per region that grows
+(internal/command/scale/count_machines.go). New machines clone the group's first machine, so an app must
+have been deployed once; each new machine gets a volume of its own in its region (an unattached one of the
+mount's name, else a new one). Shrinking is nixfly's: the plan names the machines to remove and ``fly
+machine destroy`` removes exactly those, by ID (scale count would pick the first in the API's order, which
+no read shows). Removing machines leaves their volumes with their data, so a plan that would do that is
+refused unless the user asked, with ``--destroy-volumes``, to destroy exactly those volumes; the plan names
+them, and each is destroyed once Fly has unbound it. Regions grow before any shrinks. A second run with
+nothing changed changes nothing.
 
 ``Scaler`` is shared by ``inv scale`` (``run``, below) and the deploy's ``regions`` and ``scale`` steps.
 """
@@ -14,6 +16,7 @@ no ``scale count`` at all.
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from nixfly import console, flytoml, git, lock
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
-from nixfly.fly.plan import ScalePlan, check_primary, detached_volumes, scale_plan, wanted_counts
+from nixfly.fly.plan import ScalePlan, check_primary, scale_plan, wanted_counts
 from nixfly.fly.verify import Healthy, wait_for
 from nixfly.flyctl import Flyctl, Machine, Volume, find_executable
 from nixfly.pipeline import Outcome, Pipeline, Table, done, planned, skipped
@@ -126,12 +129,13 @@ class Scaler:
     def apply(
         self, plan: ScalePlan, machines_before: Sequence[Machine], volumes_before: Sequence[Volume]
     ) -> Applied | None:
-        """Grow every region, then shrink; then destroy the volumes the plan named, once detached. Returns
-        what changed, as read back from Fly (None in a dry-run: the commands were only shown)."""
+        """Grow every region, then shrink by destroying exactly the machines the plan names; then destroy
+        the volumes it named, each once Fly has unbound it. Returns what changed, as read back from Fly
+        (None in a dry-run: the commands were only shown)."""
         app = self.s.app
-        # One after the other: each scale count leases every machine of the app (count_machines.go
-        # AcquireLeases), so two at once would refuse each other.
-        for change in (*plan.grow, *plan.shrink):
+        # One after the other: scale count and machine destroy lease the machines they touch
+        # (count_machines.go and destroy.go AcquireLeases), so two at once would refuse each other.
+        for change in plan.grow:
             self.fly.scale_count(
                 app,
                 group=change.group,
@@ -139,26 +143,53 @@ class Scaler:
                 count=change.wanted,
                 new_volumes=self.new_volumes,
             )
+        for change in plan.shrink:
+            self.fly.destroy_machines(app, change.remove)
         if self.s.dry_run:
             return None
+        destroyed = self._destroy_unbound(plan.freed)
         status = self.fly.app_status(app)
         machines = {m.id for m in status.machines} if status else set()
         volumes = self.fly.volumes(app)
-        doomed, kept = detached_volumes(plan.freed, volumes_before, volumes, machines)
-        if kept:
-            console.warn(
-                f"flyctl removed other machines than the plan said; volume(s) {', '.join(kept)} are detached "
-                "and KEPT (`fly volumes destroy ID` if you do not want them)"
-            )
-        for volume_id in doomed:
-            self.fly.destroy_volume(app, volume_id)
         before = {m.id for m in machines_before}
         return Applied(
             created_machines=len(machines - before),
             created_volumes=tuple(sorted({v.id for v in volumes} - {v.id for v in volumes_before})),
             removed_machines=len(before - machines),
-            destroyed_volumes=doomed,
+            destroyed_volumes=destroyed,
         )
+
+    def _destroy_unbound(self, named: Sequence[str]) -> tuple[str, ...]:
+        """Destroy each volume in ``named`` once Fly has unbound it from its destroyed machine, which Fly does
+        some time later ("up to a minute": superfly/terraform-provider-fly #154, #218; until then the API
+        refuses with "currently bound to machine"). Polls as the health gate does, within its timeout; when
+        that runs out, ``NixflyError`` names the volumes left and how to finish."""
+        app, health = self.s.app, self.s.health
+        deadline = time.monotonic() + health.timeout
+        interval = health.interval
+        left, destroyed = list(named), []
+        while left:
+            found = {v.id: v for v in self.fly.volumes(app)}
+            for volume_id in list(left):
+                volume = found.get(volume_id)
+                if volume is None or not volume.attached_machine_id:
+                    if volume is not None:  # None: already gone (volumes list hides destroyed ones)
+                        self.fly.destroy_volume(app, volume_id)
+                        destroyed.append(volume_id)
+                    left.remove(volume_id)
+            if left and time.monotonic() + interval > deadline:
+                bound = ", ".join(f"{v} (bound to {found[v].attached_machine_id})" for v in left)
+                done_too = f"; destroyed {', '.join(destroyed)}" if destroyed else ""
+                raise NixflyError(
+                    f"Fly has not unbound volume(s) {bound} from their destroyed machines after "
+                    f"{health.timeout:g}s: they are KEPT, data and bill{done_too}",
+                    f"once `flyctl volumes list --app {app}` shows them unattached, run "
+                    + " and ".join(f"`flyctl volumes destroy {v} --app {app} --yes`" for v in left),
+                )
+            if left:
+                time.sleep(interval)
+                interval = min(interval * 2, health.max_interval)
+        return tuple(destroyed)
 
     def expected(self, plan: ScalePlan) -> dict[str, int]:
         """Machines per region once the plan is applied (every group of the mode)."""

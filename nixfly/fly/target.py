@@ -205,7 +205,8 @@ class FlyTarget:
                 f"{s.env_file.name} lacks required secrets: {', '.join(missing)}",
                 "set them in .env or the environment, then `inv bundle`",
             )
-        encode_all(values)  # refuses any value flyctl cannot carry before anything is sent
+        release = self._seen().flyctl_release()
+        encode_all(values, release)  # refuses any value this flyctl cannot carry before anything is sent
         if not self._exists() and not self.dry:
             raise NixflyError(f"app {s.app} does not exist yet", "run `inv apps.create` or `inv deploy`")
         remote = set() if self.created else {secret.name for secret in self._seen().secrets()}
@@ -213,7 +214,7 @@ class FlyTarget:
         changed = prints.changed(values, remote)
         if not changed:
             return skipped(f"{len(values)} secrets unchanged")
-        self.fly.import_secrets(s.app, encode_all(changed), stage=stage)
+        self.fly.import_secrets(s.app, encode_all(changed, release), stage=stage)
         names = ", ".join(changed)
         if self.dry:
             return planned(f"would stage {names}")

@@ -8,8 +8,12 @@ every region:
 
 * every machine carries it (flyctl updates a stopped machine's config in place, so one that does not was
   never reached);
-* the started machines pass all their checks (a stopped or suspended machine is fine, and its checks, stale
-  since it stopped, are ignored; stopped machines are reported as crashed when the started ones fail);
+* the started machines pass all their checks: flyctl's own gate (internal/machine/leasable_machine.go
+  ``WaitForHealthchecksToPass``): a machine whose config defines checks needs at least one result, and every
+  result ``passing`` (a freshly started machine has none yet, which is not a pass). After ``fly scale
+  count`` and ``--strategy immediate`` (rollbacks) flyctl does not wait at all, so this is the only gate
+  there. A stopped or suspended machine is fine, and its checks, stale since it stopped, are ignored;
+  stopped machines are reported as crashed when the started ones fail;
 * no machine has failed;
 
 and overall at least one machine is started (``min_machines_running`` where the fly toml sets it: the proxy
@@ -96,6 +100,14 @@ def _region_problem(
     broken = [m.id for m in machines if m.state == "failed"]
     if broken:
         return f"machines failed: {', '.join(broken)}"
+    # WaitForHealthchecksToPass: `checkStatus.Total == 0 || !checkStatus.AllPassing()` keeps waiting.
+    silent = [
+        f"{m.id} ({m.configured_checks} configured)"
+        for m in machines
+        if m.state in RUNNING and m.configured_checks and not checks.get(m.id, m.checks)
+    ]
+    if silent:
+        return f"no check results yet from {', '.join(silent)}"
     failing = [
         f"{m.id}:{c.name}={c.status}"
         for m in machines

@@ -31,7 +31,7 @@ from nixfly.buildhost import BuildHost
 from nixfly.cli import print_json
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
-from nixfly.hosts.target import HostTarget, which
+from nixfly.hosts.target import ALREADY_HELD, HostTarget, which
 from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, Table, done, planned, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, TargetSpec
@@ -207,9 +207,13 @@ class FleetTarget:
         if self.dry:
             return planned(f"would copy the closure to {len(self.members)} hosts at once")
         copied = [m.name for m, o in zip(self.members, outcomes, strict=True) if o.status == "done"]
+        held = sum(1 for o in outcomes if o.status == "skipped" and ALREADY_HELD in o.detail)
+        had = f"{held} of {len(self.members)} hosts already had it" if held else ""
         if not copied:
-            return skipped("built on the only host: nothing to copy")
-        return done(f"copied {candidate.store_path} to {len(copied)} hosts at once")
+            return skipped(had or "built on the only host: nothing to copy")
+        return done(
+            f"copied {candidate.store_path} to {len(copied)} hosts at once" + (f"; {had}" if had else "")
+        )
 
     def activate(self, batch: list[HostTarget], candidate: Candidate) -> Outcome:
         """Switch the batch's hosts at once: a new generation each, its process restarted (not verified)."""

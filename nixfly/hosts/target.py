@@ -31,6 +31,8 @@ from nixfly.target import Candidate, Options, TargetSpec
 
 # nixfly's state on an SSH target, under the login user's home (the same layout as `local` uses here).
 REMOTE_BASE = PurePosixPath(".local/state/nixfly/local")
+# A copy skipped because the host's store already holds the closure (the fleet counts these).
+ALREADY_HELD = "already holds"
 
 
 def open_host(settings: Settings, spec: TargetSpec) -> Host:
@@ -130,6 +132,9 @@ class HostTarget:
             return skipped(f"built on {self.host.name}: nothing to copy")
         if self.dry and not candidate.store_path:
             return planned(f"would copy the closure from {source or 'here'} to {dest or 'here'}")
+        # One cheap query over the open connection (a dry-run opens none): unchanged means not copied.
+        if not self.dry and closure.holds(self.host.runner, candidate.store_path, dest=dest):
+            return skipped(f"{self.host.name} {ALREADY_HELD} {candidate.store_path}")
         closure.copy(self.here, candidate.store_path, source=source, dest=dest)
         if self.dry:
             return planned(f"would copy {candidate.store_path} to {dest or 'here'}")

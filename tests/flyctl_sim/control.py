@@ -64,6 +64,7 @@ __all__ = [
     "set_health_plan",
     "set_latency",
     "set_secret",
+    "set_unbind_delay",
     "set_version",
     "set_volume_host",
     "start_health_server",
@@ -268,6 +269,13 @@ def set_volume_host(home: PathLike, app: str, volume_id: str, host_status: str) 
         if volume is None:
             raise KeyError(f"{app} has no volume {volume_id}")
         volume["host_status"] = host_status
+
+
+def set_unbind_delay(home: PathLike, app: str, calls: int) -> None:
+    """From now on, a destroyed machine's volume stays bound to it for the next ``calls`` volume API calls
+    (``volumes list``/``destroy``), as Fly unbinds it some time after the machine is gone (0: at once)."""
+    with edit(home) as st:
+        _app(st, app)["_sim_unbind_delay"] = calls
 
 
 # --- images and health -------------------------------------------------------------------------------------

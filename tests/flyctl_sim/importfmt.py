@@ -10,8 +10,19 @@ Text, not bytes: the simulator decodes stdin with ``surrogateescape``, so every 
 character here (an invalid byte is one lone surrogate) and the ASCII needles (``=``, ``#``, ``"``, ``'``,
 space) match at the same places as in Go's byte strings. Lengths are compared in UTF-8 bytes where Go does.
 
-Older flyctl parsed differently (the ``#`` cut arrived in v0.3.100, one-line ``\"\"\"x\"\"\"`` in v0.3.226,
-``'…'`` stripping in v0.4.14); this port is the current one whatever version the simulator claims.
+Every earlier version of the parser is ported too, chosen by the release the simulator plays
+(``parse_import(text, version)``); ``git log --follow -p -- internal/command/secrets/parser.go``:
+
+* v0.0.475 (28d2a3041, the file is born; of v0.0.474 only a prerelease has it): ``SplitN(line, "=", 2)``,
+  the value verbatim, ``\"\"\"`` opens a multi-line value;
+* v0.1.41 (19e91adbd): a value in ``"…"`` loses its quotes;
+* v0.3.100 (066194c1c): the key is TrimSpace'd, the value TrimLeft'd of spaces and cut at its first ``#``
+  when an even number of ``"`` come before it;
+* v0.3.226 (3869006c1): a one-line ``\"\"\"…\"\"\"`` is a value, not the start of a multi-line one;
+* v0.4.14 (0f76e62ff): a value in ``'…'`` loses its quotes.
+
+v0.4.22 (30a1c2c11) only swapped HasSuffix+TrimSuffix for CutSuffix: the same behaviour. flyctl before
+v0.0.475 parsed in ``import.go``; the simulator plays those as v0.0.475.
 """
 
 from __future__ import annotations
@@ -153,10 +164,15 @@ def scan_lines(text: str) -> Iterator[str]:
 # --- parser.go: parseSecrets ------------------------------------------------------------------------------
 
 _SINGLELINE, _MULTILINE = 0, 1  # parserStateSingleline, parserStateMultiline
+LATEST = (0, 4, 87)
+STRIPS_DOUBLE_SINCE = (0, 1, 41)  # 19e91adbd "Remove surrounding double quotes from env variable strings"
+CUTS_HASH_SINCE = (0, 3, 100)  # 066194c1c "Fix comments and spaces for parsing env secrets" (#4294)
+ONE_LINE_TRIPLE_SINCE = (0, 3, 226)  # 3869006c1 "Fix fly secrets multiline" (#4688)
+STRIPS_SINGLE_SINCE = (0, 4, 14)  # 0f76e62ff "Strip single quotes from secrets when parsing." (#4744)
 
 
-def parse_import(text: str) -> dict[str, str]:
-    """flyctl's ``parseSecrets(os.Stdin)``.
+def parse_import(text: str, version: tuple[int, ...] = LATEST) -> dict[str, str]:
+    """flyctl's ``parseSecrets(os.Stdin)`` as the release ``version`` has it.
 
     Raises ``ValueError`` with flyctl's message for a line without ``=``, and ``GoPanic`` where flyctl
     panics (a value that is a lone ``"`` or ``'``). Never reports a scanner error: parseSecrets does not call
@@ -175,32 +191,48 @@ def parse_import(text: str) -> dict[str, str]:
             if line.startswith("#") or go_trim_space(line) == "":
                 continue
             # parser.go: key, value, ok := strings.Cut(line, "=") → error when there is no "="
+            # parser.go: key, value, ok := strings.Cut(line, "=") → error when there is no "=" (v0.0.475 to
+            #   v0.3.99: parts := strings.SplitN(line, "=", 2); len(parts) != 2 → the same error: identical)
             key, value, ok = go_cut(line, "=")
             if not ok:
                 raise ValueError(INVALID_PAIR.format(line=line))
-            key = go_trim_space(key)  # parser.go: key = strings.TrimSpace(key)
-            value = go_trim_left(value, " ")  # parser.go: value = strings.TrimLeft(value, " ") -- spaces only
-            # parser.go: l, _, ok := strings.Cut(value, "#"); if ok && strings.Count(l, `"`)%2 == 0
-            #   { value = strings.TrimRight(l, " ") } -- before any quote is removed, so an opening quote
-            #   counts, and a value starting with \"\"\" is cut too
-            before_hash, _, ok = go_cut(value, "#")
-            if ok and before_hash.count('"') % 2 == 0:
-                value = go_trim_right(before_hash, " ")
-            # parser.go: HasPrefix(value, `"""`) && HasSuffix(value, `"""`) && len(value) >= 6 → the
-            #   middle (len is in bytes in Go; the same here: a shorter string with that prefix and suffix
-            #   is 3 to 5 ASCII quotes)
-            if value.startswith(TRIPLE) and value.endswith(TRIPLE) and len(value) >= 6:
+            if version >= CUTS_HASH_SINCE:
+                key = go_trim_space(key)  # parser.go: key = strings.TrimSpace(key)
+                value = go_trim_left(
+                    value, " "
+                )  # parser.go: value = strings.TrimLeft(value, " ") -- spaces only
+                # parser.go: l, _, ok := strings.Cut(value, "#"); if ok && strings.Count(l, `"`)%2 == 0
+                #   { value = strings.TrimRight(l, " ") } -- before any quote is removed, so an opening quote
+                #   counts, and a value starting with \"\"\" is cut too
+                before_hash, _, ok = go_cut(value, "#")
+                if ok and before_hash.count('"') % 2 == 0:
+                    value = go_trim_right(before_hash, " ")
+            # parser.go (v0.3.226+): HasPrefix(value, `"""`) && HasSuffix(value, `"""`) && len(value) >= 6
+            #   → the middle (len is in bytes in Go; the same here: a shorter string with that prefix and
+            #   suffix is 3 to 5 ASCII quotes)
+            if (
+                version >= ONE_LINE_TRIPLE_SINCE
+                and value.startswith(TRIPLE)
+                and value.endswith(TRIPLE)
+                and len(value) >= 6
+            ):
                 secrets[key] = value[3 : len(value) - 3]
             # parser.go: else if HasPrefix(value, `"""`) → multi-line; its first line is
-            #   TrimPrefix(value, `"""`) + "\n" (after the "#" cut above)
+            #   TrimPrefix(value, `"""`) + "\n" (after the "#" cut above, from v0.3.100)
             elif value.startswith(TRIPLE):
                 state = _MULTILINE
                 parsed_key = key
                 parsed_val = [value[len(TRIPLE) :], "\n"]
             else:
-                # parser.go: HasPrefix(value, `"`) && HasSuffix(value, `"`) → value[1 : len(value)-1], else
-                #   the same for `'`. A lone quote is both prefix and suffix: value[1:0] panics.
-                for quote in ('"', "'"):
+                # parser.go: HasPrefix(value, `"`) && HasSuffix(value, `"`) → value[1 : len(value)-1]
+                #   (v0.1.41+), else the same for `'` (v0.4.14+). A lone quote is both prefix and suffix:
+                #   value[1:0] panics.
+                quotes = [
+                    q
+                    for q, since in (('"', STRIPS_DOUBLE_SINCE), ("'", STRIPS_SINGLE_SINCE))
+                    if version >= since
+                ]
+                for quote in quotes:
                     if value.startswith(quote) and value.endswith(quote):
                         value = go_slice(value, 1, len(value) - 1)
                         break

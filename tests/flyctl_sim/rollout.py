@@ -39,7 +39,8 @@ from flyctl_sim.state import State
 FLYCTL_VERSION_META = "flyctl_sim"
 DEFAULT_REGION = "iad"  # UNVERIFIED: a deploy with no primary_region anywhere lands in iad (Ashburn).
 DEFAULT_MAX_UNAVAILABLE = 0.33  # deploy/machines.go DefaultMaxUnavailable
-# fly-go flaps/flaps_machines.go IsActive: every state but these is listed by ListActive/ListFlyAppsMachines.
+# fly-go machine_types.go (*Machine).IsActive: State != destroyed && State != destroying; ListActive and
+# ListFlyAppsMachines (flaps/flaps_machines.go) keep the machines it is true for.
 INACTIVE = ("destroyed", "destroying")
 # fly-go flaps/flaps_volumes.go destroyedVolumeStates: GetVolumes hides these (`volumes list --all` shows).
 DESTROYED_VOLUME_STATES = (
@@ -376,6 +377,19 @@ def detach_volumes(app: dict[str, Any], mid: str) -> None:
             volume["attached_machine_id"] = None
 
 
+def tick_unbind(app: dict[str, Any]) -> None:
+    """One volume API call passes (``volumes list``/``destroy``): a destroyed machine's volume that was
+    still bound for this many calls counts one down, and is unbound once none are left."""
+    for volume in app["volumes"]:
+        if "_sim_bound_for" not in volume:
+            continue
+        if volume["_sim_bound_for"] <= 0:
+            del volume["_sim_bound_for"]
+            volume["attached_machine_id"] = None
+        else:
+            volume["_sim_bound_for"] -= 1
+
+
 def set_image(machine: dict[str, Any], image_ref: str, digest: str) -> None:
     image = shapes.parse_image_ref(image_ref)
     image["digest"] = digest or ids.image_digest(image_ref)
@@ -404,8 +418,20 @@ def new_machine(region: str, config: dict[str, Any], now: str) -> dict[str, Any]
 
 
 def destroy_machine(state: State, app: dict[str, Any], machine: dict[str, Any]) -> None:
-    """The Machines API destroys it (``Destroy`` with kill); its volume is detached and KEPT (unattached)."""
-    detach_volumes(app, machine["id"])
+    """The Machines API destroys it (``Destroy`` with kill); its volume is detached and KEPT (unattached).
+
+    Fly unbinds the volume some time after the machine is gone ("a delay of up to a minute after a machine
+    has been destroyed before the volume is no longer registered as attached": fly-apps/
+    terraform-provider-fly#154; #218 "Destroying volume fails saying it's still attached to the machine"),
+    and until then ``volumes destroy`` fails with "currently bound to machine". The simulator counts that
+    delay in volume API calls (``control.set_unbind_delay``), not seconds, so tests stay deterministic."""
+    delay = int(app.get("_sim_unbind_delay", 0))
+    if delay:
+        for volume in app["volumes"]:
+            if volume["attached_machine_id"] == machine["id"]:
+                volume["_sim_bound_for"] = delay
+    else:
+        detach_volumes(app, machine["id"])
     app["machines"] = [m for m in app["machines"] if m["id"] != machine["id"]]
     logstore.append(state, app["name"], "Machine destroyed", instance=machine["id"], region=machine["region"])
 
@@ -837,9 +863,11 @@ class Deployment:
     def plan_update(
         self, machine: dict[str, Any], release: dict[str, Any], pool: dict[str, list[dict[str, Any]]]
     ) -> _Entry:
-        skip = machine["state"] not in ("started", "starting", "failed") or bool(
-            machine["config"].get("standbys")
-        )
+        # shouldSkipLaunch(origMachineRaw, mConfig): a started, starting or failed machine is launched
+        # whatever its config (standbys included: that case comes first in the switch); any other existing
+        # machine is updated without a launch. Standbys decide only for a machine that does not exist yet
+        # (``spawn``).
+        skip = machine["state"] not in ("started", "starting", "failed")
         if self.args.restart_only:
             config = copy.deepcopy(machine["config"])
             config["metadata"] = {

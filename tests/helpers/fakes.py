@@ -157,12 +157,16 @@ def machine(
     checks: Mapping[str, str] | None = None,
     region: str = "iad",
     image: str = "registry.fly.io/app:v1",
+    configured: int | None = None,
 ) -> Machine:
-    """A machine of release ``version``; ``checks`` maps check names to passing/warning/critical."""
+    """A machine of release ``version``; ``checks`` maps check names to passing/warning/critical (its config
+    defines as many checks unless ``configured`` says otherwise: 1 with no results is a silent machine)."""
     found = tuple(
-        Check(name, status) for name, status in (checks or {"servicecheck-00-http": "passing"}).items()
+        Check(name, status)
+        for name, status in (checks if checks is not None else {"servicecheck-00-http": "passing"}).items()
     )
-    return Machine(mid, state, region, image, version, "app", found)
+    defined = len(found) if configured is None else configured
+    return Machine(mid, state, region, image, version, "app", found, defined)
 
 
 def release(version: int, status: str = "complete", image: str | None = None) -> FlyRelease:

@@ -26,7 +26,8 @@ def offline_nix_options() -> str:
     registry = REPO / "tests" / "nix" / "flake-registry.json"
     return (
         "--option sandbox false --option substituters '' --option build-users-group '' "
-        f"--option flake-registry {registry} --override-input nixpkgs path:{shim}"
+        f"--option flake-registry {registry} --override-input nixpkgs path:{shim} "
+        f"--override-input nixpkgs-flyctl path:{shim}"
     )
 
 

@@ -71,7 +71,9 @@ def test_previous_env_fly_survives_a_failed_bundle(project, fake_result):
     assert leftovers(project.root) == []
 
 
-def test_tricky_secret_values_arrive_intact(project, fake_result):
+@pytest.mark.parametrize("flyctl", ["0.4.87", "0.3.172"])  # the newest, and the nixos-25.05 kind
+def test_tricky_secret_values_arrive_intact(project, fake_result, flyctl):
+    control.set_version(project.sim, flyctl)  # the simulator plays that release's import parser
     tricky = {
         "CLAUDE_ACCESS_TOKEN": "to#ken \"with\" 'quotes' = and € ✓",
         "GH_TOKEN": "  leading and trailing  ",

@@ -3,7 +3,8 @@
 Each host has its own sshd (port, host key), its own HOME (so its own nixfly state: profile, records, lock,
 log) and its own network namespace for everything run over its SSH sessions (so the app's port is free on
 each, as on three machines). The Nix store is this machine's, one store shared by the three "hosts": the
-closure is already there, yet ``nix copy --to`` still runs once per host, as it must on real machines.
+closure is already there, so each host's one ``nix-store --check-validity`` says so and no ``nix copy`` runs
+(as for an unchanged redeploy on real machines; tests/unit/test_closure.py holds the copies' argv).
 
 The tasks run as a user runs them (``inv …`` in a subprocess, in a small project with nixfly's tasks.py),
 and the tests read ``inv deploy --json`` and ``inv status --json``: per-host outcomes are the pipeline's
@@ -158,10 +159,10 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
     assert first.returncode == 0, first.stderr
     assert steps(summary) == [
         ("host locks", "done"),
-        ("copy", "done"),
+        ("copy", "skipped"),
         *[(f"{step} {host}", "done") for host in hosts for step in ("activate", "verify")],
     ]
-    assert "to 3 hosts at once" in summary["steps"][6]["detail"]
+    assert summary["steps"][6]["detail"] == "3 of 3 hosts already had it"
     shown = project.status()
     assert [h["host"] for h in shown] == hosts
     assert all(h["health"]["healthy"] and h["live"]["store_path"] == tiny["v1"] for h in shown)
@@ -191,6 +192,9 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
 
     third, summary = project.deploy(tiny["v3"], "--target", "web", "--batch", "2")
     assert third.returncode == 0, third.stderr
+    # Unchanged means untouched: no host is copied to (0 `nix copy`), and the summary says why.
+    assert ("copy", "skipped") in steps(summary) and "copy --to" not in third.stderr
+    assert summary["steps"][6]["detail"] == "3 of 3 hosts already had it"
     assert [s for s in steps(summary) if s[0].startswith("activate ")] == [
         (f"activate {hosts[0]}, {hosts[1]}", "skipped"),
         (f"activate {hosts[2]}", "skipped"),
@@ -208,7 +212,7 @@ def test_health_failure_on_host_2_rolls_back_host_1_and_leaves_host_3(project, f
     assert not summary["ok"]
     assert steps(summary) == [
         ("host locks", "done"),
-        ("copy", "done"),
+        ("copy", "skipped"),
         (f"activate {h1}", "done"),
         (f"verify {h1}", "done"),
         (f"activate {h2}", "done"),
@@ -336,9 +340,9 @@ def test_status_logs_rollback_and_stop_for_the_group(project, fleet, tiny):
 
 
 def test_built_on_host_1_and_run_by_all_three_on_other_ssh_ports(project, fleet):
-    """``--on`` host 1: built there, then copied to hosts 2 and 3, whose SSH ports differ from host 1's. Nix
-    gives one NIX_SSHOPTS (one ``-p``) to every ssh it runs, so each copy goes through this machine in two
-    hops, each with its own port; the only host with nothing to copy is the build host."""
+    """``--on`` host 1: built there, run by hosts 2 and 3, whose SSH ports differ from host 1's. Their
+    (shared) store already holds the build, so nothing is copied (the two-hop copy a real pair of hosts
+    needs, each hop with its own ``-p``, is tests/unit/test_closure.py's)."""
     tiny_flake(project.root, uuid.uuid4().hex[:12])  # a nonce: the build really runs
     (project.root / ".gitignore").write_text(".env.fly\n")
     git = {**project.env, **GIT_ENV}
@@ -353,8 +357,8 @@ def test_built_on_host_1_and_run_by_all_three_on_other_ssh_ports(project, fleet)
     build = next(s for s in summary["steps"] if s["step"] == "build")
     assert build["status"] == "done" and build["detail"].startswith(f"built on {builder}: /nix/store/")
     built = build["detail"].split()[3]
-    assert steps(summary)[:2] == [("host locks", "done"), ("copy", "done")]
-    assert summary["steps"][6]["detail"] == f"copied {built} to 2 hosts at once"
+    assert steps(summary)[:2] == [("host locks", "done"), ("copy", "skipped")]
+    assert summary["steps"][6]["detail"] == "2 of 3 hosts already had it"  # the build host: nothing to copy
     shown = project.status()
     assert [h["live"]["store_path"] for h in shown] == [built] * 3
     assert all(h["health"]["healthy"] for h in shown)

@@ -16,7 +16,15 @@ from helpers import procs
 
 FAST = ("--skip-build", "--skip-smoke")
 # flyctl commands that change something on Fly.
-CHANGES = {"apps create", "volumes create", "volumes destroy", "secrets import", "deploy", "scale count"}
+CHANGES = {
+    "apps create",
+    "volumes create",
+    "volumes destroy",
+    "secrets import",
+    "deploy",
+    "scale count",
+    "machine destroy",
+}
 
 
 def declare(project, regions: str, mode: str = "integrated") -> None:
@@ -151,15 +159,25 @@ def test_scale_by_hand_then_a_shrink_that_strands_a_volume_needs_destroy_volumes
     assert step(summary, "plan")["status"] == "failed" and step(summary, "apply")["status"] == "not run"
     assert changes_since(project, before) == [] and machines_per_region(project) == {"iad": 2, "ams": 1}
 
-    shrunk, summary = run_json(project, "scale", "ams=0", "--destroy-volumes")
+    # Fly unbinds a destroyed machine's volume later (terraform-provider-fly #154, #218): here, after two
+    # more volume reads. The plan names the machines and volumes that go; afterwards exactly those are gone.
+    control.set_unbind_delay(project.sim, "oneshot", 2)
+    machines_before = {m["id"] for m in control.machines(project.sim, "oneshot")}
+    volumes_before = {v["id"] for v in live_volumes(project)}
+    shrunk, summary = run_json(project, "scale", "iad=1,ams=0", "--destroy-volumes")
     assert shrunk.returncode == 0, shrunk.stderr
-    assert table(step(summary, "plan"))["ams"]["free_volumes"] == [ams_volume]
-    assert machines_per_region(project) == {"iad": 2}
+    plan = table(step(summary, "plan"))
+    assert plan["ams"]["remove"] == [ams_machine] and plan["ams"]["free_volumes"] == [ams_volume]
+    named_machines = {*plan["iad"]["remove"], *plan["ams"]["remove"]}
+    named_volumes = {*plan["iad"]["free_volumes"], *plan["ams"]["free_volumes"]}
+    assert len(named_machines) == 2 and len(named_volumes) == 2
+    assert machines_before - {m["id"] for m in control.machines(project.sim, "oneshot")} == named_machines
     remaining = live_volumes(project)
-    assert ams_volume not in {v["id"] for v in remaining}
-    assert len(remaining) == 2 and all(v["attached_machine_id"] for v in remaining)
+    assert volumes_before - {v["id"] for v in remaining} == named_volumes
+    assert len(remaining) == 1 and all(v["attached_machine_id"] for v in remaining)
+    assert machines_per_region(project) == {"iad": 1}
     destroyed = [c["argv"] for c in project.flyctl_calls() if c.get("command") == "volumes destroy"]
-    assert [a[2] for a in destroyed] == [ams_volume]
+    assert {a[2] for a in destroyed} == named_volumes  # each once, after the wait, never refused
 
 
 def test_deploy_refuses_a_declared_shrink_that_strands_volumes_before_changing_anything(project, fake_result):

@@ -31,7 +31,7 @@ def runner(**over) -> ScriptedRunner:
     r = ScriptedRunner(tools=["nix"])
     r.on("--version", program="nix", stdout="nix (Nix) 2.8.0")
     r.on("show-config", program="nix", stdout=over.get("config", FLAKES))
-    r.on("version", program="flyctl", stdout='{"Version": "0.4.87"}')
+    r.on("version", program="flyctl", stdout=over.get("flyctl", '{"Version": "0.4.87"}'))
     r.on("auth", "whoami", stdout='{"email": "me@example.com"}')
     r.on(program="git", code=128)  # not a git checkout
     return r
@@ -53,6 +53,24 @@ def test_a_ready_checkout_passes_every_check_but_the_git_ones(project):
     assert found[".env.fly ignored"] == "warn"  # not a git checkout: nothing proves it is never committed
     assert "git" not in found
     assert next(c.detail for c in checks if c.name == "nix") == "version 2.8.0"
+
+
+@pytest.mark.parametrize(
+    ("answer", "shown", "lacks"),
+    [
+        ('{"Version": "0.4.87"}', "flyctl v0.4.87", []),
+        ('{"Version": "0.4.20"}', "flyctl v0.4.20", ["v0.4.56"]),
+        ('{"Version": "0.3.172"}', "flyctl v0.3.172", ["v0.4.14", "v0.4.56"]),
+        ('{"Version": "dev"}', "flyctl of unknown version", ["v0.4.14", "v0.4.56"]),
+    ],
+)
+def test_the_doctor_shows_the_flyctl_version_and_what_an_older_one_lacks(project, answer, shown, lacks):
+    [check] = [c for c in doctor.run_checks(settings(project), runner(flyctl=answer)) if c.name == "flyctl"]
+    assert check.detail.startswith(shown)
+    assert check.level == ("warn" if lacks else "ok")
+    assert [release for release in ("v0.4.14", "v0.4.56") if f"{release} " in check.detail] == lacks
+    if lacks:
+        assert "nix develop" in check.detail
 
 
 def test_what_blocks_a_deploy_fails_the_doctor(project, capsys):

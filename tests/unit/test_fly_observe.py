@@ -24,7 +24,7 @@ class Reads:
 
     def _read(self, name: str, value):
         self.started.add(name)
-        if len(self.started) == 5:
+        if len(self.started) == 6:
             self.all_started.set()
         assert self.go.wait(5)
         if name == self.fail:
@@ -46,6 +46,9 @@ class Reads:
     def releases(self, app: str) -> list[FlyRelease]:
         return self._read("releases", [FlyRelease(1, "complete", "img", "", "")])
 
+    def release(self) -> tuple[int, int, int] | None:
+        return self._read("flyctl", (0, 4, 87))
+
 
 def test_every_read_starts_at_once():
     reads = Reads()
@@ -58,6 +61,7 @@ def test_every_read_starts_at_once():
         assert [v.name for v in seen.volumes()] == ["data"]
         assert [s.name for s in seen.secrets()] == ["TOKEN"]
         assert [r.version for r in seen.releases()] == [1]
+        assert seen.flyctl_release() == (0, 4, 87)
     finally:
         seen.close()
 

@@ -3,11 +3,12 @@ Scaler that tried to run one would fail, there being no runner behind it)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from nixfly.config import resolve
+from nixfly.config import Health, resolve
 from nixfly.errors import NixflyError
 from nixfly.fly.scale import Applied, Scaler, plan_table
 from nixfly.flyctl import Machine, Volume
@@ -92,3 +93,46 @@ def test_applied_says_what_changed():
     assert Applied(2, ("v1", "v2"), 1, ("v9",)).describe() == (
         "created 2 machine(s), 2 volume(s); removed 1 machine(s); destroyed volume(s) v9"
     )
+
+
+class UnbindingFly:
+    """Fly that unbinds a destroyed machine's volume only after ``polls`` more volume reads."""
+
+    def __init__(self, polls: int) -> None:
+        self.polls = polls
+        self.destroyed: list[str] = []
+        self.reads = 0
+
+    def volumes(self, app: str) -> list[Volume]:
+        self.reads += 1
+        bound = "m-gone" if self.reads <= self.polls else None
+        return [volume("va", "iad", bound)] if "va" not in self.destroyed else []
+
+    def destroy_volume(self, app: str, volume_id: str) -> None:
+        assert self.reads > self.polls, "destroyed while still bound"
+        self.destroyed.append(volume_id)
+
+
+def unbinding(tmp_path: Path, fly: UnbindingFly, timeout: float) -> Scaler:
+    found = scaler(tmp_path, {"iad": 1}, exhaustive=False, destroy_volumes=True)
+    found.s = replace(
+        found.s, health=Health(timeout=timeout, interval=0.01, max_interval=0.02, http_timeout=1)
+    )
+    found.fly = fly  # type: ignore[assignment]
+    return found
+
+
+def test_a_named_volume_is_destroyed_once_fly_has_unbound_it(tmp_path):
+    fly = UnbindingFly(polls=3)
+    assert unbinding(tmp_path, fly, timeout=30)._destroy_unbound(["va"]) == ("va",)
+    assert fly.destroyed == ["va"] and fly.reads == 4
+
+
+def test_a_volume_still_bound_when_the_wait_runs_out_is_named_with_how_to_finish(tmp_path):
+    fly = UnbindingFly(polls=10**9)
+    with pytest.raises(NixflyError) as info:
+        unbinding(tmp_path, fly, timeout=0.2)._destroy_unbound(["va"])
+    assert info.value.message.startswith("Fly has not unbound volume(s) va (bound to m-gone)")
+    assert "KEPT" in info.value.message
+    assert "`flyctl volumes destroy va --app oneshot --yes`" in (info.value.hint or "")
+    assert fly.destroyed == []

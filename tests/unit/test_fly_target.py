@@ -40,6 +40,7 @@ class FakeFly:
         self.releases: list[dict] = []
         self.machines: list[dict] = []
         self.next_deploy = "pass"  # or "fail": checks never pass
+        self.silent = False  # machines started by --strategy immediate report no check results (yet)
         self.runner = ScriptedRunner()
         self.runner.answer(with_=self.answer)
 
@@ -48,6 +49,8 @@ class FakeFly:
         command = " ".join(w for w in words[:2] if not w.startswith("-"))
         if command == "auth whoami":
             return ok({"email": "me@example.com"})
+        if command == "version":  # version.go: buildinfo.Info() as JSON
+            return ok({"Name": "flyctl", "Version": "0.4.87", "Environment": "production"})
         if command == "apps create":
             self.exists = True
             return ok("")
@@ -98,12 +101,17 @@ class FakeFly:
             {"version": version, "status": "complete" if healthy else "failed", "image": image}
         )
         check = "passing" if healthy else "critical"
+        silent = self.silent and "immediate" in words  # flyctl does not wait for checks then
         self.machines = [
             {
                 "id": f"m{i}",
                 "state": "started",
-                "config": {"image": image, "metadata": {"fly_release_version": version}},
-                "checks": [{"name": "servicecheck-00-http", "status": check}],
+                "config": {
+                    "image": image,
+                    "metadata": {"fly_release_version": version},
+                    "checks": {"alive": {"type": "http", "port": 8080}},
+                },
+                "checks": [] if silent else [{"name": "alive", "status": check}],
             }
             for i in (1, 2)
         ]
@@ -204,7 +212,7 @@ def test_a_no_change_redeploy_changes_nothing_and_reads_each_thing_once(s, fly):
     assert fly.changes() == []
     # One round of concurrent reads (whoami among them, once the lock is held); verify judged from them.
     assert sorted(fly.commands()) == sorted(
-        ["auth whoami", "status", "volumes list", "secrets list", "releases"]
+        ["auth whoami", "status", "volumes list", "secrets list", "releases", "version"]
     )
 
 
@@ -255,6 +263,19 @@ def test_an_unhealthy_release_is_rolled_back_to_the_previous_image(s, fly):
         "status": "complete",
         "image": f"registry.fly.io/{APP}:deployment-1",
     }
+
+
+def test_a_rollback_whose_machines_report_no_checks_yet_is_not_taken_as_healthy(s, fly):
+    """After --strategy immediate flyctl waits for nothing: nixfly's gate is flyctl's own (at least one check
+    result per machine whose config defines checks), so the silent machines keep it waiting to its end."""
+    deploy(s, fly)
+    (s.root / ".env").write_text("CLAUDE_ACCESS_TOKEN=rotated-0004\n")
+    fly.next_deploy, fly.silent = "fail", True
+    _, _, error = deploy(s, fly)
+    assert error is not None
+    [note] = error.notes
+    assert note.startswith("rollback to v1 FAILED too: oneshot is not healthy after")
+    assert "no check results yet from m1 (1 configured), m2 (1 configured)" in note
 
 
 def test_no_rollback_keeps_the_bad_release_and_says_how_to_go_back(s, fly):

@@ -74,6 +74,17 @@ def test_checks_read_separately_replace_the_machines_own():
     assert judge([machine("m1")], fresh, version=1).detail == "iad: checks not passing: m1:tcp=critical"
 
 
+def test_a_started_machine_with_checks_configured_but_no_results_yet_is_not_passing():
+    """flyctl's gate (leasable_machine.go WaitForHealthchecksToPass): Total == 0 keeps it waiting."""
+    silent = machine("m2", version=2, checks={}, configured=1)
+    verdict = judge([machine("m1", version=2), silent], {}, version=2)
+    assert not verdict.healthy
+    assert verdict.detail == "iad: no check results yet from m2 (1 configured)"
+    # Results read separately count; a machine whose config defines no checks has nothing to wait for.
+    assert judge([silent], {"m2": (Check("c", "passing"),)}, version=2).healthy
+    assert judge([machine("m3", version=2, checks={}, configured=0)], {}, version=2).healthy
+
+
 def test_min_machines_running_is_required():
     machines = [machine("m1", version=3), machine("m2", "stopped", version=3)]
     assert judge(machines, {}, version=3, min_running=1).healthy
@@ -154,6 +165,17 @@ def test_an_answer_from_another_release_fails_with_the_last_reason():
     assert message.startswith("app is not healthy after 0.5s: 1 machine(s) started, checks passing; ")
     assert f"from release 'registry.fly.io/app:v1', not the expected '{IMAGE}'" in message
     assert health.hits >= 2  # it kept asking until the deadline
+
+
+def test_a_machine_with_no_check_results_keeps_the_gate_waiting_to_its_timeout_and_is_named():
+    fly = Fly([machine("m1", version=2), machine("m7", version=2, checks={}, configured=2)])
+    with pytest.raises(NixflyError) as info:
+        wait_healthy(fly, "app", "", FAST, version=2)
+    assert (
+        info.value.message
+        == "app is not healthy after 0.5s: iad: no check results yet from m7 (2 configured)"
+    )
+    assert fly.reads >= 2  # it kept asking until the deadline
 
 
 def test_unhealthy_machines_fail_even_when_the_url_answers():

@@ -156,6 +156,16 @@ def test_parse_machine_reads_release_image_and_checks():
     assert found.checks == (Check("http", "passing"),)
 
 
+def test_parse_machine_counts_the_checks_its_config_defines():
+    """leasable_machine.go WaitForHealthchecksToPass: len(cfg.Checks) + len(svc.Checks) of every service."""
+    config = {
+        "checks": {"alive": {"type": "http"}, "db": {"type": "tcp"}},
+        "services": [{"checks": [{"type": "tcp"}]}, {"internal_port": 9}, "junk"],
+    }
+    assert parse_machine({"id": "m1", "config": config}).configured_checks == 3
+    assert parse_machine({"id": "m1", "config": {}}).configured_checks == 0
+
+
 def test_parse_machine_prefers_the_configured_image_and_defaults_the_rest():
     found = parse_machine({"id": "m2", "image_ref": {"repository": "app"}, "config": {"image": "reg/app:v9"}})
     assert found.image == "reg/app:v9"

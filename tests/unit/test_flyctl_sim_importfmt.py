@@ -260,3 +260,44 @@ def test_import_errors_are_flyctls(home: Path) -> None:
     # a too-long FIRST line leaves nothing: the same error as empty input
     proc = control.run(home, "secrets", "import", "-a", "demo", stdin="A=" + "x" * MAX_TOKEN_BYTES)
     assert (proc.returncode, proc.stderr) == (1, "Error: requires at least one SECRET=VALUE pair\n")
+
+
+# --- older releases: each change of parser.go, on both sides of the release that made it --------------------
+
+OLDER = [
+    # 19e91adbd (v0.1.41): "…" stripped; before, the quotes stay.
+    ('A="x"', (0, 1, 40), {"A": '"x"'}),
+    ('A="x"', (0, 1, 41), {"A": "x"}),
+    # 066194c1c (v0.3.100): key and leading spaces trimmed, "#" cut after an even number of quotes.
+    ("A = x # c", (0, 3, 99), {"A ": " x # c"}),
+    ("A = x # c", (0, 3, 100), {"A": "x"}),
+    ('A="x#y"', (0, 3, 99), {"A": "x#y"}),
+    ('A="x#y"', (0, 3, 100), {"A": "x#y"}),  # one quote before the #: odd, not cut
+    # 3869006c1 (v0.3.226): a one-line """x""" is a value; before, it opens a multi-line one that swallows
+    # the following entries until a line ending in """.
+    ('A="""x"""\nB=1\nC=2"""\n', (0, 3, 225), {"A": 'x"""\nB=1\nC=2'}),
+    ('A="""x"""\nB=1\n', (0, 3, 226), {"A": "x", "B": "1"}),
+    # 0f76e62ff (v0.4.14): '…' stripped.
+    ("A='x'", (0, 4, 13), {"A": "'x'"}),
+    ("A='x'", (0, 4, 14), {"A": "x"}),
+]
+
+
+@pytest.mark.parametrize(("text", "version", "expected"), OLDER)
+def test_each_release_parses_as_its_parser_go(text: str, version: tuple[int, ...], expected: dict) -> None:
+    assert parse_import(text, version) == expected
+
+
+def test_a_lone_double_quote_panics_only_once_quotes_are_stripped() -> None:
+    assert parse_import('A="', (0, 1, 40)) == {"A": '"'}
+    with pytest.raises(GoPanic):
+        parse_import('A="', (0, 1, 41))
+
+
+def test_the_simulator_plays_the_parser_of_the_version_it_claims(tmp_path: Path) -> None:
+    home = control.init(tmp_path / "fly")
+    control.create_app(home, "demo")
+    control.set_version(home, "0.3.172")
+    proc = control.run(home, "secrets", "import", "-a", "demo", "--stage", stdin="A='x'\n")
+    assert proc.returncode == 0, proc.stderr
+    assert control.secrets(home, "demo") == {"A": "'x'"}

@@ -61,10 +61,21 @@ def test_a_closure_built_on_the_target_is_not_copied(tmp_path):
 
 def test_a_closure_built_here_is_copied_to_the_host(tmp_path):
     chosen, runner = target(tmp_path, "ssh://deploy@web1")
+    runner.on("--check-validity", program="nix-store", code=1)  # the host's store lacks it
     runner.on("copy", program="nix")
     outcome = chosen.copy(Candidate("/nix/store/x"))
     assert outcome.detail == "copied /nix/store/x from here to deploy@web1"
-    assert "copy --to ssh://deploy@web1 /nix/store/x" in runner.calls[0].line
+    assert runner.calls[0].line == "--check-validity /nix/store/x"
+    assert "copy --to ssh://deploy@web1 /nix/store/x" in runner.calls[1].line
+
+
+def test_a_host_that_already_holds_the_closure_is_not_copied_to(tmp_path):
+    """One nix-store --check-validity over the open connection; a valid path's closure is valid too."""
+    chosen, runner = target(tmp_path, "ssh://deploy@web1")
+    runner.on("--check-validity", program="nix-store")
+    outcome = chosen.copy(Candidate("/nix/store/x"))
+    assert (outcome.status, outcome.detail) == ("skipped", "deploy@web1 already holds /nix/store/x")
+    assert [call.argv[0] for call in runner.calls] == ["nix-store"]  # no nix copy
 
 
 def test_a_dry_run_plans_the_copy_and_activation_without_a_build(tmp_path):

@@ -1,6 +1,7 @@
-"""nixfly.secrets: every value the encoder accepts comes back byte for byte from flyctl's parser (the
-simulator's port of ``parseSecrets``), realistic credentials are carried, and only what no form can carry is
-refused, by name, without the value."""
+"""nixfly.secrets: every value the encoder accepts for a flyctl release comes back byte for byte from that
+release's parser (the simulator's ports of ``parseSecrets``), realistic credentials are carried, and only what
+no form of that release can carry is refused, by name, without the value, naming the first release that
+can."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from pathlib import Path
 import pytest
 from flyctl_sim import control
 from flyctl_sim.importfmt import GoPanic, parse_import
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nixfly.errors import NixflyError
-from nixfly.secrets import MAX_LINE_BYTES, encode, encode_all
+from nixfly.secrets import MAX_LINE_BYTES, PARSERS, Release, encode, encode_all, parser_for
+
+NEWEST: Release = (0, 4, 87)
+# Each parser's first release, and the releases issue 19 measured (0.3.172 is the nixos-25.05 kind).
+RELEASES: list[Release] = [p.since for p in PARSERS] + [(0, 3, 172), (0, 4, 5), NEWEST]
 
 # --- the property: 0 altered ------------------------------------------------------------------------------
 
@@ -63,11 +70,46 @@ def _forms(value: str) -> list[str]:
     return [value, f'"{value}"', f"'{value}'", f'"""{value}"""']
 
 
-def _parses_back(entry: str, name: str, value: str) -> bool:
+def _parses_back(entry: str, name: str, value: str, release: Release = NEWEST) -> bool:
     try:
-        return parse_import(entry + "\n") == {name: value}
+        return parse_import(entry + "\n", release) == {name: value}
     except (ValueError, GoPanic):
         return False
+
+
+def _check_one(name: str, value: str, release: Release) -> str | None:
+    """The entry for ``value`` after checking it round-trips through ``release``'s port, or None after
+    checking the refusal: by name, without the value, naming ``release`` and the first later release whose
+    port carries one of the forms (or none when no later release can)."""
+    try:
+        entry = encode(name, value, release)
+    except NixflyError as exc:
+        message = str(exc)
+        assert name in message and MARK not in message  # the REFUSED values carry MARK: never shown
+        if "\0" in value or "\udcff" in value:
+            return None  # refused whatever the release: no environment carries it
+        assert "v" + ".".join(map(str, release)) in message
+        assert not any(_parses_back(f"{name}={form}", name, value, release) for form in _forms(value)), (
+            message
+        )
+        later = [p for p in PARSERS if p.since > parser_for(release).since]
+        carriers = [
+            p for p in later if any(_parses_back(f"{name}={f}", name, value, p.since) for f in _forms(value))
+        ]
+        if carriers:
+            assert f"flyctl {carriers[0].label} is the first release that can carry it" in message
+        else:
+            assert "is the first release" not in message
+        return None
+    assert _parses_back(entry, name, value, release), (release, value)
+    return entry
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=[".".join(map(str, r)) for r in RELEASES])
+@settings(max_examples=300, deadline=None)
+@given(value=st.lists(st.sampled_from(PIECES), max_size=24).map("".join))
+def test_each_release_round_trips_or_refuses_every_value(release: Release, value: str) -> None:
+    _check_one("HYPO", value, release)
 
 
 def test_every_accepted_value_round_trips_and_every_refused_one_has_no_form() -> None:
@@ -83,7 +125,7 @@ def test_every_accepted_value_round_trips_and_every_refused_one_has_no_form() ->
         seen[kind] += 1
         name = f"S{index}"
         try:
-            entry = encode(name, value)
+            entry = encode(name, value, NEWEST)
         except NixflyError as exc:
             refused[kind] += 1
             message = str(exc)
@@ -101,7 +143,7 @@ def test_every_accepted_value_round_trips_and_every_refused_one_has_no_form() ->
     names = list(accepted)
     for start in range(0, len(names), 7):
         batch = {name: accepted[name] for name in names[start : start + 7]}
-        assert parse_import(encode_all(batch)) == batch
+        assert parse_import(encode_all(batch, NEWEST)) == batch
     seconds = time.perf_counter() - started
 
     total = sum(refused.values())
@@ -172,30 +214,66 @@ CARRIED = {
 
 @pytest.mark.parametrize("value", CARRIED.values(), ids=CARRIED.keys())
 def test_realistic_credentials_are_carried(value: str) -> None:
-    entry = encode("CREDENTIAL", value)
+    entry = encode("CREDENTIAL", value, NEWEST)
     assert parse_import(entry + "\n") == {"CREDENTIAL": value}
 
 
+# The adversarial values: every carried credential above, every refused value below, and the tricky values the
+# integration tests deploy (test_bad_inputs.py), through every release's parser.
+ADVERSARIAL = [
+    *CARRIED.values(),
+    "to#ken \"with\" 'quotes' = and € ✓",
+    "  leading and trailing  ",
+    "line one\nline two # not a comment\n\nlast",
+]
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=[".".join(map(str, r)) for r in RELEASES])
+def test_adversarial_values_round_trip_or_are_refused_naming_the_release_that_can(release: Release) -> None:
+    values = ADVERSARIAL + [value for value, _, _ in REFUSED]
+    carried = {}
+    for index, value in enumerate(values):
+        if _check_one(f"V{index}", value, release) is not None:
+            carried[f"V{index}"] = value
+    assert parse_import(encode_all(carried, release), release) == carried  # no entry bleeds into the next
+
+
+def test_an_unreadable_version_is_the_oldest_parser() -> None:
+    assert parser_for(None) == parser_for((0, 0, 1)) == PARSERS[0]
+    assert encode("A", "plain", None) == "A=plain"  # v0.0.475 keeps quotes: "…" would read back quoted
+    with pytest.raises(NixflyError) as info:
+        encode("A", '"""', None)
+    assert "unknown version" in str(info.value) and "v0.3.226 is the first release" in str(info.value)
+
+
+def test_the_dev_shell_kind_of_flyctl_gets_its_own_forms() -> None:
+    """0.3.172 (nixos-25.05): '…' is not stripped and a one-line \"\"\"…\"\"\" opens a multi-line value."""
+    assert encode("A", "'single'", (0, 3, 172)) == "A=\"'single'\""
+    with pytest.raises(NixflyError, match=r"flyctl v0\.3\.172.*v0\.3\.226 is the first release"):
+        encode("A", '""#x', (0, 3, 172))
+    assert encode("A", '""#x', (0, 3, 226)) == 'A="""""#x"""'
+
+
 def test_ordinary_values_look_ordinary() -> None:
-    assert encode("A", "plain") == 'A="plain"'
-    assert encode("A", '{"k":"v#1"}') == 'A={"k":"v#1"}'  # "…" would be cut: four quotes before the #
-    assert encode("A", ' a"#b') == "A=' a\"#b'"  # "…" cut (2 quotes before #), bare loses the space
-    assert encode("A", '""#x') == 'A="""""#x"""'  # "…" would open a triple, bare and \'…\' are cut
-    assert encode("A", "x\ny") == 'A="""x\ny"""'
+    assert encode("A", "plain", NEWEST) == 'A="plain"'
+    assert encode("A", '{"k":"v#1"}', NEWEST) == 'A={"k":"v#1"}'  # "…" would be cut: four quotes before #
+    assert encode("A", ' a"#b', NEWEST) == "A=' a\"#b'"  # "…" cut (2 quotes before #), bare loses the space
+    assert encode("A", '""#x', NEWEST) == 'A="""""#x"""'  # "…" would open a triple, bare and \'…\' are cut
+    assert encode("A", "x\ny", NEWEST) == 'A="""x\ny"""'
 
 
 def test_the_whole_payload_round_trips_through_the_simulated_flyctl(tmp_path: Path) -> None:
     home = control.init(tmp_path / "fly")
     control.create_app(home, "demo")
     values = {f"V{i}": value for i, value in enumerate(CARRIED.values()) if value}  # flyctl drops nothing
-    proc = control.run(home, "secrets", "import", "-a", "demo", "--stage", stdin=encode_all(values))
+    proc = control.run(home, "secrets", "import", "-a", "demo", "--stage", stdin=encode_all(values, NEWEST))
     assert proc.returncode == 0, proc.stderr
     assert control.secrets(home, "demo") == values
 
 
 def test_long_json_just_under_the_limit_is_carried() -> None:
     blob = json.dumps({"k": "v" * (MAX_LINE_BYTES - 100)})
-    entry = encode("GOOGLE_APPLICATION_CREDENTIALS_JSON", blob)
+    entry = encode("GOOGLE_APPLICATION_CREDENTIALS_JSON", blob, NEWEST)
     assert len(entry.encode()) <= MAX_LINE_BYTES
     assert parse_import(entry + "\n") == {"GOOGLE_APPLICATION_CREDENTIALS_JSON": blob}
 
@@ -219,7 +297,7 @@ REFUSED = [
 @pytest.mark.parametrize(("value", "why", "fix"), REFUSED)
 def test_values_no_form_can_carry_are_refused_by_name(value: str, why: str, fix: str) -> None:
     with pytest.raises(NixflyError) as info:
-        encode("SECRET_NAME", value)
+        encode("SECRET_NAME", value, NEWEST)
     message = str(info.value)
     assert "SECRET_NAME" in message and why in message and fix in message
     assert MARK not in message and "nothing was sent" in message
@@ -227,22 +305,22 @@ def test_values_no_form_can_carry_are_refused_by_name(value: str, why: str, fix:
 
 def test_the_set_from_stdin_hint_appears_only_when_set_would_store_the_value_unchanged() -> None:
     with pytest.raises(NixflyError) as info:
-        encode("CERT", "a\r\nb")
+        encode("CERT", "a\r\nb", NEWEST)
     assert "flyctl secrets set --stage CERT=- < FILE" in str(info.value)
     for untrimmed in (" a\r\nb", "a\r\nb\n"):  # set.go trims stdin with strings.TrimSpace
         with pytest.raises(NixflyError) as info:
-            encode("CERT", untrimmed)
+            encode("CERT", untrimmed, NEWEST)
         assert "secrets set" not in str(info.value)
     with pytest.raises(NixflyError) as info:
-        encode("BIG", "x" * (MAX_LINE_BYTES + 2))  # more than set's 64 KiB of stdin
+        encode("BIG", "x" * (MAX_LINE_BYTES + 2), NEWEST)  # more than set's 64 KiB of stdin
     assert "secrets set" not in str(info.value)
 
 
 def test_refusal_happens_before_any_payload_is_built() -> None:
     with pytest.raises(NixflyError, match="BAD"):
-        encode_all({"GOOD": "fine", "BAD": "x" * (MAX_LINE_BYTES + 5)})
+        encode_all({"GOOD": "fine", "BAD": "x" * (MAX_LINE_BYTES + 5)}, NEWEST)
 
 
 def test_names_are_validated() -> None:
     with pytest.raises(NixflyError, match="invalid variable name"):
-        encode("NOT VALID", "x")
+        encode("NOT VALID", "x", NEWEST)

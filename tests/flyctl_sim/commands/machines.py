@@ -1,11 +1,12 @@
-"""``fly status``, ``fly machine list`` (aliases ``machines``, ``m``; ``ls``) and ``fly checks list``."""
+"""``fly status``, ``fly machine list|destroy`` (aliases ``machines``, ``m``; ``ls``, ``remove``/``rm``) and
+``fly checks list``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flyctl_sim import health, render, rollout, shapes
-from flyctl_sim.cobra import BOOL, Command, Flag
+from flyctl_sim.cobra import BOOL, Command, Flag, at_least
 from flyctl_sim.commands.common import APP_FLAGS, JSON
 from flyctl_sim.errors import FlyError
 from flyctl_sim.invocation import Invocation
@@ -32,7 +33,8 @@ def run_status(inv: Invocation) -> None:
     if inv.flag("watch") and inv.json_output():
         raise FlyError("--watch and --json are not supported together")
     app = inv.app(prefix="failed to get app: ")
-    machines = _live(app)
+    # status/machines.go RenderMachineStatus: sort.Slice(machines, ID descending), text and JSON alike.
+    machines = sorted(_live(app), key=lambda m: m["id"], reverse=True)
     current = health.current_release(app)
     org = shapes.org(inv.state, app["org"])
     if inv.json_output():
@@ -141,6 +143,37 @@ def run_checks_list(inv: Invocation) -> None:
     inv.out.write(render.table(["Name", "Status", "Machine", "Last Updated", "Output"], rows))
 
 
+def run_machine_destroy(inv: Invocation) -> None:
+    """machine/destroy.go ``runMachineDestroy``: every ID is looked up first (select.go
+    ``selectManyMachines``: a missing one fails before anything is destroyed), then each in turn
+    (``Destroy``): stopped and suspended ones go, a started one (or any other state) only with ``--force``."""
+    app = inv.app(prefix="failed to get app: ")  # UNVERIFIED prefix: GetAppCompact's error
+    if not inv.args:
+        raise FlyError("machine ID(s) must be specified when not running interactively")  # UNVERIFIED words
+    found = []
+    for mid in inv.args:
+        machine = next((m for m in app["machines"] if m["id"] == mid), None)
+        if machine is None:
+            raise FlyError(
+                f"machine {mid} was not found in app '{app['name']}'"
+            )  # rewriteMachineNotFoundErrors
+        found.append(machine)
+    for machine in found:
+        state, mid = machine["state"], machine["id"]
+        if state == "destroyed":
+            raise FlyError(f"machine {mid} has already been destroyed")
+        if state == "started" and not inv.flag("force"):
+            raise FlyError(f"machine {mid} currently started, either stop first or use --force flag")
+        if state not in ("stopped", "suspended", "started") and not inv.flag("force"):
+            raise FlyError(
+                f"machine {mid} is in a {state} state and cannot be destroyed since it is not stopped or "
+                "suspended, either stop first or use --force flag"
+            )
+        inv.print(f"machine {mid} was found and is currently in {state} state, attempting to destroy...")
+        rollout.destroy_machine(inv.state, app, machine)
+        inv.print(f"{mid} has been destroyed")
+
+
 def status_command() -> Command:
     return Command(
         "status",
@@ -158,7 +191,20 @@ def status_command() -> Command:
 def machine_command() -> Command:
     machine = Command("machine", "Manage Fly Machines.", aliases=("machines", "m"))
     machine.add(
-        Command("list", "List Fly machines", aliases=("ls",), flags=(*APP_FLAGS, JSON), run=run_machine_list)
+        Command("list", "List Fly machines", aliases=("ls",), flags=(*APP_FLAGS, JSON), run=run_machine_list),
+        Command(
+            "destroy",
+            "Destroy Fly machines",
+            aliases=("remove", "rm"),
+            flags=(
+                *APP_FLAGS,
+                Flag("select", BOOL, usage="Select from a list of machines"),
+                Flag("force", BOOL, "f", usage="force kill machine regardless of current state"),
+                Flag("image", shorthand="i", usage="remove all machines with the specified image hash"),
+            ),
+            args=at_least(0),  # destroy.go: cobra.ArbitraryArgs
+            run=run_machine_destroy,
+        ),
     )
     return machine
 

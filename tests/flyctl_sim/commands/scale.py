@@ -169,10 +169,12 @@ def run_count(inv: Invocation) -> None:
             "group "
             "syntax `fly scale count NAME1=COUNT1 NAME2=COUNT2 ...`"
         )
-    complete = [r for r in app["releases"] if r["status"] == "complete"]
-    if not complete:
+    # count_machines.go asks GetAppReleasesMachines(ctx, app, "complete", 1), but fly-go's
+    # resource_releases.go GetAppReleasesMachines sets a $status variable its query never declares
+    # (releasesUnprocessed(first: $limit)): the API ignores it, so this is the newest release of ANY status.
+    if not app["releases"]:
         raise FlyError(NO_RELEASE)
-    latest = max(complete, key=lambda r: r["version"])
+    latest = max(app["releases"], key=lambda r: r["version"])
     regions = [r for r in inv.flag("region").split(",")] if inv.flag("region") else []
     if not regions:
         regions = list(dict.fromkeys(m["region"] for m in machines)) or [

@@ -126,7 +126,7 @@ def run_import(inv: Invocation) -> Callable[[], int] | None:
     # (a terminal or /dev/null reads as empty: "requires at least one SECRET=VALUE pair").
     text = inv.stdin.read().decode("utf-8", "surrogateescape") if inv.stdin.piped() else ""
     try:
-        values = importfmt.parse_import(text)
+        values = importfmt.parse_import(text, inv.version())  # the parser of the release played
     except ValueError as exc:
         raise FlyError(f"Failed to parse secrets from stdin: {exc}") from None
     except importfmt.GoPanic as panic:

@@ -80,6 +80,7 @@ def run_list(inv: Invocation) -> None:
     """flyctl ``internal/command/volumes/list.go``: fly-go ``GetVolumes`` hides volumes in a destroyed state
     (``flaps_volumes.go`` ``destroyedVolumeStates``); ``--all`` (``GetAllVolumes``) shows them."""
     app = inv.app()
+    rollout.tick_unbind(app)
     volumes = app["volumes"] if inv.flag("all") else rollout.live_volumes(app)
     if inv.json_output():
         inv.print_json([shapes.volume_object(v) for v in volumes])
@@ -123,6 +124,7 @@ def run_destroy(inv: Invocation) -> None:
             raise FlyError(f'Could not find Volume "{inv.args[0]}"')  # UNVERIFIED: GetAppNameFromVolume
         app_name = owners[0]["name"]
     app = inv.app(app_name)
+    rollout.tick_unbind(app)
     for vol_id in inv.args:
         volume = next((v for v in app["volumes"] if v["id"] == vol_id), None)
         if not inv.flag("yes"):

@@ -161,6 +161,11 @@ def test_ha_pair_standby_and_mounts(home: Path, tmp_path: Path) -> None:
     assert {g: len(ms) for g, ms in groups(home).items()} == {"db": 1, "web": 2, "worker": 2}
     assert control.machine_states(home, APP)[standby["id"]] == "created"
     assert len(control.volumes(home, APP)) == 1
+    # machines_launchinput.go shouldSkipLaunch: a failed (or started) machine is launched, standby or not
+    with control.edit(home) as st:
+        next(m for m in st["apps"][APP]["machines"] if m["id"] == standby["id"])["state"] = "failed"
+    ok(home, "deploy", cwd=workdir)
+    assert control.machine_states(home, APP)[standby["id"]] == "started"
 
 
 def test_ha_false_and_services_without_processes_apply_to_default_group(home: Path, tmp_path: Path) -> None:

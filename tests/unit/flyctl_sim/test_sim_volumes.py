@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from flyctl_sim import control
-from helpers.sim import APP, fails, ok
+from helpers.sim import APP, HTTP_CHECKS, IMAGE, fails, ok, write_toml
 
 
 def test_volumes_create_never_deduplicates(home: Path) -> None:
@@ -75,3 +75,44 @@ def test_volumes_destroy(home: Path, tmp_path: Path) -> None:
     assert json.loads(ok(home, "volumes", "list", "-a", APP, "-j")) == []
     (gone,) = json.loads(ok(home, "volumes", "list", "-a", APP, "-j", "--all"))
     assert gone["id"] == vol and gone["state"] == "scheduling_destroy"
+
+
+def test_a_destroyed_machines_volume_unbinds_after_the_delay(home: Path, tmp_path: Path) -> None:
+    """Fly unbinds a destroyed machine's volume some time later (terraform-provider-fly #154, #218); the
+    simulator counts that delay in volume API calls (``control.set_unbind_delay``)."""
+    control.create_app(home, APP)
+    control.add_image(home, IMAGE)
+    workdir = tmp_path / "app"
+    write_toml(workdir, f'[build]\nimage = "{IMAGE}"\n[mounts]\nsource = "data"\ndestination = "/data"\n')
+    ok(home, "volumes", "create", "data", "-a", APP, "-y", "-r", "ord")
+    ok(home, "deploy", cwd=workdir)
+    (machine,) = control.machines(home, APP)
+    (volume,) = control.volumes(home, APP)
+    assert volume["attached_machine_id"] == machine["id"]
+    control.set_unbind_delay(home, APP, 2)
+    assert "currently started, either stop first or use --force flag" in fails(
+        home, "machine", "destroy", machine["id"], "-a", APP
+    )
+    assert ok(home, "machine", "destroy", machine["id"], "-a", APP, "--force") == (
+        f"machine {machine['id']} was found and is currently in started state, attempting to destroy...\n"
+        f"{machine['id']} has been destroyed\n"
+    )
+    assert control.machines(home, APP) == []
+    bound = f"currently bound to machine: {machine['id']}"
+    assert bound in fails(home, "volumes", "destroy", volume["id"], "-a", APP, "-y")  # call 1 of 2
+    (listed,) = json.loads(ok(home, "volumes", "list", "-a", APP, "-j"))  # call 2 of 2
+    assert listed["attached_machine_id"] == machine["id"]
+    assert "Destroyed volume ID" in ok(home, "volumes", "destroy", volume["id"], "-a", APP, "-y")
+    assert "was not found in app" in fails(home, "machine", "destroy", machine["id"], "-a", APP)
+
+
+def test_status_lists_machines_by_id_descending(home: Path, tmp_path: Path) -> None:
+    """status/machines.go RenderMachineStatus: sort.Slice by ID, descending (text and --json)."""
+    control.create_app(home, APP)
+    control.add_image(home, IMAGE)
+    workdir = tmp_path / "app"
+    write_toml(workdir, f'[build]\nimage = "{IMAGE}"\n{HTTP_CHECKS}')
+    ok(home, "deploy", cwd=workdir)
+    ok(home, "scale", "count", "4", "-a", APP, "-y")
+    ids = [m["id"] for m in json.loads(ok(home, "status", "-a", APP, "--json"))["Machines"]]
+    assert len(ids) == 4 and ids == sorted(ids, reverse=True)
