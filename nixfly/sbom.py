@@ -1,0 +1,350 @@
+"""What a closure ships, as a CycloneDX SBOM: every store path, and the npm and hex packages inside it.
+
+The closure comes from ``nix path-info --json --recursive``. Each store path is a component: its name and
+version split from the store path's name the way Nix does (``DrvName``), its NAR hash and size under the
+CycloneDX property taxonomy's ``nix:narinfo:*`` names, and its references as the BOM's dependencies. The
+npm and hex packages are read from the lock files *inside* the closure (the flake copies ai-server's
+``bun.lock`` into the store, a Mix project's ``mix.lock`` travels with its sources), so a recorded
+release's manifest says what that release ran, not what the working tree says today.
+
+The document is built with cyclonedx-python-lib's model and serializer and validated against the schema
+the library ships; nothing here writes the format by hand. The library is imported inside the functions
+that need it: ``inv --list`` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nixfly import nix
+from nixfly.errors import NixflyError
+from nixfly.runner import Runner
+
+if TYPE_CHECKING:
+    from cyclonedx.model.bom import Bom
+    from packageurl import PackageURL
+
+# CycloneDX property taxonomy, namespace ``nix`` (cyclonedx-property-taxonomy, nix.md).
+STORE_PATH = "nix:narinfo:store_path"
+NAR_HASH = "nix:narinfo:nar_hash"
+NAR_SIZE = "nix:narinfo:nar_size"
+# Where lock files sit inside a store path of the closure: at its top or one directory down
+# (``ai-server-node_modules/bun.lock``, ``ai-server/ai-server/bun.lock``).
+LOCK_GLOBS = ("{name}", "*/{name}")
+# Nix's own base-32 alphabet (no e, o, u, t), for the "sha256:<base32>" hashes older Nix prints.
+NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
+# nix store diff-closures strips an output name from a store name before DrvName: NixOS/nix
+# src/nix/diff-closures.cc, getClosureInfo ("Unfortunately this is ambiguous").
+OUTPUT_SUFFIX = re.compile(r"(.*)-([a-z]+|lib32|lib64)")
+
+
+@dataclass(frozen=True)
+class StorePath:
+    """One path of a closure, as ``nix path-info --json`` describes it."""
+
+    path: str
+    nar_hash: str
+    nar_size: int
+    references: tuple[str, ...]
+
+    @property
+    def full_name(self) -> str:
+        """Without the hash: ``/nix/store/<hash>-openssl-3.0.14-bin`` → ``openssl-3.0.14-bin``."""
+        return store_name(self.path)
+
+    @property
+    def package(self) -> tuple[str, str]:
+        """(name, version) of the package this path belongs to (see ``package_of``)."""
+        return package_of(self.full_name)
+
+
+@dataclass(frozen=True)
+class Package:
+    """A language package pinned by a lock file inside the closure."""
+
+    ecosystem: str  # "npm" or "hex": the purl type
+    name: str  # npm scoped names keep their scope: "@scope/name"
+    version: str
+
+    @property
+    def purl(self) -> PackageURL:
+        from packageurl import PackageURL
+
+        namespace, _, name = self.name.rpartition("/")
+        return PackageURL(type=self.ecosystem, namespace=namespace or None, name=name, version=self.version)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A closure and its language packages: what an SBOM holds and what a diff compares."""
+
+    root: str
+    paths: dict[str, StorePath]
+    packages: tuple[Package, ...]
+
+    @property
+    def nar_size(self) -> int:
+        return sum(p.nar_size for p in self.paths.values())
+
+
+# --- names --------------------------------------------------------------------------------------------------
+def store_name(path: str) -> str:
+    base = path.rstrip("/").rsplit("/", 1)[-1]
+    digest, dash, name = base.partition("-")
+    return name if dash and len(digest) == 32 else base
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """Nix's ``DrvName`` (src/libstore/names.cc): the version starts after the first dash that is not
+    followed by a letter. ``hello-2.12.1`` → (hello, 2.12.1); ``start-oneshot`` → (start-oneshot, "")."""
+    for i, char in enumerate(name[:-1]):
+        # Nix's isalpha in the C locale: ASCII letters only.
+        if char == "-" and name[i + 1] not in string.ascii_letters:
+            return name[:i], name[i + 1 :]
+    return name, ""
+
+
+def package_of(name: str) -> tuple[str, str]:
+    """(name, version) of a store name, its output suffix dropped as ``nix store diff-closures`` does
+    (``glibc-2.39-52-bin`` → glibc 2.39-52) — but only when a version is left: diff-closures would also
+    cut ``start-oneshot`` to ``start``, which names nothing."""
+    match = OUTPUT_SUFFIX.fullmatch(name)
+    if match:
+        pname, version = split_name(match.group(1))
+        if version:
+            return pname, version
+    return split_name(name)
+
+
+# --- nix path-info ------------------------------------------------------------------------------------------
+def parse_path_info(data: Any) -> dict[str, StorePath]:
+    """The closure in ``nix path-info --json --recursive``'s output.
+
+    Nix before 2.19 prints a list of objects, each with its ``path`` (and ``"valid": false`` for a path
+    that is not in the store); 2.19 and later print an object keyed by path, ``null`` for an invalid one
+    (NixOS/nix src/nix/path-info.cc, pathInfoToJSON). Both shapes give the same result.
+    """
+    if isinstance(data, list):
+        entries = {e.get("path"): e for e in data if isinstance(e, dict) and e.get("valid", True)}
+    elif isinstance(data, dict):
+        entries = dict(data)
+    else:
+        raise NixflyError("nix path-info --json printed neither a list nor an object")
+    closure: dict[str, StorePath] = {}
+    for path, entry in entries.items():
+        if not isinstance(path, str) or not isinstance(entry, dict):
+            continue
+        closure[path] = StorePath(
+            path=path,
+            nar_hash=str(entry.get("narHash", "")),
+            nar_size=int(entry.get("narSize", 0)),
+            references=tuple(sorted(r for r in entry.get("references", ()) if r != path)),
+        )
+    return closure
+
+
+def read_closure(runner: Runner, store_path: str) -> dict[str, StorePath]:
+    """``store_path``'s closure from the local store; a read, so it runs in a dry-run too."""
+    result = runner.run(
+        nix.argv("path-info", "--json", "--recursive", store_path),
+        mutates=False,
+        quiet=True,
+        hint=f"{store_path} must be in this machine's Nix store (build it, or `nix copy` it here)",
+    )
+    try:
+        return parse_path_info(json.loads(result.stdout))
+    except json.JSONDecodeError:
+        raise NixflyError(f"cannot read `nix path-info --json` output for {store_path}") from None
+
+
+def sha256_hex(nar_hash: str) -> str:
+    """A NAR hash as hex: SRI ``sha256-<base64>`` (Nix 2.4 and later) or ``sha256:<base32>`` (older)."""
+    algo, sep, digest = nar_hash.partition("-")
+    if sep and algo == "sha256":
+        return base64.b64decode(digest).hex()
+    algo, sep, digest = nar_hash.partition(":")
+    if sep and algo == "sha256" and len(digest) == 52:
+        return _nix_base32_decode(digest).hex()
+    return ""
+
+
+def _nix_base32_decode(text: str) -> bytes:
+    """Nix's base-32 (src/libutil/hash.cc, parseHash32): the last character holds the lowest bits."""
+    size = len(text) * 5 // 8
+    out = bytearray(size)
+    for n, char in enumerate(reversed(text)):
+        digit = NIX_BASE32.index(char)
+        bit = n * 5
+        i, j = divmod(bit, 8)
+        out[i] |= (digit << j) & 0xFF
+        if i + 1 < size:
+            out[i + 1] |= digit >> (8 - j)
+    return bytes(out)
+
+
+# --- lock files ---------------------------------------------------------------------------------------------
+def npm_packages(text: str) -> list[Package]:
+    """The packages a ``bun.lock`` pins (bun's text lockfile: JSON with trailing commas).
+
+    Each ``packages`` entry is ``[ "name@version", registry, {meta}, integrity ]``; workspace, file, link and
+    git entries are not registry packages and are left out (their code is in the closure already).
+    """
+    try:
+        data = json.loads(_without_trailing_commas(text))
+    except json.JSONDecodeError as exc:
+        raise NixflyError(f"bun.lock cannot be read: {exc}", "run `bun install` to rewrite it") from None
+    found = set()
+    for entry in (data.get("packages") or {}).values():
+        if not (isinstance(entry, list) and entry and isinstance(entry[0], str)):
+            continue
+        name, _, version = entry[0].rpartition("@")
+        if name and version and version[0].isdigit():
+            found.add(Package("npm", name, version))
+    return sorted(found, key=lambda p: (p.name, p.version))
+
+
+def _without_trailing_commas(text: str) -> str:
+    """JSON from bun's JSONC: drop each comma that closes a list or object, never one inside a string."""
+    out: list[str] = []
+    in_string = escaped = False
+    pending = ""
+    for char in text:
+        if in_string:
+            out.append(char)
+            escaped = char == "\\" and not escaped
+            in_string = escaped or char != '"'
+            continue
+        if pending and not char.isspace():
+            if char not in "]}":
+                out.append(pending)
+            pending = ""
+        if char == ",":
+            pending = ","
+            continue
+        in_string = char == '"'
+        out.append(char)
+    return "".join(out)
+
+
+HEX_ENTRY = re.compile(r'\{:hex,\s*:"?([A-Za-z0-9_]+)"?,\s*"([^"]+)"')
+
+
+def hex_packages(text: str) -> list[Package]:
+    """The hex packages a ``mix.lock`` pins: ``"name": {:hex, :name, "1.2.3", ...}`` (git deps have no
+    version and are left out)."""
+    found = {Package("hex", name, version) for name, version in HEX_ENTRY.findall(text)}
+    return sorted(found, key=lambda p: (p.name, p.version))
+
+
+def lock_packages(paths: Iterable[str]) -> tuple[Package, ...]:
+    """npm and hex packages of every lock file found in the closure's store paths."""
+    found: set[Package] = set()
+    readers = {"bun.lock": npm_packages, "mix.lock": hex_packages}
+    for path in paths:
+        root = Path(path)
+        if not root.is_dir():
+            continue
+        for lock_name, reader in readers.items():
+            for pattern in LOCK_GLOBS:
+                for lock in root.glob(pattern.format(name=lock_name)):
+                    found.update(reader(lock.read_text()))
+    return tuple(sorted(found, key=lambda p: (p.ecosystem, p.name, p.version)))
+
+
+def manifest_of(runner: Runner, store_path: str) -> Manifest:
+    """The manifest of a closure in this machine's store."""
+    paths = read_closure(runner, store_path)
+    return Manifest(store_path, paths, lock_packages(paths))
+
+
+# --- CycloneDX ----------------------------------------------------------------------------------------------
+def to_bom(manifest: Manifest) -> Bom:
+    """The manifest as a CycloneDX model: the root closure path is the BOM's subject (metadata.component)."""
+    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+
+    bom = Bom()
+    made: dict[str, Component] = {}
+    for info in sorted(manifest.paths.values(), key=lambda p: p.path):
+        name, version = split_name(info.full_name)
+        hexdigest = sha256_hex(info.nar_hash)
+        component = Component(
+            name=name,
+            version=version or None,
+            type=ComponentType.APPLICATION if info.path == manifest.root else ComponentType.LIBRARY,
+            bom_ref=info.path,
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=hexdigest)] if hexdigest else [],
+            properties=[
+                Property(name=STORE_PATH, value=info.path),
+                Property(name=NAR_HASH, value=info.nar_hash),
+                Property(name=NAR_SIZE, value=str(info.nar_size)),
+            ],
+        )
+        made[info.path] = component
+        if info.path == manifest.root:
+            bom.metadata.component = component
+        else:
+            bom.components.add(component)
+    for info in manifest.paths.values():
+        bom.register_dependency(made[info.path], [made[r] for r in info.references if r in made])
+    for package in manifest.packages:
+        purl = package.purl
+        bom.components.add(
+            Component(name=package.name, version=package.version, purl=purl, bom_ref=purl.to_string())
+        )
+    return bom
+
+
+def to_json(manifest: Manifest) -> str:
+    """The manifest as CycloneDX 1.6 JSON, validated against the schema cyclonedx-python-lib ships."""
+    from cyclonedx.output.json import JsonV1Dot6
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    text = JsonV1Dot6(to_bom(manifest)).output_as_string(indent=2)
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    if error is not None:
+        # The library's message quotes the whole schema: its first line says what is wrong.
+        raise NixflyError(f"the SBOM does not validate as CycloneDX 1.6: {str(error).splitlines()[0]}")
+    return text
+
+
+def from_json(text: str, source: str) -> Manifest:
+    """A manifest read back from a CycloneDX JSON document (one nixfly wrote, or any with nix properties)."""
+    from cyclonedx.model.bom import Bom
+
+    try:
+        bom = Bom.from_json(json.loads(text))  # type: ignore[attr-defined]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NixflyError(f"{source} is not a CycloneDX JSON document: {exc}") from None
+    components = list(bom.components)
+    if bom.metadata.component is not None:
+        components.append(bom.metadata.component)
+    depends = {str(d.ref): [str(x.ref) for x in d.dependencies] for d in bom.dependencies}
+    paths: dict[str, StorePath] = {}
+    packages: set[Package] = set()
+    for component in components:
+        props = {p.name: p.value for p in component.properties}
+        if STORE_PATH in props:
+            path = props[STORE_PATH]
+            paths[path] = StorePath(
+                path=path,
+                nar_hash=props.get(NAR_HASH, ""),
+                nar_size=int(props.get(NAR_SIZE, "0") or 0),
+                references=tuple(sorted(depends.get(str(component.bom_ref), []))),
+            )
+        elif component.purl is not None and component.purl.type in ("npm", "hex"):
+            packages.add(Package(component.purl.type, component.name, component.version or ""))
+    root = bom.metadata.component
+    if root is None or not paths:
+        raise NixflyError(f"{source} names no Nix store paths: not an SBOM nixfly can compare")
+    root_path = {p.name: p.value for p in root.properties}.get(STORE_PATH, "")
+    return Manifest(root_path, paths, tuple(sorted(packages, key=lambda p: (p.ecosystem, p.name, p.version))))
