@@ -327,7 +327,7 @@ def closure_diff(s: Settings, *, old: str, new: str, as_json: bool) -> None:
 
     runner = runner_for(s)
     before = manifests.resolve(s, runner, old) if old else manifests.default_from(s, runner)
-    after = manifests.resolve(s, runner, new or str(s.out_link.relative_to(s.root)))
+    after = manifests.resolve(s, runner, new or manifests.working_tree(s))
     changes = diff(before, after)
     if as_json:
         print_json(changes.as_json())

@@ -194,6 +194,7 @@ def test_the_closure_is_read_with_nix_path_info_even_in_a_dry_run():
     found = sbom.manifest_of(runner, APP)
     assert set(found.paths) == {APP, LIBC, NODE}
     assert found.nar_size == 6300
+    assert runner.calls[0].timeout == sbom.PATH_INFO_TIMEOUT  # every external command is time-bounded
 
 
 def test_importing_sbom_leaves_cyclonedx_unloaded():
