@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nixfly.nix import human_size
-from nixfly.sbom import Manifest, Package, StorePath
+from nixfly.sbom import Manifest, Package, StorePath, compare_versions
 
 # nix store diff-closures shows a package's size change only from this many bytes on.
 SIZE_SHOWN = 8 * 1024
@@ -33,6 +33,16 @@ class Change:
     old: tuple[str, ...]
     new: tuple[str, ...]
     size_delta: int = 0
+
+    def mark(self, group: str) -> str:
+        """nvd's marks: in ``changed``, U an upgrade and D a downgrade (one version each side, ordered as
+        Nix orders versions), C any other change; A for ``added``, R for ``removed``."""
+        if group != "changed":
+            return "A" if group == "added" else "R"
+        if len(self.old) == len(self.new) == 1:
+            order = compare_versions(self.old[0], self.new[0])
+            return "U" if order < 0 else "D" if order > 0 else "C"
+        return "C"
 
     def line(self, *, arrow: bool = True) -> str:
         """``name: old → new`` (diff-closures' form; ∅ for a side without versions), or, for a package that
@@ -65,6 +75,8 @@ class ClosureDiff:
     packages: dict[str, dict[str, list[Change]]] = field(default_factory=dict)  # ecosystem → group → changes
     old_paths: int = 0
     new_paths: int = 0
+    paths_added: int = 0  # store paths only the new closure has (nvd's "paths added")
+    paths_removed: int = 0
     old_size: int = 0
     new_size: int = 0
 
@@ -87,14 +99,14 @@ class ClosureDiff:
             return ["Nothing changes"]
         out: list[str] = []
         groups = (
-            ("Version changes", "C", self.changed),
-            ("Added packages", "A", self.added),
-            ("Removed packages", "R", self.removed),
+            ("Version changes", "changed", self.changed),
+            ("Added packages", "added", self.added),
+            ("Removed packages", "removed", self.removed),
         )
-        for title, mark, changes in groups:
+        for title, group, changes in groups:
             if changes:
                 out.append(f"{title}:")
-                out += [f"  [{mark}] {change.line(arrow=mark == 'C')}" for change in changes]
+                out += [f"  [{c.mark(group)}] {c.line(arrow=group == 'changed')}" for c in changes]
         if self.rebuilt or self.dependents:
             out.append("Rebuilt (same version, new contents):")
             for item in self.rebuilt:
@@ -104,11 +116,14 @@ class ClosureDiff:
                 out.append(f"  and {self.dependents} path(s) that only reference what changed")
         for ecosystem, grouped in self.packages.items():
             out.append(f"{ecosystem} packages:")
-            for mark, key in (("C", "changed"), ("A", "added"), ("R", "removed")):
-                out += [f"  [{mark}] {change.line(arrow=mark == 'C')}" for change in grouped.get(key, [])]
+            for group in ("changed", "added", "removed"):
+                out += [
+                    f"  [{c.mark(group)}] {c.line(arrow=group == 'changed')}" for c in grouped.get(group, [])
+                ]
         out.append(
-            f"Closure size: {self.old_paths} → {self.new_paths} paths, {human_size(self.old_size)} → "
-            f"{human_size(self.new_size)} ({_signed(self.new_size - self.old_size)})"
+            f"Closure size: {self.old_paths} → {self.new_paths} paths ({self.paths_added} added, "
+            f"{self.paths_removed} removed), {human_size(self.old_size)} → {human_size(self.new_size)} "
+            f"({_signed(self.new_size - self.old_size)})"
         )
         return out
 
@@ -176,6 +191,8 @@ def diff(old: Manifest, new: Manifest) -> ClosureDiff:
         packages=_package_changes(old.packages, new.packages),
         old_paths=len(old.paths),
         new_paths=len(new.paths),
+        paths_added=len(fresh),
+        paths_removed=len(set(old.paths) - set(new.paths)),
         old_size=old.nar_size,
         new_size=new.nar_size,
     )

@@ -114,6 +114,42 @@ def split_name(name: str) -> tuple[str, str]:
     return name, ""
 
 
+def _components(version: str) -> list[str]:
+    """Nix's nextComponent: runs of digits, or runs of other characters, split at dots and dashes."""
+    return re.findall(r"[0-9]+|[^0-9.-]+", version)
+
+
+def _component_lt(a: str, b: str) -> bool:
+    """Nix's componentsLT (src/libstore/names.cc): numbers by value; "" and "pre" before anything; a
+    word before a number (``2.3a`` < ``2.3.1``); words by their text."""
+    if a.isdigit() and b.isdigit():
+        return int(a) < int(b)
+    if a == "" and b.isdigit():
+        return True
+    if a == "pre" and b != "pre":
+        return True
+    if b == "pre":
+        return False
+    if b.isdigit():
+        return True
+    if a.isdigit():
+        return False
+    return a < b
+
+
+def compare_versions(a: str, b: str) -> int:
+    """-1, 0 or 1, ordering versions the way Nix does (``nix-env --upgrade``, compareVersions)."""
+    left, right = _components(a), _components(b)
+    for i in range(max(len(left), len(right))):
+        x = left[i] if i < len(left) else ""
+        y = right[i] if i < len(right) else ""
+        if _component_lt(x, y):
+            return -1
+        if _component_lt(y, x):
+            return 1
+    return 0
+
+
 def package_of(name: str) -> tuple[str, str]:
     """(name, version) of a store name, its output suffix dropped as ``nix store diff-closures`` does
     (``glibc-2.39-52-bin`` → glibc 2.39-52) — but only when a version is left: diff-closures would also

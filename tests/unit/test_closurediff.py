@@ -37,10 +37,10 @@ def test_a_new_version_is_one_line_and_its_dependents_only_a_count():
     assert changes.dependents == 2
     assert changes.lines() == [
         "Version changes:",
-        "  [C] glibc: 2.39-52 → 2.40-1, +20.0 KiB",
+        "  [U] glibc: 2.39-52 → 2.40-1, +20.0 KiB",
         "Rebuilt (same version, new contents):",
         "  and 2 path(s) that only reference what changed",
-        "Closure size: 3 → 3 paths, 51.0 KiB → 71.0 KiB (+20.0 KiB)",
+        "Closure size: 3 → 3 paths (3 added, 3 removed), 51.0 KiB → 71.0 KiB (+20.0 KiB)",
     ]
 
 
@@ -94,7 +94,7 @@ def test_npm_and_hex_changes_are_their_own_groups():
         "hex packages:",
         "  [A] jason: 1.4.4",
         "npm packages:",
-        "  [C] valibot: 1.5.0 → 1.6.0",
+        "  [U] valibot: 1.5.0 → 1.6.0",
         "  [A] zod: 3",
     ]
 
@@ -105,3 +105,14 @@ def test_a_package_that_loses_one_of_two_versions_shows_the_empty_side():
     changes = diff(two, one)
     assert changes.packages == {"npm": {"changed": [Change("ms", ("2.0.0",), ())]}}
     assert "  [C] ms: 2.0.0 → ∅" in changes.lines()
+
+
+def test_a_downgrade_and_a_change_of_several_versions_are_marked_as_nvd_marks_them():
+    down = diff(
+        manifest(TOP, packages=[Package("npm", "valibot", "1.5.0"), Package("npm", "ms", "1.0")]),
+        manifest(TOP, packages=[Package("npm", "valibot", "1.5.0-pre"), Package("npm", "ms", "2.0")]),
+    )
+    assert down.lines()[1:3] == [
+        "  [C] ms: 1.0 → 2.0".replace("[C]", "[U]"),
+        "  [D] valibot: 1.5.0 → 1.5.0-pre",
+    ]

@@ -77,6 +77,27 @@ def test_a_package_drops_its_output_suffix_only_when_a_version_is_left(name, exp
     assert sbom.package_of(name) == expected
 
 
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [  # the cases of NixOS/nix tests/functional/lang/eval-okay-versions.nix (builtins.compareVersions)
+        ("1.0", "2.3"),
+        ("2.1", "2.3"),
+        ("2.3", "2.5"),
+        ("2.3", "3.1"),
+        ("2.3", "2.3.1"),
+        ("2.3a", "2.3.1"),
+        ("2.3pre1", "2.3"),
+        ("2.3pre3", "2.3pre12"),
+        ("2.3a", "2.3c"),
+        ("2.3pre1", "2.3c"),
+        ("2.3pre1", "2.3q"),
+    ],
+)
+def test_versions_order_as_nix_orders_them(older, newer):
+    assert (sbom.compare_versions(older, newer), sbom.compare_versions(newer, older)) == (-1, 1)
+    assert sbom.compare_versions(newer, newer) == 0
+
+
 def test_both_path_info_shapes_give_the_same_closure():
     before_2_19 = [*closure_list(), {"path": f"{STORE}/{'d' * 32}-gone", "valid": False}]
     since_2_19 = {e["path"]: {k: v for k, v in e.items() if k != "path"} for e in closure_list()}
