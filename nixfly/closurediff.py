@@ -111,7 +111,8 @@ class ClosureDiff:
             out.append("Rebuilt (same version, new contents):")
             for item in self.rebuilt:
                 size = f", {_signed(item.size_delta)}" if abs(item.size_delta) >= SIZE_SHOWN else ""
-                out.append(f"  [U] {item.name}: {item.version or EMPTY}{size}")
+                # [*]: nvd has no mark for a rebuild, and its U means an upgrade.
+                out.append(f"  [*] {item.name}{f' {item.version}' if item.version else ''}{size}")
             if self.dependents:
                 out.append(f"  and {self.dependents} path(s) that only reference what changed")
         for ecosystem, grouped in self.packages.items():

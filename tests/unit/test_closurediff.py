@@ -68,7 +68,7 @@ def test_changed_code_of_the_same_version_names_that_package_only():
     assert [(r.name, r.version) for r in changes.rebuilt] == [("web", "0.1.0")]
     assert changes.dependents == 1  # the top level, which only references the new web
     assert (changes.changed, changes.added, changes.removed, changes.packages) == ([], [], [], {})
-    assert "  [U] web: 0.1.0" in changes.lines()
+    assert "  [*] web 0.1.0" in changes.lines()
 
 
 def test_npm_and_hex_changes_are_their_own_groups():
