@@ -50,7 +50,7 @@ def scaled(count: int, version: str) -> Manifest:
     names = [f"/nix/store/{version.replace('.', 'x'):a<32}-pkg{n}-{version}" for n in range(count)]
     for n, path in enumerate(names):
         paths[path] = StorePath(path, "", 300_000, tuple(names[max(0, n - 10) : n]))
-    return Manifest(names[-1], paths, ())
+    return Manifest(names[-1], paths, {})
 
 
 def main() -> None:

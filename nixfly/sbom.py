@@ -90,7 +90,13 @@ class Manifest:
 
     root: str
     paths: dict[str, StorePath]
-    packages: tuple[Package, ...]
+    locks: dict[str, tuple[Package, ...]]  # store path holding lock files → the packages they pin
+
+    @property
+    def packages(self) -> tuple[Package, ...]:
+        """Every language package of the closure, once."""
+        found = {package for pinned in self.locks.values() for package in pinned}
+        return tuple(sorted(found, key=lambda p: (p.ecosystem, p.name, p.version)))
 
     @property
     def nar_size(self) -> int:
@@ -283,19 +289,22 @@ def hex_packages(text: str) -> list[Package]:
     return sorted(found, key=lambda p: (p.name, p.version))
 
 
-def lock_packages(paths: Iterable[str]) -> tuple[Package, ...]:
-    """npm and hex packages of every lock file found in the closure's store paths."""
-    found: set[Package] = set()
+def lock_packages(paths: Iterable[str]) -> dict[str, tuple[Package, ...]]:
+    """Per store path of the closure, the npm and hex packages its lock files pin (if any)."""
+    locks: dict[str, tuple[Package, ...]] = {}
     readers = {"bun.lock": npm_packages, "mix.lock": hex_packages}
     for path in paths:
         root = Path(path)
         if not root.is_dir():
             continue
+        found: set[Package] = set()
         for lock_name, reader in readers.items():
             for pattern in LOCK_GLOBS:
                 for lock in root.glob(pattern.format(name=lock_name)):
                     found.update(reader(lock.read_text()))
-    return tuple(sorted(found, key=lambda p: (p.ecosystem, p.name, p.version)))
+        if found:
+            locks[path] = tuple(sorted(found, key=lambda p: (p.ecosystem, p.name, p.version)))
+    return locks
 
 
 def manifest_of(runner: Runner, store_path: str) -> Manifest:
@@ -333,13 +342,16 @@ def to_bom(manifest: Manifest) -> Bom:
             bom.metadata.component = component
         else:
             bom.components.add(component)
-    for info in manifest.paths.values():
-        bom.register_dependency(made[info.path], [made[r] for r in info.references if r in made])
+    pinned: dict[Package, Component] = {}
     for package in manifest.packages:
         purl = package.purl
-        bom.components.add(
-            Component(name=package.name, version=package.version, purl=purl, bom_ref=purl.to_string())
-        )
+        pinned[package] = Component(name=package.name, version=package.version, purl=purl, bom_ref=str(purl))
+        bom.components.add(pinned[package])
+    for info in manifest.paths.values():
+        # A store path depends on what it references, and on the packages its lock files pin.
+        depends = [made[r] for r in info.references if r in made]
+        depends += [pinned[p] for p in manifest.locks.get(info.path, ())]
+        bom.register_dependency(made[info.path], depends)
     return bom
 
 
@@ -369,22 +381,30 @@ def from_json(text: str, source: str) -> Manifest:
     if bom.metadata.component is not None:
         components.append(bom.metadata.component)
     depends = {str(d.ref): [str(x.ref) for x in d.dependencies] for d in bom.dependencies}
+    packages = {
+        str(c.bom_ref): Package(c.purl.type, c.name, c.version or "")
+        for c in components
+        if c.purl is not None and c.purl.type in ("npm", "hex")
+    }
     paths: dict[str, StorePath] = {}
-    packages: set[Package] = set()
+    locks: dict[str, tuple[Package, ...]] = {}
     for component in components:
         props = {p.name: p.value for p in component.properties}
-        if STORE_PATH in props:
-            path = props[STORE_PATH]
-            paths[path] = StorePath(
-                path=path,
-                nar_hash=props.get(NAR_HASH, ""),
-                nar_size=int(props.get(NAR_SIZE, "0") or 0),
-                references=tuple(sorted(depends.get(str(component.bom_ref), []))),
-            )
-        elif component.purl is not None and component.purl.type in ("npm", "hex"):
-            packages.add(Package(component.purl.type, component.name, component.version or ""))
+        if STORE_PATH not in props:
+            continue
+        path, refs = props[STORE_PATH], depends.get(str(component.bom_ref), [])
+        paths[path] = StorePath(
+            path=path,
+            nar_hash=props.get(NAR_HASH, ""),
+            nar_size=int(props.get(NAR_SIZE, "0") or 0),
+            references=tuple(sorted(r for r in refs if r not in packages)),
+        )
+        pinned = sorted(
+            (packages[r] for r in refs if r in packages), key=lambda p: (p.ecosystem, p.name, p.version)
+        )
+        if pinned:
+            locks[path] = tuple(pinned)
     root = bom.metadata.component
     if root is None or not paths:
         raise NixflyError(f"{source} names no Nix store paths: not an SBOM nixfly can compare")
-    root_path = {p.name: p.value for p in root.properties}.get(STORE_PATH, "")
-    return Manifest(root_path, paths, tuple(sorted(packages, key=lambda p: (p.ecosystem, p.name, p.version))))
+    return Manifest({p.name: p.value for p in root.properties}.get(STORE_PATH, ""), paths, locks)

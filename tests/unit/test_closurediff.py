@@ -11,7 +11,7 @@ def path(name, *refs, size=KIB, digest="a"):
 
 def manifest(*paths, packages=()):
     root = paths[0].path
-    return Manifest(root, {p.path: p for p in paths}, tuple(packages))
+    return Manifest(root, {p.path: p for p in paths}, {root: tuple(packages)} if packages else {})
 
 
 LIBC = path("glibc-2.39-52", size=30 * KIB)

@@ -73,7 +73,7 @@ def test_every_kind_of_name_resolves(s):
     os.symlink(TWO, s.root / "result")
     saved = s.root / "v1.json"
     saved.write_text(
-        sbom.to_json(sbom.Manifest(ONE, sbom.parse_path_info([{"path": ONE, "narSize": 7}]), ()))
+        sbom.to_json(sbom.Manifest(ONE, sbom.parse_path_info([{"path": ONE, "narSize": 7}]), {}))
     )
     fake = runner()
     assert manifests.resolve(s, fake, "v1").root == ONE

@@ -160,19 +160,17 @@ def test_lock_files_are_found_inside_the_closure(tmp_path):
     found = sbom.lock_packages(
         [str(node), str(tmp_path / "web"), str(tmp_path / "deep"), "/nix/store/missing"]
     )
-    assert [(p.ecosystem, p.name) for p in found] == [
-        ("hex", "jason"),
-        ("hex", "phoenix"),
-        ("npm", "@hono/node-server"),
-        ("npm", "valibot"),
-    ]
+    assert {path: [(p.ecosystem, p.name) for p in pinned] for path, pinned in found.items()} == {
+        str(node): [("npm", "@hono/node-server"), ("npm", "valibot")],
+        str(tmp_path / "web"): [("hex", "jason"), ("hex", "phoenix")],
+    }
 
 
 def manifest():
     return Manifest(
         APP,
         sbom.parse_path_info(closure_list()),
-        (Package("hex", "jason", "1.4.4"), Package("npm", "@hono/node-server", "1.2.3")),
+        {NODE: (Package("npm", "@hono/node-server", "1.2.3"),), LIBC: (Package("hex", "jason", "1.4.4"),)},
     )
 
 
@@ -195,6 +193,8 @@ def test_the_sbom_validates_as_cyclonedx_and_reads_back_the_same():
     assert by_ref["pkg:npm/%40hono/node-server@1.2.3"]["purl"] == "pkg:npm/%40hono/node-server@1.2.3"
     depends = {d["ref"]: d.get("dependsOn", []) for d in doc["dependencies"]}
     assert sorted(depends[APP]) == sorted([LIBC, NODE])
+    assert depends[NODE] == ["pkg:npm/%40hono/node-server@1.2.3"]  # a path depends on what its lock pins
+    assert depends["pkg:hex/jason@1.4.4"] == []
     assert sbom.from_json(text, "sbom.json") == manifest()
 
 
