@@ -72,7 +72,9 @@ def main() -> None:
         big = median(lambda: diff(big_old, big_new))
         argv = nix.argv("store", "diff-closures", old, new)
         nix_time = median(lambda: runner.run(argv, mutates=False, quiet=True))
-        document = to_json(after)
+        started = time.perf_counter()
+        document = to_json(after)  # the first in a process loads the schema: what `inv sbom` pays
+        sbom_first = time.perf_counter() - started
         sbom_time = median(lambda: to_json(after), runs=3)
     print("\n## Release diff and SBOM (offline shim build)\n")
     print(f"closure: {len(after.paths)} paths, {human_size(after.nar_size)}; medians of {RUNS} runs\n")
@@ -84,7 +86,8 @@ def main() -> None:
     print(f"| diff alone, {SCALED_PATHS} paths, every version changed | {big * 1000:.1f} ms |")
     print(f"| SBOM size (CycloneDX 1.6 JSON) | {human_size(len(document.encode()))} |")
     print(f"| SBOM per store path | {len(document.encode()) / len(after.paths):.0f} B |")
-    print(f"| SBOM build + schema validation (median of 3) | {sbom_time:.2f} s |")
+    print(f"| SBOM build + schema validation, first in a process (inv sbom) | {sbom_first:.2f} s |")
+    print(f"| SBOM build + schema validation, schema loaded (median of 3) | {sbom_time:.2f} s |")
 
 
 if __name__ == "__main__":
