@@ -309,7 +309,8 @@ def update(c, dry_run=False):
         "release": "a release recorded here (a generation of `inv deploy --target local`) instead of "
         "./result (default: ./result, the working tree's last build)",
         "output": "write the SBOM to this file instead of stdout (default: stdout)",
-        "json": "print a summary (store path, components, packages, file) as JSON (default: off)",
+        "json": "print a summary as JSON instead of the document (store path, paths, packages, bytes); "
+        "with --output the document is still written (default: off)",
     }
 )
 @clean_exit
