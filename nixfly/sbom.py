@@ -174,23 +174,38 @@ def parse_path_info(data: Any) -> dict[str, StorePath]:
 
     Nix before 2.19 prints a list of objects, each with its ``path`` (and ``"valid": false`` for a path
     that is not in the store); 2.19 and later print an object keyed by path, ``null`` for an invalid one
-    (NixOS/nix src/nix/path-info.cc, pathInfoToJSON). Both shapes give the same result.
+    (NixOS/nix src/nix/path-info.cc, pathInfoToJSON), to which the newest add top-level ``version`` and
+    ``storeDir``. Their ``--json-format 2`` nests the map under ``info``, keyed and referenced by base name,
+    with ``narHash`` as ``{algorithm, format: base16, hash}`` (release note "JSON format changes for store
+    path info"). Every shape gives the same result.
     """
+    store_dir = "/nix/store"
+    if isinstance(data, dict) and isinstance(data.get("info"), dict):
+        store_dir = str(data.get("storeDir") or store_dir)
+        data = data["info"]
     if isinstance(data, list):
         entries = {e.get("path"): e for e in data if isinstance(e, dict) and e.get("valid", True)}
     elif isinstance(data, dict):
         entries = dict(data)
     else:
         raise NixflyError("nix path-info --json printed neither a list nor an object")
+
+    def full(path: str) -> str:
+        return path if path.startswith("/") else f"{store_dir}/{path}"
+
     closure: dict[str, StorePath] = {}
-    for path, entry in entries.items():
-        if not isinstance(path, str) or not isinstance(entry, dict):
-            continue
+    for key, entry in entries.items():
+        if not isinstance(key, str) or not isinstance(entry, dict):
+            continue  # an invalid path (null), or the top-level version/storeDir
+        path = full(key)
+        nar_hash = entry.get("narHash", "")
+        if isinstance(nar_hash, dict):
+            nar_hash = f"{nar_hash.get('algorithm', '')}:{nar_hash.get('hash', '')}"
         closure[path] = StorePath(
             path=path,
-            nar_hash=str(entry.get("narHash", "")),
+            nar_hash=str(nar_hash),
             nar_size=int(entry.get("narSize", 0)),
-            references=tuple(sorted(r for r in entry.get("references", ()) if r != path)),
+            references=tuple(sorted(full(r) for r in entry.get("references", ()) if full(r) != path)),
         )
     return closure
 
@@ -211,14 +226,19 @@ def read_closure(runner: Runner, store_path: str) -> dict[str, StorePath]:
 
 
 def sha256_hex(nar_hash: str) -> str:
-    """A NAR hash as hex: SRI ``sha256-<base64>`` (Nix 2.4 and later) or ``sha256:<base32>`` (older)."""
+    """A NAR hash as hex, from each encoding Nix has printed: SRI ``sha256-<base64>`` (2.4 to 2.32),
+    ``sha256:<base32>`` (older), ``sha256:<base64>`` (the newest's format 1), ``sha256:<hex>`` (format 2)."""
     algo, sep, digest = nar_hash.partition("-")
     if sep and algo == "sha256":
         return base64.b64decode(digest).hex()
     algo, sep, digest = nar_hash.partition(":")
-    if sep and algo == "sha256" and len(digest) == 52:
+    if not sep or algo != "sha256":
+        return ""
+    if len(digest) == 52:
         return _nix_base32_decode(digest).hex()
-    return ""
+    if len(digest) == 44:
+        return base64.b64decode(digest).hex()
+    return digest.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", digest) else ""
 
 
 def _nix_base32_decode(text: str) -> bytes:

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from cyclonedx.schema import SchemaVersion
@@ -102,8 +103,25 @@ def test_both_path_info_shapes_give_the_same_closure():
     before_2_19 = [*closure_list(), {"path": f"{STORE}/{'d' * 32}-gone", "valid": False}]
     since_2_19 = {e["path"]: {k: v for k, v in e.items() if k != "path"} for e in closure_list()}
     since_2_19[f"{STORE}/{'d' * 32}-gone"] = None
+    newest = {"version": 1, "storeDir": STORE, **since_2_19}
+    format_2 = {
+        "version": 2,
+        "storeDir": STORE,
+        "info": {
+            path.rsplit("/", 1)[1]: entry
+            and {
+                **entry,
+                "narHash": {"algorithm": "sha256", "format": "base16", "hash": HEX},
+                "references": [r.rsplit("/", 1)[1] for r in entry["references"]],
+            }
+            for path, entry in since_2_19.items()
+        },
+    }
     old, new = sbom.parse_path_info(before_2_19), sbom.parse_path_info(since_2_19)
-    assert old == new
+    assert old == new == sbom.parse_path_info(newest)
+    hex_hashes = sbom.parse_path_info(format_2)
+    assert {p: replace(i, nar_hash=SRI) for p, i in hex_hashes.items()} == old
+    assert {sbom.sha256_hex(i.nar_hash) for i in hex_hashes.values()} == {HEX}
     assert set(old) == {APP, LIBC, NODE}
     assert old[APP].references == (LIBC, NODE)  # a path's reference to itself is not a dependency
     assert old[LIBC].package == ("glibc", "2.39-52")
@@ -114,7 +132,7 @@ def test_path_info_that_is_neither_shape_is_an_error():
         sbom.parse_path_info("nope")
 
 
-@pytest.mark.parametrize("nar_hash", [SRI, BASE32])
+@pytest.mark.parametrize("nar_hash", [SRI, BASE32, f"sha256:{SRI[7:]}", f"sha256:{HEX}"])
 def test_nar_hashes_become_hex_from_either_encoding(nar_hash):
     assert sbom.sha256_hex(nar_hash) == HEX
 
