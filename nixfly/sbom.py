@@ -284,8 +284,12 @@ def _without_trailing_commas(text: str) -> str:
     for char in text:
         if in_string:
             out.append(char)
-            escaped = char == "\\" and not escaped
-            in_string = escaped or char != '"'
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
             continue
         if pending and not char.isspace():
             if char not in "]}":

@@ -151,6 +151,12 @@ def test_bun_lock_registry_packages_with_scopes_and_trailing_commas():
     )
 
 
+def test_commas_and_escaped_quotes_inside_strings_are_kept():
+    text = '{"packages": {"a": ["a@1.0.0", "x\\",]\\\\", {"k": "v,}",},],},}'
+    assert sbom.npm_packages(text) == [Package("npm", "a", "1.0.0")]
+    assert json.loads(sbom._without_trailing_commas('["q\\",]", "b\\\\",]')) == ['q",]', "b\\"]
+
+
 def test_a_broken_bun_lock_says_how_to_rewrite_it():
     with pytest.raises(NixflyError, match=r"bun\.lock cannot be read") as info:
         sbom.npm_packages('{"packages": {')
