@@ -302,6 +302,62 @@ def update(c, dry_run=False):
     commands.update(settings(c, ROOT, dry_run=dry_run))
 
 
+@task(
+    help={
+        "mode": MODE,
+        "app": APP,
+        "release": "a release recorded here (a generation of `inv deploy --target local`) instead of "
+        "./result (default: ./result, the working tree's last build)",
+        "output": "write the SBOM to this file instead of stdout (default: stdout)",
+        "json": "print a summary as JSON instead of the document (store path, paths, packages, bytes); "
+        "with --output the document is still written (default: off)",
+    }
+)
+@clean_exit
+def sbom(c, mode="integrated", app="", release="", output="", json=False):
+    """Write the closure's CycloneDX SBOM: every store path (version, NAR hash, size, references), npm, hex.
+
+    Reads `nix path-info --json --recursive` of ./result (or of --release N) and the bun.lock / mix.lock
+    inside that closure; the document is validated against the CycloneDX 1.6 schema before it is written.
+
+    Examples:
+      inv sbom --output sbom.json              # the working tree's last build
+      inv sbom --release 3 --output v3.json    # what local release 3 (inv deploy --target local) ran
+    """
+    commands.sbom(
+        settings(c, ROOT, mode=mode, app=app),
+        release=whole("release", release, low=1) if release else 0,
+        output=output,
+        as_json=json,
+    )
+
+
+@task(
+    name="diff",
+    help={
+        "mode": MODE,
+        "app": APP,
+        "from_": "the old side: a local release number, a store path, an out-link or an SBOM file "
+        "(default: what is live: the local target's current release)",
+        "to": "the new side, the same kinds (default: ./result, the working tree's last build)",
+        "json": "print the diff as JSON (default: off)",
+    },
+)
+@clean_exit
+def diff(c, mode="integrated", app="", from_="", to="", json=False):
+    """Say what changes between two closures: versions, packages added/removed, rebuilt, npm/hex, size.
+
+    Grouped like nvd (version changes, added, removed, closure size) and counted like
+    `nix store diff-closures`; "Nothing changes" when both are the same closure.
+
+    Examples:
+      inv diff                                 # ./result against the live local release
+      inv diff --from 2 --to 3                 # two recorded releases
+      inv diff --from v3.json --to result      # a saved SBOM against the last build
+    """
+    commands.closure_diff(settings(c, ROOT, mode=mode, app=app), old=from_, new=to, as_json=json)
+
+
 # --- apps.*, volumes.*, lock.* ------------------------------------------------------------------------------
 @task(name="create", help={"mode": MODE, "app": APP, "dry_run": DRY})
 @clean_exit
@@ -520,6 +576,8 @@ ns = Collection(
     dev,
     clean,
     update,
+    sbom,
+    diff,
 )
 ns.add_collection(Collection("apps", apps_create))
 ns.add_collection(Collection("volumes", volumes_create))

@@ -289,6 +289,53 @@ def update(s: Settings) -> None:
     console.ok("flake.lock updated: rebuild and smoke before deploying (`nox -s smoke`)")
 
 
+def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
+    from nixfly import manifests
+    from nixfly import sbom as cyclonedx
+    from nixfly.cli import print_json
+    from nixfly.files import write_atomic
+
+    store_path = manifests.release_path(s, release) if release else manifests.working_tree(s)
+    manifest = cyclonedx.manifest_of(runner_for(s), store_path)
+    document = cyclonedx.to_json(manifest)
+    if output:
+        write_atomic(s.root / output, document + "\n", mode=0o644)
+    packages = {kind: sum(p.ecosystem == kind for p in manifest.packages) for kind in ("npm", "hex")}
+    if as_json:
+        print_json(
+            {
+                "store_path": store_path,
+                "store_paths": len(manifest.paths),
+                "packages": packages,
+                "output": output,
+                "bytes": len(document.encode()) + 1,
+            }
+        )
+    elif not output:
+        print(document)
+    counts = ", ".join(f"{n} {kind}" for kind, n in packages.items())
+    console.ok(
+        f"SBOM of {store_path}: {len(manifest.paths)} store paths, {counts} packages"
+        + (f" → {output}" if output else "")
+    )
+
+
+def closure_diff(s: Settings, *, old: str, new: str, as_json: bool) -> None:
+    from nixfly import manifests
+    from nixfly.cli import print_json
+    from nixfly.closurediff import diff
+
+    runner = runner_for(s)
+    before = manifests.resolve(s, runner, old) if old else manifests.default_from(s, runner)
+    after = manifests.resolve(s, runner, new or manifests.working_tree(s))
+    changes = diff(before, after)
+    if as_json:
+        print_json(changes.as_json())
+        return
+    console.say(f"{before.root} → {after.root}")
+    print("\n".join(changes.lines()))
+
+
 def _image(s: Settings, runner: Runner, on: str) -> Built:
     """The mode's image tarball, built here or ``on`` a build host and copied here (pushes start here)."""
     from nixfly import image
