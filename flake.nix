@@ -273,6 +273,9 @@
             ps.python-dotenv
             ps.rich
             ps.pytest
+            # inv sbom: the CycloneDX model, serializer and schema validator (its json-validation extra).
+            ps.cyclonedx-python-lib
+            ps.jsonschema
           ]);
         in
         {

@@ -280,8 +280,10 @@ let
 
   # Python module imported for each python3Packages attribute the flake asks for.
   pythonModules = {
+    cyclonedx-python-lib = "cyclonedx";
     fabric = "fabric";
     invoke = "invoke";
+    jsonschema = "jsonschema";
     nox = "nox";
     pytest = "pytest";
     python-dotenv = "dotenv";
