@@ -7,6 +7,7 @@ named with ``--authfile``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 import tempfile
@@ -77,6 +78,14 @@ class Skopeo:
 
     def exists(self, ref: str, auth: Path) -> bool:
         """Whether ``ref`` is already in the registry (a read; an unreachable registry is an error)."""
+        return self.digest(ref, auth) is not None
+
+    def digest(self, ref: str, auth: Path) -> str | None:
+        """The digest of ``ref``'s manifest in the registry (``sha256:…``), None when it is not there.
+
+        A manifest's digest is the SHA-256 of its bytes as the registry serves them (OCI image-spec
+        descriptor.md, "Digests"), which is what ``--raw`` prints: one read, no second request.
+        """
         self._check()
         result = self.runner.run(
             [
@@ -93,14 +102,19 @@ class Skopeo:
             quiet=True,
         )
         if result.returncode == 0:
-            return True
+            return "sha256:" + hashlib.sha256(result.stdout.encode()).hexdigest()
         text = result.stderr.lower()
         if "manifest unknown" in text or "not found" in text or "name unknown" in text:
-            return False
+            return None
         raise explain(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output", ref)
 
-    def push(self, archive: str, ref: str, auth: Path) -> None:
+    def push(self, archive: str, ref: str, auth: Path) -> str:
+        """Copy ``archive`` to ``ref``; returns the digest of the manifest as pushed ("" in a dry-run).
+
+        ``--digestfile`` is skopeo copy's own record of that digest: the one a deploy pins.
+        """
         self._check()
+        digestfile = auth.parent / "digest"
         try:
             self.runner.run(
                 [
@@ -108,6 +122,8 @@ class Skopeo:
                     "copy",
                     "--authfile",
                     str(auth),
+                    "--digestfile",
+                    str(digestfile),
                     f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
                     f"docker-archive:{archive}",
                     f"docker://{ref}",
@@ -115,6 +131,7 @@ class Skopeo:
             )
         except NixflyError as exc:
             raise explain(exc.message, ref) from None
+        return digestfile.read_text().strip() if digestfile.is_file() else ""
 
     def config_of_archive(self, archive: str) -> dict[str, Any]:
         self._check()

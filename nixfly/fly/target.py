@@ -24,7 +24,7 @@ from nixfly.buildhost import FLY_SYSTEM, BuildHost
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
-from nixfly.fly import plan
+from nixfly.fly import digest, plan
 from nixfly.fly.observe import Observation
 from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
@@ -50,6 +50,8 @@ class FlyTarget:
         self.created = False  # this run created the app (for real)
         self.previous: FlyRelease | None = None
         self.image_ref = ""
+        # The digest the push produced (builder=image): what every machine must run after verify.
+        self.image_digest = ""
         self.deployed: Deployed | None = None
         self.deploy_made = False
         self.options = Options()
@@ -233,13 +235,17 @@ class FlyTarget:
             return planned(
                 f"would build .#{s.mode.image_attr}{build.where} and push it to {s.registry}/{s.app}"
             )
-        ref = image.reference(s.registry, s.app, built.store_path)
-        self.image_ref = ref
+        tag = image.reference(s.registry, s.app, built.store_path)
+        pushed = image.push(self.runner, built.store_path, tag, self.fly.registry_password())
+        if not pushed.digest:
+            raise NixflyError(f"the registry reported no digest for {tag}", "push it again: `inv image.push`")
+        # Fly is told the digest, never the tag: a tag can be moved, the digest names these bytes.
+        self.image_digest = pushed.digest
+        self.image_ref = ref = image.pinned(tag, pushed.digest)
         live = plan.live_release(self._seen().releases()) if not self.created else None
         if live is not None and live.image_ref == ref:
             return skipped(f"already in registry: {ref} is what runs now")
-        pushed = image.push(self.runner, built.store_path, ref, self.fly.registry_password())
-        return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref}")
+        return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref} (tag {tag})")
 
     def record_release(self) -> Outcome:
         if not self._exists():
@@ -285,16 +291,19 @@ class FlyTarget:
             machines = judge(found, {}, version=self.previous.version, min_running=min_running)
             http = http_ok(s.health_url, s.health.http_timeout, Expect(release=self.previous.image_ref))
             if machines.healthy and http.healthy:
+                pinned = f"; {digest.require(found, self.image_digest)}" if self.image_digest else ""
                 return done(
-                    f"v{self.previous.version} still healthy: {machines.detail}; {http.detail}",
+                    f"v{self.previous.version} still healthy: {machines.detail}; {http.detail}{pinned}",
                     region_table(self._title(self.previous.version), found),
                 )
         version, image_ref = self._live()
         healthy = wait_for(self.fly, s, version=version, image_ref=image_ref)
+        # Healthy is not enough: every machine must run the bytes that were pushed (else: rolled back).
+        pinned = f"; {digest.require(healthy.machines, self.image_digest)}" if self.image_digest else ""
         if self.deploy_made and version:
             record = {"version": version, "inputs": self._inputs(candidate)}
             write_atomic(self._record_path(), json.dumps(record) + "\n", mode=0o644)
-        return done(healthy.detail, healthy.table(self._title(version)))
+        return done(healthy.detail + pinned, healthy.table(self._title(version)))
 
     # --- after a failure ------------------------------------------------------------------------------------
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:

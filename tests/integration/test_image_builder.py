@@ -37,10 +37,15 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         assert first.returncode == 0, first.stderr
         deploy = [c for c in project.flyctl_calls() if c.get("command") == "deploy"][-1]["argv"]
         ref = deploy[deploy.index("--image") + 1]
-        assert ref.startswith(f"{registry.host}/oneshot:nix-") and "--nixpacks" not in deploy
+        # By digest, never by the tag: the digest is the one the registry holds under the pushed tag.
+        assert ref.startswith(f"{registry.host}/oneshot@sha256:") and "--nixpacks" not in deploy
         assert control.current_release(project.sim, "oneshot")["image_ref"].endswith(ref.split("/", 1)[1])
         info = skopeo_inspect(ref)
-        assert len(info["Layers"]) >= 1
+        assert len(info["Layers"]) >= 1 and ref.endswith("@" + info["Digest"])
+        tags = skopeo_inspect(info["Name"] + ":" + info["RepoTags"][0])
+        assert info["RepoTags"][0].startswith("nix-") and tags["Digest"] == info["Digest"]
+        digests = {m["image_ref"]["digest"] for m in control.machines(project.sim, "oneshot")}
+        assert digests == {info["Digest"]}
         config = subprocess.run(
             ["skopeo", "inspect", "--config", "--tls-verify=false", f"docker://{ref}"],
             capture_output=True,
@@ -48,7 +53,9 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
             check=True,
         ).stdout
         assert "start-oneshot" in config
-        assert steps(first)["image"] == ("done", f"pushed: {ref}")
+        status, detail = steps(first)["image"]
+        assert status == "done" and detail.startswith(f"pushed: {ref} (tag {info['Name']}:nix-")
+        assert f"all 1 machine(s) run {info['Digest'][:19]}…" in steps(first)["verify"][1]
 
         second = project.inv("deploy", *FAST, "--builder", "image", "--json")
         assert second.returncode == 0, second.stderr
@@ -56,6 +63,24 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         assert again["image"] == ("skipped", f"already in registry: {ref} is what runs now")
         assert "skopeo copy" not in second.stderr
         assert again["deploy"] == ("skipped", "v1 is live and nothing changed (--force redeploys)")
+
+
+def test_a_machine_on_another_digest_fails_the_release_and_it_is_rolled_back(project, fake_result, tmp_path):
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        first = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert first.returncode == 0, first.stderr
+        pushed = control.current_release(project.sim, "oneshot")["image_ref"].rsplit("@", 1)[1]
+        wrong = "sha256:" + "0" * 64
+        control.drift_digest(project.sim, "oneshot", wrong)
+        second = project.inv("deploy", *FAST, "--builder", "image", "--force", "--json")
+        assert second.returncode == 1, second.stderr
+        failed = steps(second)
+        assert failed["verify"][0] == "failed"
+        assert f"not every machine runs the pushed image {pushed}" in failed["verify"][1]
+        assert f"runs {wrong}" in failed["verify"][1]
+        assert failed["rollback"][0] == "done"
+        assert {m["image_ref"]["digest"] for m in control.machines(project.sim, "oneshot")} == {pushed}
 
 
 def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):

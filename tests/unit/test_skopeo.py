@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import stat
+from pathlib import Path
 
 import pytest
 from helpers.fakes import ScriptedRunner
 
 from nixfly import skopeo
 from nixfly.errors import NixflyError
+from nixfly.runner import Completed
 
 REF = "registry.fly.io/app:nix-1"
 
@@ -68,6 +70,21 @@ def test_exists_reads_the_registry(tmp_path):
     refused = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="noise\nunauthorized\n")
     with pytest.raises(NixflyError, match="refused the credentials"):
         skopeo.Skopeo(refused).exists(REF, auth)
+
+
+def test_push_returns_the_digest_skopeo_wrote(tmp_path):
+    auth = tmp_path / "auth.json"
+
+    def copy(call):
+        digestfile = call.argv[call.argv.index("--digestfile") + 1]
+        Path(digestfile).write_text("sha256:" + "b" * 64)
+        return Completed(call.argv, 0)
+
+    runner = ScriptedRunner(tools=["skopeo"])
+    runner.answer("copy", with_=copy)
+    assert skopeo.Skopeo(runner).push("/nix/store/x.tar.gz", REF, auth) == "sha256:" + "b" * 64
+    # Beside the auth file: in the private directory that is removed with it.
+    assert Path(runner.calls[0].argv[runner.calls[0].argv.index("--digestfile") + 1]).parent == tmp_path
 
 
 def test_a_failed_push_is_explained(tmp_path):
