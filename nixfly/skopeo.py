@@ -86,12 +86,18 @@ class Skopeo:
         A manifest's digest is the SHA-256 of its bytes as the registry serves them (OCI image-spec
         descriptor.md, "Digests"), which is what ``--raw`` prints: one read, no second request.
         """
+        manifest = self._inspect(ref, auth)
+        return None if manifest is None else "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+
+    def _inspect(self, ref: str, auth: Path, *flags: str) -> str | None:
+        """``skopeo inspect --raw [flags]`` of ``ref`` as printed; None when the registry has no such tag."""
         self._check()
         result = self.runner.run(
             [
                 "skopeo",
                 "inspect",
                 "--raw",
+                *flags,
                 "--authfile",
                 str(auth),
                 f"--tls-verify={str(tls_verify(ref)).lower()}",
@@ -102,7 +108,7 @@ class Skopeo:
             quiet=True,
         )
         if result.returncode == 0:
-            return "sha256:" + hashlib.sha256(result.stdout.encode()).hexdigest()
+            return result.stdout
         text = result.stderr.lower()
         if "manifest unknown" in text or "not found" in text or "name unknown" in text:
             return None
@@ -132,6 +138,30 @@ class Skopeo:
         except NixflyError as exc:
             raise explain(exc.message, ref) from None
         return digestfile.read_text().strip() if digestfile.is_file() else ""
+
+    def push_layout(self, layout: Path, name: str, ref: str, auth: Path) -> None:
+        """Copy image ``name`` of an OCI layout directory (``oci:DIR:NAME``) to ``ref``, as it is: an
+        artifact (nixfly's receipt) keeps its own media types, and its manifest digest."""
+        self._check()
+        try:
+            self.runner.run(
+                [
+                    "skopeo",
+                    "copy",
+                    "--authfile",
+                    str(auth),
+                    f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
+                    f"oci:{layout}:{name}",
+                    f"docker://{ref}",
+                ],
+            )
+        except NixflyError as exc:
+            raise explain(exc.message, ref) from None
+
+    def config_blob(self, ref: str, auth: Path) -> str | None:
+        """The config blob of ``ref``'s manifest as stored (``inspect --raw --config``: the manifest and
+        the blob, one command); None when there is no such tag."""
+        return self._inspect(ref, auth, "--config")
 
     def config_of_archive(self, archive: str) -> dict[str, Any]:
         self._check()

@@ -19,17 +19,17 @@ import json
 import os
 from pathlib import Path
 
-from nixfly import bundle, console, envfiles, flytoml, git, image, lock
+from nixfly import bundle, console, envfiles, flytoml, git, image, lock, receipt, sbom
 from nixfly.buildhost import FLY_SYSTEM, BuildHost
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
-from nixfly.fly import digest, plan
+from nixfly.fly import digest, plan, receipts
 from nixfly.fly.observe import Observation
 from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, min_machines_running, region_table, wait_for
-from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
+from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, Machine, find_executable, parse_machine
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
 from nixfly.runner import REDACT, Runner
@@ -52,6 +52,9 @@ class FlyTarget:
         self.image_ref = ""
         # The digest the push produced (builder=image): what every machine must run after verify.
         self.image_digest = ""
+        # For the receipt: when the lock was taken, and the machines the release was verified on.
+        self.started_at = ""
+        self.verified: tuple[Machine, ...] = ()
         self.deployed: Deployed | None = None
         self.deploy_made = False
         self.options = Options()
@@ -110,6 +113,7 @@ class FlyTarget:
         """Start every read of Fly's state at once, and wait for the one that says who is logged in: a
         deploy that cannot read Fly stops here, before the build."""
         if self.observed is None:
+            self.started_at = receipt.now()
             self.observed = Observation(self.fly, self.s.app)
             self.observed.account()
 
@@ -126,6 +130,7 @@ class FlyTarget:
             ("deploy", lambda: self.deploy(candidate)),
             ("verify", lambda: self.verify(candidate)),
             *([("scale", self.converge)] if regions else []),
+            ("receipt", lambda: self.write_receipt(candidate)),
         ]
 
     def plan_regions(self) -> Outcome:
@@ -292,6 +297,7 @@ class FlyTarget:
             http = http_ok(s.health_url, s.health.http_timeout, Expect(release=self.previous.image_ref))
             if machines.healthy and http.healthy:
                 pinned = f"; {digest.require(found, self.image_digest)}" if self.image_digest else ""
+                self.verified = tuple(found)
                 return done(
                     f"v{self.previous.version} still healthy: {machines.detail}; {http.detail}{pinned}",
                     region_table(self._title(self.previous.version), found),
@@ -300,10 +306,58 @@ class FlyTarget:
         healthy = wait_for(self.fly, s, version=version, image_ref=image_ref)
         # Healthy is not enough: every machine must run the bytes that were pushed (else: rolled back).
         pinned = f"; {digest.require(healthy.machines, self.image_digest)}" if self.image_digest else ""
+        self.verified = healthy.machines
         if self.deploy_made and version:
             record = {"version": version, "inputs": self._inputs(candidate)}
             write_atomic(self._record_path(), json.dumps(record) + "\n", mode=0o644)
         return done(healthy.detail + pinned, healthy.table(self._title(version)))
+
+    def write_receipt(self, candidate: Candidate) -> Outcome:
+        """The live release's receipt and SBOM, pushed beside its image (once per release)."""
+        s = self.s
+        if s.builder != "image":
+            return skipped("receipts are kept beside nixfly's images: builder nixpacks keeps none yet")
+        if self.dry:
+            return planned(f"would push the receipt and SBOM beside the image in {s.registry}/{s.app}")
+        version, image_ref = self._live()
+        password = self.fly.registry_password()
+        if not self.deploy_made and self.previous is not None:
+            kept = receipts.read(self.runner, password, self.previous)
+            if kept is not None:
+                return skipped(f"v{version} has its receipt: {receipt.artifact_ref(image_ref, version)}")
+        document = sbom.to_json(sbom.manifest_of(self.runner, candidate.store_path))
+        made = self._receipt(candidate, version, image_ref, receipt.digest_of(document))
+        where = receipts.push(self.runner, password, made, document)
+        return done(f"v{version}: {where}")
+
+    def _receipt(
+        self, candidate: Candidate, version: int, image_ref: str, sbom_digest: str
+    ) -> receipt.Receipt:
+        s = self.s
+        machines, regions = receipt.machines_of(self.verified)
+        flyctl = self._seen().flyctl_release()
+        return receipt.Receipt(
+            app=s.app,
+            mode=s.mode.name,
+            target="fly",
+            release=version,
+            revision=git.revision(self.runner, s.root),
+            dirty=git.is_dirty(self.runner, s.root),
+            closure=candidate.store_path,
+            sbom_digest=sbom_digest,
+            smoke=receipt.Smoke(
+                candidate.store_path, candidate.smoke or "unknown", smoke_tests(s.mode.smoke)
+            ),
+            started_at=self.started_at,
+            finished_at=receipt.now(),
+            image=image_ref,
+            image_digest=image_ref.partition("@")[2],
+            flyctl=".".join(map(str, flyctl)) if flyctl else "unknown",
+            machines=machines,
+            regions=regions,
+            fly_toml=s.fly_config.read_text(),
+            secrets=Fingerprints(s.state_dir, s.app).load(),
+        )
 
     # --- after a failure ------------------------------------------------------------------------------------
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
@@ -486,3 +540,8 @@ class FlyTarget:
             files.append((s.root / s.mode.nixpacks_config).read_bytes())
         prints = Fingerprints(s.state_dir, s.app).load()
         return plan.inputs_digest(s.builder, candidate.store_path, self.image_ref, s.strategy, files, prints)
+
+
+def smoke_tests(suite: str) -> str:
+    """Which tests vouch for a closure: tests/smoke, limited to the mode's marker (``smoke.pytest_args``)."""
+    return f"tests/smoke -m {suite}" if suite else "tests/smoke"

@@ -129,6 +129,20 @@ def fake_result(project: Project) -> Path:
     return store
 
 
+def stored_result(project: Project) -> Path:
+    """Like ``fake_result``, but a real store path (``nix-store --add``): for runs that read the closure,
+    as the receipt's SBOM does."""
+    require("nix-store")
+    content = project.root.parent / "oneshot-integrated"
+    (content / "bin").mkdir(parents=True)
+    (content / "bin" / "start-oneshot").write_text("#!/bin/sh\n")
+    added = subprocess.run(["nix-store", "--add", str(content)], capture_output=True, text=True, check=True)
+    store = Path(added.stdout.strip())
+    for link in ("result", "result-ai-server"):
+        (project.root / link).symlink_to(store)
+    return store
+
+
 def steps(result: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, str]]:
     """``inv deploy --json``'s summary as step → (status, detail); a step run twice (a rollback's verify)
     keeps its last record."""

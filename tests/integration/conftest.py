@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from helpers.project import Project, simulated
 from helpers.project import fake_result as stand_in_result
+from helpers.project import stored_result as stored_in_nix
 
 
 @pytest.fixture
@@ -21,3 +22,9 @@ def project(tmp_path: Path) -> Iterator[Project]:
 def fake_result(project: Project) -> Path:
     """A stand-in ./result for tests passing --skip-build --skip-smoke."""
     return stand_in_result(project)
+
+
+@pytest.fixture
+def stored_result(project: Project) -> Path:
+    """A ./result that is a real store path, for runs that read the closure (a Fly receipt's SBOM)."""
+    return stored_in_nix(project)

@@ -30,7 +30,7 @@ def skopeo_inspect(ref, *creds):
     return json.loads(out.stdout)
 
 
-def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, fake_result, tmp_path):
+def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, stored_result, tmp_path):
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")
@@ -57,15 +57,47 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         assert status == "done" and detail.startswith(f"pushed: {ref} (tag {info['Name']}:nix-")
         assert f"all 1 machine(s) run {info['Digest'][:19]}…" in steps(first)["verify"][1]
 
+        # The receipt, beside the image: any checkout reads it back with `inv releases --json`.
+        receipt_step = steps(first)["receipt"]
+        tag = f"{registry.host}/oneshot:{info['Digest'].replace(':', '-')}.v1.nixfly"
+        assert receipt_step == ("done", f"v1: {tag}")
+        listed = project.inv("releases", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (release,) = json.loads(listed.stdout)
+        kept = release["receipt"]
+        assert kept["release"] == 1 and kept["image"] == ref and kept["image_digest"] == info["Digest"]
+        assert kept["closure"] == str(stored_result)
+        assert kept["smoke"]["result"] == "skipped (--skip-smoke)"
+        assert kept["flyctl"] == "0.4.87" and kept["regions"] == ["iad"]
+        assert [m["digest"] for m in kept["machines"]] == [info["Digest"]]
+        assert kept["fly_toml"] == (project.root / "fly-integrated.toml").read_text()
+        assert kept["started_at"] <= kept["finished_at"] and isinstance(kept["dirty"], bool)
+        artifact = json.loads(
+            subprocess.run(
+                ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{tag}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert artifact["artifactType"] == "application/vnd.nixfly.receipt.v1+json"
+        (layer,) = artifact["layers"]
+        assert (
+            layer["mediaType"] == "application/vnd.cyclonedx+json" and layer["digest"] == kept["sbom_digest"]
+        )
+
         second = project.inv("deploy", *FAST, "--builder", "image", "--json")
         assert second.returncode == 0, second.stderr
         again = steps(second)
+        assert again["receipt"] == ("skipped", f"v1 has its receipt: {tag}")
         assert again["image"] == ("skipped", f"already in registry: {ref} is what runs now")
         assert "skopeo copy" not in second.stderr
         assert again["deploy"] == ("skipped", "v1 is live and nothing changed (--force redeploys)")
 
 
-def test_a_machine_on_another_digest_fails_the_release_and_it_is_rolled_back(project, fake_result, tmp_path):
+def test_a_machine_on_another_digest_fails_the_release_and_it_is_rolled_back(
+    project, stored_result, tmp_path
+):
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")

@@ -95,7 +95,7 @@ def test_a_deploy_runs_the_shared_steps_then_the_targets(s):
     assert target.events == ["preflight", ("observe", "locked"), "finish"]
     assert build.asked == ["require_nix", "build oneshot-integrated result", f"smoke {STORE}"]
     # What the target's steps ship: the closure built, the secrets bundled.
-    assert target.candidate == Candidate(STORE, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"})
+    assert target.candidate == Candidate(STORE, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"}, "passed")
     assert not lock.lock_path(s.state_dir, s.app).exists()  # released when done
 
 
@@ -203,6 +203,7 @@ def test_skip_build_uses_the_existing_result_and_needs_no_nix(s):
     assert pipeline.records[2].detail == f"--skip-build: using {store}"
     assert build.asked == []
     assert target.candidate is not None and target.candidate.store_path == str(store)
+    assert target.candidate.smoke == "skipped (--skip-smoke)"  # what the receipt says vouched for it
 
 
 def test_preflight_refuses_before_anything_changes(s):
