@@ -69,6 +69,8 @@ class Receipt:
     finished_at: str
     image: str = ""  # Fly: registry/app@sha256:…
     image_digest: str = ""
+    image_store_path: str = ""  # the docker-archive Nix built: pushed again if the registry pruned the image
+    image_deriver: str = ""  # its derivation: builds that same path again once it is gone from the store
     flyctl: str = ""
     machines: tuple[dict[str, str], ...] = ()  # {id, region, state, digest}
     regions: tuple[str, ...] = ()

@@ -24,12 +24,13 @@ from nixfly.buildhost import FLY_SYSTEM, BuildHost
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
-from nixfly.fly import digest, plan, receipts
+from nixfly.fly import digest, plan, receipts, restore
 from nixfly.fly.observe import Observation
 from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, min_machines_running, region_table, wait_for
 from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, Machine, find_executable, parse_machine
+from nixfly.nix import Nix
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
 from nixfly.runner import REDACT, Runner
@@ -52,6 +53,7 @@ class FlyTarget:
         self.image_ref = ""
         # The digest the push produced (builder=image): what every machine must run after verify.
         self.image_digest = ""
+        self.image_store_path = ""
         # For the receipt: when the lock was taken, and the machines the release was verified on.
         self.started_at = ""
         self.verified: tuple[Machine, ...] = ()
@@ -246,6 +248,7 @@ class FlyTarget:
             raise NixflyError(f"the registry reported no digest for {tag}", "push it again: `inv image.push`")
         # Fly is told the digest, never the tag: a tag can be moved, the digest names these bytes.
         self.image_digest = pushed.digest
+        self.image_store_path = built.store_path
         self.image_ref = ref = image.pinned(tag, pushed.digest)
         live = plan.live_release(self._seen().releases()) if not self.created else None
         if live is not None and live.image_ref == ref:
@@ -352,12 +355,17 @@ class FlyTarget:
             finished_at=receipt.now(),
             image=image_ref,
             image_digest=image_ref.partition("@")[2],
+            image_store_path=self.image_store_path,
+            image_deriver=self._deriver(),
             flyctl=".".join(map(str, flyctl)) if flyctl else "unknown",
             machines=machines,
             regions=regions,
             fly_toml=s.fly_config.read_text(),
             secrets=Fingerprints(s.state_dir, s.app).load(),
         )
+
+    def _deriver(self) -> str:
+        return Nix(self.runner, self.s.root).deriver(self.image_store_path) if self.image_store_path else ""
 
     # --- after a failure ------------------------------------------------------------------------------------
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
@@ -424,11 +432,14 @@ class FlyTarget:
     def finish(self) -> None:
         """Fly's own output already said where the app answers."""
 
-    def rollback_to(self, release: FlyRelease) -> Outcome:
+    def rollback_to(self, release: FlyRelease, config: Path | None = None) -> Outcome:
         """``fly deploy --image`` of ``release`` with ``--strategy immediate``: every machine is updated at
-        once, in every region, stopped ones included; then every one must carry the new release."""
+        once, in every region, stopped ones included; then every one must carry the new release.
+        ``config``: the fly toml to deploy with (release N's own, from its receipt), else the checkout's."""
         s = self.s
-        made = self.fly.deploy(s.app, s.fly_config, image=release.image_ref, strategy="immediate", cwd=s.root)
+        made = self.fly.deploy(
+            s.app, config or s.fly_config, image=release.image_ref, strategy="immediate", cwd=s.root
+        )
         version = made.version if made else 0
         healthy = wait_for(self.fly, s, version=version, image_ref=release.image_ref)
         return done(
@@ -479,12 +490,31 @@ class FlyTarget:
         s = self.s
         current, chosen = plan.rollback_choice(self.fly.releases(s.app), to)
         console.say(f"rolling {s.app} back from v{current.version} to v{chosen.version} ({chosen.image_ref})")
+        password = self.fly.registry_password() if "@" in chosen.image_ref else ""
+        kept = receipts.read(self.runner, password, chosen) if password else None
+        if kept is None:
+            console.warn(
+                f"v{chosen.version} has no receipt: its image comes back, the app config stays "
+                f"{s.fly_config.name} as it is now"
+            )
+        else:
+            changed = restore.secrets_since(kept.secrets, Fingerprints(s.state_dir, s.app).load())
+            console.say(f"v{chosen.version}'s app config (fly toml) comes back from its receipt")
+            if changed:
+                console.warn(
+                    f"secrets changed since v{chosen.version} (they stay as now): {'; '.join(changed)}"
+                )
         if self.dry:
             self.fly.deploy(s.app, s.fly_config, image=chosen.image_ref, strategy="immediate")
             return f"would roll {s.app} back to v{chosen.version}"
         revision = git.revision(self.runner, s.root)
         with lock.held(s.state_dir, s.app, revision, f"rollback --to {chosen.version}"):
-            return self.rollback_to(chosen).detail
+            rebuilt = restore.ensure_image(self.runner, s.root, password, kept) if kept else ""
+            if rebuilt:
+                console.note(rebuilt)
+            config = restore.config_file(s.state_dir, kept) if kept else None
+            detail = self.rollback_to(chosen, config).detail
+            return f"{detail}; {rebuilt}" if rebuilt else detail
 
     def stop(self) -> str:
         raise NixflyError("`inv stop` works on local and ssh:// targets", "on Fly: `flyctl scale count 0`")

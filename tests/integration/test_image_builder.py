@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 
@@ -171,3 +172,47 @@ def test_image_inspect_shows_layers_and_command(project, mode):
     top = customisation_layer(project.root / f"{out_link}-image")
     # dockerTools.binSh: without it the image has no shell (`fly ssh console`, anything that shells out).
     assert top["bin/sh"].endswith("-bin-sh/bin/sh")
+
+
+def prune(registry, digest):
+    """What a registry's garbage collection leaves of an image: neither its tags nor its manifest."""
+    manifests = registry.data / "docker" / "registry" / "v2" / "repositories" / "oneshot" / "_manifests"
+    shutil.rmtree(manifests / "revisions" / "sha256" / digest.split(":")[1])
+    for tag in (manifests / "tags").glob("nix-*"):
+        shutil.rmtree(tag)
+
+
+def test_rollback_to_n_restores_its_config_says_which_secrets_changed_and_repushes_a_pruned_image(
+    project, stored_result, tmp_path
+):
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        first = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert first.returncode == 0, first.stderr
+        toml = project.root / "fly-integrated.toml"
+        toml.write_text(
+            toml.read_text().replace('ONESHOT_GRACE_SECONDS = "10"', 'ONESHOT_GRACE_SECONDS = "30"')
+        )
+        env = project.root / ".env"
+        env.write_text(env.read_text().replace("canary-claude-7f3a9c1e", "canary-claude-rotated"))
+        second = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert second.returncode == 0, second.stderr
+        grace = {
+            m["config"]["env"]["ONESHOT_GRACE_SECONDS"] for m in control.machines(project.sim, "oneshot")
+        }
+        assert grace == {"30"}
+        digest = control.current_release(project.sim, "oneshot")["image_ref"].rsplit("@", 1)[1]
+        prune(registry, digest)
+
+        back = project.inv("rollback", "--to", "1")
+        assert back.returncode == 0, back.stderr
+        assert "v1's app config (fly toml) comes back from its receipt" in back.stderr
+        assert "secrets changed since v1 (they stay as now): CLAUDE_ACCESS_TOKEN: " in back.stderr
+        assert "canary-claude" not in back.stdout + back.stderr
+        assert (
+            f"the registry had pruned v1's image: pushed again from its store path ({digest})" in back.stderr
+        )
+        machines = control.machines(project.sim, "oneshot")
+        assert {m["config"]["env"]["ONESHOT_GRACE_SECONDS"] for m in machines} == {"10"}
+        assert {m["image_ref"]["digest"] for m in machines} == {digest}
+        assert toml.read_text().count('ONESHOT_GRACE_SECONDS = "30"') == 1  # the checkout is not touched

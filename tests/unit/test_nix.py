@@ -185,3 +185,12 @@ def test_version_and_sizes(tmp_path):
     assert Nix(runner, tmp_path).sizes(STORE) == (0, 0)
     with pytest.raises(NixflyError, match="cannot read"):
         Nix(runner, tmp_path).closure_size(STORE)
+
+
+def test_deriver_is_read_from_path_info(tmp_path):
+    info = [{"path": "/nix/store/a-img.tar.gz", "deriver": "/nix/store/b-img.tar.gz.drv"}]
+    runner = ScriptedRunner(tools=["nix"]).on("path-info", stdout=json.dumps(info))
+    assert Nix(runner, tmp_path).deriver("/nix/store/a-img.tar.gz") == "/nix/store/b-img.tar.gz.drv"
+    none = json.dumps([{"path": "/nix/store/a", "deriver": None}])
+    unknown = ScriptedRunner(tools=["nix"]).on("path-info", stdout=none)
+    assert Nix(unknown, tmp_path).deriver("/nix/store/a") == ""
