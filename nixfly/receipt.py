@@ -152,15 +152,38 @@ def write_layout(directory: Path, receipt: str, sbom: str) -> None:
     (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
 
 
+def read_layout(directory: Path) -> tuple[str, str]:
+    """(receipt, SBOM) from a layout ``write_layout`` made, as pulled back from a registry."""
+    index = json.loads((directory / "index.json").read_text())
+    blobs = directory / "blobs" / "sha256"
+
+    def blob(descriptor: Mapping[str, Any]) -> str:
+        return (blobs / str(descriptor["digest"]).split(":", 1)[1]).read_text()
+
+    try:
+        manifest = json.loads(blob(index["manifests"][0]))
+        return blob(manifest["config"]), blob(manifest["layers"][0])
+    except (KeyError, IndexError, OSError, json.JSONDecodeError) as exc:
+        raise NixflyError(
+            f"the receipt artifact in {directory} is not one nixfly wrote ({exc.__class__.__name__})"
+        ) from None
+
+
 @contextmanager
-def layout(receipt: str, sbom: str) -> Iterator[Path]:
-    """``write_layout`` in a private temporary directory, removed after the block."""
+def private_dir() -> Iterator[Path]:
     directory = Path(tempfile.mkdtemp(prefix="nixfly-receipt-"))
     try:
-        write_layout(directory, receipt, sbom)
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def layout(receipt: str, sbom: str) -> Iterator[Path]:
+    """``write_layout`` in a private temporary directory, removed after the block."""
+    with private_dir() as directory:
+        write_layout(directory, receipt, sbom)
+        yield directory
 
 
 # --- hosts: the receipt beside the generation ---------------------------------------------------------------

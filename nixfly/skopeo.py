@@ -158,6 +158,31 @@ class Skopeo:
         except NixflyError as exc:
             raise explain(exc.message, ref) from None
 
+    def pull_layout(self, ref: str, layout: Path, name: str, auth: Path) -> bool:
+        """Copy ``ref`` into an OCI layout directory as ``name`` (a read of the registry: it runs in a
+        dry-run too); False when there is no such tag."""
+        self._check()
+        result = self.runner.run(
+            [
+                "skopeo",
+                "copy",
+                "--authfile",
+                str(auth),
+                f"--src-tls-verify={str(tls_verify(ref)).lower()}",
+                f"docker://{ref}",
+                f"oci:{layout}:{name}",
+            ],
+            mutates=False,
+            check=False,
+            quiet=True,
+        )
+        if result.returncode == 0:
+            return True
+        text = result.stderr.lower()
+        if "manifest unknown" in text or "not found" in text or "name unknown" in text:
+            return False
+        raise explain(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output", ref)
+
     def config_blob(self, ref: str, auth: Path) -> str | None:
         """The config blob of ``ref``'s manifest as stored (``inspect --raw --config``: the manifest and
         the blob, one command); None when there is no such tag."""

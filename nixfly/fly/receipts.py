@@ -9,8 +9,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from nixfly.flyctl import REGISTRY_USER, Flyctl, FlyRelease
-from nixfly.receipt import LAYOUT_NAME, Receipt, artifact_ref, from_json, layout
+from nixfly.receipt import LAYOUT_NAME, Receipt, artifact_ref, from_json, layout, private_dir, read_layout
 from nixfly.runner import Runner
+from nixfly.sbom import Manifest
+from nixfly.sbom import from_json as sbom_from_json
 from nixfly.skopeo import Skopeo, auth_file, registry_host
 
 
@@ -33,6 +35,19 @@ def read(runner: Runner, password: str, release: FlyRelease) -> Receipt | None:
     with auth_file(registry_host(ref), REGISTRY_USER, password) as auth:
         text = Skopeo(runner).config_blob(ref, auth)
     return None if text is None else from_json(text, ref)
+
+
+def read_whole(fly: Flyctl, release: FlyRelease) -> tuple[Receipt, Manifest] | None:
+    """Release ``release``'s receipt and the manifest of what it runs (its SBOM), in one pull of the
+    artifact; None when it has none. What the plan's diff compares against (``Observation``)."""
+    if "@" not in release.image_ref:
+        return None
+    ref = artifact_ref(release.image_ref, release.version)
+    with auth_file(registry_host(ref), REGISTRY_USER, fly.registry_password()) as auth, private_dir() as oci:
+        if not Skopeo(fly.runner).pull_layout(ref, oci / "layout", LAYOUT_NAME, auth):
+            return None
+        text, document = read_layout(oci / "layout")
+    return from_json(text, ref), sbom_from_json(document, ref)
 
 
 def read_all(runner: Runner, fly: Flyctl, releases: list[FlyRelease]) -> dict[int, Receipt | None]:

@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from nixfly import bundle, console, envfiles, flytoml, git, image, lock, receipt, sbom
+from nixfly import bundle, closurediff, console, envfiles, flytoml, git, image, lock, plandiff, receipt, sbom
 from nixfly.buildhost import FLY_SYSTEM, BuildHost
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
@@ -123,6 +123,7 @@ class FlyTarget:
         self.options = options
         regions = bool(self.s.mode.regions)
         return [
+            ("diff", lambda: self.plan_diff(candidate)),
             *([("regions", self.plan_regions)] if regions else []),
             ("app", self.ensure_app),
             ("volume", self.ensure_volume),
@@ -134,6 +135,25 @@ class FlyTarget:
             *([("scale", self.converge)] if regions else []),
             ("receipt", lambda: self.write_receipt(candidate)),
         ]
+
+    def plan_diff(self, candidate: Candidate) -> Outcome:
+        """What this deploy changes against the live release: its closure against the live one's SBOM, read
+        from beside the live image (``Observation.live_release``)."""
+        s = self.s
+        new = candidate.store_path or (os.readlink(s.out_link) if s.out_link.is_symlink() else "")
+        if not new:
+            return skipped(f"nothing built yet to compare: `inv build --mode {s.mode.name}` first")
+        if not self._exists():
+            return skipped(f"{s.app} does not exist yet: everything is new")
+        try:
+            live = self._seen().live_release()
+        except NixflyError as exc:
+            return skipped(f"the live release's manifest cannot be read: {exc.message}")
+        if live is None:
+            return skipped("the live release has no receipt to compare with (not deployed by nixfly's image)")
+        kept, manifest = live
+        changes = closurediff.diff(manifest, sbom.manifest_of(self.runner, new))
+        return plandiff.outcome(changes, f"v{kept.release}", dry=self.dry)
 
     def plan_regions(self) -> Outcome:
         """What converging to the declared regions will take; refused now, before anything changes, when it

@@ -91,6 +91,25 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         assert second.returncode == 0, second.stderr
         again = steps(second)
         assert again["receipt"] == ("skipped", f"v1 has its receipt: {tag}")
+        assert again["diff"] == ("done", "Nothing changes against v1")
+
+        # The diff in the plan: the live release's SBOM, read from beside its image, against ./result.
+        changed = stored_result.parent.parent / "changed"
+        (changed / "bin").mkdir(parents=True)
+        (changed / "bin" / "start-oneshot").write_text("#!/bin/sh\necho v2\n")
+        added = subprocess.run(
+            ["nix-store", "--add", str(changed)], capture_output=True, text=True, check=True
+        )
+        for link in ("result", "result-ai-server"):
+            (project.root / link).unlink()
+            (project.root / link).symlink_to(added.stdout.strip())
+        plan = project.inv("deploy", *FAST, "--builder", "image", "--dry-run", "--json")
+        assert plan.returncode == 0, plan.stderr
+        (diff,) = [s for s in json.loads(plan.stdout)["steps"] if s["step"] == "diff"]
+        assert diff["status"] == "planned" and diff["detail"].startswith("against v1: ")
+        whole = diff["table"]["data"]
+        assert not whole["nothing_changes"] and whole["old_root"] == str(stored_result)
+        assert whole["new_root"] == added.stdout.strip()
         assert again["image"] == ("skipped", f"already in registry: {ref} is what runs now")
         assert "skopeo copy" not in second.stderr
         assert again["deploy"] == ("skipped", "v1 is live and nothing changed (--force redeploys)")

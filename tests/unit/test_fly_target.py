@@ -181,6 +181,7 @@ def test_a_first_deploy_creates_the_app_its_volume_and_secrets_then_deploys(s, f
         "build": "done",
         "smoke": "done",
         "bundle": "done",
+        "diff": "skipped",  # a new app: everything is new
         "app": "done",
         "volume": "done",
         "secrets": "done",
@@ -190,7 +191,7 @@ def test_a_first_deploy_creates_the_app_its_volume_and_secrets_then_deploys(s, f
         "verify": "done",
         "receipt": "skipped",  # nixpacks: receipts are kept beside nixfly's own images
     }
-    assert pipeline is not None and pipeline.records[9].detail == "first deploy: nothing to roll back to"
+    assert pipeline is not None and pipeline.records[10].detail == "first deploy: nothing to roll back to"
     assert fly.changes() == ["apps create", "volumes create", "secrets import", "deploy"]
     assert fly.volumes == [{"id": "vol_0", "name": "oneshot_data", "region": s.region}]
     assert fly.secrets == {"CLAUDE_ACCESS_TOKEN": "Deployed"}
@@ -245,7 +246,7 @@ def test_a_volume_is_not_created_again_in_another_region(s, fly):
     fly.volumes = [{"id": "vol_x", "name": "oneshot_data", "region": "ams"}]
     pipeline, _, _ = deploy(s, fly)
     assert steps(pipeline)["volume"] == "skipped"
-    assert pipeline is not None and pipeline.records[6].detail == "oneshot_data exists (vol_x, ams)"
+    assert pipeline is not None and pipeline.records[7].detail == "oneshot_data exists (vol_x, ams)"
     assert "volumes create" not in fly.changes()
 
 

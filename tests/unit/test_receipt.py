@@ -82,3 +82,11 @@ def test_the_layout_holds_one_artifact_receipt_as_config_sbom_as_layer(tmp_path)
     (layer,) = manifest["layers"]
     assert layer["mediaType"] == receipt.SBOM_TYPE
     assert layer["digest"] == receipt.digest_of('{"bomFormat": "CycloneDX"}')
+
+
+def test_a_layout_reads_back_its_receipt_and_sbom(tmp_path):
+    receipt.write_layout(tmp_path, '{"r": 1}', '{"bomFormat": "CycloneDX"}')
+    assert receipt.read_layout(tmp_path) == ('{"r": 1}', '{"bomFormat": "CycloneDX"}')
+    (tmp_path / "index.json").write_text('{"manifests": []}')
+    with pytest.raises(NixflyError, match="not one nixfly wrote"):
+        receipt.read_layout(tmp_path)
