@@ -82,6 +82,11 @@ class Receipt:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
 
+def smoke_tests(suite: str) -> str:
+    """Which tests vouch for a closure: tests/smoke, limited to the mode's marker (``smoke.pytest_args``)."""
+    return f"tests/smoke -m {suite}" if suite else "tests/smoke"
+
+
 def machines_of(machines: Sequence[Machine]) -> tuple[tuple[dict[str, str], ...], tuple[str, ...]]:
     """The machines a release reached (live ones) and their regions, for a receipt."""
     live = [m for m in machines if m.state not in ("destroyed", "destroying")]

@@ -369,7 +369,7 @@ class FlyTarget:
             closure=candidate.store_path,
             sbom_digest=sbom_digest,
             smoke=receipt.Smoke(
-                candidate.store_path, candidate.smoke or "unknown", smoke_tests(s.mode.smoke)
+                candidate.store_path, candidate.smoke or "unknown", receipt.smoke_tests(s.mode.smoke)
             ),
             started_at=self.started_at,
             finished_at=receipt.now(),
@@ -590,8 +590,3 @@ class FlyTarget:
             files.append((s.root / s.mode.nixpacks_config).read_bytes())
         prints = Fingerprints(s.state_dir, s.app).load()
         return plan.inputs_digest(s.builder, candidate.store_path, self.image_ref, s.strategy, files, prints)
-
-
-def smoke_tests(suite: str) -> str:
-    """Which tests vouch for a closure: tests/smoke, limited to the mode's marker (``smoke.pytest_args``)."""
-    return f"tests/smoke -m {suite}" if suite else "tests/smoke"
