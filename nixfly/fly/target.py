@@ -416,7 +416,7 @@ class FlyTarget:
         target = self.previous
         assert target is not None
         try:
-            pipeline.run_extra("rollback", lambda: self.rollback_to(target))
+            pipeline.run_extra("rollback", lambda: self.rollback_to(target, self._previous_config()))
         except NixflyError as failed:
             if failed.exit_code != 1:
                 raise
@@ -424,6 +424,17 @@ class FlyTarget:
             error.hint = "the app may be down: `inv status`, `inv logs`"
             return
         error.add_note(f"rolled back to v{target.version} ({target.image_ref})")
+
+    def _previous_config(self) -> Path | None:
+        """The fly toml the previous release was deployed with (its receipt, read with the other reads), so
+        an automatic rollback puts its app config back too; None when it has no receipt."""
+        try:
+            live = self._seen().live_release()
+        except NixflyError:
+            return None
+        if live is None or self.previous is None or live[0].release != self.previous.version:
+            return None
+        return restore.config_file(self.s.state_dir, live[0])
 
     def interrupted(self, step: str) -> str:
         back = (

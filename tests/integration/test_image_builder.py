@@ -132,6 +132,9 @@ def test_a_machine_on_another_digest_fails_the_release_and_it_is_rolled_back(
         assert f"not every machine runs the pushed image {pushed}" in failed["verify"][1]
         assert f"runs {wrong}" in failed["verify"][1]
         assert failed["rollback"][0] == "done"
+        # The previous release's own app config comes back with its image (from its receipt).
+        back = [c for c in project.flyctl_calls() if c.get("command") == "deploy"][-1]["argv"]
+        assert back[back.index("--config") + 1].endswith("rollback-oneshot-v1.toml")
         assert {m["image_ref"]["digest"] for m in control.machines(project.sim, "oneshot")} == {pushed}
 
 
