@@ -94,7 +94,7 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         assert again["diff"] == ("done", "Nothing changes against v1")
 
         # The diff in the plan: the live release's SBOM, read from beside its image, against ./result.
-        changed = stored_result.parent.parent / "changed"
+        changed = tmp_path / "changed"
         (changed / "bin").mkdir(parents=True)
         (changed / "bin" / "start-oneshot").write_text("#!/bin/sh\necho v2\n")
         added = subprocess.run(
