@@ -152,9 +152,9 @@ def run_once(directory: Path, script: Path, shim: Path | None) -> Outcome:
     finally:
         os.close(pidfd)
     if exited_at is None:
-        left = _kill_session(process.pid)
+        _kill_session(process.pid)  # what a hang leaves is the hang's, not counted again as left running
         process.wait(10)
-        return Outcome(None, None, left, log.read_text(errors="replace"), _pauses(directory, shim))
+        return Outcome(None, None, [], log.read_text(errors="replace"), _pauses(directory, shim))
     status = process.wait(10)
     # Whatever the supervisor started must be gone once it has exited (a SIGKILL takes a moment to land).
     with contextlib.suppress(AssertionError):
