@@ -10,7 +10,7 @@ arguments as separate words (``sh -c SCRIPT nixfly-service CMD ARGS…``), never
   leak into the app. The release's variables arrive on stdin as ``export NAME='value'`` lines, because
   secrets must never be on a command line.
 * start waits until the program leads its own session (or has ended) before it records it: the pidfile
-  then names a session that exists. If that takes longer than 30 s, it kills the program and fails
+  then names a session that exists. If that takes longer than START_SECONDS, it kills the program and fails
   (returning a pid whose session did not exist yet made nixfly believe it had exited, and stop it never).
 * The release's processes: every live process (zombies do not count: a container's init may never reap
   them) of the pidfile's session, and every process whose environment holds ``NIXFLY_SERVICE=<pidfile>``.
@@ -31,11 +31,13 @@ from nixfly.hosts.machine import Host
 
 # The line start writes to the log before each start: where one run's output begins.
 START_MARK = "nixfly: starting"
+# How long a start may take to reach its `exec setsid` (eval of the exports, then exec): normally a few ms.
+START_SECONDS = 30
 
 SCRIPT = r"""
 set -eu
-# Unquoted ${stat…}, ${line…}, $left and $outside split /proc fields and pid lists on purpose (no glob
-# characters).
+# Unquoted ${stat…}, ${line…}, $left, $(marked) and $(outside) split /proc fields and pid lists on purpose
+# (no glob characters).
 
 field() { # field() PID N: field N (>= 3) of /proc/PID/stat, or fail
   stat=$(cat "/proc/$1/stat" 2> /dev/null) || return 1
@@ -87,9 +89,6 @@ load() { # sid := the session id in the pidfile, unless that pid belongs to anot
   sid=$recorded
 }
 
-# How long a start may take to reach its `exec setsid` (eval of the exports, then exec): normally a few ms.
-START_SECONDS=30
-
 cmd=$1
 shift
 case $cmd in
@@ -103,8 +102,8 @@ pid) # pidfile: the session id while the release runs (or a pid of it, if its se
     if [ -n "$left" ]; then set -- $left && echo "$1"; fi
   fi
   ;;
-start) # pidfile log workdir program; stdin: export lines
-  pidfile=$1 log=$2 workdir=$3 program=$4
+start) # pidfile log workdir program start-seconds; stdin: export lines
+  pidfile=$1 log=$2 workdir=$3 program=$4 start_seconds=$5
   load
   left=$(members)
   if [ -n "$left" ]; then echo "already running: pids" $left >&2; exit 3; fi
@@ -122,9 +121,9 @@ start) # pidfile log workdir program; stdin: export lines
   # Until the child has called setsid it is not yet the leader of session $pid: wait for that (or its end).
   ticks=0
   until settled "$pid"; do
-    if [ "$ticks" -ge $((START_SECONDS * 20)) ]; then
-      kill -KILL "$pid" 2> /dev/null || true
-      echo "$program did not get a session of its own within ${START_SECONDS}s: killed it" >&2
+    if [ "$ticks" -ge $((start_seconds * 20)) ]; then
+      kill -KILL "$pid" $(marked) 2> /dev/null || true # what its eval runs is marked too
+      echo "$program did not get a session of its own within ${start_seconds}s: killed it" >&2
       exit 4
     fi
     sleep 0.05
@@ -187,8 +186,9 @@ def start(
     workdir: PurePosixPath,
     program: PurePosixPath,
     exports: str,
+    start_seconds: int = START_SECONDS,
 ) -> int:
-    args = [str(pidfile), str(log), str(workdir), str(program)]
+    args = [str(pidfile), str(log), str(workdir), str(program), str(start_seconds)]
     out = _sh(host, f"start {program}", "start", *args, stdin=exports)
     return int(out.strip()) if out.strip().isdigit() else 0
 

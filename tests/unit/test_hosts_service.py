@@ -116,3 +116,15 @@ def assert_nothing_left(tmp_path) -> None:
         procs.wait_until(lambda: not procs.under(tmp_path), 5, "the release's processes to end")
     except AssertionError:
         raise AssertionError(f"left running: {procs.under(tmp_path)}") from None
+
+
+def test_a_start_that_never_gets_its_session_is_killed_not_recorded(tmp_path, host):
+    """The failed first deploy that left its release running: a start slow to reach its setsid used to be
+    recorded anyway, as a pid with no session yet, i.e. "not running"; stop then did nothing, and the release
+    ran on unseen. Now start waits for the session, and past its bound kills the program and fails."""
+    pidfile, log, work = paths(tmp_path)
+    app = program(tmp_path, "exec sleep 300")
+    with pytest.raises(Exception, match="did not get a session of its own within 1s: killed it"):
+        service.start(host, pidfile, log, work, app, "sleep 5\n", start_seconds=1)
+    assert service.pid(host, pidfile) == 0
+    assert_nothing_left(tmp_path)
