@@ -136,11 +136,13 @@ class BuildHost:
             smoke.run(self.runner, s.root, built.out_link, s.mode.smoke)
             return
         argv = ["python3", *smoke.pytest_args(Path("tests/smoke"), s.mode.smoke)]
-        self.runner.run(
-            argv,
-            cwd=self._sync(),
-            env={"NIXFLY_RESULT": str(built.out_link)},
-            hint=f"the smoke tests failed on {self.endpoint} (python3 with pytest must be installed there)",
+        completed = self.runner.run(
+            argv, cwd=self._sync(), env={"NIXFLY_RESULT": str(built.out_link)}, check=False
+        )
+        smoke.check(
+            completed,
+            f" on {self.endpoint}",
+            f"fix the app, or the host (python3 with pytest must be installed on {self.endpoint})",
         )
 
     def fetch(self, built: Built, here: Runner) -> None:

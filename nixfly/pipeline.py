@@ -148,7 +148,9 @@ class Pipeline:
             self._record(name, "interrupted", "Ctrl-C", started)
             raise
         except NixflyError as exc:
-            self._record(name, "failed", exc.message, started)
+            # An error may carry what one line cannot say (the smoke step's failing tests and their output).
+            table = getattr(exc, "table", None)
+            self._record(name, "failed", exc.message, started, table if isinstance(table, Table) else None)
             raise
         except KeyboardInterrupt:
             # Children started from other threads (concurrent reads) are not this thread's to stop.
