@@ -162,9 +162,9 @@
           startOneshot = pkgs.writeShellApplication {
             name = "start-oneshot";
             # System tools a program runs go on ITS wrapper's PATH, so the closure carries them
-            # (runtimeInputs here; makeWrapper --prefix PATH for a binary): start-oneshot runs sleep
-            # from coreutils. Never buildInputs, which only the build sees. tests/smoke runs the
-            # closure with an empty PATH.
+            # (runtimeInputs here; makeWrapper --prefix PATH for a binary). start-oneshot itself needs
+            # only bash builtins; coreutils stays for what the services' own scripts call. Never
+            # buildInputs, which only the build sees. tests/smoke runs the closure with an empty PATH.
             runtimeInputs = [
               webLauncher
               aiServer
