@@ -135,7 +135,8 @@ class Engine:
             self.built = Built(s.mode.flake_attr, c.store_path, s.out_link, 0, 0, cached=True)
             return skipped(f"--skip-build: using {c.store_path}")
         where = self.build_host.where
-        built = self.build_host.build(s.mode.flake_attr, s.mode.out_link)
+        c.source = self.build_host.pinned()
+        built = self.build_host.build(s.mode.flake_attr, s.mode.out_link, flake=c.source)
         c.built_on = self.build_host.endpoint
         if self.dry:
             return planned(f"would build .#{s.mode.flake_attr}{where}")

@@ -30,6 +30,7 @@ from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, min_machines_running, region_table, wait_for
 from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
+from nixfly.nix import Nix
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
 from nixfly.runner import REDACT, Runner
@@ -117,7 +118,7 @@ class FlyTarget:
             ("app", self.ensure_app),
             ("volume", self.ensure_volume),
             ("secrets", lambda: self.stage_secrets(candidate.secrets)),
-            ("image", lambda: self.push_image(build)),
+            ("image", lambda: self.push_image(build, candidate)),
             ("release", self.record_release),
             ("deploy", lambda: self.deploy(candidate)),
             ("verify", lambda: self.verify(candidate)),
@@ -218,18 +219,25 @@ class FlyTarget:
         prints.record(changed)
         return done(f"{'staged' if stage else 'set'} {names}")
 
-    def push_image(self, build: BuildHost) -> Outcome:
-        """builder=image: the mode's OCI image from Nix, pushed with skopeo unless the registry has it."""
+    def push_image(self, build: BuildHost, candidate: Candidate) -> Outcome:
+        """builder=image: the mode's OCI image from Nix, built from the source the closure was built from
+        (with --skip-build: the checkout now, then checked to hold that closure), pushed with skopeo unless
+        the registry has it."""
         s = self.s
         if s.builder != "image":
+            self._require_unchanged_source(build, candidate)
             return skipped(
                 f"builder is nixpacks ({s.mode.nixpacks_config}; Fly's remote builder makes the image)"
             )
-        built = image.build_on(build, s.mode.image_attr, f"{s.mode.out_link}-image", self.runner)
+        flake = candidate.source or build.pinned()
+        out_link = f"{s.mode.out_link}-image"
+        built = image.build_on(build, s.mode.image_attr, out_link, self.runner, flake=flake)
         if self.dry:
             return planned(
                 f"would build .#{s.mode.image_attr}{build.where} and push it to {s.registry}/{s.app}"
             )
+        if candidate.store_path:
+            image.require_tested(built.store_path, candidate.store_path)
         ref = image.reference(s.registry, s.app, built.store_path)
         self.image_ref = ref
         live = plan.live_release(self._seen().releases()) if not self.created else None
@@ -237,6 +245,24 @@ class FlyTarget:
             return skipped(f"already in registry: {ref} is what runs now")
         pushed = image.push(self.runner, built.store_path, ref, self.fly.registry_password())
         return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref}")
+
+    def _require_unchanged_source(self, build: BuildHost, candidate: Candidate) -> None:
+        """builder=nixpacks: Fly's builder builds the checkout as it is when flyctl uploads it, not the
+        smoke-tested closure. Refuse when this checkout no longer evaluates to that closure (it changed
+        after the build, or ./result came from elsewhere with --skip-build)."""
+        s = self.s
+        if self.options.skip_smoke or not candidate.store_path or build.endpoint is not None:
+            return  # nothing was tested here; with --on the build host's copy is what was tested
+        now = build.pinned()
+        if now == candidate.source:
+            return
+        attr = s.mode.flake_attr
+        if Nix(self.runner, s.root).out_path(now, attr) != candidate.store_path:
+            raise NixflyError(
+                f"the checkout no longer builds the tested closure {candidate.store_path} "
+                f"(.#{attr} changed since it was built): Fly's builder would ship untested code",
+                "run `inv deploy` without --skip-build, or restore the checkout ./result was built from",
+            )
 
     def record_release(self) -> Outcome:
         if not self._exists():

@@ -211,6 +211,10 @@ def serving(answer: Served | None = None) -> Iterator[Served]:
         server.server_close()
 
 
+# What a BuildHere pins the checkout to: every build of one deploy is from it.
+PINNED = "path:/nix/store/00000000000000000000000000000000-source?narHash=sha256-x"
+
+
 class BuildHere:
     """A build host that builds instantly and records what it was asked."""
 
@@ -226,8 +230,11 @@ class BuildHere:
         if not self.nix:
             raise NixflyError("nix not found on PATH")
 
-    def build(self, attr: str, out_link: str) -> Built:
-        self.asked.append(f"build {attr} {out_link}")
+    def pinned(self) -> str:
+        return PINNED
+
+    def build(self, attr: str, out_link: str, *, flake: str = ".") -> Built:
+        self.asked.append(f"build {attr} {out_link}" + ("" if flake == PINNED else f" from {flake}"))
         return Built(attr, STORE, Path(out_link), 1, 2048, cached=False)
 
     def smoke(self, built: Built) -> None:

@@ -30,7 +30,15 @@ def skopeo_inspect(ref, *creds):
     return json.loads(out.stdout)
 
 
-def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, fake_result, tmp_path):
+def built(project):
+    """A real ./result: the image step checks that the image holds it."""
+    result = project.inv("build")
+    assert result.returncode == 0, result.stderr
+    return (project.root / "result").resolve()
+
+
+def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, tmp_path):
+    built(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")
@@ -75,7 +83,8 @@ def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):
         assert "refused the credentials" in refused.stderr and "wrong-token-123" not in refused.stderr
 
 
-def test_unreachable_registry_stops_before_deploying(project, fake_result):
+def test_unreachable_registry_stops_before_deploying(project):
+    built(project)
     use_registry(project, "127.0.0.1:9")
     result = project.inv("deploy", *FAST, "--builder", "image", "--json")
     assert result.returncode == 1
@@ -83,6 +92,24 @@ def test_unreachable_registry_stops_before_deploying(project, fake_result):
     assert steps(result)["image"] == ("failed", "registry 127.0.0.1:9 is unreachable")
     assert steps(result)["deploy"][0] == "not run"
     assert "deploy" not in project.commands()
+
+
+def test_skip_build_after_a_code_change_ships_nothing_untested(project, tmp_path):
+    """./result was built (and would be smoke-tested), then the code changed and was committed: the image
+    the checkout now builds holds another closure, so the deploy stops before anything is pushed or
+    changed on Fly."""
+    tested = built(project)
+    script = project.root / "scripts" / "start-oneshot"
+    script.write_text(script.read_text() + "# a change nobody tested\n")
+    subprocess.run(["git", "commit", "-qam", "change"], cwd=project.root, env=project.env, check=True)
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        result = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert result.returncode == 1, result.stderr
+        status, detail = steps(result)["image"]
+        assert status == "failed" and f"does not hold the tested closure {tested}" in detail
+        assert "skopeo copy" not in result.stderr
+        assert "deploy" not in project.commands()
 
 
 def test_failing_image_build_stops_before_deploying(project, fake_result):
