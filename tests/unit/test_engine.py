@@ -95,9 +95,7 @@ def test_a_deploy_runs_the_shared_steps_then_the_targets(s):
     assert target.events == ["preflight", ("observe", "locked"), "finish"]
     assert build.asked == ["require_nix", "build oneshot-integrated result", f"smoke {STORE}"]
     # What the target's steps ship: the closure built (from the pinned source), the secrets bundled.
-    assert target.candidate == Candidate(
-        STORE, PINNED, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"}
-    )
+    assert target.candidate == Candidate(STORE, PINNED, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"})
     assert not lock.lock_path(s.state_dir, s.app).exists()  # released when done
 
 
