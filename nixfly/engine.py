@@ -95,6 +95,7 @@ class Engine:
     # --- the steps every target shares ----------------------------------------------------------------------
     def preflight(self) -> Outcome:
         s = self.s
+        git.refuse_tracked_secrets(self.runner, s.root)  # before Nix copies the checkout, or Fly uploads it
         errors = [
             m
             for level, m in flytoml.problems(

@@ -158,6 +158,7 @@ class Nix:
         Nix's own ``--rebuild``: build the attribute's derivation again and fail if the output differs
         from the one in the store (a determinism check, which needs a previous build).
         """
+        git.refuse_tracked_secrets(self.runner, self.root)
         key = self._inputs_key(attr)
         cache_file = self.root / ".nixfly" / f"build-{attr}.json"
         cached = read_record(cache_file)
@@ -206,6 +207,7 @@ class Nix:
 
     def pinned(self) -> str:
         """The checkout as it is now, copied into the store: a flake reference (``pinned_ref``)."""
+        git.refuse_tracked_secrets(self.runner, self.root)
         result = self._run("flake", "metadata", "--json", ".", read=True, quiet=True)
         if result.dry_run:  # a runner that does not read in a dry-run: the build is only planned anyway
             return "."

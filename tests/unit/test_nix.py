@@ -195,7 +195,11 @@ METADATA = {
 
 
 def test_a_pinned_source_is_its_store_copy_named_by_content(tmp_path):
-    runner = ScriptedRunner().on("flake", "metadata", "--json", program="nix", stdout=json.dumps(METADATA))
+    runner = (
+        ScriptedRunner()
+        .on("ls-files", program="git")
+        .on("flake", "metadata", program="nix", stdout=json.dumps(METADATA))
+    )
     ref = Nix(runner, tmp_path).pinned()
     # The hash is percent-encoded: Nix decodes the query, and "+" or "/" must reach it unchanged.
     assert ref == (
@@ -223,3 +227,12 @@ def test_builds_and_evaluations_use_the_flake_given(tmp_path):
     assert "path:/nix/store/s#oneshot" in next(c for c in runner.calls if "build" in c.argv).argv
     assert Nix(runner, tmp_path).out_path("path:/nix/store/s", "oneshot") == str(store)
     assert "path:/nix/store/s#oneshot.outPath" in runner.calls[-1].argv
+
+
+def test_nothing_is_built_or_pinned_while_git_tracks_a_secrets_file(tmp_path):
+    runner = ScriptedRunner().on("ls-files", program="git", stdout="flake.nix\0.env\0")
+    with pytest.raises(NixflyError, match=r"git tracks secrets files: \.env;"):
+        Nix(runner, tmp_path).pinned()
+    with pytest.raises(NixflyError, match=r"git rm --cached \.env"):
+        Nix(runner, tmp_path).build("x", tmp_path / "result")
+    assert all(call.argv[0] == "git" for call in runner.calls)
