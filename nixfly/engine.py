@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 
-from nixfly import bundle, console, flytoml, git, lock
+from nixfly import bundle, console, flytoml, git, lock, nix
 from nixfly.buildhost import BuildHost, open_build_host
 from nixfly.config import Settings
 from nixfly.errors import Interrupted, NixflyError
@@ -96,6 +96,7 @@ class Engine:
     def preflight(self) -> Outcome:
         s = self.s
         git.refuse_tracked_secrets(self.runner, s.root)  # before Nix copies the checkout, or Fly uploads it
+        nix.options()  # an unparseable NIXFLY_NIX_OPTIONS is refused now, not at the first nix call
         errors = [
             m
             for level, m in flytoml.problems(

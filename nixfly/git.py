@@ -50,7 +50,10 @@ def is_secret_file(rel: str) -> bool:
 
 
 def tracked_secrets(runner: Runner, root: Path) -> list[str]:
-    """The secrets files git tracks (index included: ``git add -f .env`` counts before any commit)."""
+    """The secrets files git tracks (the index included: ``git add -f .env`` counts before any commit);
+    none without git or outside a git checkout."""
+    if not runner.which("git"):
+        return []
     code, out = _ask(runner, root, "ls-files", "-z", "--cached")
     return [rel for rel in out.split("\0") if rel and is_secret_file(rel)] if code == 0 else []
 

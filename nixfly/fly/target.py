@@ -115,7 +115,7 @@ class FlyTarget:
         regions = bool(self.s.mode.regions)
         return [
             *([("regions", self.plan_regions)] if regions else []),
-            ("app", self.ensure_app),
+            ("app", lambda: self.ensure_app(candidate)),
             ("volume", self.ensure_volume),
             ("secrets", lambda: self.stage_secrets(candidate.secrets)),
             ("image", lambda: self.push_image(build, candidate)),
@@ -170,8 +170,12 @@ class FlyTarget:
             healthy.table(self._title(version)),
         )
 
-    def ensure_app(self) -> Outcome:
+    def ensure_app(self, candidate: Candidate | None = None) -> Outcome:
+        """The app, made when missing: the first step that changes Fly, so every input this deploy will
+        send is checked first (``check_inputs``)."""
         s = self.s
+        if candidate is not None:
+            self.check_inputs(candidate)
         if self._exists():
             return skipped(f"{s.app} exists")
         self.fly.create_app(s.app, s.org)
@@ -190,6 +194,36 @@ class FlyTarget:
         what = f"volume {name} ({s.mode.volume_size_gb} GB, {s.region})"
         return planned(f"would create {what}") if self.dry else done(f"created {what}")
 
+    def check_inputs(self, candidate: Candidate) -> None:
+        """Everything this deploy will send to Fly that can be refused now, before anything changes: the
+        secrets (required ones present and non-empty, each one flyctl can carry) and, when a volume will
+        be made, its region (one Fly offers: flyctl v0.3.196+ drops deprecated regions from
+        ``platform regions`` and refuses them in ``volumes create`` with ``region X not found``,
+        internal/prompt/prompt.go ``PlatformRegions``/``Region``)."""
+        if candidate.secrets is not None:
+            self._check_secrets(candidate.secrets)
+        s = self.s
+        volume = s.mode.volume
+        if volume and (not self._exists() or plan.existing_volume(self._seen().volumes(), volume) is None):
+            offered = self.fly.regions()
+            if s.region not in offered:
+                raise NixflyError(
+                    f"region {s.region} is not one Fly offers (deprecated or unknown): the volume "
+                    f"{volume} cannot be made there",
+                    "pick another with --region or primary_region in the fly toml; "
+                    "`flyctl platform regions` lists them",
+                )
+
+    def _check_secrets(self, values: dict[str, str]) -> None:
+        s = self.s
+        missing = [k for k in s.mode.required_secrets if not values.get(k)]
+        if missing:
+            raise NixflyError(
+                f"{s.env_file.name} lacks required secrets: {', '.join(missing)}",
+                "set them in .env or the environment, then `inv bundle`",
+            )
+        encode_all(values)  # refuses any value flyctl cannot carry before anything is sent
+
     def stage_secrets(self, values: dict[str, str] | None = None, *, stage: bool = True) -> Outcome:
         s = self.s
         if values is None:
@@ -198,13 +232,7 @@ class FlyTarget:
                 console.warn(warning)
             if not os.path.lexists(s.env_file):
                 raise NixflyError(f"{s.env_file.name} not found", "run `inv bundle`")
-        missing = [k for k in s.mode.required_secrets if not values.get(k)]
-        if missing:
-            raise NixflyError(
-                f"{s.env_file.name} lacks required secrets: {', '.join(missing)}",
-                "set them in .env or the environment, then `inv bundle`",
-            )
-        encode_all(values)  # refuses any value flyctl cannot carry before anything is sent
+        self._check_secrets(values)
         if not self._exists() and not self.dry:
             raise NixflyError(f"app {s.app} does not exist yet", "run `inv apps.create` or `inv deploy`")
         remote = set() if self.created else {secret.name for secret in self._seen().secrets()}

@@ -51,6 +51,8 @@ class FakeFly:
         if command == "apps create":
             self.exists = True
             return ok("")
+        if command == "platform regions":
+            return ok([{"code": code, "deprecated": False} for code in ("ams", "iad", "ord")])
         if not self.exists:
             return MISSING
         if command == "status":

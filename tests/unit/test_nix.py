@@ -230,7 +230,7 @@ def test_builds_and_evaluations_use_the_flake_given(tmp_path):
 
 
 def test_nothing_is_built_or_pinned_while_git_tracks_a_secrets_file(tmp_path):
-    runner = ScriptedRunner().on("ls-files", program="git", stdout="flake.nix\0.env\0")
+    runner = ScriptedRunner(tools=["git"]).on("ls-files", program="git", stdout="flake.nix\0.env\0")
     with pytest.raises(NixflyError, match=r"git tracks secrets files: \.env;"):
         Nix(runner, tmp_path).pinned()
     with pytest.raises(NixflyError, match=r"git rm --cached \.env"):
