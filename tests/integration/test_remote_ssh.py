@@ -9,6 +9,7 @@ one clear error each; a dry-run must not connect at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -296,3 +297,32 @@ def test_endpoint_validation(make_settings):
             open_build_host(s, bad)
     with pytest.raises(NixflyError, match="unknown target"):
         commands.status(replace(s), as_json=False, target="ftp://host")
+
+
+def test_a_port_without_sshd_is_one_clean_line(project):
+    """A port that answers but is not sshd (here: something HTTP-like that hangs up): one line naming the
+    host and port, and nothing from paramiko's transport thread (no traceback, no "Exception (client)")."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                peer, _ = server.accept()
+                with peer:
+                    peer.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        result = project.inv("status", "--target", f"ssh://root@127.0.0.1:{port}")
+    finally:
+        server.close()
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        f"error: 127.0.0.1 port {port} does not answer as an SSH server (no SSH greeting) — check the "
+        "port: sshd listens on 22 unless its config says otherwise (ssh://user@host:PORT)"
+    ], result.stderr
