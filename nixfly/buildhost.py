@@ -137,6 +137,11 @@ class BuildHost:
             return Nix(self.runner, self.settings.root).pinned()
         return Nix(self.runner, Path(str(self._sync()))).pinned()
 
+    def out_path(self, flake: str, attr: str) -> str:
+        """The store path ``<flake>#attr`` would build on this host, by evaluation only."""
+        root = self.settings.root if self.endpoint is None else Path(str(self._sync()))
+        return Nix(self.runner, root).out_path(flake, attr)
+
     def smoke(self, built: Built) -> None:
         """tests/smoke against ``built`` (the mode's marker only), where it was built."""
         s = self.settings

@@ -30,7 +30,6 @@ from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, min_machines_running, region_table, wait_for
 from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
-from nixfly.nix import Nix
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
 from nixfly.runner import REDACT, Runner
@@ -115,7 +114,7 @@ class FlyTarget:
         regions = bool(self.s.mode.regions)
         return [
             *([("regions", self.plan_regions)] if regions else []),
-            ("app", lambda: self.ensure_app(candidate)),
+            ("app", lambda: self.ensure_app(candidate, build)),
             ("volume", self.ensure_volume),
             ("secrets", lambda: self.stage_secrets(candidate.secrets)),
             ("image", lambda: self.push_image(build, candidate)),
@@ -170,12 +169,12 @@ class FlyTarget:
             healthy.table(self._title(version)),
         )
 
-    def ensure_app(self, candidate: Candidate | None = None) -> Outcome:
+    def ensure_app(self, candidate: Candidate | None = None, build: BuildHost | None = None) -> Outcome:
         """The app, made when missing: the first step that changes Fly, so every input this deploy will
         send is checked first (``check_inputs``)."""
         s = self.s
-        if candidate is not None:
-            self.check_inputs(candidate)
+        if candidate is not None and build is not None:
+            self.check_inputs(candidate, build)
         if self._exists():
             return skipped(f"{s.app} exists")
         self.fly.create_app(s.app, s.org)
@@ -194,12 +193,14 @@ class FlyTarget:
         what = f"volume {name} ({s.mode.volume_size_gb} GB, {s.region})"
         return planned(f"would create {what}") if self.dry else done(f"created {what}")
 
-    def check_inputs(self, candidate: Candidate) -> None:
-        """Everything this deploy will send to Fly that can be refused now, before anything changes: the
-        secrets (required ones present and non-empty, each one flyctl can carry) and, when a volume will
-        be made, its region (one Fly offers: flyctl v0.3.196+ drops deprecated regions from
-        ``platform regions`` and refuses them in ``volumes create`` with ``region X not found``,
-        internal/prompt/prompt.go ``PlatformRegions``/``Region``)."""
+    def check_inputs(self, candidate: Candidate, build: BuildHost) -> None:
+        """Everything this deploy will send to Fly that can be refused now, before anything changes: what
+        ships is the closure the smoke tests ran (``_require_tested_source``), the secrets (required ones
+        present and non-empty, each one flyctl can carry) and, when a volume will be made, its region (one
+        Fly offers: flyctl v0.3.196+ drops deprecated regions from ``platform regions`` and refuses them
+        in ``volumes create`` with ``region X not found``, internal/prompt/prompt.go
+        ``PlatformRegions``/``Region``)."""
+        self._require_tested_source(build, candidate)
         if candidate.secrets is not None:
             self._check_secrets(candidate.secrets)
         s = self.s
@@ -253,7 +254,6 @@ class FlyTarget:
         the registry has it."""
         s = self.s
         if s.builder != "image":
-            self._require_unchanged_source(build, candidate)
             return skipped(
                 f"builder is nixpacks ({s.mode.nixpacks_config}; Fly's remote builder makes the image)"
             )
@@ -274,23 +274,29 @@ class FlyTarget:
         pushed = image.push(self.runner, built.store_path, ref, self.fly.registry_password())
         return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref}")
 
-    def _require_unchanged_source(self, build: BuildHost, candidate: Candidate) -> None:
-        """builder=nixpacks: Fly's builder builds the checkout as it is when flyctl uploads it, not the
-        smoke-tested closure. Refuse when this checkout no longer evaluates to that closure (it changed
-        after the build, or ./result came from elsewhere with --skip-build)."""
+    def _require_tested_source(self, build: BuildHost, candidate: Candidate) -> None:
+        """Refuse, before Fly changes, a deploy whose artifact would not be the smoke-tested closure: the
+        checkout now (what Fly's nixpacks builder uploads, or what the image is built from after
+        --skip-build) must evaluate to it. The image builder builds from ``candidate.source`` when the
+        closure was built in this run; the image's layers are checked too (``image.require_tested``)."""
         s = self.s
         if self.options.skip_smoke or not candidate.store_path or build.endpoint is not None:
             return  # nothing was tested here; with --on the build host's copy is what was tested
+        if s.builder == "image" and candidate.source:
+            return
         now = build.pinned()
         if now == candidate.source:
             return
         attr = s.mode.flake_attr
-        if Nix(self.runner, s.root).out_path(now, attr) != candidate.store_path:
+        if build.out_path(now, attr) != candidate.store_path:
+            ships = "Fly's builder" if s.builder == "nixpacks" else "the image"
             raise NixflyError(
                 f"the checkout no longer builds the tested closure {candidate.store_path} "
-                f"(.#{attr} changed since it was built): Fly's builder would ship untested code",
+                f"(.#{attr} changed since it was built): {ships} would ship untested code",
                 "run `inv deploy` without --skip-build, or restore the checkout ./result was built from",
             )
+        if s.builder == "image":
+            candidate.source = now  # the image is built from this very source, which builds the closure
 
     def record_release(self) -> Outcome:
         if not self._exists():

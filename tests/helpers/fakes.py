@@ -224,6 +224,9 @@ class BuildHere:
     def __init__(self, *, nix: bool = True) -> None:
         self.nix = nix
         self.asked: list[str] = []
+        # The checkout as each call pins it (then PINNED), and what it evaluates the closure to.
+        self.pins: list[str] = []
+        self.evaluates_to = STORE
 
     def require_nix(self) -> None:
         self.asked.append("require_nix")
@@ -231,7 +234,11 @@ class BuildHere:
             raise NixflyError("nix not found on PATH")
 
     def pinned(self) -> str:
-        return PINNED
+        return self.pins.pop(0) if self.pins else PINNED
+
+    def out_path(self, flake: str, attr: str) -> str:
+        self.asked.append(f"eval {flake}#{attr}")
+        return self.evaluates_to
 
     def build(self, attr: str, out_link: str, *, flake: str = ".") -> Built:
         self.asked.append(f"build {attr} {out_link}" + ("" if flake == PINNED else f" from {flake}"))

@@ -94,20 +94,29 @@ def test_unreachable_registry_stops_before_deploying(project):
     assert "deploy" not in project.commands()
 
 
-def test_skip_build_after_a_code_change_ships_nothing_untested(project, tmp_path):
-    """./result was built (and would be smoke-tested), then the code changed and was committed: the image
-    the checkout now builds holds another closure, so the deploy stops before anything is pushed or
-    changed on Fly."""
+@pytest.mark.parametrize("smoke", [True, False])
+def test_skip_build_after_a_code_change_ships_nothing_untested(project, tmp_path, smoke):
+    """./result was built, then the code changed and was committed. With smoke on (it tests ./result), the
+    deploy stops before Fly changes: the checkout no longer builds the tested closure. With --skip-smoke,
+    the image the checkout builds is refused before it is pushed: it does not hold ./result's closure."""
     tested = built(project)
     script = project.root / "scripts" / "start-oneshot"
     script.write_text(script.read_text() + "# a change nobody tested\n")
     subprocess.run(["git", "commit", "-qam", "change"], cwd=project.root, env=project.env, check=True)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
-        result = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        flags = ("--skip-build",) if smoke else FAST
+        result = project.inv("deploy", *flags, "--builder", "image", "--json")
         assert result.returncode == 1, result.stderr
-        status, detail = steps(result)["image"]
-        assert status == "failed" and f"does not hold the tested closure {tested}" in detail
+        ran = steps(result)
+        if smoke:
+            assert ran["smoke"][0] in ("done", "skipped")
+            status, detail = ran["app"]
+            assert status == "failed" and f"no longer builds the tested closure {tested}" in detail
+            assert [c for c in project.commands() if c in ("apps create", "volumes create")] == []
+        else:
+            status, detail = ran["image"]
+            assert status == "failed" and f"does not hold the tested closure {tested}" in detail
         assert "skopeo copy" not in result.stderr
         assert "deploy" not in project.commands()
 
