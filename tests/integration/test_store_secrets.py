@@ -4,11 +4,12 @@ value (the flake filters .env and .env.* out of every source it builds, whatever
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
-from helpers.project import CANARY, require, steps
+from helpers.project import CANARY, REPO, require, steps
 
 STORE = Path("/nix/store")
 SECRET = CANARY["CLAUDE_ACCESS_TOKEN"]
@@ -83,3 +84,44 @@ def test_a_tracked_env_stops_every_task_and_no_build_stores_a_secret(project):
     # this machine) holds the tracked files: that is why nixfly refuses to run while git tracks them.
     new = [STORE / name for name in set(os.listdir(STORE)) - before]
     assert {Path(p).parts[3].split("-", 1)[1] for p in holding_the_canary(new)} <= {"source"}
+
+
+def nix_eval(expr):
+    return subprocess.run(
+        [
+            "nix",
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "eval",
+            "--impure",
+            "--json",
+            "--expr",
+            expr,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_stand_ins_clean_source_with_behaves_as_nixpkgs(tmp_path):
+    """tests/nix's lib.cleanSourceWith, as nixpkgs lib/sources.nix defines it: only src, filter and name;
+    filters compose (both must keep a file) and copy once; the name is given, else inherited, else
+    "source"."""
+    require("nix")
+    lib = REPO / "tests" / "nix" / "nixpkgs-shim" / "lib.nix"
+    for name in ("a.txt", "b.txt", ".env"):
+        (tmp_path / name).write_text(name)
+    inner = (
+        f'lib.cleanSourceWith {{ src = {tmp_path}; name = "inner"; filter = p: t: baseNameOf p != ".env"; }}'
+    )
+    outer = f'lib.cleanSourceWith {{ src = {inner}; filter = p: t: baseNameOf p != "b.txt"; }}'
+    let = f"let lib = import {lib}; in "
+    listed = nix_eval(
+        f'{let}let s = {outer}; in {{ files = builtins.attrNames (builtins.readDir "${{s}}"); '
+        f"name = s.name; plain = (lib.cleanSourceWith {{ src = {tmp_path}; }}).name; }}"
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == {"files": ["a.txt"], "name": "inner", "plain": "source"}
+    refused = nix_eval(f"{let}(lib.cleanSourceWith {{ src = {tmp_path}; root = {tmp_path}; }}).name")
+    assert refused.returncode == 1 and "unexpected argument 'root'" in refused.stderr
