@@ -116,8 +116,8 @@ def display(argv: Sequence[str]) -> str:
     return REDACT(shlex.join(argv))
 
 
-# A word longer than this is cut in one-line messages.
-BRIEF_WORD = 60
+# A word longer than this is cut in one-line messages (store paths and URLs fit; a huge value does not).
+BRIEF_WORD = 160
 
 
 def brief_command(argv: Sequence[str]) -> str:
