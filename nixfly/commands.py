@@ -164,9 +164,30 @@ def logs(s: Settings, *, timeout: float, target: str = "fly", lines: int = 100) 
         print(chosen.logs(lines=lines, timeout=timeout), end="")
 
 
-def rollback(s: Settings, *, to: int, target: str = "fly") -> None:
+def rollback(s: Settings, *, to: int, target: str = "fly", as_json: bool = False) -> None:
+    """The target's rollback; a group's per-host table after it (also when it failed), and with
+    ``as_json`` one JSON document on stdout: ok, detail, and each host's before/after/result."""
     with target_of(s, target) as chosen:
-        console.ok(chosen.rollback(to))
+        from nixfly.errors import NixflyError
+
+        try:
+            detail = chosen.rollback(to)
+        except NixflyError as exc:
+            _rollback_report(chosen, as_json, ok=False, detail=exc.line())
+            raise
+        _rollback_report(chosen, as_json, ok=True, detail=detail)
+        console.ok(detail)
+
+
+def _rollback_report(chosen: Target, as_json: bool, *, ok: bool, detail: str) -> None:
+    table = getattr(chosen, "rollback_table", None)  # a group's (FleetTarget); other targets have one host
+    if table is not None:
+        table.show()
+    if as_json:
+        from nixfly.cli import print_json
+
+        rows = table.as_json()["rows"] if table is not None else []
+        print_json({"ok": ok, "detail": detail, "hosts": rows})
 
 
 def stop(s: Settings, *, target: str) -> None:

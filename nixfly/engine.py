@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 
-from nixfly import bundle, console, flytoml, git, lock
+from nixfly import bundle, console, flytoml, git, lock, nix
 from nixfly.buildhost import BuildHost, open_build_host
 from nixfly.config import Settings
 from nixfly.errors import Interrupted, NixflyError
@@ -95,6 +95,8 @@ class Engine:
     # --- the steps every target shares ----------------------------------------------------------------------
     def preflight(self) -> Outcome:
         s = self.s
+        git.refuse_tracked_secrets(self.runner, s.root)  # before Nix copies the checkout, or Fly uploads it
+        nix.options()  # an unparseable NIXFLY_NIX_OPTIONS is refused now, not at the first nix call
         errors = [
             m
             for level, m in flytoml.problems(
@@ -135,7 +137,8 @@ class Engine:
             self.built = Built(s.mode.flake_attr, c.store_path, s.out_link, 0, 0, cached=True)
             return skipped(f"--skip-build: using {c.store_path}")
         where = self.build_host.where
-        built = self.build_host.build(s.mode.flake_attr, s.mode.out_link)
+        c.source = self.build_host.pinned()
+        built = self.build_host.build(s.mode.flake_attr, s.mode.out_link, flake=c.source)
         c.built_on = self.build_host.endpoint
         if self.dry:
             return planned(f"would build .#{s.mode.flake_attr}{where}")

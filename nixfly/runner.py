@@ -116,6 +116,26 @@ def display(argv: Sequence[str]) -> str:
     return REDACT(shlex.join(argv))
 
 
+# A word longer than this is cut in one-line messages (store paths and URLs fit; a huge value does not).
+BRIEF_WORD = 160
+
+
+def brief_command(argv: Sequence[str]) -> str:
+    """The command for a one-line message: its first words, each cut short, and an inline shell script
+    (``sh -c SCRIPT NAME ARGS…``) shown by its size and the words after it, never its text."""
+    words = [str(a) for a in argv]
+    label, tail = "", []
+    if len(words) >= 3 and words[1] == "-c" and ("\n" in words[2] or len(words[2]) > BRIEF_WORD):
+        label, tail = f" <{len(words[2].splitlines())}-line script>", words[3:5]
+    head = words[:2] if label else words[:3]
+
+    def shown(part: list[str]) -> str:
+        cut = [w if len(w) <= BRIEF_WORD else f"{w[: BRIEF_WORD - 1]}…" for w in part]
+        return REDACT(" ".join(shlex.quote(w) for w in cut))
+
+    return shown(head) + label + (f" {shown(tail)}" if tail else "")
+
+
 def failure_line(stderr: str, stdout: str = "") -> str:
     """The telling line of a failed command's output: its last ``Error``/``error:`` line, else the last."""
     lines = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
@@ -193,7 +213,7 @@ class Runner:
             if _STOPPING.is_set():
                 # stop_all ran (a Ctrl-C): a thread that had not seen it yet must start nothing more.
                 raise CommandError(
-                    f"`{display(argv[:3])}…` was not started{self.where}: stopping after Ctrl-C",
+                    f"`{brief_command(argv)}…` was not started{self.where}: stopping after Ctrl-C",
                     hint,
                     kind="failed",
                     argv=argv,
@@ -207,13 +227,13 @@ class Runner:
                 # Ended by stop_all (a Ctrl-C, seen by another thread): not a result to act on, retry or fall
                 # back from: any of those would start the command again.
                 raise CommandError(
-                    f"`{display(argv[:3])}…` was stopped{self.where}", hint, kind="failed", argv=argv
+                    f"`{brief_command(argv)}…` was stopped{self.where}", hint, kind="failed", argv=argv
                 )
             if result.returncode == 0 or not check:
                 return result
             if attempt >= retries:
                 raise CommandError(
-                    f"`{display(argv[:3])}…` failed{self.where} (exit {result.returncode}): "
+                    f"`{brief_command(argv)}…` failed{self.where} (exit {result.returncode}): "
                     f"{failure_line(result.stderr, result.stdout)}",
                     hint,
                     kind="failed",
@@ -222,7 +242,7 @@ class Runner:
                     stderr=result.stderr,
                 )
             delay = self.retry_base_seconds * 2**attempt
-            console.warn(f"{display(argv[:3])} failed (exit {result.returncode}); retrying in {delay:.1f}s")
+            console.warn(f"{brief_command(argv)} failed (exit {result.returncode}); retrying in {delay:.1f}s")
             time.sleep(delay)
             attempt += 1
 
@@ -258,7 +278,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             stop(proc)
             raise CommandError(
-                f"`{display(argv[:3])}…` did not finish within {timeout:g}s and was stopped",
+                f"`{brief_command(argv)}…` did not finish within {timeout:g}s and was stopped",
                 hint,
                 kind="timed out",
                 argv=argv,

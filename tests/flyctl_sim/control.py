@@ -140,6 +140,12 @@ def edit(home: PathLike) -> Iterator[State]:
         yield st
 
 
+def deprecate_region(home: PathLike, code: str) -> None:
+    """The API marks ``code`` deprecated (fly-go ``Region.Deprecated``)."""
+    with edit(home) as st:
+        st["deprecated_regions"] = sorted({*st.get("deprecated_regions", []), code})
+
+
 def set_version(home: PathLike, version: str) -> None:
     """The flyctl version the simulator claims to be (``secrets list -j`` shape, ``version``...)."""
     with edit(home) as st:

@@ -140,7 +140,7 @@ def test_a_bug_is_reported_as_a_failure_and_its_crash_report_holds_no_secret(
     from nixfly import commands, config
     from nixfly.fly import FlyTarget
 
-    def crash(self, build):
+    def crash(self, build, candidate):
         raise RuntimeError(f"unexpected answer {CANARY['CLAUDE_ACCESS_TOKEN']}")
 
     monkeypatch.setattr(FlyTarget, "push_image", crash)

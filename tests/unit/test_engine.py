@@ -12,7 +12,7 @@ import os
 import stat
 
 import pytest
-from helpers.fakes import STORE, BuildHere, checkout, settings
+from helpers.fakes import PINNED, STORE, BuildHere, checkout, settings
 
 from nixfly import engine, lock
 from nixfly.config import Settings
@@ -94,8 +94,8 @@ def test_a_deploy_runs_the_shared_steps_then_the_targets(s):
     ]
     assert target.events == ["preflight", ("observe", "locked"), "finish"]
     assert build.asked == ["require_nix", "build oneshot-integrated result", f"smoke {STORE}"]
-    # What the target's steps ship: the closure built, the secrets bundled.
-    assert target.candidate == Candidate(STORE, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"})
+    # What the target's steps ship: the closure built (from the pinned source), the secrets bundled.
+    assert target.candidate == Candidate(STORE, PINNED, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"})
     assert not lock.lock_path(s.state_dir, s.app).exists()  # released when done
 
 

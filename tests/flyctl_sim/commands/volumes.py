@@ -9,7 +9,7 @@ from flyctl_sim.cobra import BOOL, INT, Args, Command, Flag, exact
 from flyctl_sim.commands.common import APP_FLAGS, JSON, NOT_INTERACTIVE, YES
 from flyctl_sim.errors import FlyError
 from flyctl_sim.invocation import Invocation
-from flyctl_sim.regions import REGIONS
+from flyctl_sim.regions import offered
 
 MAX_SIZE_GB = 500
 # UNVERIFIED (third-party reports): alphanumerics and underscores, at most 30 characters.
@@ -35,7 +35,7 @@ def run_create(inv: Invocation) -> None:
     region = inv.flag("region") or inv.env.get("FLY_REGION", "")
     if not region:
         raise FlyError(NOT_INTERACTIVE.format("region code"))
-    if region not in REGIONS:
+    if region not in offered(inv.state):  # prompt.go Region: deprecated ones are filtered out first
         raise FlyError(f"region {region} not found")
     if not VOLUME_NAME_RE.match(name):
         # UNVERIFIED wording of the API's refusal.
