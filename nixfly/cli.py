@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Exit
 
-from nixfly.errors import INTERRUPTED_EXIT, NixflyError, brief
+from nixfly.errors import NixflyError, Stopped, brief, interrupt_exit
 
 if TYPE_CHECKING:
     # tasks.py imports this module to decorate its tasks: what a task body needs is imported when it runs,
@@ -67,13 +68,13 @@ def clean_exit(fn: F) -> F:
             return fn(*args, **kwargs)
         except NixflyError as exc:
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             from nixfly.runner import stop_all
 
             stop_all()
             raise Exit(
                 "error: interrupted; nothing half-written was left behind. Run the task again.",
-                INTERRUPTED_EXIT,
+                interrupt_exit(exc),
             ) from None
         except Exit:
             raise
@@ -90,6 +91,7 @@ def guard(root: Path) -> None:
     """At tasks.py import: refuse a project config Invoke would crash on, and catch what escapes Invoke."""
     sys.excepthook = _last_resort
     atexit.register(_flush_stdout)
+    handle_stop_signals()
     try:
         check_invoke_files(root)
     except NixflyError as exc:
@@ -148,6 +150,22 @@ def _check_keys(name: str, data: Mapping[Any, Any], defaults: Any, where: str, f
             _check_keys(name, value, default, f"{path}.", fix)
 
 
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+def handle_stop_signals() -> None:
+    """Make SIGTERM and SIGHUP do what Ctrl-C does (raise ``Stopped``, a ``KeyboardInterrupt``): children
+    stopped, lock released, a summary and how to go back, instead of dying at once with all of them left.
+
+    A signal the parent process set to be ignored (``nohup``, ``trap '' TERM``) stays ignored: that was
+    the user's choice. Called from ``guard``, at tasks.py's import, in the main thread.
+    """
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            signal.signal(sig, _raise_stopped)
+
+
 def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     """sys.excepthook: whatever escaped Invoke (its own config, the environment) as one line, never a
     traceback: exit 130 for Ctrl-C, else a bug report."""
@@ -160,7 +178,7 @@ def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackTyp
 
         stop_all()
         print("error: interrupted", file=sys.stderr)
-        code = INTERRUPTED_EXIT
+        code = interrupt_exit(exc)
     elif isinstance(exc, _invoke_config_errors()):
         # A config file nixfly did not check (-f FILE, ~/.invoke.yaml, /etc/invoke.yaml) or an INVOKE_*
         # variable: the user's to fix, not nixfly's bug. Invoke's own message can print whole dicts.

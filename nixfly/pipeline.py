@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nixfly import console
-from nixfly.errors import BUG_EXIT, Interrupted, NixflyError
+from nixfly.errors import BUG_EXIT, Interrupted, NixflyError, interrupt_name
 from nixfly.runner import REDACT, stop_all
 
 StepStatus = Literal["done", "skipped", "planned", "failed", "interrupted", "not run"]
@@ -144,17 +144,18 @@ class Pipeline:
         try:
             with console.progress(name):
                 outcome = action()
-        except Interrupted:
-            self._record(name, "interrupted", "Ctrl-C", started)
+        except Interrupted as exc:
+            self._record(name, "interrupted", exc.by, started)
             raise
         except NixflyError as exc:
             self._record(name, "failed", exc.message, started)
             raise
-        except KeyboardInterrupt:
-            # Children started from other threads (concurrent reads) are not this thread's to stop.
+        except KeyboardInterrupt as exc:
+            # A Ctrl-C, or SIGTERM/SIGHUP raised as one (errors.Stopped). Children started from other
+            # threads (concurrent reads) are not this thread's to stop.
             stop_all()
-            self._record(name, "interrupted", "Ctrl-C", started)
-            raise Interrupted(name, self.resume_hint or "run the same command again") from None
+            self._record(name, "interrupted", interrupt_name(exc), started)
+            raise Interrupted(name, self.resume_hint or "run the same command again", cause=exc) from None
         except Exception as exc:
             stop_all()
             report = bug_report(f"step {name}", exc)

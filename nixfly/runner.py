@@ -6,7 +6,8 @@ dry-run for anything that changes the world, passes secrets only on stdin, and t
 reads, errors); a subclass replaces only the transport (``_execute``, ``which``), as Fabric's ``Remote``
 does for Invoke's runner.
 
-Children run in their own session so that Ctrl-C reaches nixfly first. Every live child is registered:
+Children run in their own session so that Ctrl-C reaches nixfly first; SIGTERM and SIGHUP are handled as a
+Ctrl-C is (``cli.handle_stop_signals``). Every live child is registered:
 whichever thread started it, ``stop_all`` ends it and everything it started, and a second Ctrl-C during
 that stop cannot skip the final KILL. A Ctrl-C that lands while the main thread starts a child waits until
 the child is registered; after ``stop_all`` no thread starts another.
@@ -23,7 +24,7 @@ import subprocess
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
@@ -193,7 +194,7 @@ class Runner:
             if _STOPPING.is_set():
                 # stop_all ran (a Ctrl-C): a thread that had not seen it yet must start nothing more.
                 raise CommandError(
-                    f"`{display(argv[:3])}…` was not started{self.where}: stopping after Ctrl-C",
+                    f"`{display(argv[:3])}…` was not started{self.where}: stopping after an interrupt",
                     hint,
                     kind="failed",
                     argv=argv,
@@ -320,6 +321,7 @@ class Runner:
                 raise CommandError(f"{argv[0]}: not executable", hint, kind="not found", argv=argv) from None
             with _LIVE_LOCK:
                 _LIVE.add(proc)
+                _changed_locked()
                 missed = _STOPPING.is_set()
         if missed:
             # stop_all began while another thread was starting this child: its list does not hold it.
@@ -327,27 +329,36 @@ class Runner:
         return proc
 
 
+# The signals nixfly handles as a Ctrl-C: INT (Python's KeyboardInterrupt), and TERM and HUP once
+# ``cli.handle_stop_signals`` made them raise errors.Stopped.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def _interrupt_held() -> Iterator[None]:
-    """A Ctrl-C that lands while a child is being started and registered waits until it is registered.
+    """A Ctrl-C (or TERM, HUP) that lands while a child is being started and registered waits until it is
+    registered.
 
     Raised between the fork and the registration, the KeyboardInterrupt would leave a child that
     ``stop_all`` does not know and nothing stops. Only the main thread gets signals (and may set their
     handlers); elsewhere there is nothing to hold.
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
-        # None: a handler not set from Python, which could not be put back.
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # Only signals handled from Python: None (set outside Python) could not be put back, and an ignored
+    # or default one raises nothing in this process.
+    handled = [sig for sig in STOP_SIGNALS if callable(signal.getsignal(sig))]
     held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in handled}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if held:
-            # Delivered again to whatever handled it before (Python's: KeyboardInterrupt, from here).
-            signal.raise_signal(signal.SIGINT)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in held[:1]:
+            # Delivered again to whatever handled it before (KeyboardInterrupt or Stopped, from here).
+            signal.raise_signal(signum)
 
 
 def _feed(proc: subprocess.Popen[str], text: str) -> None:
@@ -376,13 +387,56 @@ _STOPPING = threading.Event()
 _STOPPED: weakref.WeakSet[subprocess.Popen[str]] = weakref.WeakSet()
 
 
+# Called with the sessions of the live children whenever one starts or ends (``watch_children``).
+_WATCHERS: list[Callable[[list[int]], None]] = []
+
+
+@contextlib.contextmanager
+def watch_children(watcher: Callable[[list[int]], None]) -> Iterator[None]:
+    """Tell ``watcher`` the sessions of the running children each time that set changes (the deploy lock
+    records them: after a ``kill -9`` of nixfly they run on, and the lock must stay held meanwhile).
+
+    ``watcher`` runs under the registry's lock, from whichever thread started or reaped a child, and must
+    not raise.
+    """
+    with _LIVE_LOCK:
+        _WATCHERS.append(watcher)
+        watcher(_sessions_locked())
+    try:
+        yield
+    finally:
+        with _LIVE_LOCK:
+            _WATCHERS.remove(watcher)
+
+
+def _sessions_locked() -> list[int]:
+    # A child started with start_new_session leads its session: its pid is the session id.
+    return sorted(proc.pid for proc in _LIVE)
+
+
+def _changed_locked() -> None:
+    for watcher in _WATCHERS:
+        watcher(_sessions_locked())
+
+
 def _forget(proc: subprocess.Popen[str]) -> None:
     with _LIVE_LOCK:
-        _LIVE.discard(proc)
+        if proc in _LIVE:
+            _LIVE.discard(proc)
+            _changed_locked()
 
 
-def _session(sid: int) -> Iterator[int]:
-    """Live processes of session ``sid`` (Linux; elsewhere none): children that left the process group too."""
+def live_in_sessions(sessions: Iterable[int]) -> list[int]:
+    """Live (not zombie) processes of this machine in any of ``sessions``, by one pass over /proc (Linux;
+    elsewhere none)."""
+    wanted = {str(sid) for sid in sessions}
+    if not wanted:
+        return []
+    return sorted(pid for pid, sid in _proc_sessions() if sid in wanted)
+
+
+def _proc_sessions() -> Iterator[tuple[int, str]]:
+    """(pid, session id) of every live process."""
     proc_dir = Path("/proc")
     if not proc_dir.is_dir():
         return
@@ -394,8 +448,13 @@ def _session(sid: int) -> Iterator[int]:
         except (OSError, IndexError):
             continue
         # fields[0] is the state (field 3), fields[3] the session id (field 6).
-        if fields[0] != "Z" and fields[3] == str(sid):
-            yield int(entry.name)
+        if fields[0] != "Z":
+            yield int(entry.name), fields[3]
+
+
+def _session(sid: int) -> Iterator[int]:
+    """Live processes of session ``sid`` (Linux; elsewhere none): children that left the process group too."""
+    return iter(live_in_sessions([sid]))
 
 
 def _signal_all(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
@@ -410,9 +469,10 @@ def _signal_all(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
 def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
     """Stop a child started by ``Runner``, and everything in its session: TERM, then KILL after ``grace``.
 
-    A Ctrl-C while this waits does not cut it short: the KILL still happens, then the interrupt is raised.
+    A Ctrl-C (or TERM, HUP) while this waits does not cut it short: the KILL still happens, then that
+    interrupt is raised.
     """
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     try:
         if proc.poll() is not None and not any(_session(proc.pid)):
             return
@@ -426,8 +486,8 @@ def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
                     return
             except subprocess.TimeoutExpired:
                 pass
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:
+                interrupted = exc
                 break
         _signal_all(proc, signal.SIGKILL)
         while True:
@@ -436,12 +496,12 @@ def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
                 break
             except subprocess.TimeoutExpired:
                 break
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:
+                interrupted = exc
     finally:
         _forget(proc)
-    if interrupted:
-        raise KeyboardInterrupt
+    if interrupted is not None:
+        raise interrupted
 
 
 def stop_all() -> None:

@@ -11,6 +11,7 @@ import pytest
 from helpers import procs
 
 from nixfly import runner
+from nixfly.cli import handle_stop_signals
 from nixfly.errors import NixflyError
 from nixfly.runner import REDACT, Redactor, Runner, failure_line
 
@@ -98,27 +99,35 @@ def test_failure_line_prefers_error_lines():
     assert failure_line("") == "(no output)"
 
 
-def test_ctrl_c_right_after_the_fork_still_leaves_no_child(monkeypatch):
-    """The Ctrl-C lands inside Popen, after the child exists: it is held until the child is registered, so
-    ``stop_all`` (what every task runs on Ctrl-C) ends it."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_right_after_the_fork_still_leaves_no_child(monkeypatch, signum):
+    """The Ctrl-C (or TERM, HUP, raised as one) lands inside Popen, after the child exists: it is held until
+    the child is registered, so ``stop_all`` (what every task runs on Ctrl-C) ends it."""
     children: list[subprocess.Popen[str]] = []
     popen = subprocess.Popen
 
-    def popen_then_ctrl_c(*args, **kwargs):
+    def popen_then_signal(*args, **kwargs):
         children.append(popen(*args, **kwargs))
-        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signum)
         return children[-1]
 
-    monkeypatch.setattr(runner.subprocess, "Popen", popen_then_ctrl_c)
+    monkeypatch.setattr(runner.subprocess, "Popen", popen_then_signal)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    for sig in handlers:
+        signal.signal(sig, signal.SIG_DFL)
+    handle_stop_signals()
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt) as raised:
             Runner().start(["sleep", "60"])
+        assert getattr(raised.value, "signum", signal.SIGINT) == signum
         [child] = children
         assert child.poll() is None
         runner.stop_all()
         assert child.poll() == -signal.SIGTERM
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         for child in children:
             child.kill()
             child.wait()
@@ -135,7 +144,7 @@ def test_worker_threads_start_children_without_touching_signals():
 
 def test_after_stop_all_no_thread_starts_a_command():
     runner.stop_all()
-    with pytest.raises(NixflyError, match="`true…` was not started: stopping after Ctrl-C"):
+    with pytest.raises(NixflyError, match="`true…` was not started: stopping after an interrupt"):
         Runner().run(["true"])
 
 
