@@ -230,10 +230,14 @@ def settings(c: Context, root: Path, **flags: Any) -> Settings:
     Invoke's own ``--dry`` counts as ``--dry-run`` too.
     """
     from nixfly.config import resolve
+    from nixfly.runner import set_limits
 
     nixfly_config = c.config.get("nixfly") if hasattr(c, "config") else None
     dry = bool(flags.pop("dry_run", False)) or bool(c.config.run.get("dry", False))
-    return resolve(nixfly_config, root, dry_run=dry, **{k: v for k, v in flags.items() if v is not None})
+    resolved = resolve(nixfly_config, root, dry_run=dry, **{k: v for k, v in flags.items() if v is not None})
+    # Every command the task runs, through whichever runner, is bounded by the project's limits.
+    set_limits(resolved.timeouts)
+    return resolved
 
 
 def state_dir(c: Context, root: Path) -> Path:

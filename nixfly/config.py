@@ -49,6 +49,27 @@ DEFAULTS: dict[str, Any] = {
         # Seconds one HTTP probe may take.
         "http_timeout": 5,
     },
+    # Seconds one external command may run before nixfly stops it and names it (a hung `flyctl` or `nix`
+    # never hangs `inv`). Chosen by the command; a step bounded as a whole (verify: health.timeout) may
+    # stop a command sooner.
+    "timeouts": {
+        # Every flyctl call but the two below: reads (status, releases, checks) and small changes.
+        "flyctl": 120,
+        # `flyctl deploy` and `flyctl scale count`: they wait for machines to be replaced or started.
+        "flyctl_deploy": 1800,
+        # nix queries and small changes: eval, path-info, nix-env, nix-store.
+        "nix": 600,
+        # `nix build`, `nix copy` and `nix flake …`: they download, build and copy closures.
+        "nix_build": 7200,
+        # skopeo: pushing an image and asking the registry about one.
+        "skopeo": 1800,
+        # git: reading the checkout's revision and status.
+        "git": 60,
+        # Any other command run on a host over SSH (activation scripts, probes, stopping a release).
+        "ssh": 1800,
+        # Any other command run here (gh, the smoke tests).
+        "other": 1800,
+    },
     "modes": {
         "integrated": {
             "flake_attr": "oneshot-integrated",
@@ -157,6 +178,8 @@ class Settings:
     strategy: Strategy
     health: Health
     flyctl: str
+    # Seconds per command kind (``nixfly.timeouts``); ``runner.LIMITS`` holds them while a task runs.
+    timeouts: Mapping[str, float] = field(default_factory=dict)
     # Host groups by name (``nixfly.targets``), each a tuple of distinct ``ssh://`` URLs.
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -375,6 +398,7 @@ TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "flyctl": lambda k, v: _text(k, v, PATH),
     "targets": _targets,
     "health": lambda k, v: v,  # checked by _health
+    "timeouts": lambda k, v: v,  # checked by _timeouts
     "modes": lambda k, v: v,  # checked by load_mode
 }
 HEALTH_KEYS = ("timeout", "interval", "max_interval", "http_timeout")
@@ -398,7 +422,7 @@ def merged(config: Any) -> dict[str, Any]:
             "fix invoke.yaml (nixfly/config.py has the defaults)",
         )
     _known_keys("", over, TOP_KEYS)
-    for section in ("health", "modes"):
+    for section in ("health", "modes", "timeouts"):
         if section in over:
             _mapping(section, over[section])
     return _merge(DEFAULTS, over)
@@ -456,6 +480,13 @@ def _health(raw: Any) -> Health:
         _number(f"health.{key}", section[key], high=3600) for key in HEALTH_KEYS
     )
     return Health(timeout, interval, max(interval, max_interval), http_timeout)
+
+
+def _timeouts(raw: Any) -> dict[str, float]:
+    """Seconds per command kind, each above 0 and at most a day."""
+    section = _mapping("timeouts", raw)
+    _known_keys("timeouts", section, DEFAULTS["timeouts"])
+    return {key: _number(f"timeouts.{key}", section[key], high=86400) for key in DEFAULTS["timeouts"]}
 
 
 def validate_app(name: str) -> str:
@@ -559,6 +590,7 @@ def resolve(
         registry=top["registry"],
         strategy=cast(Strategy, chosen_strategy),
         health=_health(cfg["health"]),
+        timeouts=_timeouts(cfg["timeouts"]),
         flyctl=os.environ.get("NIXFLY_FLYCTL") or top["flyctl"],
         targets=top["targets"],
     )

@@ -14,10 +14,10 @@ says what is live, and how to go back.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 
-from nixfly import bundle, console, flytoml, git, lock
+from nixfly import bundle, console, flytoml, git, lock, runner
 from nixfly.buildhost import BuildHost, open_build_host
 from nixfly.config import Settings
 from nixfly.errors import Interrupted, NixflyError
@@ -80,8 +80,9 @@ class Engine:
                 ("bundle", self.bundle),
                 *self.target.deploy_steps(self.candidate, self.build_host, self.options),
             ]
+            steps = [(name, self._bounded(action) if name == "verify" else action) for name, action in steps]
             try:
-                pipeline.run(steps, on_failure=self.target.recover)
+                pipeline.run(steps, on_failure=self._bounded_recovery)
             except Interrupted as exc:
                 step = next((r.step for r in pipeline.records if r.status == "interrupted"), "")
                 note = self.target.interrupted(step)
@@ -91,6 +92,25 @@ class Engine:
         if not self.dry:
             self.target.finish()
         return pipeline
+
+    def _bounded(self, verify: Callable[[], Outcome]) -> Callable[[], Outcome]:
+        """Verify ends within ``health.timeout`` (and one probe's ``http_timeout``) as a whole: its polling
+        stops there, and a command still running then (a hung ``checks list``) is stopped there too."""
+        health = self.s.health
+
+        def bounded() -> Outcome:
+            with runner.deadline(health.timeout + health.http_timeout, "nixfly.health.timeout"):
+                return verify()
+
+        return bounded
+
+    def _bounded_recovery(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
+        """The target's recovery (a rollback: redeploy, then verify) within one redeploy's limit and one
+        verify's, so that a hung read cannot hold a failed deploy open either."""
+        s = self.s
+        seconds = s.timeouts.get("flyctl_deploy", 0) + s.health.timeout + s.health.http_timeout
+        with runner.deadline(seconds, "nixfly.timeouts.flyctl_deploy + nixfly.health.timeout"):
+            self.target.recover(pipeline, step, error)
 
     # --- the steps every target shares ----------------------------------------------------------------------
     def preflight(self) -> Outcome:

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from nixfly import console
+from nixfly.config import DEFAULTS
 from nixfly.errors import CommandError
 
 # Secrets shorter than this are not masked in output: masking "1" or "ab" would shred every line. Values
@@ -128,6 +129,52 @@ def failure_line(stderr: str, stdout: str = "") -> str:
 
 Cwd = Path | PurePosixPath
 
+# --- time limits ------------------------------------------------------------------------------------------
+# Seconds a command may run when its caller names no bound, by ``limit_key``: config's documented defaults
+# until a task's settings replace them with the project's ``nixfly.timeouts`` (``set_limits``).
+LIMITS: dict[str, float] = {key: float(value) for key, value in DEFAULTS["timeouts"].items()}
+# flyctl commands that wait for machines to be replaced, started or stopped.
+FLYCTL_LONG = ("deploy", "scale")
+# nix commands that download, build or copy closures.
+NIX_LONG = ("build", "copy", "flake")
+
+
+def set_limits(limits: Mapping[str, float]) -> None:
+    """Use ``limits`` (``nixfly.timeouts``, checked by config) for every later command of this process."""
+    LIMITS.update(limits)
+
+
+def limit_key(argv: Sequence[str], *, remote: bool) -> str:
+    """Which ``nixfly.timeouts`` key bounds ``argv``: by its program, the long-running subcommands apart."""
+    tool = PurePosixPath(argv[0]).name if argv else ""
+    sub = next((a for a in argv[1:] if not a.startswith("-")), "")
+    if tool == "flyctl" or tool == "fly":
+        return "flyctl_deploy" if sub in FLYCTL_LONG else "flyctl"
+    if tool == "nix":
+        # Nix's global options come first (`nix --extra-experimental-features … build`).
+        return "nix_build" if any(a in NIX_LONG for a in argv[1:]) else "nix"
+    if tool.startswith("nix-"):
+        return "nix"
+    if tool in ("skopeo", "git", "ssh"):
+        return tool
+    return "ssh" if remote else "other"
+
+
+# A bound for every command started inside ``deadline``: when it ends, its length, and what it is.
+_DEADLINES: list[tuple[float, float, str]] = []
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """Every command started inside the block ends by ``seconds`` from now (``what`` names that bound in
+    the error): a step bounded as a whole (verify, by ``health.timeout``) cannot be outlasted by one hung
+    call. Process-wide, not per thread: a step's concurrent reads are bounded too."""
+    _DEADLINES.append((time.monotonic() + seconds, seconds, what))
+    try:
+        yield
+    finally:
+        _DEADLINES.pop()
+
 
 @dataclass
 class Runner:
@@ -189,8 +236,20 @@ class Runner:
         if self.dry_run and (mutates or not self.reads_in_dry_run):
             console.say(f"{self.label}[dry-run] would run: {shown}")
             return Completed(argv, 0, dry_run=True)
+        key = None
+        if timeout is None:
+            key = limit_key(argv, remote=bool(self.where))
+            timeout = LIMITS[key]
         attempt = 0
         while True:
+            bound, why, cut = timeout, f"nixfly.timeouts.{key}" if key else "", ""
+            if _DEADLINES:
+                ends, seconds, what = min(_DEADLINES)
+                if ends - time.monotonic() < bound:
+                    bound, why = max(0.1, ends - time.monotonic()), what
+                    cut = (
+                        f"`{display(argv[:3])}…` was stopped{self.where}: the {seconds:g}s of {what} ran out"
+                    )
             if _STOPPING.is_set():
                 # stop_all ran (a Ctrl-C): a thread that had not seen it yet must start nothing more.
                 raise CommandError(
@@ -201,9 +260,19 @@ class Runner:
                 )
             if not quiet:
                 console.note(f"{self.label}$ {shown}")
-            result = self._execute(
-                argv, stdin=stdin, timeout=timeout, env=env, cwd=cwd, stream=stream, quiet=quiet, hint=hint
-            )
+            try:
+                result = self._execute(
+                    argv, stdin=stdin, timeout=bound, env=env, cwd=cwd, stream=stream, quiet=quiet, hint=hint
+                )
+            except CommandError as exc:
+                if exc.kind != "timed out" or not why:
+                    raise
+                raise CommandError(
+                    cut or f"{exc.message} ({why})",
+                    f"if it is only slow, raise {why} in invoke.yaml" + (f"; {hint}" if hint else ""),
+                    kind="timed out",
+                    argv=argv,
+                ) from None
             if result.stopped:
                 # Ended by stop_all (a Ctrl-C, seen by another thread): not a result to act on, retry or fall
                 # back from: any of those would start the command again.

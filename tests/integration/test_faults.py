@@ -1,0 +1,108 @@
+"""Faults outside nixfly: a hung external command at each call a deploy makes.
+
+Every call is bounded (nixfly.timeouts, per kind of command; verify as a whole by health.timeout): a hang
+ends as one error line naming the command and the key to raise, with no process of the run left (found by
+a mark in the environment every child inherits) and the lock released. The limits here are a few seconds,
+so each case costs little.
+"""
+
+
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from secrets import token_hex
+
+import pytest
+from flyctl_sim import control
+from helpers import procs
+from helpers.project import Project
+
+FAST = ("--skip-build", "--skip-smoke")
+HANG = 600  # seconds a hung command would take: far beyond every limit here
+LIMITS = "  timeouts:\n    flyctl: 3\n    flyctl_deploy: 4\n    git: 3\n    nix_build: 4\n"
+# flyctl's own limit left at its default (120 s): verify must end by health.timeout (6 s + one probe's 2 s).
+VERIFY_LIMITS = "  timeouts:\n    flyctl_deploy: 4\n"
+
+
+def hang_sim(command: str) -> Callable[[Project, Path], dict[str, str]]:
+    def arrange(project: Project, tmp_path: Path) -> dict[str, str]:
+        control.set_delay(project.sim, command, HANG)
+        return {}
+
+    return arrange
+
+
+def hang_tool(name: str, pattern: str) -> Callable[[Project, Path], dict[str, str]]:
+    """A stand-in ``name`` first on PATH that hangs when its arguments match ``pattern``."""
+
+    def arrange(project: Project, tmp_path: Path) -> dict[str, str]:
+        fake = tmp_path / "fakebin"
+        fake.mkdir(exist_ok=True)
+        real = shutil.which(name, path=project.env["PATH"])
+        (fake / name).write_text(
+            f'#!/bin/sh\ncase " $* " in {pattern}) exec sleep {HANG} ;; esac\nexec "{real}" "$@"\n'
+        )
+        (fake / name).chmod(0o755)
+        return {"PATH": f"{fake}:{project.env['PATH']}"}
+
+    return arrange
+
+
+@dataclass(frozen=True)
+class Hang:
+    name: str
+    arrange: Callable[[Project, Path], dict[str, str]]
+    said: str  # in the error line
+    args: tuple[str, ...] = FAST
+    v1_first: bool = False
+    limits: str = LIMITS
+
+
+HANGS = [
+    Hang("auth-whoami", hang_sim("auth whoami"), "(nixfly.timeouts.flyctl)"),
+    Hang("apps-create", hang_sim("apps create"), "(nixfly.timeouts.flyctl)"),
+    Hang("secrets-import", hang_sim("secrets import"), "(nixfly.timeouts.flyctl)"),
+    Hang("releases", hang_sim("releases"), "(nixfly.timeouts.flyctl)", v1_first=True),
+    Hang("deploy", hang_sim("deploy"), "(nixfly.timeouts.flyctl_deploy)", v1_first=True),
+    Hang(
+        "checks-list",
+        hang_sim("checks list"),
+        "the 8s of nixfly.health.timeout ran out",
+        ("--force", *FAST),
+        v1_first=True,
+        limits=VERIFY_LIMITS,
+    ),
+    Hang("git", hang_tool("git", "*' rev-parse '*"), "(nixfly.timeouts.git)"),
+    Hang("nix-build", hang_tool("nix", "*' build '*"), "(nixfly.timeouts.nix_build)", ("--skip-smoke",)),
+]
+
+
+@pytest.mark.parametrize("hang", HANGS, ids=[h.name for h in HANGS])
+def test_a_hung_command_ends_the_deploy_with_one_line(project, fake_result, tmp_path, hang):
+    with (project.root / "invoke.yaml").open("a") as yaml:
+        yaml.write(hang.limits)
+    if hang.v1_first:
+        first = project.inv("deploy", *FAST)
+        assert first.returncode == 0, first.stderr
+        (project.root / ".env").write_text("CLAUDE_ACCESS_TOKEN=rotated-before-the-hang\n")
+    mark = f"NIXFLY_TEST_RUN={token_hex(6)}"
+    env = {**hang.arrange(project, tmp_path), mark.split("=")[0]: mark.split("=")[1]}
+    try:
+        result = project.inv("deploy", *hang.args, env=env, timeout=300)
+        assert result.returncode == 1, result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and hang.said in errors[0], result.stderr
+        assert "Traceback" not in result.stderr
+        assert procs.marked(mark) == [], [p.cmdline for p in procs.marked(mark)]
+        assert not (project.root / ".nixfly" / "deploy-oneshot.lock").exists()
+    finally:
+        for p in procs.marked(mark):
+            with suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGKILL)
