@@ -75,6 +75,15 @@ class CommandError(NixflyError):
         self.stderr = stderr
 
 
+class WriteError(NixflyError):
+    """A file of this machine could not be written (a full or read-only disk): nixfly's own records, never
+    the release. A deploy never rolls a release back for it."""
+
+    def __init__(self, message: str, hint: str | None = None, *, path: str) -> None:
+        super().__init__(message, hint)
+        self.path = path
+
+
 class Stopped(KeyboardInterrupt):
     """SIGTERM or SIGHUP (``kill``, a closed terminal, CI cancelling a job), raised where a Ctrl-C would
     raise ``KeyboardInterrupt``: being its subclass, every path that handles a Ctrl-C (children stopped,

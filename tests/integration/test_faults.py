@@ -6,8 +6,6 @@ a mark in the environment every child inherits) and the lock released. The limit
 so each case costs little.
 """
 
-
-
 from __future__ import annotations
 
 import os
@@ -106,3 +104,23 @@ def test_a_hung_command_ends_the_deploy_with_one_line(project, fake_result, tmp_
         for p in procs.marked(mark):
             with suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGKILL)
+
+
+# --- a local write that fails after a healthy release ----------------------------------------------------
+def test_a_record_that_cannot_be_written_never_rolls_back_a_healthy_release(project, fake_result):
+    """A full disk, made certain: the record of what was deployed is a directory, so writing it fails after
+    v2 was deployed and verified. v2 stays live; the run fails (exit 1) naming what was not recorded."""
+    first = project.inv("deploy", *FAST)
+    assert first.returncode == 0, first.stderr
+    (project.root / ".env").write_text("CLAUDE_ACCESS_TOKEN=rotated-before-the-full-disk\n")
+    record = project.root / ".nixfly" / "deployed-oneshot.json"
+    record.unlink()
+    record.mkdir()
+    result = project.inv("deploy", *FAST, "--json")
+    assert result.returncode == 1, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "cannot write .nixfly/deployed-oneshot.json" in line, line
+    assert "nothing was rolled back: only nixfly's own record (deployed-oneshot.json) was not written" in line
+    assert not any(c.get("command") == "deploy" and "immediate" in c["argv"] for c in project.flyctl_calls())
+    assert control.current_release(project.sim, "oneshot")["version"] == 2  # type: ignore[index]
+    assert not (project.root / ".nixfly" / "deploy-oneshot.lock").exists()
