@@ -8,9 +8,12 @@ so each case costs little.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -45,7 +48,7 @@ def hang_tool(name: str, pattern: str) -> Callable[[Project, Path], dict[str, st
         fake.mkdir(exist_ok=True)
         real = shutil.which(name, path=project.env["PATH"])
         (fake / name).write_text(
-            f'#!/bin/sh\ncase " $* " in {pattern}) exec sleep {HANG} ;; esac\nexec "{real}" "$@"\n'
+            f'#!/bin/sh\ncase " $* " in {pattern}) sleep {HANG}; exit 1 ;; esac\nexec "{real}" "$@"\n'
         )
         (fake / name).chmod(0o755)
         return {"PATH": f"{fake}:{project.env['PATH']}"}
@@ -124,3 +127,49 @@ def test_a_record_that_cannot_be_written_never_rolls_back_a_healthy_release(proj
     assert not any(c.get("command") == "deploy" and "immediate" in c["argv"] for c in project.flyctl_calls())
     assert control.current_release(project.sim, "oneshot")["version"] == 2  # type: ignore[index]
     assert not (project.root / ".nixfly" / "deploy-oneshot.lock").exists()
+
+
+# --- the registry login during a push that is stopped ----------------------------------------------------
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_a_push_stopped_by_term_or_kill_leaves_no_registry_login(project, fake_result, tmp_path, signum):
+    """The login skopeo reads is an in-memory file of nixfly's (/proc/<pid>/fd/<n>): nothing of it is on a
+    disk while the push runs, and it is gone once nixfly is, even after `kill -9`."""
+    env = hang_tool("skopeo", "*' --authfile '*")(project, tmp_path)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    mark = f"NIXFLY_TEST_RUN={token_hex(6)}"
+    env = {**env, "TMPDIR": str(tmp), mark.split("=")[0]: mark.split("=")[1]}
+    err = tmp_path / "err"
+    with err.open("wb") as stderr:
+        inv = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "deploy", *FAST, "--builder", "image"],
+            cwd=project.root,
+            env={**project.env, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+
+        def pushing() -> list[procs.Proc]:
+            assert inv.poll() is None, err.read_text()
+            return [p for p in procs.marked(mark) if "--authfile" in p.cmdline]
+
+        [skopeo] = procs.wait_until(pushing, 240, "skopeo with a login")
+        authfile = skopeo.cmdline.split("--authfile")[1].split()[0]
+        assert authfile.startswith(f"/proc/{inv.pid}/fd/"), skopeo.cmdline
+        assert json.loads(Path(authfile).read_text())["auths"]
+        assert [p.name for p in tmp.iterdir() if p.name.startswith("nixfly-auth-")] == []
+        inv.send_signal(signum)
+        inv.wait(60)
+        assert not Path(authfile).exists()
+        if signum == signal.SIGTERM:
+            assert inv.returncode == 143, err.read_text()
+            assert procs.marked(mark) == []
+    finally:
+        if inv.poll() is None:
+            inv.kill()
+            inv.wait()
+        for p in procs.marked(mark):
+            with suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGKILL)
