@@ -99,6 +99,9 @@ def guard(root: Path) -> None:
         sys.exit(exc.exit_code)
 
 
+# How alike (difflib's ratio) a top-level key must be to "nixfly" to be taken for a typo of it: "nixfy",
+# "nixfyl" and "Nixfly" are; "nix" (0.67) is not, a project may have a section of that name.
+NEAR_NIXFLY = 0.75
 # Invoke's project config files, in the order it looks for them (the first found is read).
 PROJECT_CONFIGS = ("invoke.yaml", "invoke.yml", "invoke.json", "invoke.py")
 
@@ -132,6 +135,22 @@ def check_invoke_files(root: Path) -> None:
     if not isinstance(data, dict):
         raise NixflyError(f"{found.name} must be a mapping of settings, not {type(data).__name__}", fix)
     _check_keys(found.name, data, Config.global_defaults(), "", fix)
+    _check_nixfly_spelling(found.name, data, Config.global_defaults())
+
+
+def _check_nixfly_spelling(name: str, data: Mapping[Any, Any], invoke_keys: Mapping[str, Any]) -> None:
+    """A top-level key that is neither Invoke's nor ``nixfly`` but nearly spelled ``nixfly`` (``nixfy:``,
+    ``Nixfly:``) is a typo: its settings would be ignored and the deploy run with the defaults."""
+    import difflib
+
+    for key in data:
+        if key == "nixfly" or key in invoke_keys or not isinstance(key, str):
+            continue
+        if difflib.get_close_matches(key.lower(), ["nixfly"], n=1, cutoff=NEAR_NIXFLY):
+            raise NixflyError(
+                f"{name}: the top-level key `{key}` is not one nixfly or Invoke reads",
+                "did you mean `nixfly`?",
+            )
 
 
 def _check_keys(name: str, data: Mapping[Any, Any], defaults: Any, where: str, fix: str) -> None:

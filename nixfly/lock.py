@@ -162,7 +162,10 @@ def acquire(state_dir: Path, app: str, revision: str, command: str) -> Path:
             os.link(tmp, path)
             return path
         except FileExistsError:
-            pass
+            holder = read(path)
+        if holder is not None and not is_stale(holder):
+            # Held, or damaged: refused without touching anything (nor creating the guard file).
+            raise _held_by(app, holder)
         with _takeover_guard(state_dir, app):
             # Judged again under the guard: another taker may have replaced the stale lock meanwhile.
             holder = read(path)
@@ -222,23 +225,32 @@ def _commands(pids: list[int]) -> str:
 
 
 def release(state_dir: Path, app: str, *, force: bool = False) -> Holder | None:
-    """Remove the lock; without ``force`` only this process's own lock (or a stale or damaged one)."""
+    """Remove the lock; without ``force`` only this process's own lock (or a stale or damaged one).
+
+    A stale lock is removed under the takeover guard, judged again there: a deployer may be replacing it
+    this very moment, and its fresh lock must not be the one removed.
+    """
     path = lock_path(state_dir, app)
-    if not path.parent.is_dir():
-        return None
-    with _takeover_guard(state_dir, app):
-        return _release(path, app, force=force)
-
-
-def _release(path: Path, app: str, *, force: bool) -> Holder | None:
     holder = read(path)
     if holder is None:
         return None
-    if not force and not holder.damaged and holder.pid != os.getpid() and not is_stale(holder):
+    if force or holder.damaged or holder.pid == os.getpid():
+        return _remove(path, holder)
+    if not is_stale(holder):
         raise NixflyError(
             f"the deploy lock of {app} belongs to {holder.describe()}, which is still running",
             "pass --force only if you are sure that deploy is dead",
         )
+    with _takeover_guard(state_dir, app):
+        holder = read(path)
+        if holder is None:
+            return None
+        if not is_stale(holder):
+            raise _held_by(app, holder)
+        return _remove(path, holder)
+
+
+def _remove(path: Path, holder: Holder) -> Holder:
     try:
         path.unlink()
     except FileNotFoundError:

@@ -173,3 +173,36 @@ def test_a_push_stopped_by_term_or_kill_leaves_no_registry_login(project, fake_r
         for p in procs.marked(mark):
             with suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGKILL)
+
+
+# --- concurrency ------------------------------------------------------------------------------------------
+def test_inv_secrets_refuses_while_a_deploy_holds_the_lock(project, fake_result):
+    """Secrets staged in the middle of a deploy would ship with its release unseen: refused, as a rollback
+    is, naming the holder; nothing is sent."""
+    first = project.inv("deploy", *FAST)
+    assert first.returncode == 0, first.stderr
+    holder = subprocess.Popen(["sleep", "120"])  # a live deploy of this host
+    try:
+        (project.root / ".nixfly" / "deploy-oneshot.lock").write_text(
+            json.dumps(
+                {
+                    "who": "ci",
+                    "host": os.uname().nodename,
+                    "pid": holder.pid,
+                    "since": "t",
+                    "command": "deploy",
+                }
+            )
+        )
+        imports = sum(1 for c in project.flyctl_calls() if c.get("command") == "secrets import")
+        (project.root / ".env.fly").write_text("CLAUDE_ACCESS_TOKEN=changed-during-the-deploy\n")
+        result = project.inv("secrets")
+        assert result.returncode == 1, result.stderr
+        assert (
+            f"another deploy of oneshot is running: lock held by ci@{os.uname().nodename} (pid {holder.pid}"
+            in result.stderr
+        )
+        assert sum(1 for c in project.flyctl_calls() if c.get("command") == "secrets import") == imports
+    finally:
+        holder.kill()
+        holder.wait()
