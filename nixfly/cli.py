@@ -67,28 +67,41 @@ def clean_exit(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except NixflyError as exc:
+            _json_error(kwargs, exc.message, exc.hint, exc.exit_code, exc.notes)
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
         except KeyboardInterrupt as exc:
             from nixfly.runner import stop_all
 
             stop_all()
-            raise Exit(
-                "error: interrupted; nothing half-written was left behind. Run the task again.",
-                interrupt_exit(exc),
-            ) from None
+            message = "interrupted; nothing half-written was left behind. Run the task again."
+            _json_error(kwargs, message, None, interrupt_exit(exc))
+            raise Exit(f"error: {message}", interrupt_exit(exc)) from None
         except Exit:
             raise
         except BrokenPipeError:
             _reader_went_away()
         except Exception as exc:
             report = bug_report(f"`inv {fn.__name__.replace('_', '.', 1)}`", exc)
+            _json_error(kwargs, report.message, report.hint, report.exit_code)
             raise Exit(f"error: {report}", code=report.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def _json_error(
+    flags: Mapping[str, Any], message: str, hint: str | None, code: int, notes: list[str] | None = None
+) -> None:
+    """With ``--json``, a task that ends before its own document (bad input, a failed read) prints one
+    saying so: a consumer of ``--json`` always gets exactly one JSON document."""
+    if flags.get("json") and not _JSON_PRINTED:
+        print_json(
+            {"ok": False, "error": message, "hint": hint or "", "notes": notes or [], "exit_code": code}
+        )
+
+
 def guard(root: Path) -> None:
     """At tasks.py import: refuse a project config Invoke would crash on, and catch what escapes Invoke."""
+    _reopen_closed_std_streams()
     sys.excepthook = _last_resort
     atexit.register(_flush_stdout)
     handle_stop_signals()
@@ -183,6 +196,32 @@ def handle_stop_signals() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) == signal.SIG_DFL:
             signal.signal(sig, _raise_stopped)
+
+
+def _reopen_closed_std_streams() -> None:
+    """``inv … >&-``: a closed stdin, stdout or stderr becomes /dev/null.
+
+    Python leaves ``sys.stdout`` None then, so the first JSON document or store path printed would be a
+    crash (a bug report after a deploy that succeeded); worse, the next file nixfly opens would get fd 1
+    and receive whatever is printed. Output to a closed stream is lost, as the user chose; a warning on
+    stderr (when that is open) says so.
+    """
+    closed = []
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8", closefd=False))  # noqa: SIM115
+            closed.append(name)
+    if "stdout" in closed and "stderr" not in closed:
+        print(
+            "warning: stdout is closed: what nixfly prints there (--json, store paths) is lost",
+            file=sys.stderr,
+        )
 
 
 def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -293,8 +332,16 @@ def seconds(flag: str, text: str | float, default: float) -> float:
     return value
 
 
+# Whether this run printed its JSON document (``print_json``): ``--json`` prints exactly one.
+_JSON_PRINTED = False
+
+
 def print_json(data: Any) -> None:
+    """The run's one JSON document, on stdout."""
     import json
 
+    global _JSON_PRINTED
+    _JSON_PRINTED = True
     json.dump(data, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
+    sys.stdout.flush()

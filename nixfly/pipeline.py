@@ -9,9 +9,7 @@ run ends with ``errors.BUG_EXIT``.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -205,15 +203,13 @@ class Pipeline:
             with open(step_summary, "a", encoding="utf-8") as handle:
                 handle.write(self.markdown())
         if self.json_summary:
-            json.dump(
+            from nixfly.cli import print_json
+
+            print_json(
                 {
                     "title": self.title,
                     "ok": self.ok,
                     "seconds": round(total, 2),
                     "steps": [r.as_json() for r in self.records],
-                },
-                sys.stdout,
-                indent=2,
+                }
             )
-            sys.stdout.write("\n")
-            sys.stdout.flush()

@@ -206,3 +206,41 @@ def test_inv_secrets_refuses_while_a_deploy_holds_the_lock(project, fake_result)
     finally:
         holder.kill()
         holder.wait()
+
+
+# --- output to a closed stdout, and --json on every path -------------------------------------------------
+@pytest.mark.parametrize("json_flag", [("--json",), ()], ids=["json", "table"])
+def test_a_deploy_with_stdout_closed_succeeds_and_says_its_output_is_lost(project, fake_result, json_flag):
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "deploy", *FAST, *json_flag],
+        cwd=project.root,
+        env=project.env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.close(1),  # `inv deploy >&-`
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning: stdout is closed" in result.stderr
+    assert (
+        "bug" not in result.stderr and "Traceback" not in result.stderr and "Exception" not in result.stderr
+    )
+    assert control.current_release(project.sim, "oneshot")["version"] == 1  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("deploy", "--json", "--port", "abc"),
+        ("deploy", "--json", "--mode", "nope"),
+        ("status", "--json", "--app", "Bad_App"),
+    ],
+    ids=["bad-port", "bad-mode", "bad-app"],
+)
+def test_json_prints_one_document_on_input_errors_too(project, args):
+    result = project.inv(*args)
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)  # exactly one document: json.loads refuses anything after it
+    assert document["ok"] is False and document["exit_code"] == 1
+    assert f"error: {document['error']}" in result.stderr
