@@ -93,7 +93,9 @@ def _json_error(
 ) -> None:
     """With ``--json``, a task that ends before its own document (bad input, a failed read) prints one
     saying so: a consumer of ``--json`` always gets exactly one JSON document."""
-    if flags.get("json") and not _JSON_PRINTED:
+    from nixfly import console
+
+    if flags.get("json") and not console.json_printed():
         print_json(
             {"ok": False, "error": message, "hint": hint or "", "notes": notes or [], "exit_code": code}
         )
@@ -332,16 +334,9 @@ def seconds(flag: str, text: str | float, default: float) -> float:
     return value
 
 
-# Whether this run printed its JSON document (``print_json``): ``--json`` prints exactly one.
-_JSON_PRINTED = False
-
-
 def print_json(data: Any) -> None:
-    """The run's one JSON document, on stdout."""
-    import json
+    """The run's one JSON document on stdout (``console.print_json``; here for the modules that print one,
+    so that importing tasks.py does not load the console)."""
+    from nixfly import console
 
-    global _JSON_PRINTED
-    _JSON_PRINTED = True
-    json.dump(data, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    console.print_json(data)

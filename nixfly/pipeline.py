@@ -203,9 +203,7 @@ class Pipeline:
             with open(step_summary, "a", encoding="utf-8") as handle:
                 handle.write(self.markdown())
         if self.json_summary:
-            from nixfly.cli import print_json
-
-            print_json(
+            console.print_json(
                 {
                     "title": self.title,
                     "ok": self.ok,
