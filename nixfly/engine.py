@@ -108,11 +108,16 @@ class Engine:
 
     def _bounded_recovery(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
         """The target's recovery (a rollback: redeploy, then verify) within one redeploy's limit and one
-        verify's, so that a hung read cannot hold a failed deploy open either."""
+        verify's, so that a hung read cannot hold a failed deploy open either; none at all when only a local
+        record of a verified release could not be written (``WriteError``)."""
         s = self.s
-        if isinstance(error, WriteError):
-            # This machine's disk, not the release, failed: production is left as it is (healthy, when
-            # verify had passed), the user is told what was not written, and the run still fails.
+        verified = step == "verify" or any(
+            r.step == "verify" and r.status == "done" for r in pipeline.records
+        )
+        if isinstance(error, WriteError) and verified:
+            # The release passed its health checks; only writing nixfly's record of it on this machine's
+            # disk failed. Production is left as it is, the user is told what was not written, and the run
+            # still fails. (Before verify, a write failure may leave a release half-made: recovered as usual.)
             error.add_note(
                 f"nothing was rolled back: only nixfly's own record ({Path(error.path).name}) was not "
                 "written; what runs was not changed by that (a later deploy writes it again)"
