@@ -199,9 +199,13 @@ class Pipeline:
                 record.table.show()
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
-            # GitHub Actions renders this Markdown on the run's page.
-            with open(step_summary, "a", encoding="utf-8") as handle:
-                handle.write(self.markdown())
+            # GitHub Actions renders this Markdown on the run's page. A copy for people: failing to write it
+            # (a full disk) must not turn the run's own outcome into a crash.
+            try:
+                with open(step_summary, "a", encoding="utf-8") as handle:
+                    handle.write(self.markdown())
+            except OSError as exc:
+                console.warn(f"the summary was not added to GITHUB_STEP_SUMMARY: {exc.strerror or exc}")
         if self.json_summary:
             console.print_json(
                 {
