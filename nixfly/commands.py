@@ -103,7 +103,19 @@ def _fly_step(s: Settings, name: str, step: Callable[[FlyTarget], Outcome]) -> N
 
 
 def secrets(s: Settings, *, stage: bool) -> None:
-    _fly_step(s, "secrets", lambda fly: fly.stage_secrets(stage=stage))
+    """Under the app's deploy lock, as a deploy and a rollback are: secrets staged in the middle of a deploy
+    would go out with its release (or be overwritten by it) unseen. A held lock refuses, naming its holder."""
+    from nixfly import git, lock
+
+    def send(fly: FlyTarget) -> Outcome:
+        return fly.stage_secrets(stage=stage)
+
+    if s.dry_run:
+        _fly_step(s, "secrets", send)
+        return
+    revision = git.revision(runner_for(s), s.root)
+    with lock.held(s.state_dir, s.app, revision, f"secrets --mode {s.mode.name}"):
+        _fly_step(s, "secrets", send)
 
 
 def scale(s: Settings, *, counts: str, destroy_volumes: bool, new_volumes: bool, json_summary: bool) -> None:

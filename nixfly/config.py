@@ -74,6 +74,27 @@ DEFAULTS: dict[str, Any] = {
         # Size in GB of a preview's volume, made only when the mode mounts one.
         "volume_size_gb": 1,
     },
+    # Seconds one external command may run before nixfly stops it and names it (a hung `flyctl` or `nix`
+    # never hangs `inv`). Chosen by the command; a step bounded as a whole (verify: health.timeout) may
+    # stop a command sooner.
+    "timeouts": {
+        # Every flyctl call but the two below: reads (status, releases, checks) and small changes.
+        "flyctl": 120,
+        # `flyctl deploy` and `flyctl scale count`: they wait for machines to be replaced or started.
+        "flyctl_deploy": 1800,
+        # nix queries and small changes: eval, path-info, nix-env, nix-store.
+        "nix": 600,
+        # `nix build`, `nix copy` and `nix flake …`: they download, build and copy closures.
+        "nix_build": 7200,
+        # skopeo: pushing an image and asking the registry about one.
+        "skopeo": 1800,
+        # git: reading the checkout's revision and status.
+        "git": 60,
+        # Any other command run on a host over SSH (activation scripts, probes, stopping a release).
+        "ssh": 1800,
+        # Any other command run here (gh, the smoke tests).
+        "other": 1800,
+    },
     # What each deploy mode (`--mode NAME`) builds and where it goes; a mode added here needs at least
     # flake_attr, fly_config and app.
     "modes": {
@@ -223,6 +244,8 @@ class Settings:
     strategy: Strategy
     health: Health
     flyctl: str
+    # Seconds per command kind (``nixfly.timeouts``); ``runner.LIMITS`` holds them while a task runs.
+    timeouts: Mapping[str, float] = field(default_factory=dict)
     # Host groups by name (``nixfly.targets``), each a tuple of distinct ``ssh://`` URLs.
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -442,6 +465,7 @@ TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "targets": _targets,
     "preview": lambda k, v: v,  # checked by load_preview
     "health": lambda k, v: v,  # checked by _health
+    "timeouts": lambda k, v: v,  # checked by _timeouts
     "modes": lambda k, v: v,  # checked by load_mode
 }
 HEALTH_KEYS = ("timeout", "interval", "max_interval", "http_timeout")
@@ -465,7 +489,7 @@ def merged(config: Any) -> dict[str, Any]:
             "fix invoke.yaml (nixfly/config.py has the defaults)",
         )
     _known_keys("", over, TOP_KEYS)
-    for section in ("health", "modes", "preview"):
+    for section in ("health", "modes", "preview", "timeouts"):
         if section in over:
             _mapping(section, over[section])
     return _merge(DEFAULTS, over)
@@ -555,6 +579,13 @@ def _health(raw: Any) -> Health:
         _number(f"health.{key}", section[key], high=3600) for key in HEALTH_KEYS
     )
     return Health(timeout, interval, max(interval, max_interval), http_timeout)
+
+
+def _timeouts(raw: Any) -> dict[str, float]:
+    """Seconds per command kind, each above 0 and at most a day."""
+    section = _mapping("timeouts", raw)
+    _known_keys("timeouts", section, DEFAULTS["timeouts"])
+    return {key: _number(f"timeouts.{key}", section[key], high=86400) for key in DEFAULTS["timeouts"]}
 
 
 def validate_app(name: str) -> str:
@@ -658,6 +689,7 @@ def resolve(
         registry=top["registry"],
         strategy=cast(Strategy, chosen_strategy),
         health=_health(cfg["health"]),
+        timeouts=_timeouts(cfg["timeouts"]),
         flyctl=os.environ.get("NIXFLY_FLYCTL") or top["flyctl"],
         targets=top["targets"],
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import stat
+import os
+import subprocess
 
 import pytest
 from helpers.fakes import ScriptedRunner
@@ -22,13 +23,21 @@ def test_tls_everywhere_but_this_machine():
     assert skopeo.registry_host("127.0.0.1:5000/app:x") == "127.0.0.1:5000"
 
 
-def test_the_auth_file_is_private_and_gone_after_the_block():
+def test_the_auth_file_is_in_memory_only_and_gone_after_the_block(tmp_path, monkeypatch):
+    """No disk holds the login, not even for a moment: a ``kill -9`` cannot leave it behind."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     with skopeo.auth_file("registry.fly.io", "x", "pw-secret-1") as path:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        token = json.loads(path.read_text())["auths"]["registry.fly.io"]["auth"]
-        assert base64.b64decode(token).decode() == "x:pw-secret-1"
-    assert not path.exists() and not path.parent.exists()
+        assert str(path).startswith(f"/proc/{os.getpid()}/fd/")
+        assert os.readlink(path).startswith("/memfd:nixfly-registry-auth")
+        # What skopeo does: open the path and read it (a child process, more than once).
+        for _ in range(2):
+            text = subprocess.run(["cat", str(path)], capture_output=True, text=True, check=True).stdout
+            token = json.loads(text)["auths"]["registry.fly.io"]["auth"]
+            assert base64.b64decode(token).decode() == "x:pw-secret-1"
+        with pytest.raises(PermissionError):
+            path.write_text("{}")  # sealed
+        assert list(tmp_path.iterdir()) == []
+    assert not path.exists()
 
 
 @pytest.mark.parametrize(
