@@ -463,7 +463,7 @@ TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "strategy": lambda k, v: _choice(k, v, ("", *STRATEGIES)),
     "flyctl": lambda k, v: _text(k, v, PATH),
     "targets": _targets,
-    "preview": lambda k, v: v,  # checked by load_preview
+    "preview": lambda k, v: _preview(v),
     "health": lambda k, v: v,  # checked by _health
     "timeouts": lambda k, v: v,  # checked by _timeouts
     "modes": lambda k, v: v,  # checked by load_mode
@@ -566,7 +566,12 @@ PREVIEW_KEYS: dict[str, Callable[[str, Any], Any]] = {
 
 def load_preview(config: Any) -> Preview:
     """``nixfly.preview`` merged over its defaults, every key checked."""
-    section = _mapping("preview", merged(config)["preview"])
+    return _preview(merged(config)["preview"])
+
+
+def _preview(raw: Any) -> Preview:
+    # Checked by every task, not only the preview ones: a typo here is refused before anything runs.
+    section = _mapping("preview", raw)
     _known_keys("preview", section, PREVIEW_KEYS)
     return Preview(**{k: PREVIEW_KEYS[k](f"preview.{k}", section[k]) for k in PREVIEW_KEYS})
 

@@ -118,6 +118,10 @@ NIXFLY_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ),
     ({"timeouts": {"git": 0}}, "nixfly.timeouts.git: 0 is out of range"),
     ({"timeouts": {"nix_build": "1h"}}, "nixfly.timeouts.nix_build: must be a number, not '1h'"),
+    ({"preview": 5}, "nixfly.preview: must be a mapping"),
+    ({"preview": {"nam": "{app}-pr-{pr}"}}, "nixfly.preview.nam: is not a setting nixfly knows"),
+    ({"preview": {"volume_size_gb": 0}}, "nixfly.preview.volume_size_gb: 0 is out of range"),
+    ({"preview": {"secrets": ["a b"]}}, "nixfly.preview.secrets: invalid variable name 'a b'"),
 ]
 MODE_SETTINGS: list[tuple[str, Any, str]] = [
     ("flake_attr", 5, "must be text"),
