@@ -410,6 +410,7 @@ def test_ctrl_c_during_ssh_copy(project, apps, tmp_path, runs):
     tinyapps.use_local(project, port=free_port())
     tinyapps.point_result(project, apps["ok"])
     with running_sshd(tmp_path / "sshd") as sshd:
+        sshd.forget_store()  # a host without the closure: the deploy copies it
         env = {
             **slow_on(project, tmp_path, "nix", "*' copy '*"),
             "NIXFLY_SSH_CONFIG": str(sshd.ssh_config),

@@ -132,6 +132,7 @@ def test_on_builds_on_the_host_with_output_prefixed(make_settings, sshd, capfd):
 def test_ssh_target_activates_rolls_back_and_stops(make_settings, sshd, tiny, capfd):
     s = make_settings()
     target = f"ssh://{sshd.endpoint}"
+    sshd.forget_store()  # a host without the closure: the deploy copies it
     outcome = deploy_host(s, target, tiny["v1"])
     assert outcome.status == "done", outcome
     release = live(sshd)
