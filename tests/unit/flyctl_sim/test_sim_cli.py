@@ -116,7 +116,9 @@ def test_flag_syntax_variants(home: Path) -> None:
     assert 'Could not find App "-j"' in fails(home, "status", "-a", "-j")
     # `--` ends flag parsing: what follows is positional
     err = fails(home, "apps", "create", "--", "--Weird")
-    assert "Error: Validation failed: Name may only contain numbers, lowercase letters and dashes" in err
+    assert "Error: Validation failed: Name under 63 chars using numbers, lowercase letters and dashes" in err
+    assert "Name under 63 chars" in fails(home, "apps", "create", "a" * 64)
+    ok(home, "apps", "create", "a" * 63)
 
 
 def test_help_exits_zero(home: Path) -> None:
