@@ -736,9 +736,7 @@ class Deployment:
             "image_ref": self.args.image_ref,
             "user_email": self.args.user_email,
             "created_at": self.now,
-            "evaluation_id": ids.node_id(),
             "healthy": False,
-            "metadata": None,
         }
         self.app["releases"].append(release)
         self.app["config"] = self.cfg  # the release carries the config definition (FromRemoteApp reads it)
