@@ -119,10 +119,14 @@ class Invocation:
     def local_config(self) -> appconfig.Config:
         """fly.toml for app-name lookup (command.go ``LoadAppConfigIfPresent``): a missing ./fly.toml is no
         config, a malformed one an error; a missing ``--config`` path is an error since v0.4.80 (#4699,
-        "Detect missing explicit config"), before that it was skipped like a missing ./fly.toml."""
+        "Detect missing explicit config"), before that it was skipped like a missing ./fly.toml. A ``-c DIR``
+        is read as a file first (appConfigFilePaths lists DIR before DIR/fly.toml; os.ReadFile fails with
+        EISDIR, not ErrNotExist), so it is an error, not DIR/fly.toml."""
         path = self.config_file()
+        flag_value = self.parsed.values.get("config", "") or ""
+        if flag_value and (self.cwd / flag_value).is_dir():
+            raise FlyError(f"failed loading app config from {flag_value}: read {flag_value}: is a directory")
         if not path.is_file():
-            flag_value = self.parsed.values.get("config", "") or ""
             if flag_value and self.version() >= EXPLICIT_CONFIG_CHECKED_SINCE:
                 raise FlyError(
                     f"config file not found at specified path: {flag_value} (also tried: "
