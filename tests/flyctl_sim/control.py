@@ -396,8 +396,9 @@ def set_latency(home: PathLike, seconds: float) -> None:
 
 def set_build_output(home: PathLike, stdout: str | None = None, stderr: str = "") -> None:
     """What a source build (``--nixpacks``, buildpacks, Dockerfile) prints besides flyctl's own lines.
-    Default (``stdout=None``): a build step's lines with braces on stdout (``deploy.DEFAULT_BUILD_STDOUT``),
-    so a client reading the release JSON must find its line rather than decode from the first ``{``.
+    Default (``stdout=None``): a build step's lines with braces on stdout (``deploy.DEFAULT_BUILD_STDOUT``;
+    stderr for a Dockerfile build, as flyctl's BuildKit display), so a client reading the release JSON must
+    find its line rather than decode from the first ``{``.
     ``stdout=""`` prints none."""
     with edit(home) as st:
         st["build_output"] = None if stdout is None and not stderr else {"stdout": stdout, "stderr": stderr}
