@@ -169,7 +169,7 @@ UNLISTED: dict[str, tuple[Any, str]] = {
 APP_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 REGION = re.compile(r"[a-z]{3}")
 WHOLE = re.compile(r"[0-9]+")
-# Volume names: letters, digits and underscores, at most 30 (flyctl's volume name check).
+# Volume names: letters, digits and underscores, at most 30 (the Fly API's rule; flyctl checks nothing).
 VOLUME_NAME = re.compile(r"[a-zA-Z0-9_]{1,30}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FLAKE_ATTR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")

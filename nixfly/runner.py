@@ -267,9 +267,8 @@ class Runner:
                 ends, seconds, what = min(_DEADLINES)
                 if ends - time.monotonic() < bound:
                     bound, why = max(0.1, ends - time.monotonic()), what
-                    cut = (
-                        f"`{brief_command(argv)}…` was stopped{self.where}: the {seconds:g}s of {what} ran out"
-                    )
+                    where = self.where
+                    cut = f"`{brief_command(argv)}…` was stopped{where}: the {seconds:g}s of {what} ran out"
             if _STOPPING.is_set():
                 # stop_all ran (a Ctrl-C): a thread that had not seen it yet must start nothing more.
                 raise CommandError(
