@@ -27,6 +27,24 @@
 
       version = "0.1.0";
 
+      # A source directory without secrets files (.env, .env.*) or nixfly's state (.nixfly), whatever
+      # git tracks: what is built from it reaches the closure, the image and every host, and the store
+      # is world-readable. nixfly also refuses to build or deploy while git tracks .env or .env.fly.
+      withoutSecrets =
+        src:
+        lib.cleanSourceWith {
+          inherit src;
+          name = baseNameOf src;
+          filter =
+            path: _type:
+            let
+              base = baseNameOf path;
+            in
+            !(base == ".env" || lib.hasPrefix ".env." base || base == ".nixfly");
+        };
+      webSource = withoutSecrets ./web;
+      aiServerSource = withoutSecrets ./ai-server;
+
       # scripts/* keep a shebang so they also run straight from the checkout;
       # writeShellApplication writes its own.
       scriptText =
@@ -47,7 +65,7 @@
           webRelease = pkgs.beamPackages.mixRelease {
             pname = "web";
             inherit version;
-            src = ./web;
+            src = webSource;
           };
 
           # bin/web: the release in the foreground, runnable from the read-only store.
@@ -148,7 +166,7 @@
                   exit 1
                 fi
                 mkdir -p "$out/bin" "$out/ai-server"
-                cp -R --no-preserve=mode ${./ai-server}/. "$out/ai-server/"
+                cp -R --no-preserve=mode ${aiServerSource}/. "$out/ai-server/"
                 rm -rf "$out/ai-server/node_modules"
                 ln -s ${aiServerNodeModules}/node_modules "$out/ai-server/node_modules"
                 cat > "$out/bin/ai-server" <<EOF
@@ -162,9 +180,9 @@
           startOneshot = pkgs.writeShellApplication {
             name = "start-oneshot";
             # System tools a program runs go on ITS wrapper's PATH, so the closure carries them
-            # (runtimeInputs here; makeWrapper --prefix PATH for a binary): start-oneshot runs sleep
-            # from coreutils. Never buildInputs, which only the build sees. tests/smoke runs the
-            # closure with an empty PATH.
+            # (runtimeInputs here; makeWrapper --prefix PATH for a binary). start-oneshot itself needs
+            # only bash builtins; coreutils stays for what the services' own scripts call. Never
+            # buildInputs, which only the build sees. tests/smoke runs the closure with an empty PATH.
             runtimeInputs = [
               webLauncher
               aiServer

@@ -247,13 +247,14 @@ def releases(c, mode="integrated", app="", json=False):
         "to": "release version to go back to (default: the previous healthy one)",
         "target": TARGET,
         "dry_run": DRY,
+        "json": "also print the outcome and each host's before/after as JSON on stdout (default: off)",
     }
 )
 @clean_exit
-def rollback(c, mode="integrated", app="", to="", dry_run=False, target="fly"):
+def rollback(c, mode="integrated", app="", to="", dry_run=False, target="fly", json=False):
     """Redeploy an earlier release's image (or a target's earlier generation) and verify it is healthy."""
     s = settings(c, ROOT, mode=mode, app=app, dry_run=dry_run)
-    commands.rollback(s, to=whole("to", to, low=0), target=target)
+    commands.rollback(s, to=whole("to", to, low=0), target=target, as_json=json)
 
 
 @task(

@@ -92,16 +92,18 @@ class BuildHost:
         fresh: bool = False,
         rebuild: bool = False,
         show_trace: bool = False,
+        flake: str = ".",
     ) -> Built:
-        """``nix build .#attr`` with its result at ``out_link`` (beside the checkout, here or there).
+        """``nix build <flake>#attr`` with its result at ``out_link`` (beside the checkout, here or there).
 
-        ``fresh``, ``rebuild`` and ``show_trace`` are ``Nix.build``'s, for builds here only.
+        ``flake`` is ``.`` or what ``pinned`` returned on this host. ``fresh``, ``rebuild`` and
+        ``show_trace`` are ``Nix.build``'s, for builds here only.
         """
         self.require_nix()
         if self.endpoint is None:
             root = self.settings.root
             return Nix(self.runner, root).build(
-                attr, root / out_link, fresh=fresh, rebuild=rebuild, show_trace=show_trace
+                attr, root / out_link, fresh=fresh, rebuild=rebuild, show_trace=show_trace, flake=flake
             )
         if fresh or rebuild or show_trace:
             raise NixflyError(
@@ -110,7 +112,7 @@ class BuildHost:
             )
         checkout = self._sync()
         link = checkout / out_link
-        args = ["build", f".#{attr}", "--out-link", str(link)]
+        args = ["build", f"{flake}#{attr}", "--out-link", str(link)]
         result = self.runner.run(nix.argv(*args), cwd=checkout, check=False)
         if result.returncode != 0:
             stale = deps.stale_error(result.stderr)
@@ -127,6 +129,19 @@ class BuildHost:
         nar, closure_bytes = Nix(self.runner, Path(str(checkout))).sizes(store_path)
         return Built(attr, store_path, Path(str(link)), nar, closure_bytes, cached=False)
 
+    def pinned(self) -> str:
+        """The checkout (synced there, on a build host) copied into that host's store, as a flake reference:
+        every artifact of one deploy is built from it (``Nix.pinned``)."""
+        self.require_nix()
+        if self.endpoint is None:
+            return Nix(self.runner, self.settings.root).pinned()
+        return Nix(self.runner, Path(str(self._sync()))).pinned()
+
+    def out_path(self, flake: str, attr: str) -> str:
+        """The store path ``<flake>#attr`` would build on this host, by evaluation only."""
+        root = self.settings.root if self.endpoint is None else Path(str(self._sync()))
+        return Nix(self.runner, root).out_path(flake, attr)
+
     def smoke(self, built: Built) -> None:
         """tests/smoke against ``built`` (the mode's marker only), where it was built."""
         s = self.settings
@@ -136,11 +151,13 @@ class BuildHost:
             smoke.run(self.runner, s.root, built.out_link, s.mode.smoke)
             return
         argv = ["python3", *smoke.pytest_args(Path("tests/smoke"), s.mode.smoke)]
-        self.runner.run(
-            argv,
-            cwd=self._sync(),
-            env={"NIXFLY_RESULT": str(built.out_link)},
-            hint=f"the smoke tests failed on {self.endpoint} (python3 with pytest must be installed there)",
+        completed = self.runner.run(
+            argv, cwd=self._sync(), env={"NIXFLY_RESULT": str(built.out_link)}, check=False
+        )
+        smoke.check(
+            completed,
+            f" on {self.endpoint}",
+            f"fix the app, or the host (python3 with pytest must be installed on {self.endpoint})",
         )
 
     def fetch(self, built: Built, here: Runner) -> None:

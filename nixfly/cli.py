@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Exit
 
-from nixfly.errors import INTERRUPTED_EXIT, NixflyError, brief
+from nixfly.errors import NixflyError, Stopped, brief, interrupt_exit
 
 if TYPE_CHECKING:
     # tasks.py imports this module to decorate its tasks: what a task body needs is imported when it runs,
@@ -66,30 +67,46 @@ def clean_exit(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except NixflyError as exc:
+            _json_error(kwargs, exc.message, exc.hint, exc.exit_code, exc.notes)
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             from nixfly.runner import stop_all
 
             stop_all()
-            raise Exit(
-                "error: interrupted; nothing half-written was left behind. Run the task again.",
-                INTERRUPTED_EXIT,
-            ) from None
+            message = "interrupted; nothing half-written was left behind. Run the task again."
+            _json_error(kwargs, message, None, interrupt_exit(exc))
+            raise Exit(f"error: {message}", interrupt_exit(exc)) from None
         except Exit:
             raise
         except BrokenPipeError:
             _reader_went_away()
         except Exception as exc:
             report = bug_report(f"`inv {fn.__name__.replace('_', '.', 1)}`", exc)
+            _json_error(kwargs, report.message, report.hint, report.exit_code)
             raise Exit(f"error: {report}", code=report.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def _json_error(
+    flags: Mapping[str, Any], message: str, hint: str | None, code: int, notes: list[str] | None = None
+) -> None:
+    """With ``--json``, a task that ends before its own document (bad input, a failed read) prints one
+    saying so: a consumer of ``--json`` always gets exactly one JSON document."""
+    from nixfly import console
+
+    if flags.get("json") and not console.json_printed():
+        print_json(
+            {"ok": False, "error": message, "hint": hint or "", "notes": notes or [], "exit_code": code}
+        )
+
+
 def guard(root: Path) -> None:
     """At tasks.py import: refuse a project config Invoke would crash on, and catch what escapes Invoke."""
+    _reopen_closed_std_streams()
     sys.excepthook = _last_resort
     atexit.register(_flush_stdout)
+    handle_stop_signals()
     try:
         check_invoke_files(root)
     except NixflyError as exc:
@@ -97,6 +114,9 @@ def guard(root: Path) -> None:
         sys.exit(exc.exit_code)
 
 
+# How alike (difflib's ratio) a top-level key must be to "nixfly" to be taken for a typo of it: "nixfy",
+# "nixfyl" and "Nixfly" are; "nix" (0.67) is not, a project may have a section of that name.
+NEAR_NIXFLY = 0.75
 # Invoke's project config files, in the order it looks for them (the first found is read).
 PROJECT_CONFIGS = ("invoke.yaml", "invoke.yml", "invoke.json", "invoke.py")
 
@@ -130,6 +150,22 @@ def check_invoke_files(root: Path) -> None:
     if not isinstance(data, dict):
         raise NixflyError(f"{found.name} must be a mapping of settings, not {type(data).__name__}", fix)
     _check_keys(found.name, data, Config.global_defaults(), "", fix)
+    _check_nixfly_spelling(found.name, data, Config.global_defaults())
+
+
+def _check_nixfly_spelling(name: str, data: Mapping[Any, Any], invoke_keys: Mapping[str, Any]) -> None:
+    """A top-level key that is neither Invoke's nor ``nixfly`` but nearly spelled ``nixfly`` (``nixfy:``,
+    ``Nixfly:``) is a typo: its settings would be ignored and the deploy run with the defaults."""
+    import difflib
+
+    for key in data:
+        if key == "nixfly" or key in invoke_keys or not isinstance(key, str):
+            continue
+        if difflib.get_close_matches(key.lower(), ["nixfly"], n=1, cutoff=NEAR_NIXFLY):
+            raise NixflyError(
+                f"{name}: the top-level key `{key}` is not one nixfly or Invoke reads",
+                "did you mean `nixfly`?",
+            )
 
 
 def _check_keys(name: str, data: Mapping[Any, Any], defaults: Any, where: str, fix: str) -> None:
@@ -148,6 +184,48 @@ def _check_keys(name: str, data: Mapping[Any, Any], defaults: Any, where: str, f
             _check_keys(name, value, default, f"{path}.", fix)
 
 
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+def handle_stop_signals() -> None:
+    """Make SIGTERM and SIGHUP do what Ctrl-C does (raise ``Stopped``, a ``KeyboardInterrupt``): children
+    stopped, lock released, a summary and how to go back, instead of dying at once with all of them left.
+
+    A signal the parent process set to be ignored (``nohup``, ``trap '' TERM``) stays ignored: that was
+    the user's choice. Called from ``guard``, at tasks.py's import, in the main thread.
+    """
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            signal.signal(sig, _raise_stopped)
+
+
+def _reopen_closed_std_streams() -> None:
+    """``inv … >&-``: a closed stdin, stdout or stderr becomes /dev/null.
+
+    Python leaves ``sys.stdout`` None then, so the first JSON document or store path printed would be a
+    crash (a bug report after a deploy that succeeded); worse, the next file nixfly opens would get fd 1
+    and receive whatever is printed. Output to a closed stream is lost, as the user chose; a warning on
+    stderr (when that is open) says so.
+    """
+    closed = []
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8", closefd=False))  # noqa: SIM115
+            closed.append(name)
+    if "stdout" in closed and "stderr" not in closed:
+        print(
+            "warning: stdout is closed: what nixfly prints there (--json, store paths) is lost",
+            file=sys.stderr,
+        )
+
+
 def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     """sys.excepthook: whatever escaped Invoke (its own config, the environment) as one line, never a
     traceback: exit 130 for Ctrl-C, else a bug report."""
@@ -160,7 +238,7 @@ def _last_resort(kind: type[BaseException], exc: BaseException, tb: TracebackTyp
 
         stop_all()
         print("error: interrupted", file=sys.stderr)
-        code = INTERRUPTED_EXIT
+        code = interrupt_exit(exc)
     elif isinstance(exc, _invoke_config_errors()):
         # A config file nixfly did not check (-f FILE, ~/.invoke.yaml, /etc/invoke.yaml) or an INVOKE_*
         # variable: the user's to fix, not nixfly's bug. Invoke's own message can print whole dicts.
@@ -212,10 +290,14 @@ def settings(c: Context, root: Path, **flags: Any) -> Settings:
     Invoke's own ``--dry`` counts as ``--dry-run`` too.
     """
     from nixfly.config import resolve
+    from nixfly.runner import set_limits
 
     nixfly_config = c.config.get("nixfly") if hasattr(c, "config") else None
     dry = bool(flags.pop("dry_run", False)) or bool(c.config.run.get("dry", False))
-    return resolve(nixfly_config, root, dry_run=dry, **{k: v for k, v in flags.items() if v is not None})
+    resolved = resolve(nixfly_config, root, dry_run=dry, **{k: v for k, v in flags.items() if v is not None})
+    # Every command the task runs, through whichever runner, is bounded by the project's limits.
+    set_limits(resolved.timeouts)
+    return resolved
 
 
 def state_dir(c: Context, root: Path) -> Path:
@@ -253,7 +335,8 @@ def seconds(flag: str, text: str | float, default: float) -> float:
 
 
 def print_json(data: Any) -> None:
-    import json
+    """The run's one JSON document on stdout (``console.print_json``; here for the modules that print one,
+    so that importing tasks.py does not load the console)."""
+    from nixfly import console
 
-    json.dump(data, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
+    console.print_json(data)

@@ -103,7 +103,19 @@ def _fly_step(s: Settings, name: str, step: Callable[[FlyTarget], Outcome]) -> N
 
 
 def secrets(s: Settings, *, stage: bool) -> None:
-    _fly_step(s, "secrets", lambda fly: fly.stage_secrets(stage=stage))
+    """Under the app's deploy lock, as a deploy and a rollback are: secrets staged in the middle of a deploy
+    would go out with its release (or be overwritten by it) unseen. A held lock refuses, naming its holder."""
+    from nixfly import git, lock
+
+    def send(fly: FlyTarget) -> Outcome:
+        return fly.stage_secrets(stage=stage)
+
+    if s.dry_run:
+        _fly_step(s, "secrets", send)
+        return
+    revision = git.revision(runner_for(s), s.root)
+    with lock.held(s.state_dir, s.app, revision, f"secrets --mode {s.mode.name}"):
+        _fly_step(s, "secrets", send)
 
 
 def scale(s: Settings, *, counts: str, destroy_volumes: bool, new_volumes: bool, json_summary: bool) -> None:
@@ -171,9 +183,30 @@ def logs(s: Settings, *, timeout: float, target: str = "fly", lines: int = 100) 
         print(chosen.logs(lines=lines, timeout=timeout), end="")
 
 
-def rollback(s: Settings, *, to: int, target: str = "fly") -> None:
+def rollback(s: Settings, *, to: int, target: str = "fly", as_json: bool = False) -> None:
+    """The target's rollback; a group's per-host table after it (also when it failed), and with
+    ``as_json`` one JSON document on stdout: ok, detail, and each host's before/after/result."""
     with target_of(s, target) as chosen:
-        console.ok(chosen.rollback(to))
+        from nixfly.errors import NixflyError
+
+        try:
+            detail = chosen.rollback(to)
+        except NixflyError as exc:
+            _rollback_report(chosen, as_json, ok=False, detail=exc.line())
+            raise
+        _rollback_report(chosen, as_json, ok=True, detail=detail)
+        console.ok(detail)
+
+
+def _rollback_report(chosen: Target, as_json: bool, *, ok: bool, detail: str) -> None:
+    table = getattr(chosen, "rollback_table", None)  # a group's (FleetTarget); other targets have one host
+    if table is not None:
+        table.show()
+    if as_json:
+        from nixfly.cli import print_json
+
+        rows = table.as_json()["rows"] if table is not None else []
+        print_json({"ok": ok, "detail": detail, "hosts": rows})
 
 
 def stop(s: Settings, *, target: str) -> None:

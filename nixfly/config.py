@@ -74,6 +74,27 @@ DEFAULTS: dict[str, Any] = {
         # Size in GB of a preview's volume, made only when the mode mounts one.
         "volume_size_gb": 1,
     },
+    # Seconds one external command may run before nixfly stops it and names it (a hung `flyctl` or `nix`
+    # never hangs `inv`). Chosen by the command; a step bounded as a whole (verify: health.timeout) may
+    # stop a command sooner.
+    "timeouts": {
+        # Every flyctl call but the two below: reads (status, releases, checks) and small changes.
+        "flyctl": 120,
+        # `flyctl deploy` and `flyctl scale count`: they wait for machines to be replaced or started.
+        "flyctl_deploy": 1800,
+        # nix queries and small changes: eval, path-info, nix-env, nix-store.
+        "nix": 600,
+        # `nix build`, `nix copy` and `nix flake …`: they download, build and copy closures.
+        "nix_build": 7200,
+        # skopeo: pushing an image and asking the registry about one.
+        "skopeo": 1800,
+        # git: reading the checkout's revision and status.
+        "git": 60,
+        # Any other command run on a host over SSH (activation scripts, probes, stopping a release).
+        "ssh": 1800,
+        # Any other command run here (gh, the smoke tests).
+        "other": 1800,
+    },
     # What each deploy mode (`--mode NAME`) builds and where it goes; a mode added here needs at least
     # flake_attr, fly_config and app.
     "modes": {
@@ -148,7 +169,7 @@ UNLISTED: dict[str, tuple[Any, str]] = {
 APP_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 REGION = re.compile(r"[a-z]{3}")
 WHOLE = re.compile(r"[0-9]+")
-# Volume names: letters, digits and underscores, at most 30 (flyctl's volume name check).
+# Volume names: letters, digits and underscores, at most 30 (the Fly API's rule; flyctl checks nothing).
 VOLUME_NAME = re.compile(r"[a-zA-Z0-9_]{1,30}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FLAKE_ATTR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
@@ -223,6 +244,8 @@ class Settings:
     strategy: Strategy
     health: Health
     flyctl: str
+    # Seconds per command kind (``nixfly.timeouts``); ``runner.LIMITS`` holds them while a task runs.
+    timeouts: Mapping[str, float] = field(default_factory=dict)
     # Host groups by name (``nixfly.targets``), each a tuple of distinct ``ssh://`` URLs.
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -440,8 +463,9 @@ TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "strategy": lambda k, v: _choice(k, v, ("", *STRATEGIES)),
     "flyctl": lambda k, v: _text(k, v, PATH),
     "targets": _targets,
-    "preview": lambda k, v: v,  # checked by load_preview
+    "preview": lambda k, v: _preview(v),
     "health": lambda k, v: v,  # checked by _health
+    "timeouts": lambda k, v: v,  # checked by _timeouts
     "modes": lambda k, v: v,  # checked by load_mode
 }
 HEALTH_KEYS = ("timeout", "interval", "max_interval", "http_timeout")
@@ -465,7 +489,7 @@ def merged(config: Any) -> dict[str, Any]:
             "fix invoke.yaml (nixfly/config.py has the defaults)",
         )
     _known_keys("", over, TOP_KEYS)
-    for section in ("health", "modes", "preview"):
+    for section in ("health", "modes", "preview", "timeouts"):
         if section in over:
             _mapping(section, over[section])
     return _merge(DEFAULTS, over)
@@ -542,7 +566,12 @@ PREVIEW_KEYS: dict[str, Callable[[str, Any], Any]] = {
 
 def load_preview(config: Any) -> Preview:
     """``nixfly.preview`` merged over its defaults, every key checked."""
-    section = _mapping("preview", merged(config)["preview"])
+    return _preview(merged(config)["preview"])
+
+
+def _preview(raw: Any) -> Preview:
+    # Checked by every task, not only the preview ones: a typo here is refused before anything runs.
+    section = _mapping("preview", raw)
     _known_keys("preview", section, PREVIEW_KEYS)
     return Preview(**{k: PREVIEW_KEYS[k](f"preview.{k}", section[k]) for k in PREVIEW_KEYS})
 
@@ -555,6 +584,13 @@ def _health(raw: Any) -> Health:
         _number(f"health.{key}", section[key], high=3600) for key in HEALTH_KEYS
     )
     return Health(timeout, interval, max(interval, max_interval), http_timeout)
+
+
+def _timeouts(raw: Any) -> dict[str, float]:
+    """Seconds per command kind, each above 0 and at most a day."""
+    section = _mapping("timeouts", raw)
+    _known_keys("timeouts", section, DEFAULTS["timeouts"])
+    return {key: _number(f"timeouts.{key}", section[key], high=86400) for key in DEFAULTS["timeouts"]}
 
 
 def validate_app(name: str) -> str:
@@ -658,6 +694,7 @@ def resolve(
         registry=top["registry"],
         strategy=cast(Strategy, chosen_strategy),
         health=_health(cfg["health"]),
+        timeouts=_timeouts(cfg["timeouts"]),
         flyctl=os.environ.get("NIXFLY_FLYCTL") or top["flyctl"],
         targets=top["targets"],
     )

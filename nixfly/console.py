@@ -101,3 +101,22 @@ def progress(label: str) -> Iterator[None]:
         # CI logs: one line per step; the summary table carries the times.
         say(f"→ {label}")
         yield
+
+
+# Whether this run printed its JSON document (``print_json``): ``--json`` prints exactly one.
+_JSON_PRINTED = False
+
+
+def print_json(data: Any) -> None:
+    """The run's one JSON document, on stdout (machine output; everything else goes to stderr)."""
+    import json
+
+    global _JSON_PRINTED
+    _JSON_PRINTED = True
+    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def json_printed() -> bool:
+    return _JSON_PRINTED

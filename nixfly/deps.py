@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nixfly import console
+from nixfly import console, nixhash
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.files import write_atomic
@@ -59,7 +59,6 @@ _MISMATCH = re.compile(
     r"\s*(?:specified|wanted):\s*(?P<specified>\S+)"
     r"\s*got:\s*(?P<got>\S+)"
 )
-_NIX32 = "0123456789abcdfghijklmnpqrsvwxyz"
 _DIGEST_BYTES = {"sha256": 32, "sha512": 64, "sha1": 20}
 
 
@@ -85,24 +84,11 @@ def to_sri(value: str) -> str:
         return value
     if len(digest) == size * 2 and all(c in "0123456789abcdef" for c in digest):
         raw = bytes.fromhex(digest)
-    elif len(digest) == (size * 8 - 1) // 5 + 1 and all(c in _NIX32 for c in digest):
-        raw = _from_nix32(digest, size)
+    elif len(digest) == (size * 8 - 1) // 5 + 1 and all(c in nixhash.BASE32 for c in digest):
+        raw = nixhash.from_base32(digest, size)
     else:
         raw = base64.b64decode(digest)
     return f"{algo}-{base64.b64encode(raw).decode()}"
-
-
-def _from_nix32(text: str, size: int) -> bytes:
-    """Nix's base32 (libutil hash.cc): the last character holds the lowest five bits."""
-    out = bytearray(size)
-    for n, char in enumerate(reversed(text)):
-        digit = _NIX32.index(char)
-        bit = n * 5
-        i, j = divmod(bit, 8)
-        out[i] |= (digit << j) & 0xFF
-        if i + 1 < size:
-            out[i + 1] |= digit >> (8 - j)
-    return bytes(out)
 
 
 def parse_mismatch(stderr: str) -> Mismatch | None:

@@ -87,6 +87,8 @@ def builder(s: Settings) -> Check:
 
 
 def run_checks(s: Settings, runner: Runner) -> list[Check]:
+    # Before any check runs nix: a flake command copies every tracked file into the store.
+    git.refuse_tracked_secrets(runner, s.root)
     nix = Nix(runner, s.root)
     fly = Flyctl(runner, s.flyctl)
     checks: list[Check] = []

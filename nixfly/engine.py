@@ -7,20 +7,22 @@ The steps every target shares live here, once; a ``Target`` (``nixfly.target``) 
 target starts reading its current state as soon as the lock is held, concurrently with the build, so each
 of its steps finds what it needs already read. Every step is idempotent: a second run with nothing changed
 creates nothing and deploys nothing. ``--dry-run`` runs every step as a plan ("would …") and changes nothing.
-A failure after a release was made rolls back (unless ``--no-rollback``); a Ctrl-C never does: it stops,
-says what is live, and how to go back.
+A failure after a release was made rolls back (unless ``--no-rollback``); a Ctrl-C (or TERM, HUP) never
+does: it stops, says what is live, and how to go back. Nor does a failure to write nixfly's own records
+here (a full disk): the run fails (exit 1) saying what was not recorded, and production stays as it is.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
+from pathlib import Path
 
-from nixfly import bundle, console, flytoml, git, lock
+from nixfly import bundle, console, flytoml, git, lock, nix, runner
 from nixfly.buildhost import BuildHost, open_build_host
 from nixfly.config import Settings
-from nixfly.errors import Interrupted, NixflyError
+from nixfly.errors import Interrupted, NixflyError, WriteError
 from nixfly.nix import Built, human_size
 from nixfly.pipeline import Outcome, Pipeline, done, planned, skipped
 from nixfly.runner import Runner
@@ -80,8 +82,9 @@ class Engine:
                 ("bundle", self.bundle),
                 *self.target.deploy_steps(self.candidate, self.build_host, self.options),
             ]
+            steps = [(name, self._bounded(action) if name == "verify" else action) for name, action in steps]
             try:
-                pipeline.run(steps, on_failure=self.target.recover)
+                pipeline.run(steps, on_failure=self._bounded_recovery)
             except Interrupted as exc:
                 step = next((r.step for r in pipeline.records if r.status == "interrupted"), "")
                 note = self.target.interrupted(step)
@@ -92,9 +95,43 @@ class Engine:
             self.target.finish()
         return pipeline
 
+    def _bounded(self, verify: Callable[[], Outcome]) -> Callable[[], Outcome]:
+        """Verify ends within ``health.timeout`` (and one probe's ``http_timeout``) as a whole: its polling
+        stops there, and a command still running then (a hung ``checks list``) is stopped there too."""
+        health = self.s.health
+
+        def bounded() -> Outcome:
+            with runner.deadline(health.timeout + health.http_timeout, "nixfly.health.timeout"):
+                return verify()
+
+        return bounded
+
+    def _bounded_recovery(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
+        """The target's recovery (a rollback: redeploy, then verify) within one redeploy's limit and one
+        verify's, so that a hung read cannot hold a failed deploy open either; none at all when only a local
+        record of a verified release could not be written (``WriteError``)."""
+        s = self.s
+        verified = step == "verify" or any(
+            r.step == "verify" and r.status == "done" for r in pipeline.records
+        )
+        if isinstance(error, WriteError) and verified:
+            # The release passed its health checks; only writing nixfly's record of it on this machine's
+            # disk failed. Production is left as it is, the user is told what was not written, and the run
+            # still fails. (Before verify, a write failure may leave a release half-made: recovered as usual.)
+            error.add_note(
+                f"nothing was rolled back: only nixfly's own record ({Path(error.path).name}) was not "
+                "written; what runs was not changed by that (a later deploy writes it again)"
+            )
+            return
+        seconds = s.timeouts.get("flyctl_deploy", 0) + s.health.timeout + s.health.http_timeout
+        with runner.deadline(seconds, "nixfly.timeouts.flyctl_deploy + nixfly.health.timeout"):
+            self.target.recover(pipeline, step, error)
+
     # --- the steps every target shares ----------------------------------------------------------------------
     def preflight(self) -> Outcome:
         s = self.s
+        git.refuse_tracked_secrets(self.runner, s.root)  # before Nix copies the checkout, or Fly uploads it
+        nix.options()  # an unparseable NIXFLY_NIX_OPTIONS is refused now, not at the first nix call
         errors = [
             m
             for level, m in flytoml.problems(
@@ -135,7 +172,8 @@ class Engine:
             self.built = Built(s.mode.flake_attr, c.store_path, s.out_link, 0, 0, cached=True)
             return skipped(f"--skip-build: using {c.store_path}")
         where = self.build_host.where
-        built = self.build_host.build(s.mode.flake_attr, s.mode.out_link)
+        c.source = self.build_host.pinned()
+        built = self.build_host.build(s.mode.flake_attr, s.mode.out_link, flake=c.source)
         c.built_on = self.build_host.endpoint
         if self.dry:
             return planned(f"would build .#{s.mode.flake_attr}{where}")
@@ -157,8 +195,13 @@ class Engine:
             return skipped("passed before for this exact closure")
         assert self.built is not None
         self.build_host.smoke(self.built)
-        remember(s.state_dir, c.store_path)
         c.smoke = "passed"
+        try:
+            remember(s.state_dir, c.store_path)
+        except WriteError as exc:
+            # Only a later deploy's shortcut is lost: it runs the same tests again.
+            console.warn(f"not recorded that this closure passed: {exc.message}")
+            return done(f"smoke tests passed{where} (not recorded: {exc.message})")
         return done(f"smoke tests passed{where}")
 
     def bundle(self) -> Outcome:

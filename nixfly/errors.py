@@ -8,6 +8,7 @@ own output to raise something more specific. Recovery that ran after a failure i
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from typing import Literal
 
@@ -74,8 +75,44 @@ class CommandError(NixflyError):
         self.stderr = stderr
 
 
-class Interrupted(NixflyError):
-    """The user pressed Ctrl-C; carries where it happened."""
+class WriteError(NixflyError):
+    """A file of this machine could not be written (a full or read-only disk): nixfly's own records, never
+    the release. A deploy never rolls a release back for it."""
 
-    def __init__(self, where: str, hint: str | None = None) -> None:
-        super().__init__(f"interrupted during {where}", hint, exit_code=INTERRUPTED_EXIT)
+    def __init__(self, message: str, hint: str | None = None, *, path: str) -> None:
+        super().__init__(message, hint)
+        self.path = path
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``kill``, a closed terminal, CI cancelling a job), raised where a Ctrl-C would
+    raise ``KeyboardInterrupt``: being its subclass, every path that handles a Ctrl-C (children stopped,
+    lock released, summary, how to go back) handles these too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def interrupt_exit(exc: BaseException) -> int:
+    """The exit code of a run ended by ``exc``: 130 for Ctrl-C, 128 + the signal's number for a ``Stopped``
+    (143 for TERM, 129 for HUP), as a shell reports a program that signal ended."""
+    return 128 + exc.signum if isinstance(exc, Stopped) else INTERRUPTED_EXIT
+
+
+def interrupt_name(exc: BaseException) -> str:
+    """What stopped the run, for messages: "Ctrl-C", "SIGTERM" or "SIGHUP"."""
+    return signal.Signals(exc.signum).name if isinstance(exc, Stopped) else "Ctrl-C"
+
+
+class Interrupted(NixflyError):
+    """A Ctrl-C, SIGTERM or SIGHUP (``cause``) stopped a step; carries where it happened."""
+
+    def __init__(self, where: str, hint: str | None = None, *, cause: BaseException | None = None) -> None:
+        by = "" if cause is None or not isinstance(cause, Stopped) else f" by {interrupt_name(cause)}"
+        super().__init__(
+            f"interrupted{by} during {where}",
+            hint,
+            exit_code=INTERRUPTED_EXIT if cause is None else interrupt_exit(cause),
+        )
+        self.by = "Ctrl-C" if cause is None else interrupt_name(cause)

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nixfly.errors import NixflyError
+from nixfly.errors import NixflyError, WriteError
 
 
 def shown(path: Path) -> str:
@@ -59,9 +59,10 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
     try:
         _write_atomic(path, text, mode)
     except OSError as exc:
-        raise NixflyError(
+        raise WriteError(
             f"cannot write {shown(path)}: {exc.strerror or exc}",
             f"{shown(path.parent)} must be a directory you can write to",
+            path=str(path),
         ) from None
 
 

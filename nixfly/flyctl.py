@@ -11,12 +11,12 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nixfly.errors import CommandError, NixflyError
+from nixfly.errors import CommandError, NixflyError, brief
 from nixfly.runner import REDACT, Completed, Runner
 
 # Reads are retried this many times with backoff; mutating calls never are.
@@ -155,6 +155,125 @@ def parse_json(text: str, what: str) -> Any:
         return json.loads(text[start:])
     except json.JSONDecodeError:
         raise NixflyError(f"flyctl printed unreadable JSON for {what}", "check `flyctl version`") from None
+
+
+# --- the shapes flyctl prints -------------------------------------------------------------------------------
+# Each read's JSON is checked against what flyctl's source prints before anything is taken from it: an answer
+# of another shape (a proxy's page, a changed flyctl, a wrapper) is an error naming the command, never an
+# empty list read as "nothing there". Each checker returns "" when the shape is right, else what is wrong.
+# A Go nil slice prints as ``null``: where flyctl may print one, null reads as an empty list.
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _items(data: Any, what: str, *, nullable: bool = True) -> tuple[list[Any], str]:
+    if data is None and nullable:
+        return [], ""
+    if not isinstance(data, list):
+        return [], f"a JSON {type(data).__name__}, not the list of {what} flyctl prints"
+    return data, ""
+
+
+def _each(data: Any, what: str, check: Callable[[Any], str], *, nullable: bool = True) -> str:
+    items, wrong = _items(data, what, nullable=nullable)
+    for index, item in enumerate(items):
+        if wrong:
+            break
+        if not isinstance(item, dict):
+            return f"{what} #{index + 1} is not an object"
+        wrong = check(item)
+        if wrong:
+            return f"{what} #{index + 1}: {wrong}"
+    return wrong
+
+
+def _text(item: Mapping[str, Any], *keys: str) -> str:
+    """ "" when one of ``keys`` holds a string, else what is missing."""
+    if any(isinstance(item.get(key), str) for key in keys):
+        return ""
+    return f"no {' or '.join(keys)} string"
+
+
+def _release_shape(item: Mapping[str, Any]) -> str:
+    # fly-go types.go ``Release``: no json tags, so PascalCase; Version an int.
+    version = item.get("Version", item.get("version"))
+    return "" if _is_int(version) else "no integer Version"
+
+
+def _check_shape(item: Mapping[str, Any]) -> str:
+    # fly-go machine_types.go ``MachineCheckStatus``: name, status (passing|warning|critical), output.
+    return _text(item, "name") or _text(item, "status")
+
+
+def _machine_shape(item: Mapping[str, Any]) -> str:
+    # fly-go machine_types.go ``Machine``: id, state, region, config …
+    return _text(item, "id")
+
+
+def _status_shape(data: Any) -> str:
+    # status/machines.go renderMachineJSONStatus: one object, PascalCase, Machines a list (nil: null).
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not the app object flyctl prints"
+    if _text(data, "Name", "ID"):
+        return "no Name or ID"
+    if "Version" in data and not _is_int(data["Version"]):
+        return "a Version that is not an integer"
+    return _each(data.get("Machines"), "machine", _machine_shape)
+
+
+def _checks_shape(data: Any) -> str:
+    # checks/list.go runChecksList: map[string][]fly.MachineCheckStatus, a (possibly empty) list per machine.
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not the object of machine ids flyctl prints"
+    for machine, checks in data.items():
+        wrong = _each(checks, "check", _check_shape, nullable=False)
+        if wrong:
+            return f"machine {brief(machine)}: {wrong}"
+    return ""
+
+
+def _object_with(key: str, what: str) -> Callable[[Any], str]:
+    def check(data: Any) -> str:
+        if not isinstance(data, dict):
+            return f"a JSON {type(data).__name__}, not the {what} object flyctl prints"
+        return "" if data.get(key) not in (None, "") else f"no {key}"
+
+    return check
+
+
+SHAPES: dict[str, Callable[[Any], str]] = {
+    # version/version.go: json.Encoder of buildinfo.info (Name, Version, Commit, …).
+    "version": _object_with("Version", "version"),
+    # auth/whoami.go: {"email": user.Email}.
+    "auth whoami": _object_with("email", "user"),
+    "status": _status_shape,
+    # volumes/list.go: []fly.Volume (volume_types.go, json tags: id, name, state, region, …).
+    "volumes list": lambda d: _each(d, "volume", lambda v: _text(v, "id") or _text(v, "name")),
+    # secrets/list.go buildSecretRows: name/digest (Name/Digest before v0.3.178).
+    "secrets list": lambda d: _each(d, "secret", lambda s: _text(s, "name", "Name")),
+    # apps/releases.go runReleases: render.JSON of []fly.Release.
+    "releases": lambda d: _each(d, "release", _release_shape),
+    # apps/list.go runList: render.JSON of []fly.App (fly-go types: no json tags, so PascalCase Name).
+    "apps list": lambda d: _each(d, "app", lambda a: _text(a, "Name")),
+    # platform/regions.go runRegions: []fly.Region (json tags: code, name, deprecated, …).
+    "platform regions": lambda d: _each(d, "region", lambda r: _text(r, "code"), nullable=False),
+    "checks list": _checks_shape,
+}
+
+
+def checked(what: str, data: Any) -> Any:
+    """``data`` when it has the shape ``flyctl <what> --json`` prints (``SHAPES``), else an error naming
+    the command (what it printed is shown cut short, with known secrets masked)."""
+    wrong = SHAPES[what](data) if what in SHAPES else ""
+    if wrong:
+        raise NixflyError(
+            f"flyctl {what} --json printed {REDACT(brief(data))}: {wrong}, not the shape flyctl prints",
+            f"check `flyctl version` (nixfly reads flyctl v0.4.87's output); run `flyctl {what} --json` "
+            "to see what it printed",
+        )
+    return data
 
 
 def parse_deployed(stdout: str) -> Deployed | None:
@@ -321,11 +440,11 @@ class Flyctl:
         """A read's JSON. A missing app is ``AppMissing`` at once; other failures are retried with backoff."""
         first = self._run(*args, "--json", read=True, check=False, quiet=True)
         if first.returncode == 0:
-            return parse_json(first.stdout, what)
+            return checked(what, parse_json(first.stdout, what))
         if APP_MISSING in first.stderr:
             raise AppMissing(f"{what}: {first.stderr.strip().splitlines()[-1]}")
         again = self._run(*args, "--json", read=True, quiet=True, retries=READ_RETRIES - 1)
-        return parse_json(again.stdout, what)
+        return checked(what, parse_json(again.stdout, what))
 
     # --- reads ----------------------------------------------------------------------------------------------
     def version(self) -> str:

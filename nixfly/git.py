@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nixfly.errors import NixflyError
 from nixfly.runner import Runner
+
+# What .gitignore lets through on purpose: a template of the variables, without values.
+TEMPLATES = (".env.example",)
+STATE_DIR = ".nixfly"
 
 
 def _ask(runner: Runner, root: Path, *args: str) -> tuple[int, str]:
@@ -46,3 +51,34 @@ def branch(runner: Runner, root: Path) -> str:
     """The checked-out branch's short name; "" on a detached HEAD (as CI checks a pull request out)."""
     code, out = _ask(runner, root, "symbolic-ref", "--short", "-q", "HEAD")
     return out.strip() if code == 0 else ""
+
+
+def is_secret_file(rel: str) -> bool:
+    """A dotenv secrets file (``.env``, ``.env.fly``, ``.env.<anything>`` but a template) or nixfly's state,
+    at any depth: never to be tracked, since Nix copies every tracked file into the world-readable store."""
+    parts = rel.split("/")
+    name = parts[-1]
+    dotenv = name == ".env" or (name.startswith(".env.") and name not in TEMPLATES)
+    return dotenv or STATE_DIR in parts[:-1]
+
+
+def tracked_secrets(runner: Runner, root: Path) -> list[str]:
+    """The secrets files git tracks (the index included: ``git add -f .env`` counts before any commit);
+    none without git or outside a git checkout."""
+    if not runner.which("git"):
+        return []
+    code, out = _ask(runner, root, "ls-files", "-z", "--cached")
+    return [rel for rel in out.split("\0") if rel and is_secret_file(rel)] if code == 0 else []
+
+
+def refuse_tracked_secrets(runner: Runner, root: Path) -> None:
+    """Stop before Nix copies the checkout (with every tracked file) into the world-readable store."""
+    found = tracked_secrets(runner, root)
+    if found:
+        names = " ".join(found)
+        raise NixflyError(
+            f"git tracks secrets files: {names}; Nix would copy them into the world-readable /nix/store "
+            "(and a commit would publish them)",
+            f"untrack them (the files stay on disk): `git rm --cached {names}`, then commit; "
+            "rotate any secret that was ever committed",
+        )

@@ -57,15 +57,43 @@ def layers(archive: str) -> list[tuple[str, int]]:
         return [(name, tar.getmember(name).size) for name in manifest[0]["Layers"]]
 
 
-def build_on(host: BuildHost, attr: str, out_link: str, here: Runner) -> Built:
-    """The image tarball, built on ``host`` (here or ``--on``) and present here: pushes start here."""
+def holds(archive: str, store_path: str) -> bool:
+    """Whether a layer of the docker-archive ``archive`` carries ``store_path`` (its directory entry)."""
+    wanted = Path(store_path).relative_to("/").as_posix()
+    with tarfile.open(archive) as tar:
+        for name, _ in layers(archive):
+            member = tar.extractfile(name)
+            if member is None:
+                continue
+            # A layer may be compressed ("r:*"); members are read header by header, never whole.
+            with tarfile.open(fileobj=member, mode="r:*") as layer:
+                if any(m.name.removeprefix("./").lstrip("/") == wanted for m in layer):
+                    return True
+    return False
+
+
+def build_on(host: BuildHost, attr: str, out_link: str, here: Runner, *, flake: str = ".") -> Built:
+    """The image tarball, built on ``host`` (here or ``--on``) from ``flake`` (``.`` or a pinned source)
+    and present here: pushes start here."""
     if not attr:
         raise NixflyError(
             "this mode has no image attribute", "set nixfly.modes.<mode>.image_attr in invoke.yaml"
         )
-    built = host.build(attr, out_link)
+    built = host.build(attr, out_link, flake=flake)
     host.fetch(built, here)
     return built
+
+
+def require_tested(archive: str, store_path: str) -> None:
+    """Refuse an image that does not carry the closure the smoke tests ran (``store_path``): it would ship
+    code nobody tested (e.g. ``--skip-build`` after the checkout changed)."""
+    if not holds(archive, store_path):
+        raise NixflyError(
+            f"the image {Path(archive).name} does not hold the tested closure {store_path}: the checkout "
+            "no longer builds what ./result holds",
+            "run `inv deploy` without --skip-build (it builds, tests and ships one closure), "
+            "or restore the checkout ./result was built from",
+        )
 
 
 def push(runner: Runner, archive: str, ref: str, password: str) -> Pushed:

@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from nixfly import console, deps, git
 from nixfly.errors import CommandError, NixflyError
@@ -92,6 +93,24 @@ def parse_closure(data: Any) -> tuple[int, int]:
     return len(entries), sum(parse_path_info(entries, path)[0] for path in entries)
 
 
+def pinned_ref(metadata: Any) -> str:
+    """``nix flake metadata --json``'s answer as a flake reference to exactly that copy of the source.
+
+    ``path`` is the store path Nix copied the checkout to (for a git checkout: the files git shows it) and
+    ``locked.narHash`` names its content; ``path:<store path>?narHash=…`` evaluates the same flake.lock and
+    the same files as that moment's ``.``, whatever the checkout holds later.
+    """
+    path = metadata.get("path") if isinstance(metadata, dict) else None
+    locked = metadata.get("locked") if isinstance(metadata, dict) else None
+    nar_hash = locked.get("narHash") if isinstance(locked, dict) else None
+    if not (isinstance(path, str) and path.startswith("/") and isinstance(nar_hash, str) and nar_hash):
+        raise NixflyError(
+            "`nix flake metadata --json` named no source path and hash",
+            "check `nix --version` (2.8 or newer)",
+        )
+    return f"path:{path}?narHash={quote(nar_hash, safe='')}"
+
+
 @dataclass(frozen=True)
 class Built:
     attr: str
@@ -128,13 +147,18 @@ class Nix:
         fresh: bool = False,
         rebuild: bool = False,
         show_trace: bool = False,
+        flake: str = ".",
     ) -> Built:
-        """``nix build .#attr``; skipped when nothing the flake can see changed since the last build.
+        """``nix build <flake>#attr``; skipped when nothing the flake can see changed since the last build.
+
+        ``flake`` is ``.`` or a ``pinned`` copy of it: what a deploy builds its artifacts from, so the image
+        holds the very closure that was smoke-tested even when the checkout changes in between.
 
         ``fresh`` runs nix even then (nix itself still reuses what is in the store); ``rebuild`` passes
         Nix's own ``--rebuild``: build the attribute's derivation again and fail if the output differs
         from the one in the store (a determinism check, which needs a previous build).
         """
+        git.refuse_tracked_secrets(self.runner, self.root)
         key = self._inputs_key(attr)
         cache_file = self.root / ".nixfly" / f"build-{attr}.json"
         cached = read_record(cache_file)
@@ -149,7 +173,7 @@ class Nix:
             store_path = str(cached["store_path"])
             nar, closure = self.sizes(store_path)
             return Built(attr, store_path, out_link, nar, closure, cached=True)
-        args = ["build", f".#{attr}", "--out-link", str(out_link)]
+        args = ["build", f"{flake}#{attr}", "--out-link", str(out_link)]
         if rebuild:
             args.append("--rebuild")
         if show_trace:
@@ -180,6 +204,22 @@ class Nix:
             write_atomic(cache_file, json.dumps({"key": key, "store_path": store_path}), mode=0o644)
         nar, closure = self.sizes(store_path)
         return Built(attr, store_path, out_link, nar, closure, cached=False)
+
+    def pinned(self) -> str:
+        """The checkout as it is now, copied into the store: a flake reference (``pinned_ref``)."""
+        git.refuse_tracked_secrets(self.runner, self.root)
+        result = self._run("flake", "metadata", "--json", ".", read=True, quiet=True)
+        if result.dry_run:  # a runner that does not read in a dry-run: the build is only planned anyway
+            return "."
+        try:
+            return pinned_ref(json.loads(result.stdout))
+        except json.JSONDecodeError:
+            raise NixflyError("cannot read `nix flake metadata --json`", "check `nix --version`") from None
+
+    def out_path(self, flake: str, attr: str) -> str:
+        """The store path ``<flake>#attr`` would build, by evaluation only (nothing is built)."""
+        result = self._run("eval", "--raw", f"{flake}#{attr}.outPath", read=True, quiet=True)
+        return str(result.stdout).strip()
 
     def sizes(self, store_path: str) -> tuple[int, int]:
         result = self._run("path-info", "-S", "--json", store_path, read=True, quiet=True)

@@ -9,9 +9,7 @@ run ends with ``errors.BUG_EXIT``.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nixfly import console
-from nixfly.errors import BUG_EXIT, Interrupted, NixflyError
+from nixfly.errors import BUG_EXIT, Interrupted, NixflyError, interrupt_name
 from nixfly.runner import REDACT, stop_all
 
 StepStatus = Literal["done", "skipped", "planned", "failed", "interrupted", "not run"]
@@ -147,17 +145,20 @@ class Pipeline:
         try:
             with console.progress(name):
                 outcome = action()
-        except Interrupted:
-            self._record(name, "interrupted", "Ctrl-C", started)
+        except Interrupted as exc:
+            self._record(name, "interrupted", exc.by, started)
             raise
         except NixflyError as exc:
-            self._record(name, "failed", exc.message, started)
+            # An error may carry what one line cannot say (the smoke step's failing tests and their output).
+            table = getattr(exc, "table", None)
+            self._record(name, "failed", exc.message, started, table if isinstance(table, Table) else None)
             raise
-        except KeyboardInterrupt:
-            # Children started from other threads (concurrent reads) are not this thread's to stop.
+        except KeyboardInterrupt as exc:
+            # A Ctrl-C, or SIGTERM/SIGHUP raised as one (errors.Stopped). Children started from other
+            # threads (concurrent reads) are not this thread's to stop.
             stop_all()
-            self._record(name, "interrupted", "Ctrl-C", started)
-            raise Interrupted(name, self.resume_hint or "run the same command again") from None
+            self._record(name, "interrupted", interrupt_name(exc), started)
+            raise Interrupted(name, self.resume_hint or "run the same command again", cause=exc) from None
         except Exception as exc:
             stop_all()
             report = bug_report(f"step {name}", exc)
@@ -203,19 +204,19 @@ class Pipeline:
                 record.table.show()
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
-            # GitHub Actions renders this Markdown on the run's page.
-            with open(step_summary, "a", encoding="utf-8") as handle:
-                handle.write(self.markdown())
+            # GitHub Actions renders this Markdown on the run's page. A copy for people: failing to write it
+            # (a full disk) must not turn the run's own outcome into a crash.
+            try:
+                with open(step_summary, "a", encoding="utf-8") as handle:
+                    handle.write(self.markdown())
+            except OSError as exc:
+                console.warn(f"the summary was not added to GITHUB_STEP_SUMMARY: {exc.strerror or exc}")
         if self.json_summary:
-            json.dump(
+            console.print_json(
                 {
                     "title": self.title,
                     "ok": self.ok,
                     "seconds": round(total, 2),
                     "steps": [r.as_json() for r in self.records],
-                },
-                sys.stdout,
-                indent=2,
+                }
             )
-            sys.stdout.write("\n")
-            sys.stdout.flush()

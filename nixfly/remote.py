@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import logging
 import os
 import shlex
 import socket
@@ -26,7 +27,7 @@ from nixfly import console
 from nixfly.config import validate_env_name
 from nixfly.endpoint import Endpoint
 from nixfly.errors import CommandError, NixflyError
-from nixfly.runner import REDACT, Completed, Runner, display
+from nixfly.runner import REDACT, Completed, Runner, brief_command
 
 if TYPE_CHECKING:
     from fabric import Connection
@@ -66,6 +67,10 @@ def connect(endpoint: Endpoint, *, timeout: float = CONNECT_TIMEOUT) -> Connecti
     from fabric import Config, Connection
 
     where = str(endpoint)
+    # paramiko's transport thread logs what went wrong (tracebacks included) before the caller hears of it;
+    # with no handler configured Python prints that on stderr. The error below says it in one line.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    logging.getLogger("paramiko").propagate = False
     try:
         config = Config(
             runtime_ssh_path=ssh_config_path(), overrides={"runners": {"remote": _remote_runner()}}
@@ -93,6 +98,12 @@ def connect(endpoint: Endpoint, *, timeout: float = CONNECT_TIMEOUT) -> Connecti
             "check the key: `ssh -v` the same host, or set IdentityFile for it in ~/.ssh/config",
         ) from None
     except paramiko.SSHException as exc:
+        # transport.py _check_banner: the peer sent no SSH greeting, or something else.
+        if "protocol banner" in str(exc) or "Indecipherable protocol version" in str(exc):
+            raise NixflyError(
+                f"{conn.host} port {conn.port} does not answer as an SSH server (no SSH greeting)",
+                "check the port: sshd listens on 22 unless its config says otherwise (ssh://user@host:PORT)",
+            ) from None
         if "authentication" in str(exc).lower():
             raise NixflyError(
                 f"no SSH key or agent to log in to {where} as {conn.user}",
@@ -355,7 +366,7 @@ class RemoteRunner(Runner):
             )
         except CommandTimedOut:
             raise CommandError(
-                f"`{display(argv[:3])}…` did not finish within {timeout:g}s on {self.endpoint}",
+                f"`{brief_command(argv)}…` did not finish within {timeout:g}s on {self.endpoint}",
                 hint,
                 kind="timed out",
                 argv=argv,
@@ -363,7 +374,7 @@ class RemoteRunner(Runner):
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self._conn = None
             raise NixflyError(
-                f"lost the SSH connection to {self.endpoint} during `{display(argv[:3])}…`: {_reason(exc)}",
+                f"lost the SSH connection to {self.endpoint} during `{brief_command(argv)}…`: {_reason(exc)}",
                 "check the network and the host, then run the same command again",
             ) from None
         finally:

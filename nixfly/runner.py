@@ -6,7 +6,8 @@ dry-run for anything that changes the world, passes secrets only on stdin, and t
 reads, errors); a subclass replaces only the transport (``_execute``, ``which``), as Fabric's ``Remote``
 does for Invoke's runner.
 
-Children run in their own session so that Ctrl-C reaches nixfly first. Every live child is registered:
+Children run in their own session so that Ctrl-C reaches nixfly first; SIGTERM and SIGHUP are handled as a
+Ctrl-C is (``cli.handle_stop_signals``). Every live child is registered:
 whichever thread started it, ``stop_all`` ends it and everything it started, and a second Ctrl-C during
 that stop cannot skip the final KILL. A Ctrl-C that lands while the main thread starts a child waits until
 the child is registered; after ``stop_all`` no thread starts another.
@@ -23,12 +24,13 @@ import subprocess
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from nixfly import console
+from nixfly.config import DEFAULTS
 from nixfly.errors import CommandError
 
 # Secrets shorter than this are not masked in output: masking "1" or "ab" would shred every line. Values
@@ -116,6 +118,26 @@ def display(argv: Sequence[str]) -> str:
     return REDACT(shlex.join(argv))
 
 
+# A word longer than this is cut in one-line messages (store paths and URLs fit; a huge value does not).
+BRIEF_WORD = 160
+
+
+def brief_command(argv: Sequence[str]) -> str:
+    """The command for a one-line message: its first words, each cut short, and an inline shell script
+    (``sh -c SCRIPT NAME ARGS…``) shown by its size and the words after it, never its text."""
+    words = [str(a) for a in argv]
+    label, tail = "", []
+    if len(words) >= 3 and words[1] == "-c" and ("\n" in words[2] or len(words[2]) > BRIEF_WORD):
+        label, tail = f" <{len(words[2].splitlines())}-line script>", words[3:5]
+    head = words[:2] if label else words[:3]
+
+    def shown(part: list[str]) -> str:
+        cut = [w if len(w) <= BRIEF_WORD else f"{w[: BRIEF_WORD - 1]}…" for w in part]
+        return REDACT(" ".join(shlex.quote(w) for w in cut))
+
+    return shown(head) + label + (f" {shown(tail)}" if tail else "")
+
+
 def failure_line(stderr: str, stdout: str = "") -> str:
     """The telling line of a failed command's output: its last ``Error``/``error:`` line, else the last."""
     lines = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
@@ -126,6 +148,52 @@ def failure_line(stderr: str, stdout: str = "") -> str:
 
 
 Cwd = Path | PurePosixPath
+
+# --- time limits ------------------------------------------------------------------------------------------
+# Seconds a command may run when its caller names no bound, by ``limit_key``: config's documented defaults
+# until a task's settings replace them with the project's ``nixfly.timeouts`` (``set_limits``).
+LIMITS: dict[str, float] = {key: float(value) for key, value in DEFAULTS["timeouts"].items()}
+# flyctl commands that wait for machines to be replaced, started or stopped.
+FLYCTL_LONG = ("deploy", "scale")
+# nix commands that download, build or copy closures.
+NIX_LONG = ("build", "copy", "flake")
+
+
+def set_limits(limits: Mapping[str, float]) -> None:
+    """Use ``limits`` (``nixfly.timeouts``, checked by config) for every later command of this process."""
+    LIMITS.update(limits)
+
+
+def limit_key(argv: Sequence[str], *, remote: bool) -> str:
+    """Which ``nixfly.timeouts`` key bounds ``argv``: by its program, the long-running subcommands apart."""
+    tool = PurePosixPath(argv[0]).name if argv else ""
+    sub = next((a for a in argv[1:] if not a.startswith("-")), "")
+    if tool == "flyctl" or tool == "fly":
+        return "flyctl_deploy" if sub in FLYCTL_LONG else "flyctl"
+    if tool == "nix":
+        # Nix's global options come first (`nix --extra-experimental-features … build`).
+        return "nix_build" if any(a in NIX_LONG for a in argv[1:]) else "nix"
+    if tool.startswith("nix-"):
+        return "nix"
+    if tool in ("skopeo", "git", "ssh"):
+        return tool
+    return "ssh" if remote else "other"
+
+
+# A bound for every command started inside ``deadline``: when it ends, its length, and what it is.
+_DEADLINES: list[tuple[float, float, str]] = []
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """Every command started inside the block ends by ``seconds`` from now (``what`` names that bound in
+    the error): a step bounded as a whole (verify, by ``health.timeout``) cannot be outlasted by one hung
+    call. Process-wide, not per thread: a step's concurrent reads are bounded too."""
+    _DEADLINES.append((time.monotonic() + seconds, seconds, what))
+    try:
+        yield
+    finally:
+        _DEADLINES.pop()
 
 
 @dataclass
@@ -188,32 +256,53 @@ class Runner:
         if self.dry_run and (mutates or not self.reads_in_dry_run):
             console.say(f"{self.label}[dry-run] would run: {shown}")
             return Completed(argv, 0, dry_run=True)
+        key = None
+        if timeout is None:
+            key = limit_key(argv, remote=bool(self.where))
+            timeout = LIMITS[key]
         attempt = 0
         while True:
+            bound, why, cut = timeout, f"nixfly.timeouts.{key}" if key else "", ""
+            if _DEADLINES:
+                ends, seconds, what = min(_DEADLINES)
+                if ends - time.monotonic() < bound:
+                    bound, why = max(0.1, ends - time.monotonic()), what
+                    where = self.where
+                    cut = f"`{brief_command(argv)}…` was stopped{where}: the {seconds:g}s of {what} ran out"
             if _STOPPING.is_set():
                 # stop_all ran (a Ctrl-C): a thread that had not seen it yet must start nothing more.
                 raise CommandError(
-                    f"`{display(argv[:3])}…` was not started{self.where}: stopping after Ctrl-C",
+                    f"`{brief_command(argv)}…` was not started{self.where}: stopping after an interrupt",
                     hint,
                     kind="failed",
                     argv=argv,
                 )
             if not quiet:
                 console.note(f"{self.label}$ {shown}")
-            result = self._execute(
-                argv, stdin=stdin, timeout=timeout, env=env, cwd=cwd, stream=stream, quiet=quiet, hint=hint
-            )
+            try:
+                result = self._execute(
+                    argv, stdin=stdin, timeout=bound, env=env, cwd=cwd, stream=stream, quiet=quiet, hint=hint
+                )
+            except CommandError as exc:
+                if exc.kind != "timed out" or not why:
+                    raise
+                raise CommandError(
+                    cut or f"{exc.message} ({why})",
+                    f"if it is only slow, raise {why} in invoke.yaml" + (f"; {hint}" if hint else ""),
+                    kind="timed out",
+                    argv=argv,
+                ) from None
             if result.stopped:
                 # Ended by stop_all (a Ctrl-C, seen by another thread): not a result to act on, retry or fall
                 # back from: any of those would start the command again.
                 raise CommandError(
-                    f"`{display(argv[:3])}…` was stopped{self.where}", hint, kind="failed", argv=argv
+                    f"`{brief_command(argv)}…` was stopped{self.where}", hint, kind="failed", argv=argv
                 )
             if result.returncode == 0 or not check:
                 return result
             if attempt >= retries:
                 raise CommandError(
-                    f"`{display(argv[:3])}…` failed{self.where} (exit {result.returncode}): "
+                    f"`{brief_command(argv)}…` failed{self.where} (exit {result.returncode}): "
                     f"{failure_line(result.stderr, result.stdout)}",
                     hint,
                     kind="failed",
@@ -222,7 +311,7 @@ class Runner:
                     stderr=result.stderr,
                 )
             delay = self.retry_base_seconds * 2**attempt
-            console.warn(f"{display(argv[:3])} failed (exit {result.returncode}); retrying in {delay:.1f}s")
+            console.warn(f"{brief_command(argv)} failed (exit {result.returncode}); retrying in {delay:.1f}s")
             time.sleep(delay)
             attempt += 1
 
@@ -258,7 +347,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             stop(proc)
             raise CommandError(
-                f"`{display(argv[:3])}…` did not finish within {timeout:g}s and was stopped",
+                f"`{brief_command(argv)}…` did not finish within {timeout:g}s and was stopped",
                 hint,
                 kind="timed out",
                 argv=argv,
@@ -320,6 +409,7 @@ class Runner:
                 raise CommandError(f"{argv[0]}: not executable", hint, kind="not found", argv=argv) from None
             with _LIVE_LOCK:
                 _LIVE.add(proc)
+                _changed_locked()
                 missed = _STOPPING.is_set()
         if missed:
             # stop_all began while another thread was starting this child: its list does not hold it.
@@ -327,27 +417,36 @@ class Runner:
         return proc
 
 
+# The signals nixfly handles as a Ctrl-C: INT (Python's KeyboardInterrupt), and TERM and HUP once
+# ``cli.handle_stop_signals`` made them raise errors.Stopped.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def _interrupt_held() -> Iterator[None]:
-    """A Ctrl-C that lands while a child is being started and registered waits until it is registered.
+    """A Ctrl-C (or TERM, HUP) that lands while a child is being started and registered waits until it is
+    registered.
 
     Raised between the fork and the registration, the KeyboardInterrupt would leave a child that
     ``stop_all`` does not know and nothing stops. Only the main thread gets signals (and may set their
     handlers); elsewhere there is nothing to hold.
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
-        # None: a handler not set from Python, which could not be put back.
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    # Only signals handled from Python: None (set outside Python) could not be put back, and an ignored
+    # or default one raises nothing in this process.
+    handled = [sig for sig in STOP_SIGNALS if callable(signal.getsignal(sig))]
     held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum)) for sig in handled}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if held:
-            # Delivered again to whatever handled it before (Python's: KeyboardInterrupt, from here).
-            signal.raise_signal(signal.SIGINT)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in held[:1]:
+            # Delivered again to whatever handled it before (KeyboardInterrupt or Stopped, from here).
+            signal.raise_signal(signum)
 
 
 def _feed(proc: subprocess.Popen[str], text: str) -> None:
@@ -376,13 +475,56 @@ _STOPPING = threading.Event()
 _STOPPED: weakref.WeakSet[subprocess.Popen[str]] = weakref.WeakSet()
 
 
+# Called with the sessions of the live children whenever one starts or ends (``watch_children``).
+_WATCHERS: list[Callable[[list[int]], None]] = []
+
+
+@contextlib.contextmanager
+def watch_children(watcher: Callable[[list[int]], None]) -> Iterator[None]:
+    """Tell ``watcher`` the sessions of the running children each time that set changes (the deploy lock
+    records them: after a ``kill -9`` of nixfly they run on, and the lock must stay held meanwhile).
+
+    ``watcher`` runs under the registry's lock, from whichever thread started or reaped a child, and must
+    not raise.
+    """
+    with _LIVE_LOCK:
+        _WATCHERS.append(watcher)
+        watcher(_sessions_locked())
+    try:
+        yield
+    finally:
+        with _LIVE_LOCK:
+            _WATCHERS.remove(watcher)
+
+
+def _sessions_locked() -> list[int]:
+    # A child started with start_new_session leads its session: its pid is the session id.
+    return sorted(proc.pid for proc in _LIVE)
+
+
+def _changed_locked() -> None:
+    for watcher in _WATCHERS:
+        watcher(_sessions_locked())
+
+
 def _forget(proc: subprocess.Popen[str]) -> None:
     with _LIVE_LOCK:
-        _LIVE.discard(proc)
+        if proc in _LIVE:
+            _LIVE.discard(proc)
+            _changed_locked()
 
 
-def _session(sid: int) -> Iterator[int]:
-    """Live processes of session ``sid`` (Linux; elsewhere none): children that left the process group too."""
+def live_in_sessions(sessions: Iterable[int]) -> list[int]:
+    """Live (not zombie) processes of this machine in any of ``sessions``, by one pass over /proc (Linux;
+    elsewhere none)."""
+    wanted = {str(sid) for sid in sessions}
+    if not wanted:
+        return []
+    return sorted(pid for pid, sid in _proc_sessions() if sid in wanted)
+
+
+def _proc_sessions() -> Iterator[tuple[int, str]]:
+    """(pid, session id) of every live process."""
     proc_dir = Path("/proc")
     if not proc_dir.is_dir():
         return
@@ -394,8 +536,13 @@ def _session(sid: int) -> Iterator[int]:
         except (OSError, IndexError):
             continue
         # fields[0] is the state (field 3), fields[3] the session id (field 6).
-        if fields[0] != "Z" and fields[3] == str(sid):
-            yield int(entry.name)
+        if fields[0] != "Z":
+            yield int(entry.name), fields[3]
+
+
+def _session(sid: int) -> Iterator[int]:
+    """Live processes of session ``sid`` (Linux; elsewhere none): children that left the process group too."""
+    return iter(live_in_sessions([sid]))
 
 
 def _signal_all(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
@@ -410,9 +557,10 @@ def _signal_all(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
 def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
     """Stop a child started by ``Runner``, and everything in its session: TERM, then KILL after ``grace``.
 
-    A Ctrl-C while this waits does not cut it short: the KILL still happens, then the interrupt is raised.
+    A Ctrl-C (or TERM, HUP) while this waits does not cut it short: the KILL still happens, then that
+    interrupt is raised.
     """
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     try:
         if proc.poll() is not None and not any(_session(proc.pid)):
             return
@@ -426,8 +574,8 @@ def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
                     return
             except subprocess.TimeoutExpired:
                 pass
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:
+                interrupted = exc
                 break
         _signal_all(proc, signal.SIGKILL)
         while True:
@@ -436,12 +584,12 @@ def stop(proc: subprocess.Popen[str], grace: float = GRACE_SECONDS) -> None:
                 break
             except subprocess.TimeoutExpired:
                 break
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:
+                interrupted = exc
     finally:
         _forget(proc)
-    if interrupted:
-        raise KeyboardInterrupt
+    if interrupted is not None:
+        raise interrupted
 
 
 def stop_all() -> None:

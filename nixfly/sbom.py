@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nixfly import nix
+from nixfly import nix, nixhash
 from nixfly.errors import NixflyError
 from nixfly.runner import Runner
 
@@ -38,8 +38,6 @@ NAR_SIZE = "nix:narinfo:nar_size"
 # Where lock files sit inside a store path of the closure: at its top or one directory down
 # (``ai-server-node_modules/bun.lock``, ``ai-server/ai-server/bun.lock``).
 LOCK_GLOBS = ("{name}", "*/{name}")
-# Nix's own base-32 alphabet (no e, o, u, t), for the "sha256:<base32>" hashes older Nix prints.
-NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
 # nix store diff-closures strips an output name from a store name before DrvName: NixOS/nix
 # src/nix/diff-closures.cc, getClosureInfo ("Unfortunately this is ambiguous").
 OUTPUT_SUFFIX = re.compile(r"(.*)-([a-z]+|lib32|lib64)")
@@ -235,24 +233,10 @@ def sha256_hex(nar_hash: str) -> str:
     if not sep or algo != "sha256":
         return ""
     if len(digest) == 52:
-        return _nix_base32_decode(digest).hex()
+        return nixhash.from_base32(digest, 32).hex()
     if len(digest) == 44:
         return base64.b64decode(digest).hex()
     return digest.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", digest) else ""
-
-
-def _nix_base32_decode(text: str) -> bytes:
-    """Nix's base-32 (src/libutil/hash.cc, parseHash32): the last character holds the lowest bits."""
-    size = len(text) * 5 // 8
-    out = bytearray(size)
-    for n, char in enumerate(reversed(text)):
-        digit = NIX_BASE32.index(char)
-        bit = n * 5
-        i, j = divmod(bit, 8)
-        out[i] |= (digit << j) & 0xFF
-        if i + 1 < size:
-            out[i + 1] |= digit >> (8 - j)
-    return bytes(out)
 
 
 # --- lock files ---------------------------------------------------------------------------------------------

@@ -1,14 +1,16 @@
 """Everything nixfly knows about skopeo: pushing a Nix-built image tarball to a registry, no Docker daemon.
 
-Credentials never touch argv: they go into an auth file (0600, in a private temp dir removed afterwards)
-named with ``--authfile``.
+Credentials never touch argv, nor (on Linux) any disk: they go into an in-memory auth file named with
+``--authfile`` (``auth_file``), gone when the push is done or nixfly ends, however it ends.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -37,13 +39,36 @@ def tls_verify(ref: str) -> bool:
 
 @contextmanager
 def auth_file(registry: str, user: str, password: str) -> Iterator[Path]:
-    """A containers-auth.json for one registry, alive only inside the ``with`` block."""
+    """A containers-auth.json for one registry, alive only inside the ``with`` block.
+
+    On Linux it is a sealed in-memory file (``memfd_create``) that skopeo opens as ``/proc/<pid>/fd/<n>``:
+    it is on no disk, so however nixfly ends (``kill -9`` included) nothing of it is left; only processes of
+    this user may open it, as for a 0600 file. Elsewhere: a 0600 file in a private temp directory, removed
+    on every exit nixfly sees (TERM and HUP included).
+    """
     REDACT.add(password)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    text = json.dumps({"auths": {registry: {"auth": token}}})
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("nixfly-registry-auth", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        try:
+            data = text.encode()
+            while data:
+                data = data[os.write(fd, data) :]
+            # Nothing (not even a skopeo that wanted to) can change it from here on.
+            fcntl.fcntl(
+                fd,
+                fcntl.F_ADD_SEALS,
+                fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL,
+            )
+            yield Path(f"/proc/{os.getpid()}/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
     directory = Path(tempfile.mkdtemp(prefix="nixfly-auth-"))
     try:
         path = directory / "auth.json"
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        write_atomic(path, json.dumps({"auths": {registry: {"auth": token}}}), mode=0o600)
+        write_atomic(path, text, mode=0o600)
         yield path
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -120,24 +145,27 @@ class Skopeo:
         ``--digestfile`` is skopeo copy's own record of that digest: the one a deploy pins.
         """
         self._check()
-        digestfile = auth.parent / "digest"
-        try:
-            self.runner.run(
-                [
-                    "skopeo",
-                    "copy",
-                    "--authfile",
-                    str(auth),
-                    "--digestfile",
-                    str(digestfile),
-                    f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
-                    f"docker-archive:{archive}",
-                    f"docker://{ref}",
-                ],
-            )
-        except NixflyError as exc:
-            raise explain(exc.message, ref) from None
-        return digestfile.read_text().strip() if digestfile.is_file() else ""
+        # Not beside the auth file: that is in memory (/proc/<pid>/fd/), where nothing can be created. The
+        # digest is no secret, so a private temp directory (removed on the way out) will do.
+        with tempfile.TemporaryDirectory(prefix="nixfly-digest-") as directory:
+            digestfile = Path(directory) / "digest"
+            try:
+                self.runner.run(
+                    [
+                        "skopeo",
+                        "copy",
+                        "--authfile",
+                        str(auth),
+                        "--digestfile",
+                        str(digestfile),
+                        f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
+                        f"docker-archive:{archive}",
+                        f"docker://{ref}",
+                    ],
+                )
+            except NixflyError as exc:
+                raise explain(exc.message, ref) from None
+            return digestfile.read_text().strip() if digestfile.is_file() else ""
 
     def push_layout(self, layout: Path, name: str, ref: str, auth: Path) -> None:
         """Copy image ``name`` of an OCI layout directory (``oci:DIR:NAME``) to ``ref``, as it is: an

@@ -81,6 +81,9 @@ class Candidate:
     """What this deploy ships, filled in by the shared steps and read by the target's own steps."""
 
     store_path: str = ""
+    # The pinned flake source (``BuildHost.pinned``) the closure was built from; "" with --skip-build.
+    # The image is built from it too, so it holds the closure the smoke tests ran.
+    source: str = ""
     # Where the closure was built (None: here); a host target copies it from there.
     built_on: Endpoint | None = None
     # The secrets bundled for this deploy (in a dry-run: what would be bundled).

@@ -125,10 +125,10 @@ class FlyTarget:
         return [
             ("diff", lambda: self.plan_diff(candidate)),
             *([("regions", self.plan_regions)] if regions else []),
-            ("app", self.ensure_app),
+            ("app", lambda: self.ensure_app(candidate, build)),
             ("volume", self.ensure_volume),
             ("secrets", lambda: self.stage_secrets(candidate.secrets)),
-            ("image", lambda: self.push_image(build)),
+            ("image", lambda: self.push_image(build, candidate)),
             ("release", self.record_release),
             ("deploy", lambda: self.deploy(candidate)),
             ("verify", lambda: self.verify(candidate)),
@@ -200,8 +200,12 @@ class FlyTarget:
             healthy.table(self._title(version)),
         )
 
-    def ensure_app(self) -> Outcome:
+    def ensure_app(self, candidate: Candidate | None = None, build: BuildHost | None = None) -> Outcome:
+        """The app, made when missing: the first step that changes Fly, so every input this deploy will
+        send is checked first (``check_inputs``)."""
         s = self.s
+        if candidate is not None and build is not None:
+            self.check_inputs(candidate, build)
         if self._exists():
             return skipped(f"{s.app} exists")
         self.fly.create_app(s.app, s.org)
@@ -220,6 +224,39 @@ class FlyTarget:
         what = f"volume {name} ({s.mode.volume_size_gb} GB, {s.region})"
         return planned(f"would create {what}") if self.dry else done(f"created {what}")
 
+    def check_inputs(self, candidate: Candidate, build: BuildHost) -> None:
+        """Everything this deploy will send to Fly that can be refused now, before anything changes: what
+        ships is the closure the smoke tests ran (``_require_tested_source``), the secrets (required ones
+        present and non-empty, each one flyctl can carry) and, when a volume will be made, its region (one
+        Fly offers: flyctl v0.3.196+ drops deprecated regions from ``platform regions`` and refuses them
+        in ``volumes create`` with ``region X not found``, internal/prompt/prompt.go
+        ``PlatformRegions``/``Region``)."""
+        self._require_tested_source(build, candidate)
+        if candidate.secrets is not None:
+            self._check_secrets(candidate.secrets)
+        s = self.s
+        volume = s.mode.volume
+        if volume and (not self._exists() or plan.existing_volume(self._seen().volumes(), volume) is None):
+            offered = self.fly.regions()
+            if s.region not in offered:
+                raise NixflyError(
+                    f"region {s.region} is not one Fly offers (deprecated or unknown): the volume "
+                    f"{volume} cannot be made there",
+                    "pick another with --region or primary_region in the fly toml; "
+                    "`flyctl platform regions` lists them",
+                )
+
+    def _check_secrets(self, values: dict[str, str]) -> None:
+        s = self.s
+        missing = [k for k in s.mode.required_secrets if not values.get(k)]
+        if missing:
+            raise NixflyError(
+                f"{s.env_file.name} lacks required secrets: {', '.join(missing)}",
+                "set them in .env or the environment, then `inv bundle`",
+            )
+        # Refuses any value the flyctl in use cannot carry, before anything is sent.
+        encode_all(values, self._seen().flyctl_release())
+
     def stage_secrets(self, values: dict[str, str] | None = None, *, stage: bool = True) -> Outcome:
         s = self.s
         if values is None:
@@ -228,14 +265,8 @@ class FlyTarget:
                 console.warn(warning)
             if not os.path.lexists(s.env_file):
                 raise NixflyError(f"{s.env_file.name} not found", "run `inv bundle`")
-        missing = [k for k in s.mode.required_secrets if not values.get(k)]
-        if missing:
-            raise NixflyError(
-                f"{s.env_file.name} lacks required secrets: {', '.join(missing)}",
-                "set them in .env or the environment, then `inv bundle`",
-            )
+        self._check_secrets(values)
         release = self._seen().flyctl_release()
-        encode_all(values, release)  # refuses any value this flyctl cannot carry before anything is sent
         if not self._exists() and not self.dry:
             raise NixflyError(f"app {s.app} does not exist yet", "run `inv apps.create` or `inv deploy`")
         remote = set() if self.created else {secret.name for secret in self._seen().secrets()}
@@ -250,18 +281,24 @@ class FlyTarget:
         prints.record(changed)
         return done(f"{'staged' if stage else 'set'} {names}")
 
-    def push_image(self, build: BuildHost) -> Outcome:
-        """builder=image: the mode's OCI image from Nix, pushed with skopeo unless the registry has it."""
+    def push_image(self, build: BuildHost, candidate: Candidate) -> Outcome:
+        """builder=image: the mode's OCI image from Nix, built from the source the closure was built from
+        (with --skip-build: the checkout now, then checked to hold that closure), pushed with skopeo unless
+        the registry has it."""
         s = self.s
         if s.builder != "image":
             return skipped(
                 f"builder is nixpacks ({s.mode.nixpacks_config}; Fly's remote builder makes the image)"
             )
-        built = image.build_on(build, s.mode.image_attr, f"{s.mode.out_link}-image", self.runner)
+        flake = candidate.source or build.pinned()
+        out_link = f"{s.mode.out_link}-image"
+        built = image.build_on(build, s.mode.image_attr, out_link, self.runner, flake=flake)
         if self.dry:
             return planned(
                 f"would build .#{s.mode.image_attr}{build.where} and push it to {s.registry}/{s.app}"
             )
+        if candidate.store_path:
+            image.require_tested(built.store_path, candidate.store_path)
         tag = image.reference(s.registry, s.app, built.store_path)
         pushed = image.push(self.runner, built.store_path, tag, self.fly.registry_password())
         if not pushed.digest:
@@ -274,6 +311,30 @@ class FlyTarget:
         if live is not None and live.image_ref == ref:
             return skipped(f"already in registry: {ref} is what runs now")
         return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref} (tag {tag})")
+
+    def _require_tested_source(self, build: BuildHost, candidate: Candidate) -> None:
+        """Refuse, before Fly changes, a deploy whose artifact would not be the smoke-tested closure: the
+        checkout now (what Fly's nixpacks builder uploads, or what the image is built from after
+        --skip-build) must evaluate to it. The image builder builds from ``candidate.source`` when the
+        closure was built in this run; the image's layers are checked too (``image.require_tested``)."""
+        s = self.s
+        if self.options.skip_smoke or not candidate.store_path or build.endpoint is not None:
+            return  # nothing was tested here; with --on the build host's copy is what was tested
+        if s.builder == "image" and candidate.source:
+            return
+        now = build.pinned()
+        if now == candidate.source:
+            return
+        attr = s.mode.flake_attr
+        if build.out_path(now, attr) != candidate.store_path:
+            ships = "Fly's builder" if s.builder == "nixpacks" else "the image"
+            raise NixflyError(
+                f"the checkout no longer builds the tested closure {candidate.store_path} "
+                f"(.#{attr} changed since it was built): {ships} would ship untested code",
+                "run `inv deploy` without --skip-build, or restore the checkout ./result was built from",
+            )
+        if s.builder == "image":
+            candidate.source = now  # the image is built from this very source, which builds the closure
 
     def record_release(self) -> Outcome:
         if not self._exists():

@@ -139,6 +139,8 @@ class FleetTarget:
         self.reached: list[HostTarget] = []
         self.failed: list[HostTarget] = []
         self.reports: dict[str, HostReport] = {}
+        # Filled by ``rollback``: the per-host table (before, after, result), also when it failed.
+        self.rollback_table: Table | None = None
 
     @property
     def dry(self) -> bool:
@@ -375,9 +377,11 @@ class FleetTarget:
         return "\n".join(parts)
 
     def rollback(self, to: int) -> str:
-        """Each host, one after another, back to generation ``to`` (default: its previous healthy one).
+        """Every host back to generation ``to`` (default: each one's previous healthy one), or none.
 
-        Every host's lock is taken first; a host whose rollback fails is restored and stops the run.
+        Every host's lock is taken first; then host after host switches and is verified. When one fails,
+        it and every host already switched go back to what they ran before (at once, each verified again):
+        the group never ends mixed. Ends with the per-host table (``rollback_table``), also on failure.
         """
         generations = each(self.members, lambda m: m.rollback_generation(to))
         failed = failures(self.members, generations)
@@ -392,19 +396,58 @@ class FleetTarget:
         revision = git.revision(self.here, self.s.root)
         with lock.held(self.s.state_dir, self.s.app, revision, command):
             self.lock_all(command)
-            lines = []
-            for index, (member, generation) in enumerate(plan):
+            self._record_before()
+            switched: list[HostTarget] = []
+            for member, generation in plan:
+                report = self.reports[member.name]
                 try:
-                    detail = member.go_back(generation)
-                    lines.append(f"generation {generation} live on {member.name}: {detail}")
+                    member.activation.switch_to(generation)
                 except NixflyError as exc:
-                    if index:
-                        exc.add_note(f"rolled back before it: {', '.join(m.name for m, _ in plan[:index])}")
-                    rest = [m.name for m, _ in plan[index + 1 :]]
-                    if rest:
-                        exc.add_note(f"not reached, left as they were: {', '.join(rest)}")
+                    report.after, report.result = _generation(generation), f"FAILED: {exc.message}"
+                    try:
+                        self._undo_rollback([member, *switched[::-1]], exc)
+                    finally:
+                        self.rollback_table = self._table()
                     raise
-        return "\n".join(lines)
+                report.after, report.result = _generation(generation), "rolled back, healthy"
+                switched.append(member)
+            self.rollback_table = self._table()
+        return f"{self.s.app} rolled back on {len(plan)} hosts: " + ", ".join(
+            f"{m.name} ({_generation(g)})" for m, g in plan
+        )
+
+    def _record_before(self) -> None:
+        """Each host's live generation before a rollback: its table's "before", and where it goes back."""
+        lives = each(self.members, lambda m: m.activation.records().live)
+        for member, live in zip(self.members, lives, strict=True):
+            number = None if isinstance(live, NixflyError) or live is None else live.generation
+            self.reports[member.name] = HostReport(before=_generation(number), after=_generation(number))
+
+    def _undo_rollback(self, back: list[HostTarget], error: NixflyError) -> None:
+        """A group rollback failed on ``back[0]``: it and the hosts switched before it return, at once, to
+        what they ran before; ``error`` says where each host ended."""
+        outcomes = each(back, lambda m: m.activation.restore(NixflyError("")))
+        restored, broken = [], []
+        for member, outcome in zip(back, outcomes, strict=True):
+            report = self.reports[member.name]
+            was_failed = member is back[0]
+            if isinstance(outcome, NixflyError) or outcome.status == "failed":
+                detail = outcome.message if isinstance(outcome, NixflyError) else outcome.detail
+                report.after = "?"
+                report.result = (f"{report.result}; " if was_failed else "") + f"going back FAILED: {detail}"
+                broken.append(f"{member.name}: {detail}")
+                continue
+            report.after = report.before if outcome.status == "done" else "stopped"
+            report.result = (f"{report.result}; " if was_failed else "") + "back where it started"
+            restored.append(f"{member.name} ({report.after})")
+        if restored:
+            error.add_note(f"the group rollback is undone, back where they started: {', '.join(restored)}")
+        untouched = [m.name for m in self.members if m not in back]
+        if untouched:
+            error.add_note(f"not reached, left as they were: {', '.join(untouched)}")
+        if broken:
+            error.add_note(f"going back FAILED on {'; '.join(broken)}")
+            error.hint = f"the group is mixed: `inv status --target {self.spec}` shows each host"
 
     def stop(self) -> str:
         """Every host's process, at once, once every host's lock is held."""

@@ -9,12 +9,18 @@ arguments as separate words (``sh -c SCRIPT nixfly-service CMD ARGS…``), never
   HOME, TMPDIR, then the release's variables): the deployer's own environment (tokens included) must not
   leak into the app. The release's variables arrive on stdin as ``export NAME='value'`` lines, because
   secrets must never be on a command line.
-* running: the pidfile holds the session id and its leader's start time. The release runs while any
-  process of that session lives (zombies do not count: a container's init may never reap them). A pid
-  that now belongs to another process (different start time: reboot, reuse) means not running, so a
-  stale pidfile can never make nixfly signal a stranger. Read from /proc: Linux only, like Fly's Machines.
-* stop: TERM to the process group, wait up to the grace period, then KILL every process left in the
-  session (children that made process groups of their own included).
+* start waits until the program leads its own session (or has ended) before it records it: the pidfile
+  then names a session that exists. If that takes longer than START_SECONDS, it kills the program and fails
+  (returning a pid whose session did not exist yet made nixfly believe it had exited, and stop it never).
+* The release's processes: every live process (zombies do not count: a container's init may never reap
+  them) of the pidfile's session, and every process whose environment holds ``NIXFLY_SERVICE=<pidfile>``.
+  start puts that marker in the release's environment, so it is inherited by whatever the release starts,
+  and also finds a process that left the session (a daemon that called setsid, like `epmd -daemon`) or a
+  release whose pidfile was lost. The pidfile holds the session id and its leader's start time; a pid that
+  now belongs to another process (different start time: reboot, reuse) names no session, so a stale
+  pidfile can never make nixfly signal a stranger. Read from /proc: Linux only, like Fly's Machines.
+* stop: TERM to the session's process group and to every marked process outside the session, wait up to
+  the grace period, then KILL every process of the release that is left.
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from nixfly.hosts.machine import Host
 
 # The line start writes to the log before each start: where one run's output begins.
 START_MARK = "nixfly: starting"
+# How long a start may take to reach its `exec setsid` (eval of the exports, then exec): normally a few ms.
+START_SECONDS = 30
 
 SCRIPT = r"""
 set -eu
-# Unquoted ${stat…}, ${line…} and $left split /proc fields and pid lists on purpose (no glob characters).
+# Unquoted ${stat…}, ${line…}, $left, $(marked) and $(outside) split /proc fields and pid lists on purpose
+# (no glob characters).
 
 field() { # field() PID N: field N (>= 3) of /proc/PID/stat, or fail
   stat=$(cat "/proc/$1/stat" 2> /dev/null) || return 1
@@ -45,6 +54,7 @@ settled() { # true once process $1 leads its own session, or is gone
 }
 
 in_session() { # pids of live (non-zombie) processes in session $sid
+  [ -n "$sid" ] || return 0
   for f in /proc/[0-9]*/stat; do
     read -r line 2> /dev/null < "$f" || continue
     p=${f#/proc/}
@@ -53,25 +63,50 @@ in_session() { # pids of live (non-zombie) processes in session $sid
   done
 }
 
-running() { # the session id in pidfile $1 while that session has live processes, else nothing
-  [ -r "$1" ] || return 0
-  read -r sid started < "$1" || true
-  case ${sid:-x} in *[!0-9]*) return 0 ;; esac
-  if now=$(field "$sid" 22); then
-    [ "$now" = "${started:-}" ] || return 0 # the pid belongs to another process now
+marked() { # pids of live processes whose environment holds NIXFLY_SERVICE=$pidfile (a zombie's is empty)
+  grep -lxzF -e "NIXFLY_SERVICE=$pidfile" /proc/[0-9]*/environ 2> /dev/null |
+    while IFS=/ read -r _ _ p _; do echo "$p"; done
+}
+
+members() { # every live process of the release, one pid a line
+  { in_session; marked; } | sort -nu
+}
+
+outside() { # marked processes that left session $sid (or all of them, with no session known)
+  for p in $(marked); do
+    [ "$(field "$p" 6 || true)" = "$sid" ] || echo "$p"
+  done
+}
+
+load() { # sid := the session id in the pidfile, unless that pid belongs to another process now
+  sid=""
+  [ -r "$pidfile" ] || return 0
+  read -r recorded started < "$pidfile" || true
+  case ${recorded:-x} in *[!0-9]*) return 0 ;; esac
+  if now=$(field "$recorded" 22); then
+    [ "$now" = "${started:-}" ] || return 0
   fi
-  if [ -n "$(in_session)" ]; then echo "$sid"; fi
+  sid=$recorded
 }
 
 cmd=$1
 shift
 case $cmd in
-pid)
-  running "$1"
+pid) # pidfile: the session id while the release runs (or a pid of it, if its session is gone), else nothing
+  pidfile=$1
+  load
+  if [ -n "$(in_session)" ]; then
+    echo "$sid"
+  else
+    left=$(members)
+    if [ -n "$left" ]; then set -- $left && echo "$1"; fi
+  fi
   ;;
-start) # pidfile log workdir program; stdin: export lines
-  pidfile=$1 log=$2 workdir=$3 program=$4
-  if [ -n "$(running "$pidfile")" ]; then echo "already running: $(cat "$pidfile")" >&2; exit 3; fi
+start) # pidfile log workdir program start-seconds; stdin: export lines
+  pidfile=$1 log=$2 workdir=$3 program=$4 start_seconds=$5
+  load
+  left=$(members)
+  if [ -n "$left" ]; then echo "already running: pids" $left >&2; exit 3; fi
   command -v setsid > /dev/null || { echo "setsid not found (util-linux)" >&2; exit 127; }
   [ -x "$program" ] || { echo "$program is not an executable" >&2; exit 126; }
   mkdir -p "${pidfile%/*}" "${log%/*}" "$workdir"
@@ -80,12 +115,17 @@ start) # pidfile log workdir program; stdin: export lines
   cd "$workdir"
   printf '%s nixfly: starting %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$program" >> "$log"
   exec 3<&0
-  env -i PATH="$PATH" HOME="$HOME" TMPDIR="${TMPDIR:-/tmp}" \
+  env -i PATH="$PATH" HOME="$HOME" TMPDIR="${TMPDIR:-/tmp}" NIXFLY_SERVICE="$pidfile" \
     sh -c 'eval "$(cat)"; exec setsid "$0" < /dev/null' "$program" <&3 3<&- >> "$log" 2>&1 &
   pid=$!
   # Until the child has called setsid it is not yet the leader of session $pid: wait for that (or its end).
   ticks=0
-  while [ "$ticks" -lt 100 ] && ! settled "$pid"; do
+  until settled "$pid"; do
+    if [ "$ticks" -ge $((start_seconds * 20)) ]; then
+      kill -KILL "$pid" $(marked) 2> /dev/null || true # what its eval runs is marked too
+      echo "$program did not get a session of its own within ${start_seconds}s: killed it" >&2
+      exit 4
+    fi
     sleep 0.05
     ticks=$((ticks + 1))
   done
@@ -94,24 +134,25 @@ start) # pidfile log workdir program; stdin: export lines
   ;;
 stop) # pidfile grace-seconds
   pidfile=$1 grace=$2
-  sid=$(running "$pidfile")
-  if [ -z "$sid" ]; then
+  load
+  if [ -z "$(members)" ]; then
     rm -f "$pidfile"
     echo "not running"
     exit 0
   fi
-  kill -TERM "-$sid" 2> /dev/null || true
+  if [ -n "$sid" ]; then kill -TERM "-$sid" 2> /dev/null || true; fi
+  kill -TERM $(outside) 2> /dev/null || true
   ticks=0
-  while [ -n "$(in_session)" ] && [ "$ticks" -lt "$((grace * 10))" ]; do
+  while [ -n "$(members)" ] && [ "$ticks" -lt "$((grace * 10))" ]; do
     sleep 0.1
     ticks=$((ticks + 1))
   done
-  left=$(in_session)
+  left=$(members)
   if [ -n "$left" ]; then
     # The group first (a child started after the listing is in it), then whoever left the group.
-    kill -KILL "-$sid" 2> /dev/null || true
+    if [ -n "$sid" ]; then kill -KILL "-$sid" 2> /dev/null || true; fi
     kill -KILL $left 2> /dev/null || true
-    echo "killed after ${grace}s: $left"
+    echo "killed after ${grace}s:" $left
   else
     echo "stopped"
   fi
@@ -145,8 +186,9 @@ def start(
     workdir: PurePosixPath,
     program: PurePosixPath,
     exports: str,
+    start_seconds: int = START_SECONDS,
 ) -> int:
-    args = [str(pidfile), str(log), str(workdir), str(program)]
+    args = [str(pidfile), str(log), str(workdir), str(program), str(start_seconds)]
     out = _sh(host, f"start {program}", "start", *args, stdin=exports)
     return int(out.strip()) if out.strip().isdigit() else 0
 

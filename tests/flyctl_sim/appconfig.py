@@ -144,15 +144,18 @@ def group_autostop(cfg: Config, group: str) -> str:
 
 
 def group_min_running(cfg: Config, group: str) -> int:
-    """min_machines_running of the group's services (the largest when several set it). UNVERIFIED how the
-    proxy combines several services; fly docs: it applies in the PRIMARY region only."""
+    """min_machines_running of the group's services (the largest when several set it). Fly Proxy applies it,
+    not flyctl (which only copies it into each service): fly docs reference/fly-proxy-autostop-autostart say
+    it counts in the PRIMARY region only and do not say how several services combine; the largest keeps
+    the most machines running."""
     values = [int(s["min_machines_running"] or 0) for s in services_for(cfg, group)]
     return max(values, default=0)
 
 
 def group_autostart(cfg: Config, group: str) -> bool:
-    """Whether the proxy starts a stopped machine of the group on a request. UNVERIFIED default when
-    ``auto_start_machines`` is unset: true (fly docs' examples; the proxy's default is not in flyctl)."""
+    """Whether the proxy starts a stopped machine of the group on a request. Unset ``auto_start_machines``
+    is true: the proxy's default, not in flyctl's source; fly docs apps/autostart-stop "Default values":
+    "auto_start_machines = true and auto_stop_machines = false"."""
     return any(s["autostart"] is not False for s in services_for(cfg, group))
 
 

@@ -140,6 +140,12 @@ def edit(home: PathLike) -> Iterator[State]:
         yield st
 
 
+def deprecate_region(home: PathLike, code: str) -> None:
+    """The API marks ``code`` deprecated (fly-go ``Region.Deprecated``)."""
+    with edit(home) as st:
+        st["deprecated_regions"] = sorted({*st.get("deprecated_regions", []), code})
+
+
 def set_version(home: PathLike, version: str) -> None:
     """The flyctl version the simulator claims to be (``secrets list -j`` shape, ``version``...)."""
     with edit(home) as st:
@@ -398,8 +404,9 @@ def set_latency(home: PathLike, seconds: float) -> None:
 
 def set_build_output(home: PathLike, stdout: str | None = None, stderr: str = "") -> None:
     """What a source build (``--nixpacks``, buildpacks, Dockerfile) prints besides flyctl's own lines.
-    Default (``stdout=None``): a build step's lines with braces on stdout (``deploy.DEFAULT_BUILD_STDOUT``),
-    so a client reading the release JSON must find its line rather than decode from the first ``{``.
+    Default (``stdout=None``): a build step's lines with braces on stdout (``deploy.DEFAULT_BUILD_STDOUT``;
+    stderr for a Dockerfile build, as flyctl's BuildKit display), so a client reading the release JSON must
+    find its line rather than decode from the first ``{``.
     ``stdout=""`` prints none."""
     with edit(home) as st:
         st["build_output"] = None if stdout is None and not stderr else {"stdout": stdout, "stderr": stderr}

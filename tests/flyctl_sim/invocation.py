@@ -16,6 +16,7 @@ from flyctl_sim.state import State
 
 # The message flyctl's RequireAppName preparer gives when -a, FLY_APP and fly.toml all lack an app name
 # (chosen: the text flyctl prints, as widely quoted; the brief allowed any message of this style).
+EXPLICIT_CONFIG_CHECKED_SINCE = (0, 4, 80)  # `git log -S` on command.go: #4699, first tagged in v0.4.80
 MISSING_APP_NAME = (
     "the config for your app is missing an app name, add an app field to the fly.toml file or specify with "
     "the -a flag"
@@ -116,15 +117,29 @@ class Invocation:
         return appconfig.config_path(self.cwd, flag_value, workdir)
 
     def local_config(self) -> appconfig.Config:
-        """fly.toml for app-name lookup. UNVERIFIED: flyctl reads a missing ``--config`` file as an empty
-        config here (only ``deploy`` insists the file exists); a malformed one is an error."""
+        """fly.toml for app-name lookup (command.go ``LoadAppConfigIfPresent``): a missing ./fly.toml is no
+        config, a malformed one an error; a missing ``--config`` path is an error since v0.4.80 (#4699,
+        "Detect missing explicit config"), before that it was skipped like a missing ./fly.toml. A ``-c DIR``
+        is read as a file first (appConfigFilePaths lists DIR before DIR/fly.toml; os.ReadFile fails with
+        EISDIR, not ErrNotExist), so it is an error, not DIR/fly.toml."""
         path = self.config_file()
+        flag_value = self.parsed.values.get("config", "") or ""
+        if flag_value and (self.cwd / flag_value).is_dir():
+            raise FlyError(f"failed loading app config from {flag_value}: read {flag_value}: is a directory")
         if not path.is_file():
+            if flag_value and self.version() >= EXPLICIT_CONFIG_CHECKED_SINCE:
+                raise FlyError(
+                    f"config file not found at specified path: {flag_value} (also tried: "
+                    f"{os.path.join(flag_value, 'fly.toml')})"
+                )
             return {}
         return appconfig.load(path)
 
     def app_name(self, cfg: appconfig.Config | None = None) -> str:
-        """``-a/--app``, then ``FLY_APP``, then ``app`` in fly.toml (``-c`` or ./fly.toml)."""
+        """``-a/--app``, then ``FLY_APP``, then ``app`` in fly.toml (``-c`` or ./fly.toml). command.go
+        ``RequireAppName`` loads the config first, so a missing ``-c`` file fails even with ``-a``."""
+        if cfg is None and self.parsed.values.get("config"):
+            cfg = self.local_config()
         name = self.parsed.values.get("app") or self.env.get("FLY_APP", "")
         if not name:
             loaded = self.local_config() if cfg is None else cfg
@@ -143,6 +158,8 @@ class Invocation:
         return record
 
     def check_scope(self, app: str | None) -> None:
-        """App-scoped deploy tokens work on their own app only. UNVERIFIED wording: ``unauthorized``."""
+        """App-scoped deploy tokens work on their own app only (a deploy token's ``apps list`` fails:
+        simonw/datasette.io#188). The refusal is the API's, not in flyctl's source; ``unauthorized`` is the
+        simulator's stand-in for its 401 text, which no public source quotes."""
         if self.token_app is not None and app != self.token_app:
             raise FlyError("unauthorized")

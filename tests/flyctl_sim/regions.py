@@ -1,11 +1,17 @@
 """Fly.io regions the simulator knows: code → (name, geo region), as ``fly platform regions`` lists them.
 
 Codes outside this table are refused the way the API refuses them (``region X not found``). The names and
-geo regions are Fly's own (fly docs reference/regions; fly-go types.go ``GeoRegion``); none is marked
-``deprecated`` (flyctl hides deprecated regions from ``platform regions``).
+geo regions are Fly's own (fly docs reference/regions; fly-go types.go ``GeoRegion``). Which regions
+are deprecated is the API's to say (fly-go ``Region.Deprecated``); none is by default, and a test marks one
+with ``control.deprecate_region``. flyctl v0.3.196+ (commit 10bb78d0, "Filter deprecated regions") drops
+them from ``platform regions`` and from the regions ``--region`` may name (internal/prompt/prompt.go
+``PlatformRegions``, ``Region``: ``region X not found``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 NORTH_AMERICA, SOUTH_AMERICA, EUROPE, ASIA_PACIFIC, AFRICA = (
     "north_america",
@@ -54,3 +60,12 @@ REGION_INFO: dict[str, tuple[str, str]] = {
 }
 
 REGIONS = frozenset(REGION_INFO)
+
+
+def deprecated(st: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(st.get("deprecated_regions") or ())
+
+
+def offered(st: Mapping[str, Any]) -> frozenset[str]:
+    """The codes ``--region`` may name: known and not deprecated."""
+    return REGIONS - deprecated(st)

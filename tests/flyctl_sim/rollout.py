@@ -37,7 +37,10 @@ from flyctl_sim.health import CRASHED, FAILED_STATE, HEALTHY, UNHEALTHY
 from flyctl_sim.state import State
 
 FLYCTL_VERSION_META = "flyctl_sim"
-DEFAULT_REGION = "iad"  # UNVERIFIED: a deploy with no primary_region anywhere lands in iad (Ashburn).
+# No primary_region anywhere: flyctl sends an empty region (machines_launchinput.go launchInputForLaunch) and
+# the Machines API picks one, "the nearest available region" (its CreateMachineRequest schema; not in flyctl's
+# source). Users far from Ashburn report iad (superfly/flyctl#1640, remix-run/indie-stack#213): the stand-in.
+DEFAULT_REGION = "iad"
 DEFAULT_MAX_UNAVAILABLE = 0.33  # deploy/machines.go DefaultMaxUnavailable
 # fly-go machine_types.go (*Machine).IsActive: State != destroyed && State != destroying; ListActive and
 # ListFlyAppsMachines (flaps/flaps_machines.go) keep the machines it is true for.
@@ -458,9 +461,10 @@ def proxy_idle(state: State, app: dict[str, Any]) -> list[str]:
     """Fly Proxy with no traffic (fly docs reference/fly-proxy-autostop-autostart): for machines whose
     services set ``auto_stop_machines`` to stop/suspend, every started machine above
     ``min_machines_running`` is stopped (suspended); min_machines_running counts in the PRIMARY region
-    only, so other regions go to zero. UNVERIFIED: which machines the proxy keeps (the simulator keeps
-    the oldest) and that it settles at once (the real proxy stops one machine per region every few
-    minutes). Returns the ids it stopped."""
+    only, so other regions go to zero. Fly Proxy is not open source and flyctl has no part in this: which
+    machines it keeps is not documented (the simulator keeps the oldest), and the real proxy stops one
+    machine per region every few minutes (the same docs page) where the simulator settles at once.
+    Returns the ids it stopped."""
     now = clock.rfc3339()
     stopped: list[str] = []
     kept: dict[tuple[str, str], int] = {}
@@ -479,7 +483,7 @@ def proxy_idle(state: State, app: dict[str, Any]) -> list[str]:
         stop_machine(machine, mode, now)
         running = sum(1 for m in active(app) if m["state"] == "started" and (group_of(m), m["region"]) == key)
         total = sum(1 for m in active(app) if (group_of(m), m["region"]) == key)
-        logstore.append(  # UNVERIFIED wording of fly-proxy's log line
+        logstore.append(  # fly-proxy's log line: its wording is the simulator's, no public source quotes it
             state,
             app["name"],
             f"App {app['name']} has excess capacity, autostopping machine {machine['id']}. {running} out of "
@@ -498,7 +502,8 @@ def autostop_enabled(state: State, app: str) -> bool:
 
 def route(state: State, app_name: str, *, start: bool) -> tuple[int, dict[str, str]]:
     """What ``GET https://APP.fly.dev/health`` answers through Fly Proxy: from a STARTED machine serving the
-    app's services (one passing its checks when there is one; UNVERIFIED tie-break: the oldest); with none
+    app's services (one passing its checks when there is one; the proxy's tie-break is not documented, the
+    simulator takes the oldest); with none
     started and ``auto_start_machines``, the proxy starts a stopped/suspended one first (``start=True``
     changes state; ``False`` only predicts). The app's answer: 200 ``{"status":"ok","release":REF}`` when its
     health passes, else 503 ``{"status":"unhealthy","release":REF}``; REF is the machine's FLY_IMAGE_REF
@@ -742,9 +747,7 @@ class Deployment:
             "image_ref": self.args.image_ref,
             "user_email": self.args.user_email,
             "created_at": self.now,
-            "evaluation_id": ids.node_id(),
             "healthy": False,
-            "metadata": None,
         }
         self.app["releases"].append(release)
         self.app["config"] = self.cfg  # the release carries the config definition (FromRemoteApp reads it)
@@ -1039,8 +1042,10 @@ class Deployment:
         logger.log(line, f"Updated machine config for {mid}")
         if not skip_health or not skip_smoke:
             logger.log(line, f"Waiting for machine {mid} to reach a good state")
-            # plan.go waitForMachineState(stopped, started, suspended). UNVERIFIED: a never-started standby
-            # ("created", fly docs machine-states) satisfies the wait; flyctl deploys apps with standbys.
+            # plan.go updateMachineWChecks waits for stopped, started or suspended (waitForMachineState).
+            # Which state the Machines API reports for an updated, never-started standby ("created", fly docs
+            # machine-states) is the API's, not in flyctl's source; the simulator accepts "created" because
+            # flyctl deploys groups with standbys (machines_deploymachinesapp.go) without timing out.
             if machine["state"] not in ("stopped", "started", "suspended", "created"):
                 error = f"failed to update machine {mid}: {STATE_TIMEOUT}"
                 logger.log(line, STATE_TIMEOUT, "failure")

@@ -39,20 +39,22 @@ def user_object(state: State) -> dict[str, Any]:
 
 
 def release_object(state: State, release: dict[str, Any]) -> dict[str, Any]:
-    """``fly releases --json``: PascalCase keys. DeploymentStrategy is the GraphQL enum spelling
-    (``ROLLING``...; UNVERIFIED, the reference only names the key)."""
+    """``fly releases --json`` (apps/releases.go ``runReleases``: ``render.JSON`` of fly-go types.go
+    ``Release``, no json tags so PascalCase). fly-go resource_releases.go ``GetAppReleasesMachines`` selects
+    only id, version, description, reason, status, imageRef, stable, user and createdAt, so InProgress,
+    DeploymentStrategy, Metadata and EvaluationID always print as Go zero values."""
     return {
         "ID": release["id"],
         "Version": release["version"],
         "Stable": release["status"] == "complete",
-        "InProgress": release["status"] == "running",
+        "InProgress": False,
         "Reason": release["reason"],
         "Description": release["description"],
         "Status": release["status"],
-        "DeploymentStrategy": release["strategy"].upper(),
-        "Metadata": release.get("metadata"),
+        "DeploymentStrategy": "",
+        "Metadata": None,
         "User": {**user_object(state), "Email": release.get("user_email") or state["user"]["email"]},
-        "EvaluationID": release["evaluation_id"],
+        "EvaluationID": "",
         "CreatedAt": release["created_at"],
         "ImageRef": release["image_ref"],
     }

@@ -215,6 +215,10 @@ def serving(answer: Served | None = None) -> Iterator[Served]:
         server.server_close()
 
 
+# What a BuildHere pins the checkout to: every build of one deploy is from it.
+PINNED = "path:/nix/store/00000000000000000000000000000000-source?narHash=sha256-x"
+
+
 class BuildHere:
     """A build host that builds instantly and records what it was asked."""
 
@@ -224,14 +228,24 @@ class BuildHere:
     def __init__(self, *, nix: bool = True) -> None:
         self.nix = nix
         self.asked: list[str] = []
+        # The checkout as each call pins it (then PINNED), and what it evaluates the closure to.
+        self.pins: list[str] = []
+        self.evaluates_to = STORE
 
     def require_nix(self) -> None:
         self.asked.append("require_nix")
         if not self.nix:
             raise NixflyError("nix not found on PATH")
 
-    def build(self, attr: str, out_link: str) -> Built:
-        self.asked.append(f"build {attr} {out_link}")
+    def pinned(self) -> str:
+        return self.pins.pop(0) if self.pins else PINNED
+
+    def out_path(self, flake: str, attr: str) -> str:
+        self.asked.append(f"eval {flake}#{attr}")
+        return self.evaluates_to
+
+    def build(self, attr: str, out_link: str, *, flake: str = ".") -> Built:
+        self.asked.append(f"build {attr} {out_link}" + ("" if flake == PINNED else f" from {flake}"))
         return Built(attr, STORE, Path(out_link), 1, 2048, cached=False)
 
     def smoke(self, built: Built) -> None:

@@ -135,3 +135,20 @@ def environ_has(pid: int, entry: str) -> bool:
 def marked(entry: str) -> list[Proc]:
     """Running processes whose environment holds ``entry``: a test's whole tree, orphans included."""
     return [p for p in table() if p.running and p.pid != os.getpid() and environ_has(p.pid, entry)]
+
+
+def under(directory: Path) -> list[str]:
+    """Running processes (this one aside) whose working directory or argv lies under ``directory``: what a
+    test started there and left behind, however it detached (own session, parent 1). One line each."""
+    root = str(directory.resolve())
+    found = []
+    for proc in table():
+        if not proc.running or proc.pid == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{proc.pid}/cwd")
+        except OSError:
+            cwd = ""
+        if cwd == root or cwd.startswith(root + "/") or root in proc.cmdline:
+            found.append(f"{proc.pid} (cwd {cwd}): {proc.cmdline}")
+    return found

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -204,6 +205,12 @@ class Sshd:
     def endpoint(self) -> str:
         return f"{self.user}@127.0.0.1:{self.port}"
 
+    def forget_store(self) -> None:
+        """From now on the host answers as one whose store lacks every path (``nix-store --check-validity``
+        fails), so a deploy copies to it. It shares this machine's store, which would otherwise always hold
+        the closure, and nixfly rightly skips copying to a host that has it."""
+        (self.home / FRESH_STORE_MARK).touch()
+
     @property
     def nonix_endpoint(self) -> str:
         return f"{self.user}@127.0.0.1:{self.nonix_port}"
@@ -235,7 +242,9 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None
     raise AssertionError(f"sshd did not listen on {port} within {START_TIMEOUT}s: {log.read_text()}")
 
 
-def _server_config(workdir: Path, host_key: Path, ports: list[int], home: Path, pidfile: Path) -> str:
+def _server_config(
+    workdir: Path, host_key: Path, ports: list[int], home: Path, pidfile: Path, first: Path
+) -> str:
     """sshd_config of one test server: keys from ``workdir``, sessions with ``home`` as HOME."""
     return "\n".join(
         [
@@ -253,7 +262,7 @@ def _server_config(workdir: Path, host_key: Path, ports: list[int], home: Path, 
             "MaxStartups 50",
             f"Subsystem sftp {SFTP_SERVER}",
             # This Python first, as on a build host where pytest is installed (the remote smoke step).
-            f"SetEnv HOME={home} PATH={Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            f"SetEnv HOME={home} PATH={first}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             "",
         ]
     )
@@ -277,6 +286,25 @@ def _client_config(workdir: Path, key: Path) -> Path:
         )
     )
     return path
+
+
+FRESH_STORE_MARK = ".nixfly-test-fresh-store"
+
+
+def _fresh_store_bin(directory: Path) -> Path:
+    """A ``nix-store`` first on the sessions' PATH: the real one, except that with ``FRESH_STORE_MARK`` in
+    HOME it answers ``--check-validity`` as a host without the path would (exit 1)."""
+    real = shutil.which("nix-store")
+    assert real, "nix-store is not installed: .ci/run installs nix-bin"
+    directory.mkdir(parents=True)
+    wrapper = directory / "nix-store"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ -e "$HOME/{FRESH_STORE_MARK}" ] && [ "$1" = --check-validity ]; then exit 1; fi\n'
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return directory
 
 
 def _tools_but_nix(tools: Path, nix_profile: Path) -> Path:
@@ -311,7 +339,14 @@ def running_sshd(workdir: Path) -> Iterator[Sshd]:
     tools = _tools_but_nix(workdir / "tools-but-nix", offpath_home / ".nix-profile" / "bin")
     config = workdir / "sshd_config"
     config.write_text(
-        _server_config(workdir, host_key, [port, nonix_port, offpath_port], home, workdir / "sshd.pid")
+        _server_config(
+            workdir,
+            host_key,
+            [port, nonix_port, offpath_port],
+            home,
+            workdir / "sshd.pid",
+            _fresh_store_bin(workdir / "fresh-store-bin"),
+        )
         + f"Match LocalPort {nonix_port}\n  SetEnv HOME={home} PATH=/nonexistent-nixfly-test\n"
         + f"Match LocalPort {offpath_port}\n"
         + f"  SetEnv HOME={offpath_home} PATH={Path(sys.executable).parent}:{tools}\n"
@@ -446,7 +481,15 @@ def running_fleet(workdir: Path, count: int = 3) -> Iterator[Fleet]:
             enter = f'exec {nsenter} --net=/proc/{holder.pid}/ns/net -- /bin/sh -c "$SSH_ORIGINAL_COMMAND"'
             config = root / "sshd_config"
             config.write_text(
-                _server_config(workdir, host_key, [port], home, root / "sshd.pid") + f"ForceCommand {enter}\n"
+                _server_config(
+                    workdir,
+                    host_key,
+                    [port],
+                    home,
+                    root / "sshd.pid",
+                    _fresh_store_bin(root / "fresh-store-bin"),
+                )
+                + f"ForceCommand {enter}\n"
             )
             with log.open("wb") as sink:
                 sshd = subprocess.Popen(

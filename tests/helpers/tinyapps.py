@@ -7,8 +7,8 @@ Each is a Python HTTP server on ``$PORT`` whose ``/health`` names its service an
 * ``stubborn``: healthy, ignores SIGTERM (stopping it takes the whole kill_timeout);
 * ``sick``: ``/health`` answers 500;
 * ``other``: healthy, but says it is the ``ai-server`` (the other process of the same release);
-* ``lingering``: serves from a grandchild in a session of its own, which outlives the release's stop (a
-  release that does not let go of its port);
+* ``lingering``: serves from a grandchild in a session of its own and without nixfly's NIXFLY_SERVICE mark,
+  which outlives the release's stop (a release that does not let go of its port);
 * ``deaf``: runs and never listens.
 """
 
@@ -56,6 +56,8 @@ def serve():
     http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 
 
+if kind == "lingering-served":
+    serve()
 # A careless app prints a secret: `inv logs` must mask it, and the log must be its owner's alone.
 print(f"{kind} on {os.environ['PORT']}, token {os.environ.get('CLAUDE_ACCESS_TOKEN', '-')}", flush=True)
 if kind == "deaf":
@@ -67,7 +69,10 @@ if kind == "lingering":
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
-            serve()
+            # Gone from the release entirely: a session of its own and no NIXFLY_SERVICE mark either (a
+            # daemon started with a clean environment), so nixfly's stop cannot find it.
+            env = {k: v for k, v in os.environ.items() if k != "NIXFLY_SERVICE"}
+            os.execve(sys.executable, [sys.executable, sys.argv[0], "lingering-served"], env)
         os._exit(0)
     os.wait()
     while True:

@@ -111,6 +111,17 @@ NIXFLY_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"modes": 5}, "nixfly.modes: must be a mapping"),
     ({"modes": {"integrated": 5}}, "nixfly.modes.integrated: must be a mapping"),
     ({"modes": {"integrated": {"ap": "x"}}}, "did you mean 'app'?"),
+    ({"timeouts": 5}, "nixfly.timeouts: must be a mapping"),
+    (
+        {"timeouts": {"flyctll": 5}},
+        "nixfly.timeouts.flyctll: is not a setting nixfly knows — did you mean 'flyctl'?",
+    ),
+    ({"timeouts": {"git": 0}}, "nixfly.timeouts.git: 0 is out of range"),
+    ({"timeouts": {"nix_build": "1h"}}, "nixfly.timeouts.nix_build: must be a number, not '1h'"),
+    ({"preview": 5}, "nixfly.preview: must be a mapping"),
+    ({"preview": {"nam": "{app}-pr-{pr}"}}, "nixfly.preview.nam: is not a setting nixfly knows"),
+    ({"preview": {"volume_size_gb": 0}}, "nixfly.preview.volume_size_gb: 0 is out of range"),
+    ({"preview": {"secrets": ["a b"]}}, "nixfly.preview.secrets: invalid variable name 'a b'"),
 ]
 MODE_SETTINGS: list[tuple[str, Any, str]] = [
     ("flake_attr", 5, "must be text"),
@@ -165,6 +176,12 @@ INVOKE_FILE: list[tuple[bytes | str, str, str]] = [
     ("run:\n", "file", "invoke.yaml: `run` must be a mapping"),
     ("run:\n  dry: {x: 1}\n", "file", "invoke.yaml: `run.dry` must be a single value"),
     ("tasks: [1]\n", "file", "invoke.yaml: `tasks` must be a mapping"),
+    (
+        "nixfy:\n  builder: nixpacks\n",
+        "file",
+        "invoke.yaml: the top-level key `nixfy` is not one nixfly or Invoke reads — did you mean `nixfly`?",
+    ),
+    ("Nixfly:\n  builder: nixpacks\n", "file", "the top-level key `Nixfly` is not one"),
     ("nixfly:\n  modes:\n    integrated:\n      host_env:\n        1: x\n", "file", "the key 1 under"),
     (b"nixfly:\n  org: \xff\xfe\n", "file", "invoke.yaml is not UTF-8 text"),
     ("", "dir", "invoke.yaml is a directory, not a file"),
@@ -333,7 +350,9 @@ ENV_FILES = [
     Case(("deploy", *FAST), ".env.fly is a symlink", arrange=arrange_file(".env.fly", ".env", "symlink")),
     Case(("deploy", *FAST, "--target", "local", "--dry-run"), ".env.fly is a symlink", arrange=arrange_file(".env.fly", ".env", "symlink")),
     Case(("secrets",), ".env.fly is not UTF-8 text", arrange=arrange_file(".env.fly", b"X='\xff'\n")),
-    Case(("deploy", *FAST), ".env.fly is tracked by git", arrange=tracked_env_fly),
+    # A deploy refuses in preflight, before Nix copies the checkout (tracked files included) into the store.
+    Case(("deploy", *FAST), "git tracks secrets files: .env.fly", also=("git rm --cached .env.fly",), arrange=tracked_env_fly),
+    Case(("bundle",), ".env.fly is tracked by git", arrange=tracked_env_fly),
     Case(("bundle", "--env-file", "/"), "/ is not a regular file", ),
     Case(("bundle", "--env-file", "nixfly"), "nixfly is not a regular file"),
     Case(("bundle",), f"{GOOGLE} names", env={GOOGLE: "missing.json"}),

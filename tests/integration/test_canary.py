@@ -140,14 +140,15 @@ def test_a_bug_is_reported_as_a_failure_and_its_crash_report_holds_no_secret(
     from nixfly import commands, config
     from nixfly.fly import FlyTarget
 
-    def crash(self, build):
+    def crash(self, build, candidate):
         raise RuntimeError(f"unexpected answer {CANARY['CLAUDE_ACCESS_TOKEN']}")
 
     monkeypatch.setattr(FlyTarget, "push_image", crash)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
     job_summary = tmp_path / "summary.md"
     for key, value in project.env.items():
         monkeypatch.setenv(key, value)
+    # After the project's environment, which carries the caller's TMPDIR (CI sets one).
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(job_summary))
     monkeypatch.chdir(project.root)
     settings = config.resolve(

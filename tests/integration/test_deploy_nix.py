@@ -3,6 +3,7 @@ run against ./result, then the simulator takes the deploy. A second run does no 
 
 from __future__ import annotations
 
+import json
 import os
 
 from flyctl_sim import control
@@ -76,6 +77,12 @@ def test_smoke_failure_stops_the_deploy_before_fly_is_touched(project):
     assert result.returncode == 1
     assert "smoke tests failed" in result.stderr
     smoke = steps(result)["smoke"]
-    assert smoke[0] == "failed" and "-m pytest…` failed (exit 1)" in smoke[1]
+    assert smoke[0] == "failed" and smoke[1].startswith("smoke tests failed (exit 1): "), smoke
+    # The row names each failing test, and --json has each one's output: the echo provider's reply is wrong.
+    [record] = [s for s in json.loads(result.stdout)["steps"] if s["step"] == "smoke"]
+    failing = record["table"]["rows"]
+    assert failing and all(row["test"].startswith("tests/smoke/test_closure.py::") for row in failing)
+    assert all(row["test"] in smoke[1] for row in failing)
+    assert any("ECHO: " in row["output"] for row in failing), failing
     assert {status for name, (status, _) in steps(result).items() if name in ("app", "deploy")} == {"not run"}
     assert [c for c in project.commands() if c in MUTATING] == []

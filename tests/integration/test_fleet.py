@@ -309,9 +309,12 @@ def test_status_logs_rollback_and_stop_for_the_group(project, fleet, tiny):
     project.deploy(tiny["v3"], "--target", "web")
     assert project.live() == [2, 2, 2]
 
-    back = project.inv("rollback", "--target", "web")
+    back = project.inv("rollback", "--target", "web", "--json")
     assert back.returncode == 0, back.stderr
-    assert "per host" not in back.stderr  # the rollout's table is a deploy's, not a rollback's
+    assert "oneshot on web: per host" in back.stderr and "oneshot rolled back on 3 hosts" in back.stderr
+    assert [(r["before"], r["after"], r["result"]) for r in json.loads(back.stdout)["hosts"]] == [
+        ("generation 2", "generation 1", "rolled back, healthy")
+    ] * 3
     assert project.live() == [1, 1, 1]
     shown = project.status()
     assert [h["live"]["store_path"] for h in shown] == [tiny["v1"]] * 3 and all(
@@ -337,6 +340,36 @@ def test_status_logs_rollback_and_stop_for_the_group(project, fleet, tiny):
         not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         for pid in pids
     )
+
+
+def test_a_group_rollback_failing_on_host_2_puts_every_host_back_where_it_started(project, fleet, tiny):
+    """All or nothing, like a deploy: host 1 goes back to v1, host 2's v1 is unhealthy, so hosts 2 and 1
+    return to v3 (verified again) and host 3 is never touched; the per-host table says so, in --json too."""
+    h1, h2, h3 = (h.endpoint for h in fleet.hosts)
+    project.deploy(tiny["v1"], "--target", "web")
+    project.deploy(tiny["v3"], "--target", "web")
+    assert project.live() == [2, 2, 2]
+    (fleet.hosts[1].home / SICK).write_text("v1\n")  # host 2 answers 500 on v1 only
+
+    back = project.inv("rollback", "--target", "web", "--json")
+    assert back.returncode == 1
+    report = json.loads(back.stdout)
+    assert report["ok"] is False and f"{h2} is not healthy" in report["detail"]
+    assert [(r["host"], r["before"], r["after"]) for r in report["hosts"]] == [
+        (h1, "generation 2", "generation 2"),
+        (h2, "generation 2", "generation 2"),
+        (h3, "generation 2", "generation 2"),
+    ]
+    results = [r["result"] for r in report["hosts"]]
+    assert results[0] == "back where it started" and results[2] == "not reached: untouched"
+    assert results[1].startswith("FAILED: ") and results[1].endswith("; back where it started")
+    error = back.stderr.strip().splitlines()[-1]
+    assert f"back where they started: {h2} (generation 2), {h1} (generation 2)" in error
+    assert f"not reached, left as they were: {h3}" in error and "oneshot on web: per host" in back.stderr
+    # No mixed fleet: every host runs v3 again, healthy.
+    shown = project.status()
+    assert project.live() == [2, 2, 2] and all(h["health"]["healthy"] for h in shown)
+    assert [h["live"]["store_path"] for h in shown] == [tiny["v3"]] * 3
 
 
 def test_built_on_host_1_and_run_by_all_three_on_other_ssh_ports(project, fleet):

@@ -31,7 +31,15 @@ def skopeo_inspect(ref, *creds):
     return json.loads(out.stdout)
 
 
-def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, stored_result, tmp_path):
+def built(project):
+    """A real ./result: the image step checks that the image holds it."""
+    result = project.inv("build")
+    assert result.returncode == 0, result.stderr
+    return (project.root / "result").resolve()
+
+
+def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, tmp_path):
+    tested = built(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")
@@ -67,7 +75,7 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         (release,) = json.loads(listed.stdout)
         kept = release["receipt"]
         assert kept["release"] == 1 and kept["image"] == ref and kept["image_digest"] == info["Digest"]
-        assert kept["closure"] == str(stored_result)
+        assert kept["closure"] == str(tested)
         assert kept["smoke"]["result"] == "skipped (--skip-smoke)"
         assert kept["flyctl"] == "0.4.87" and kept["regions"] == ["iad"]
         assert [m["digest"] for m in kept["machines"]] == [info["Digest"]]
@@ -108,16 +116,15 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         (diff,) = [s for s in json.loads(plan.stdout)["steps"] if s["step"] == "diff"]
         assert diff["status"] == "planned" and diff["detail"].startswith("against v1: ")
         whole = diff["table"]["data"]
-        assert not whole["nothing_changes"] and whole["old_root"] == str(stored_result)
+        assert not whole["nothing_changes"] and whole["old_root"] == str(tested)
         assert whole["new_root"] == added.stdout.strip()
         assert again["image"] == ("skipped", f"already in registry: {ref} is what runs now")
         assert "skopeo copy" not in second.stderr
         assert again["deploy"] == ("skipped", "v1 is live and nothing changed (--force redeploys)")
 
 
-def test_a_machine_on_another_digest_fails_the_release_and_it_is_rolled_back(
-    project, stored_result, tmp_path
-):
+def test_a_machine_on_another_digest_fails_the_release_and_it_is_rolled_back(project, tmp_path):
+    built(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")
@@ -155,7 +162,8 @@ def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):
         assert "refused the credentials" in refused.stderr and "wrong-token-123" not in refused.stderr
 
 
-def test_unreachable_registry_stops_before_deploying(project, fake_result):
+def test_unreachable_registry_stops_before_deploying(project):
+    built(project)
     use_registry(project, "127.0.0.1:9")
     result = project.inv("deploy", *FAST, "--builder", "image", "--json")
     assert result.returncode == 1
@@ -163,6 +171,33 @@ def test_unreachable_registry_stops_before_deploying(project, fake_result):
     assert steps(result)["image"] == ("failed", "registry 127.0.0.1:9 is unreachable")
     assert steps(result)["deploy"][0] == "not run"
     assert "deploy" not in project.commands()
+
+
+@pytest.mark.parametrize("smoke", [True, False])
+def test_skip_build_after_a_code_change_ships_nothing_untested(project, tmp_path, smoke):
+    """./result was built, then the code changed and was committed. With smoke on (it tests ./result), the
+    deploy stops before Fly changes: the checkout no longer builds the tested closure. With --skip-smoke,
+    the image the checkout builds is refused before it is pushed: it does not hold ./result's closure."""
+    tested = built(project)
+    script = project.root / "scripts" / "start-oneshot"
+    script.write_text(script.read_text() + "# a change nobody tested\n")
+    subprocess.run(["git", "commit", "-qam", "change"], cwd=project.root, env=project.env, check=True)
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        flags = ("--skip-build",) if smoke else FAST
+        result = project.inv("deploy", *flags, "--builder", "image", "--json")
+        assert result.returncode == 1, result.stderr
+        ran = steps(result)
+        if smoke:
+            assert ran["smoke"][0] in ("done", "skipped")
+            status, detail = ran["app"]
+            assert status == "failed" and f"no longer builds the tested closure {tested}" in detail
+            assert [c for c in project.commands() if c in ("apps create", "volumes create")] == []
+        else:
+            status, detail = ran["image"]
+            assert status == "failed" and f"does not hold the tested closure {tested}" in detail
+        assert "skopeo copy" not in result.stderr
+        assert "deploy" not in project.commands()
 
 
 def test_failing_image_build_stops_before_deploying(project, fake_result):
@@ -205,8 +240,9 @@ def prune(registry, digest):
 
 
 def test_rollback_to_n_restores_its_config_says_which_secrets_changed_and_repushes_a_pruned_image(
-    project, stored_result, tmp_path
+    project, tmp_path
 ):
+    built(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")

@@ -290,6 +290,68 @@ def test_second_ctrl_c_during_the_term_grace_still_kills(project, tmp_path, runs
     assert rollbacks(project) == 0
 
 
+# --- TERM, HUP and KILL: a closed terminal, `kill`, CI cancelling the job ---------------------------------------
+SIGNALLED = {step.name: step for step in STEPS if step.name in ("build", "image", "deploy", "verify")}
+
+
+@pytest.mark.parametrize(
+    ("step", "signum"),
+    [
+        ("build", signal.SIGTERM),
+        ("image", signal.SIGHUP),
+        ("deploy", signal.SIGTERM),
+        ("verify", signal.SIGHUP),
+    ],
+)
+def test_term_and_hup_stop_a_deploy_as_ctrl_c_does(project, tmp_path, runs, step, signum):
+    """TERM or HUP mid-step gets what Ctrl-C gets: every child stopped, the lock released, the summary
+    and how to go back; exit 128 + the signal's number. The same deploy run again finishes."""
+    case = SIGNALLED[step]
+    fake_result(project)
+    if case.v1_first:
+        deployed_v1(project)
+    env = case.arrange(project, tmp_path)
+    run = Run.start(project, tmp_path, "deploy", *case.args, env=env)
+    runs.append(run)
+    run.in_step(step, *case.slow)
+    run.proc.send_signal(signum)
+    code, err = run.finish()
+    assert code == 128 + signum, err
+    assert f"interrupted by {signal.Signals(signum).name} during {step}" in err, err
+    assert f"| {step}" in err or f" {step} " in err  # the summary table was printed
+    assert "Traceback" not in err
+    assert case.back in err
+    assert run.processes() == [], [p.cmdline for p in run.processes()]
+    assert not (project.root / ".nixfly" / "deploy-oneshot.lock").exists()
+    clear_delays(project)
+    again = project.inv("deploy", *FAST)
+    assert again.returncode == 0, again.stderr
+
+
+def test_after_kill_9_the_rerun_waits_for_the_killed_runs_commands(project, tmp_path, runs):
+    """`kill -9` skips every cleanup: the run's `flyctl deploy` runs on in its own session. A rerun must not
+    take the lock while it does (it would deploy beside it); once it has ended, the rerun finishes."""
+    fake_result(project)
+    deployed_v1(project)
+    control.set_delay(project.sim, "deploy", SLOW)
+    run = Run.start(project, tmp_path, "deploy", *FAST)
+    runs.append(run)
+    run.in_step("deploy", "deploy", "--app")
+    run.proc.kill()
+    run.proc.wait(60)
+    orphans = run.processes("deploy", "--app")
+    assert orphans, "the killed run's flyctl deploy should run on"
+    refused = project.inv("deploy", *FAST)
+    assert refused.returncode == 1, refused.stderr
+    assert "a killed deploy of oneshot still has commands running" in refused.stderr, refused.stderr
+    assert f"pid {orphans[0].pid}" in refused.stderr
+    run.kill_leftovers()
+    clear_delays(project)
+    again = project.inv("deploy", *FAST)
+    assert again.returncode == 0, again.stderr
+    assert "removing stale deploy lock" in again.stderr
+
+
 # --- local and ssh targets -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tinyapps.TinyApps]:
@@ -348,6 +410,7 @@ def test_ctrl_c_during_ssh_copy(project, apps, tmp_path, runs):
     tinyapps.use_local(project, port=free_port())
     tinyapps.point_result(project, apps["ok"])
     with running_sshd(tmp_path / "sshd") as sshd:
+        sshd.forget_store()  # a host without the closure: the deploy copies it
         env = {
             **slow_on(project, tmp_path, "nix", "*' copy '*"),
             "NIXFLY_SSH_CONFIG": str(sshd.ssh_config),

@@ -9,6 +9,7 @@ one clear error each; a dry-run must not connect at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -131,6 +132,7 @@ def test_on_builds_on_the_host_with_output_prefixed(make_settings, sshd, capfd):
 def test_ssh_target_activates_rolls_back_and_stops(make_settings, sshd, tiny, capfd):
     s = make_settings()
     target = f"ssh://{sshd.endpoint}"
+    sshd.forget_store()  # a host without the closure: the deploy copies it
     outcome = deploy_host(s, target, tiny["v1"])
     assert outcome.status == "done", outcome
     release = live(sshd)
@@ -298,3 +300,94 @@ def test_endpoint_validation(make_settings):
             open_build_host(s, bad)
     with pytest.raises(NixflyError, match="unknown target"):
         commands.status(replace(s), as_json=False, target="ftp://host")
+
+
+def test_a_port_without_sshd_is_one_clean_line(project):
+    """A port that answers but is not sshd (here: something HTTP-like that hangs up): one line naming the
+    host and port, and nothing from paramiko's transport thread (no traceback, no "Exception (client)")."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                peer, _ = server.accept()
+                with peer:
+                    peer.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        result = project.inv("status", "--target", f"ssh://root@127.0.0.1:{port}")
+    finally:
+        server.close()
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        f"error: 127.0.0.1 port {port} does not answer as an SSH server (no SSH greeting) — check the "
+        "port: sshd listens on 22 unless its config says otherwise (ssh://user@host:PORT)"
+    ], result.stderr
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, grandchildren …, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_losing_sshd_during_verify_is_one_line_naming_the_command_not_its_script(tmp_path, sshd, tiny):
+    """sshd dies while the unhealthy v2 is being verified: the error is one line naming the command by its
+    words (``sh -c <N-line script> nixfly-…``), never the remote script's text; the rollback that cannot
+    reach the host says so in the same line."""
+    import signal
+    import threading
+    import time
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "fly-integrated.toml").write_text(FLY_TOML.replace("{port}", str(free_port())))
+    (root / ".env.fly").write_text(f"CLAUDE_ACCESS_TOKEN='{SECRET}'\n")
+    slow = {**HEALTH, "timeout": 120}  # verify keeps polling v2 until sshd is gone
+    s = config.resolve({"health": slow}, root, mode="integrated")
+    target = f"ssh://{sshd.endpoint}"
+    pidfile = remote_state(sshd) / "run" / "oneshot.pid"
+    failures: list[NixflyError] = []
+
+    def deploy() -> None:
+        try:
+            deploy_host(s, target, tiny["v2"])
+        except NixflyError as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=deploy)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not pidfile.exists() and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pidfile.exists(), "v2 never started"
+        time.sleep(1)  # verify is polling now (v2 answers 500)
+        listener = int((tmp_path / "sshd" / "sshd.pid").read_text())
+        for pid in [*descendants(listener), listener]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+    finally:
+        kill_session(pidfile)
+    assert len(failures) == 1
+    line = str(failures[0])
+    assert "\n" not in line and len(line) < 1000, line
+    assert f"lost the SSH connection to {sshd.endpoint} during `sh -c <" in line
+    assert "set -" not in line and "$1" not in line

@@ -196,11 +196,17 @@ def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, ti
     assert "v1 listening on" in logs and "token ***" in logs and SECRET not in logs
 
 
-def test_first_deploy_unhealthy_stops_with_nothing_to_roll_back_to(make_settings, tiny):
+def test_first_deploy_unhealthy_stops_with_nothing_to_roll_back_to(make_settings, tiny, tmp_path):
     s = make_settings()
     with pytest.raises(NixflyError, match="first deploy of oneshot on local: nothing to roll back to"):
         deploy(s, tiny["v2"])
     assert pid_of(s) == 0
+    # Judged from /proc, not from nixfly's records: no process runs in (or names) this test's directory.
+    # (The release runs in its volume directory, under tmp_path.)
+    try:
+        procs.wait_until(lambda: not procs.under(tmp_path), 5, "the release's processes to end")
+    except AssertionError:
+        raise AssertionError(f"left running: {procs.under(tmp_path)}") from None
 
 
 def test_a_deploy_holding_the_hosts_lock_keeps_others_off_it(make_settings, tiny):

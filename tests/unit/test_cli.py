@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,8 @@ import pytest
 from helpers.fakes import checkout
 from invoke import Config, Context, Exit
 
-from nixfly.cli import clean_exit, lazy_module, print_json, seconds, settings, whole
-from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, NixflyError
+from nixfly.cli import clean_exit, handle_stop_signals, lazy_module, print_json, seconds, settings, whole
+from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, NixflyError, Stopped
 
 
 @pytest.mark.parametrize(("text", "value"), [("", 0), ("8080", 8080), (3, 3), ("0", 0)])
@@ -83,6 +84,30 @@ def test_ctrl_c_is_130_with_what_to_do():
     assert (
         info.value.message == "error: interrupted; nothing half-written was left behind. Run the task again."
     )
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_term_and_hup_end_as_ctrl_c_does_with_the_signals_exit_code(signum, code):
+    with pytest.raises(Exit) as info:
+        body(Stopped(signum))(None)
+    assert info.value.code == code
+    assert info.value.message.startswith("error: interrupted; ")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_handle_stop_signals_raises_stopped_and_keeps_an_ignored_signal_ignored(signum):
+    previous = signal.getsignal(signum)
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+        handle_stop_signals()
+        with pytest.raises(Stopped) as info:
+            signal.raise_signal(signum)
+        assert isinstance(info.value, KeyboardInterrupt) and info.value.signum == signum
+        signal.signal(signum, signal.SIG_IGN)  # nohup, `trap '' TERM`: the user's choice stands
+        handle_stop_signals()
+        assert signal.getsignal(signum) == signal.SIG_IGN
+    finally:
+        signal.signal(signum, previous)
 
 
 def test_an_exit_passes_through():

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 
 import pytest
-from helpers.fakes import STORE, BuildHere, checkout, settings
+from helpers.fakes import PINNED, STORE, BuildHere, checkout, settings
 
 from nixfly import engine, lock
 from nixfly.config import Settings
 from nixfly.engine import Engine
-from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, Interrupted, NixflyError
+from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, Interrupted, NixflyError, Stopped, WriteError
+from nixfly.files import write_atomic
 from nixfly.pipeline import Outcome, Pipeline, done, skipped
 from nixfly.smoke import remember
 from nixfly.target import Candidate, Options, TargetSpec
@@ -94,8 +96,11 @@ def test_a_deploy_runs_the_shared_steps_then_the_targets(s):
     ]
     assert target.events == ["preflight", ("observe", "locked"), "finish"]
     assert build.asked == ["require_nix", "build oneshot-integrated result", f"smoke {STORE}"]
-    # What the target's steps ship: the closure built, the secrets bundled.
-    assert target.candidate == Candidate(STORE, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"}, "passed")
+    # What the target's steps ship: the closure built (from the pinned source), the secrets bundled, and
+    # the smoke result the receipt records.
+    assert target.candidate == Candidate(
+        STORE, PINNED, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"}, "passed"
+    )
     assert not lock.lock_path(s.state_dir, s.app).exists()  # released when done
 
 
@@ -123,6 +128,42 @@ def test_a_failed_step_hands_the_error_to_the_targets_recovery(s):
     assert ("recover", "verify", "checks not passing") in target.events
     assert "finish" not in target.events
     assert info.value.notes == ["rolled back"] and info.value.exit_code == 1
+    assert not lock.lock_path(s.state_dir, s.app).exists()
+
+
+def test_a_record_that_cannot_be_written_is_never_rolled_back(s):
+    """A full disk after a healthy verify: the target's recovery (a rollback) is not run, and the error
+    says what was not recorded."""
+
+    def healthy_but_unrecorded() -> Outcome:
+        write_atomic(s.state_dir / "deployed-oneshot.json" / "x", "{}")  # a file where a directory must be
+        return done("healthy")
+
+    (s.state_dir).mkdir(parents=True, exist_ok=True)
+    (s.state_dir / "deployed-oneshot.json").write_text("")
+    target = Target(s, verify=healthy_but_unrecorded)
+    with pytest.raises(WriteError) as info:
+        run(s, target)
+    assert not any(isinstance(e, tuple) and e[0] == "recover" for e in target.events)
+    assert info.value.notes == [
+        "nothing was rolled back: only nixfly's own record (x) was not written; what runs was not changed "
+        "by that (a later deploy writes it again)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cause", "code", "by"),
+    [(Stopped(signal.SIGTERM), 143, "SIGTERM"), (Stopped(signal.SIGHUP), 129, "SIGHUP")],
+)
+def test_term_and_hup_stop_as_ctrl_c_does(s, cause, code, by):
+    def stopped() -> Outcome:
+        raise cause
+
+    target = Target(s, apply=stopped)
+    with pytest.raises(Interrupted) as info:
+        run(s, target)
+    assert not any(e[0] == "recover" for e in target.events if isinstance(e, tuple))
+    assert info.value.exit_code == code and info.value.message == f"interrupted by {by} during apply"
     assert not lock.lock_path(s.state_dir, s.app).exists()
 
 

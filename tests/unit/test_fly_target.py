@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from flyctl_sim.control import BIN_DIR
-from helpers.fakes import BuildHere, Call, ScriptedRunner, Served, checkout, serving, settings
+from helpers.fakes import PINNED, STORE, BuildHere, Call, ScriptedRunner, Served, checkout, serving, settings
 
 from nixfly import flyctl, flytoml
 from nixfly.config import Settings
@@ -54,6 +54,8 @@ class FakeFly:
         if command == "apps create":
             self.exists = True
             return ok("")
+        if command == "platform regions":
+            return ok([{"code": code, "deprecated": False} for code in ("ams", "iad", "ord")])
         if not self.exists:
             return MISSING
         if command == "status":
@@ -150,7 +152,7 @@ def s(tmp_path, fly) -> Settings:
 
 
 def deploy(
-    s: Settings, fly: FakeFly, **options: bool
+    s: Settings, fly: FakeFly, build: BuildHere | None = None, **options: bool
 ) -> tuple[Pipeline | None, FlyTarget, NixflyError | None]:
     target = FlyTarget(s)
     fly.runner.dry_run = s.dry_run
@@ -159,7 +161,7 @@ def deploy(
     error = None
     pipeline = None
     try:
-        pipeline = Engine(s, Options(**options), target, BuildHere()).run()
+        pipeline = Engine(s, Options(**options), target, build or BuildHere()).run()
     except NixflyError as exc:
         error = exc
     finally:
@@ -308,6 +310,24 @@ def test_a_dry_run_reads_and_plans_but_changes_nothing(tmp_path, fly):
     assert {"lock", "build", "smoke", "bundle", "app", "volume", "secrets", "deploy", "verify"} <= planned
     assert fly.changes() == [] and not fly.exists
     assert not (root / ".nixfly").exists()
+
+
+@pytest.mark.parametrize("same_closure", [True, False])
+def test_a_checkout_changed_after_the_build_ships_only_if_it_builds_the_tested_closure(s, fly, same_closure):
+    """nixpacks: Fly's builder builds the checkout as flyctl uploads it. The checkout changed after the
+    closure was built and smoke-tested: deployed when it still evaluates to that closure, else refused
+    before Fly changes."""
+    build = BuildHere()
+    changed = "path:/nix/store/11111111111111111111111111111111-source?narHash=sha256-y"
+    build.pins = [PINNED, changed]  # at the build, then when the deploy checks, after the smoke tests
+    build.evaluates_to = STORE if same_closure else "/nix/store/22222222222222222222222222222222-other"
+    _, _, error = deploy(s, fly, build)
+    assert f"eval {changed}#oneshot-integrated" in build.asked
+    if same_closure:
+        assert error is None and "deploy" in fly.changes()
+        return
+    assert error is not None and f"no longer builds the tested closure {STORE}" in error.message
+    assert "Fly's builder would ship untested code" in error.message and fly.changes() == []
 
 
 def test_preflight_needs_the_modes_nixpacks_config(s, fly):

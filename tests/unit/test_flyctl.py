@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -362,7 +363,7 @@ def _ok(stdout: str):
 
 def test_preview_calls_one_machine_list_and_destroy():
     runner = ScriptedRunner().on("deploy", stdout=f"{RELEASE}\n").on("apps", "destroy")
-    runner.on("apps", "list", stdout='[{"ID": "a", "Name": "a"}, {"Name": "b-pr-1"}, "junk"]')
+    runner.on("apps", "list", stdout='[{"ID": "a", "Name": "a"}, {"Name": "b-pr-1"}]')
     fly(runner).deploy("app", Path("fly.toml"), image="reg/app:nix-1", ha=False)
     assert fly(runner).apps() == ["a", "b-pr-1"]
     fly(runner).destroy_app("b-pr-1")
@@ -371,3 +372,70 @@ def test_preview_calls_one_machine_list_and_destroy():
         "apps list --json",
         "apps destroy b-pr-1 --yes",
     ]
+
+
+# --- shapes: what flyctl's source prints, and what is refused ---------------------------------------------
+GOOD_SHAPES = [
+    ("version", {"Name": "flyctl", "Version": "0.4.87", "Commit": "x"}),
+    ("auth whoami", {"email": "me@example.com"}),
+    ("status", {"ID": "a", "Name": "a", "Version": 0, "Machines": None}),
+    ("status", {"Name": "a", "Version": 3, "Machines": [{"id": "m1", "state": "started"}]}),
+    ("volumes list", [{"id": "vol_1", "name": "data", "attached_machine_id": None}]),
+    ("volumes list", None),
+    ("secrets list", [{"name": "A", "digest": "d", "status": "Deployed"}, {"Name": "B", "Digest": "d"}]),
+    ("releases", [{"ID": "r", "Version": 2, "Status": "complete", "ImageRef": "x"}]),
+    ("releases", []),
+    ("releases", None),
+    ("platform regions", [{"code": "ams", "deprecated": False}]),
+    ("checks list", {}),
+    ("checks list", {"m1": [], "m2": [{"name": "servicecheck-00-http-8080", "status": "passing"}]}),
+]
+BAD_SHAPES = [
+    ("version", [], "not the version object"),
+    ("auth whoami", {"mail": "x"}, "no email"),
+    ("status", [], "not the app object"),
+    ("status", {"Name": "a", "Version": "3"}, "Version that is not an integer"),
+    ("status", {"Name": "a", "Machines": {"m1": {}}}, "not the list of machine"),
+    ("volumes list", {}, "not the list of volume"),
+    ("volumes list", [{"name": "data"}], "volume #1: no id string"),
+    ("secrets list", [1], "secret #1 is not an object"),
+    ("releases", {}, "not the list of release"),
+    ("releases", [{"Version": True}], "release #1: no integer Version"),
+    ("platform regions", None, "not the list of region"),
+    ("checks list", {"a": 1}, "machine 'a': a JSON int, not the list of check"),
+    ("checks list", {"m1": [{"name": "c"}]}, "check #1: no status string"),
+    ("checks list", [], "not the object of machine ids"),
+]
+
+
+@pytest.mark.parametrize(("what", "data"), GOOD_SHAPES)
+def test_what_flyctl_prints_is_accepted(what, data):
+    assert flyctl.checked(what, data) is data
+
+
+@pytest.mark.parametrize(("what", "data", "wrong"), BAD_SHAPES)
+def test_any_other_shape_is_an_error_naming_the_command(what, data, wrong):
+    with pytest.raises(NixflyError) as info:
+        flyctl.checked(what, data)
+    assert info.value.message.startswith(f"flyctl {what} --json printed ")
+    assert wrong in info.value.message and "flyctl version" in (info.value.hint or "")
+
+
+def test_every_json_read_is_checked():
+    """Each ``_json("<command>", …)`` read in nixfly/flyctl.py has a shape: a new read needs one."""
+    source = Path(flyctl.__file__).read_text()
+    reads = set(re.findall(r'_json\(\s*"([^"]+)"', source))
+    assert reads and reads == set(flyctl.SHAPES)
+
+
+@pytest.mark.parametrize(
+    ("call", "argv", "printed"),
+    [
+        (lambda fly: fly.releases("a"), ("releases",), "{}"),
+        (lambda fly: fly.checks("a"), ("checks", "list"), '{"a":1}'),
+    ],
+)
+def test_a_wrong_answer_stops_the_read(call, argv, printed):
+    runner = ScriptedRunner().on(*argv, stdout=printed)
+    with pytest.raises(NixflyError, match=rf"flyctl {' '.join(argv)} --json printed"):
+        call(Flyctl(runner, str(BIN_DIR / "flyctl")))

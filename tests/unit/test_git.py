@@ -7,6 +7,7 @@ import subprocess
 from helpers.project import GIT_ENV
 
 from nixfly import git
+from nixfly.errors import NixflyError
 from nixfly.runner import Runner
 
 
@@ -54,3 +55,26 @@ def test_a_dirty_tree_is_told_apart(tmp_path):
     assert not git.is_dirty(Runner(), tmp_path)
     (tmp_path / "tracked.txt").write_text("changed")
     assert git.is_dirty(Runner(), tmp_path)
+
+
+def test_secrets_files_at_any_depth_but_not_templates():
+    for rel in (".env", ".env.fly", ".env.production", "web/.env", "ai-server/.env.local", ".nixfly/x.json"):
+        assert git.is_secret_file(rel), rel
+    for rel in (".env.example", "web/.env.example", "env", ".envrc", "docs/.env.md/x", "nixfly/.nixfly"):
+        assert not git.is_secret_file(rel), rel
+
+
+def test_a_force_added_env_is_refused_with_the_fix(tmp_path):
+    make_repo(tmp_path)
+    runner = Runner(cwd=tmp_path)
+    git.refuse_tracked_secrets(runner, tmp_path)  # .env.fly exists, but git does not track it
+    env = {**GIT_ENV, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-f", ".env.fly"], check=True, env=env)
+    assert git.tracked_secrets(runner, tmp_path) == [".env.fly"]
+    try:
+        git.refuse_tracked_secrets(runner, tmp_path)
+    except NixflyError as exc:
+        assert "git tracks secrets files: .env.fly" in exc.message
+        assert "git rm --cached .env.fly" in (exc.hint or "")
+    else:
+        raise AssertionError("a tracked .env.fly was not refused")

@@ -80,3 +80,51 @@ def test_a_program_that_is_not_there_is_refused(tmp_path, host):
 
 def test_tail_of_a_missing_log_is_empty(tmp_path, host):
     assert service.tail(host, PurePosixPath(str(tmp_path / "none.log")), 5) == ""
+
+
+def test_a_process_that_left_the_session_is_stopped_too(tmp_path, host):
+    """A daemon that calls setsid (like `epmd -daemon`) leaves the release's session: the marker in its
+    environment still makes it part of the release."""
+    pidfile, log, work = paths(tmp_path)
+    app = program(tmp_path, "setsid sleep 300 &\nexec sleep 300")
+    pid = service.start(host, pidfile, log, work, app, "")
+    procs.wait_until(lambda: any(p.sid != pid for p in _sleeps(tmp_path)), 10, "the daemon's setsid")
+    assert service.stop(host, pidfile, 2) == "stopped"
+    assert_nothing_left(tmp_path)
+
+
+def test_a_release_whose_pidfile_is_lost_is_still_found_and_stopped(tmp_path, host):
+    pidfile, log, work = paths(tmp_path)
+    pid = service.start(host, pidfile, log, work, program(tmp_path, "exec sleep 300"), "")
+    (tmp_path / "run" / "app.pid").unlink()
+    assert service.pid(host, pidfile) == pid
+    with pytest.raises(Exception, match="already running"):
+        service.start(host, pidfile, log, work, program(tmp_path, "exec sleep 300"), "")
+    assert service.stop(host, pidfile, 2) == "stopped"
+    assert service.pid(host, pidfile) == 0
+    assert_nothing_left(tmp_path)
+
+
+def _sleeps(tmp_path) -> list[procs.Proc]:
+    found = (procs.read(int(line.split()[0])) for line in procs.under(tmp_path) if "sleep 300" in line)
+    return [p for p in found if p is not None]
+
+
+def assert_nothing_left(tmp_path) -> None:
+    """Judged from /proc, not from the pidfile: no process with its cwd or argv under the test's directory."""
+    try:
+        procs.wait_until(lambda: not procs.under(tmp_path), 5, "the release's processes to end")
+    except AssertionError:
+        raise AssertionError(f"left running: {procs.under(tmp_path)}") from None
+
+
+def test_a_start_that_never_gets_its_session_is_killed_not_recorded(tmp_path, host):
+    """The failed first deploy that left its release running: a start slow to reach its setsid used to be
+    recorded anyway, as a pid with no session yet, i.e. "not running"; stop then did nothing, and the release
+    ran on unseen. Now start waits for the session, and past its bound kills the program and fails."""
+    pidfile, log, work = paths(tmp_path)
+    app = program(tmp_path, "exec sleep 300")
+    with pytest.raises(Exception, match="did not get a session of its own within 1s: killed it"):
+        service.start(host, pidfile, log, work, app, "sleep 5\n", start_seconds=1)
+    assert service.pid(host, pidfile) == 0
+    assert_nothing_left(tmp_path)

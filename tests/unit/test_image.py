@@ -93,8 +93,8 @@ class Host:
     def __init__(self):
         self.asked = []
 
-    def build(self, attr, out_link):
-        self.asked.append(("build", attr, out_link))
+    def build(self, attr, out_link, *, flake="."):
+        self.asked.append(("build", attr, out_link, flake))
         return "built"
 
     def fetch(self, built, here):
@@ -103,7 +103,41 @@ class Host:
 
 def test_build_on_builds_there_and_fetches_here():
     host = Host()
-    assert image.build_on(host, "oci-image-integrated", "result-image", ScriptedRunner()) == "built"  # type: ignore[arg-type]
-    assert host.asked == [("build", "oci-image-integrated", "result-image"), ("fetch", "built")]
+    built = image.build_on(host, "oci-image-integrated", "result-image", ScriptedRunner(), flake="path:/s")  # type: ignore[arg-type]
+    assert built == "built"
+    assert host.asked == [("build", "oci-image-integrated", "result-image", "path:/s"), ("fetch", "built")]
     with pytest.raises(NixflyError, match="no image attribute"):
         image.build_on(host, "", "result-image", ScriptedRunner())  # type: ignore[arg-type]
+
+
+TESTED = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-oneshot-integrated"
+
+
+def layer(*names, gz=False):
+    """A layer tarball holding directory entries ``names`` (gzipped when ``gz``)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz" if gz else "w") as tar:
+        for name in names:
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("entry", [TESTED[1:], "./" + TESTED[1:], TESTED])
+@pytest.mark.parametrize("gz", [False, True])
+def test_an_image_holding_the_tested_closure_passes(tmp_path, entry, gz):
+    path = archive(
+        tmp_path / "i.tar", [("a/layer.tar", layer("nix", gz=gz)), ("b/layer.tar", layer(entry, gz=gz))]
+    )
+    assert image.holds(path, TESTED)
+    image.require_tested(path, TESTED)
+
+
+def test_an_image_of_another_closure_is_refused(tmp_path):
+    other = TESTED.replace("0123", "9999")[1:]
+    path = archive(tmp_path / "i.tar", [("a/layer.tar", layer(other, other + "/bin", TESTED[1:] + "-x"))])
+    assert not image.holds(path, TESTED)
+    with pytest.raises(NixflyError, match="does not hold the tested closure") as info:
+        image.require_tested(path, TESTED)
+    assert "without --skip-build" in (info.value.hint or "")

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from nixfly import lock
+from nixfly import lock, runner
 from nixfly.errors import NixflyError
 from nixfly.files import write_atomic
+from nixfly.runner import Runner
 
 
 def test_lock_excludes_a_second_holder_and_names_the_first(tmp_path):
@@ -81,3 +86,108 @@ def test_a_state_directory_that_is_a_file_is_an_error_not_a_traceback(tmp_path):
         lock.acquire(state, "oneshot", "", "deploy")
     with pytest.raises(NixflyError, match="cannot write"):
         write_atomic(state / "record.json", "{}")
+
+
+# --- many takers of one stale lock -----------------------------------------------------------------------
+TAKERS = 6
+ROUNDS = 12
+
+
+def _take(state: str, start: Any, done: Any, results: Any) -> None:
+    """One deployer: waits for the others, tries the lock, reports, and stays alive (a live holder)."""
+    start.wait()
+    try:
+        lock.acquire(Path(state), "oneshot", "", "deploy")
+        results.put("took")
+    except NixflyError as exc:
+        results.put(f"refused: {exc.message}")
+    done.wait(60)
+
+
+def _dead_pid() -> int:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    return dead.pid
+
+
+def test_of_many_takers_of_a_stale_lock_exactly_one_holds_it(tmp_path):
+    """Processes released together at a stale lock: each round, one takes it and every other one is told
+    who holds it (the old read-then-unlink let two hold it in 96 rounds of 100)."""
+    context = multiprocessing.get_context("fork")
+    path = lock.lock_path(tmp_path, "oneshot")
+    for _ in range(ROUNDS):
+        path.write_text(
+            json.dumps({"who": "x", "host": socket.gethostname(), "pid": _dead_pid(), "since": "t"})
+        )
+        start, done, results = context.Barrier(TAKERS), context.Event(), context.Queue()
+        takers = [
+            context.Process(target=_take, args=(str(tmp_path), start, done, results)) for _ in range(TAKERS)
+        ]
+        for taker in takers:
+            taker.start()
+        try:
+            said = [results.get(timeout=120) for _ in takers]
+            holder = lock.read(path)
+        finally:
+            done.set()
+            for taker in takers:
+                taker.join(60)
+        assert said.count("took") == 1, said
+        assert all(s == "took" or "another deploy of oneshot is running" in s for s in said), said
+        assert holder is not None and holder.pid in {t.pid for t in takers}
+        path.unlink()
+
+
+# --- a killed holder's commands ---------------------------------------------------------------------------
+def test_the_lock_records_the_sessions_of_running_commands(tmp_path):
+    path = lock.lock_path(tmp_path, "oneshot")
+    with lock.held(tmp_path, "oneshot", "", "deploy"):
+        assert lock.read(path).sessions == ()  # type: ignore[union-attr]
+        proc = Runner().start(["sleep", "30"])
+        try:
+            assert lock.read(path).sessions == (proc.pid,)  # type: ignore[union-attr]
+        finally:
+            runner.stop(proc)
+        assert lock.read(path).sessions == ()  # type: ignore[union-attr]
+    assert not path.exists()
+
+
+def test_a_dead_holder_whose_commands_still_run_is_not_stale(tmp_path):
+    """After `kill -9` of nixfly its children run on in their own sessions: the lock is not taken over
+    (nor released without --force) until they end, and the error names them."""
+    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    path = lock.lock_path(tmp_path, "oneshot")
+    path.write_text(
+        json.dumps(
+            {
+                "who": "x",
+                "host": socket.gethostname(),
+                "pid": _dead_pid(),
+                "since": "t",
+                "sessions": [orphan.pid],
+            }
+        )
+    )
+    try:
+        holder = lock.read(path)
+        assert holder is not None and not lock.is_stale(holder)
+        with pytest.raises(
+            NixflyError, match=rf"still has commands running: .*pid {orphan.pid} \(sleep\)"
+        ) as err:
+            lock.acquire(tmp_path, "oneshot", "", "deploy")
+        assert f"kill -- -{orphan.pid}" in str(err.value)
+        with pytest.raises(NixflyError, match="still running"):
+            lock.release(tmp_path, "oneshot")
+    finally:
+        orphan.kill()
+        orphan.wait()
+    assert lock.is_stale(lock.read(path))  # type: ignore[arg-type]
+    lock.acquire(tmp_path, "oneshot", "", "deploy")
+    assert lock.read(path).pid == os.getpid()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("sessions", ['"1"', "[true]", "[0]", '["x"]', "[4294967296]"])
+def test_sessions_that_are_not_process_ids_make_a_damaged_lock(tmp_path, sessions):
+    path = lock.lock_path(tmp_path, "oneshot")
+    path.write_text(f'{{"who": "x", "host": "h", "pid": 5, "since": "t", "sessions": {sessions}}}')
+    assert lock.read(path).damaged == "sessions is not a list of process ids"  # type: ignore[union-attr]

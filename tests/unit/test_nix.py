@@ -194,3 +194,54 @@ def test_deriver_is_read_from_path_info(tmp_path):
     none = json.dumps([{"path": "/nix/store/a", "deriver": None}])
     unknown = ScriptedRunner(tools=["nix"]).on("path-info", stdout=none)
     assert Nix(unknown, tmp_path).deriver("/nix/store/a") == ""
+
+
+# Captured from Nix 2.8.0, `nix flake metadata --json .` in a git checkout (abridged).
+METADATA = {
+    "path": "/nix/store/0nib1s385fyibf949ks38wxkignzxrsf-source",
+    "locked": {"narHash": "sha256-EUlrQ+36o11ye/yJ8SvlwX7Qo2sXVcxhLlEsTTX5Z8I=", "type": "git"},
+}
+
+
+def test_a_pinned_source_is_its_store_copy_named_by_content(tmp_path):
+    runner = (
+        ScriptedRunner()
+        .on("ls-files", program="git")
+        .on("flake", "metadata", program="nix", stdout=json.dumps(METADATA))
+    )
+    ref = Nix(runner, tmp_path).pinned()
+    # The hash is percent-encoded: Nix decodes the query, and "+" or "/" must reach it unchanged.
+    assert ref == (
+        "path:/nix/store/0nib1s385fyibf949ks38wxkignzxrsf-source"
+        "?narHash=sha256-EUlrQ%2B36o11ye%2FyJ8SvlwX7Qo2sXVcxhLlEsTTX5Z8I%3D"
+    )
+
+
+@pytest.mark.parametrize(
+    "data", [{}, [], {"path": "relative", "locked": {"narHash": "x"}}, {"path": "/nix/store/x", "locked": {}}]
+)
+def test_metadata_without_path_and_hash_is_an_error(data):
+    with pytest.raises(NixflyError, match="named no source path and hash"):
+        nix.pinned_ref(data)
+
+
+def test_builds_and_evaluations_use_the_flake_given(tmp_path):
+    store = tmp_path / "store" / "0123456789abcdfghijklmnpqrsvwxyz-oneshot"
+    runner = ScriptedRunner()
+    runner.on("ls-files", program="git", code=128)
+    sizes(runner, store)
+    runner.answer("build", program="nix", with_=built_to(tmp_path / "result", store))
+    runner.on("eval", program="nix", stdout=f"{store}")
+    Nix(runner, tmp_path).build("oneshot", tmp_path / "result", flake="path:/nix/store/s")
+    assert "path:/nix/store/s#oneshot" in next(c for c in runner.calls if "build" in c.argv).argv
+    assert Nix(runner, tmp_path).out_path("path:/nix/store/s", "oneshot") == str(store)
+    assert "path:/nix/store/s#oneshot.outPath" in runner.calls[-1].argv
+
+
+def test_nothing_is_built_or_pinned_while_git_tracks_a_secrets_file(tmp_path):
+    runner = ScriptedRunner(tools=["git"]).on("ls-files", program="git", stdout="flake.nix\0.env\0")
+    with pytest.raises(NixflyError, match=r"git tracks secrets files: \.env;"):
+        Nix(runner, tmp_path).pinned()
+    with pytest.raises(NixflyError, match=r"git rm --cached \.env"):
+        Nix(runner, tmp_path).build("x", tmp_path / "result")
+    assert all(call.argv[0] == "git" for call in runner.calls)

@@ -134,3 +134,12 @@ def test_pipeline_writes_the_github_job_summary(tmp_path, monkeypatch):
     text = summary.read_text()
     assert "### deploy integrated → oneshot: ok" in text
     assert "| build | done | a / b |" in text and "| smoke | skipped | x |" in text
+
+
+def test_a_job_summary_that_cannot_be_written_is_a_warning(tmp_path, monkeypatch, capsys):
+    """A full disk (here: a directory where the file must be) never turns a run's outcome into a crash."""
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))
+    p = Pipeline("deploy integrated → oneshot")
+    p.run([("build", lambda: done("built"))])
+    assert p.ok
+    assert "warning: the summary was not added to GITHUB_STEP_SUMMARY" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from nixfly.remote import (
     sync_checkout,
     tracked_files,
 )
-from nixfly.runner import Completed, Runner
+from nixfly.runner import Completed, Runner, brief_command
 
 
 def test_each_argv_word_arrives_as_one_word_with_nothing_expanded():
@@ -201,3 +201,37 @@ def test_other_commands_that_are_not_found_do_not_look_for_nix(tmp_path):
         host.run(["setsid", "true"])
     assert host.which("skopeo") is None
     assert host.lines == ["setsid true", "command -v skopeo"]
+
+
+SCRIPT = "set -eu\n" + "".join(f'echo "line {n}"\n' for n in range(100))
+
+
+class Lost:
+    """A connection whose sshd went away: every command ends in EOF (what paramiko raises then)."""
+
+    def run(self, *args, **kwargs):
+        raise EOFError()
+
+
+def test_losing_sshd_mid_script_names_the_script_by_its_words_not_its_text():
+    runner = RemoteRunner(Endpoint("web1"))
+    runner._conn = Lost()
+    with pytest.raises(NixflyError) as info:
+        runner.run(["sh", "-c", SCRIPT, "nixfly", "pid", "/srv/app"], mutates=False)
+    message = info.value.message
+    assert message.startswith("lost the SSH connection to web1 during `sh -c <101-line script> nixfly pid…`")
+    assert "echo" not in message and "\n" not in message and len(message) < 200
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["nix", "build", ".#x", "--out-link", "result"], "nix build '.#x'"),
+        (["sh", "-c", "true", "x"], "sh -c true"),
+        (["sh", "-c", SCRIPT, "nixfly-sync"], "sh -c <101-line script> nixfly-sync"),
+        (["git", "x" * 300], f"git '{'x' * 159}…'"),
+        (["nix-env", "--set", "/nix/store/" + "a" * 32 + "-nixfly-tiny-v1-fleet"], None),
+    ],
+)
+def test_a_command_in_a_message_is_brief(argv, shown):
+    assert brief_command(argv) == (shown or " ".join(argv))  # None: shown whole

@@ -11,6 +11,7 @@ import pytest
 from helpers import procs
 
 from nixfly import runner
+from nixfly.cli import handle_stop_signals
 from nixfly.errors import NixflyError
 from nixfly.runner import REDACT, Redactor, Runner, failure_line
 
@@ -98,27 +99,35 @@ def test_failure_line_prefers_error_lines():
     assert failure_line("") == "(no output)"
 
 
-def test_ctrl_c_right_after_the_fork_still_leaves_no_child(monkeypatch):
-    """The Ctrl-C lands inside Popen, after the child exists: it is held until the child is registered, so
-    ``stop_all`` (what every task runs on Ctrl-C) ends it."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_right_after_the_fork_still_leaves_no_child(monkeypatch, signum):
+    """The Ctrl-C (or TERM, HUP, raised as one) lands inside Popen, after the child exists: it is held until
+    the child is registered, so ``stop_all`` (what every task runs on Ctrl-C) ends it."""
     children: list[subprocess.Popen[str]] = []
     popen = subprocess.Popen
 
-    def popen_then_ctrl_c(*args, **kwargs):
+    def popen_then_signal(*args, **kwargs):
         children.append(popen(*args, **kwargs))
-        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signum)
         return children[-1]
 
-    monkeypatch.setattr(runner.subprocess, "Popen", popen_then_ctrl_c)
+    monkeypatch.setattr(runner.subprocess, "Popen", popen_then_signal)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    for sig in handlers:
+        signal.signal(sig, signal.SIG_DFL)
+    handle_stop_signals()
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt) as raised:
             Runner().start(["sleep", "60"])
+        assert getattr(raised.value, "signum", signal.SIGINT) == signum
         [child] = children
         assert child.poll() is None
         runner.stop_all()
         assert child.poll() == -signal.SIGTERM
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         for child in children:
             child.kill()
             child.wait()
@@ -135,7 +144,7 @@ def test_worker_threads_start_children_without_touching_signals():
 
 def test_after_stop_all_no_thread_starts_a_command():
     runner.stop_all()
-    with pytest.raises(NixflyError, match="`true…` was not started: stopping after Ctrl-C"):
+    with pytest.raises(NixflyError, match="`true…` was not started: stopping after an interrupt"):
         Runner().run(["true"])
 
 
@@ -162,3 +171,52 @@ def test_a_child_started_while_stop_all_runs_in_another_thread_is_stopped_too(mo
         for child in children:
             child.kill()
             child.wait()
+
+
+# --- time limits ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("argv", "remote", "key"),
+    [
+        (["flyctl", "checks", "list"], False, "flyctl"),
+        (["/opt/fly/bin/flyctl", "deploy", "--app", "a"], False, "flyctl_deploy"),
+        (["flyctl", "scale", "count", "2"], False, "flyctl_deploy"),
+        (["nix", "--extra-experimental-features", "nix-command flakes", "build", ".#x"], False, "nix_build"),
+        (["nix", "copy", "--to", "ssh://h", "/nix/store/x"], False, "nix_build"),
+        (["nix", "path-info", "-S", "/nix/store/x"], False, "nix"),
+        (["nix-env", "--profile", "p", "--set", "x"], True, "nix"),
+        (["skopeo", "copy", "a", "b"], False, "skopeo"),
+        (["git", "rev-parse", "HEAD"], False, "git"),
+        (["sh", "-c", "script"], True, "ssh"),
+        (["gh", "auth", "token"], False, "other"),
+    ],
+)
+def test_every_command_is_bounded_by_the_key_of_its_kind(argv, remote, key):
+    assert runner.limit_key(argv, remote=remote) == key
+    assert key in runner.LIMITS
+
+
+def test_a_command_past_its_limit_is_stopped_with_one_line_naming_the_key(monkeypatch):
+    monkeypatch.setitem(runner.LIMITS, "other", 0.5)
+    with pytest.raises(NixflyError) as raised:
+        Runner().run(["sleep", "60"], mutates=False)
+    assert raised.value.kind == "timed out"  # type: ignore[attr-defined]
+    assert (
+        raised.value.message
+        == "`sleep 60…` did not finish within 0.5s and was stopped (nixfly.timeouts.other)"
+    )
+    assert raised.value.hint == "if it is only slow, raise nixfly.timeouts.other in invoke.yaml"
+    assert runner.live_in_sessions(p.pid for p in runner._LIVE) == []
+
+
+def test_a_deadline_bounds_every_command_inside_it_below_its_own_limit():
+    with runner.deadline(0.5, "nixfly.health.timeout"), pytest.raises(NixflyError) as raised:
+        Runner().run(["sleep", "60"], mutates=False, retries=3)
+    assert raised.value.message == "`sleep 60…` was stopped: the 0.5s of nixfly.health.timeout ran out"
+    assert raised.value.hint == "if it is only slow, raise nixfly.health.timeout in invoke.yaml"
+    assert runner._DEADLINES == []
+
+
+def test_an_explicit_timeout_keeps_its_own_message():
+    with pytest.raises(NixflyError) as raised:
+        Runner().run(["sleep", "60"], mutates=False, timeout=0.3)
+    assert raised.value.message == "`sleep 60…` did not finish within 0.3s and was stopped"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import stat
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,21 @@ def test_tls_everywhere_but_this_machine():
     assert skopeo.registry_host("127.0.0.1:5000/app:x") == "127.0.0.1:5000"
 
 
-def test_the_auth_file_is_private_and_gone_after_the_block():
+def test_the_auth_file_is_in_memory_only_and_gone_after_the_block(tmp_path, monkeypatch):
+    """No disk holds the login, not even for a moment: a ``kill -9`` cannot leave it behind."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     with skopeo.auth_file("registry.fly.io", "x", "pw-secret-1") as path:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        token = json.loads(path.read_text())["auths"]["registry.fly.io"]["auth"]
-        assert base64.b64decode(token).decode() == "x:pw-secret-1"
-    assert not path.exists() and not path.parent.exists()
+        assert str(path).startswith(f"/proc/{os.getpid()}/fd/")
+        assert os.readlink(path).startswith("/memfd:nixfly-registry-auth")
+        # What skopeo does: open the path and read it (a child process, more than once).
+        for _ in range(2):
+            text = subprocess.run(["cat", str(path)], capture_output=True, text=True, check=True).stdout
+            token = json.loads(text)["auths"]["registry.fly.io"]["auth"]
+            assert base64.b64decode(token).decode() == "x:pw-secret-1"
+        with pytest.raises(PermissionError):
+            path.write_text("{}")  # sealed
+        assert list(tmp_path.iterdir()) == []
+    assert not path.exists()
 
 
 @pytest.mark.parametrize(
@@ -73,18 +82,19 @@ def test_exists_reads_the_registry(tmp_path):
 
 
 def test_push_returns_the_digest_skopeo_wrote(tmp_path):
-    auth = tmp_path / "auth.json"
+    # The real login is in memory (/proc/<pid>/fd/N), where no file can be made beside it.
+    with skopeo.auth_file("registry.fly.io", "x", "pw-secret-1") as auth:
 
-    def copy(call):
-        digestfile = call.argv[call.argv.index("--digestfile") + 1]
-        Path(digestfile).write_text("sha256:" + "b" * 64)
-        return Completed(call.argv, 0)
+        def copy(call):
+            digestfile = call.argv[call.argv.index("--digestfile") + 1]
+            Path(digestfile).write_text("sha256:" + "b" * 64)
+            return Completed(call.argv, 0)
 
-    runner = ScriptedRunner(tools=["skopeo"])
-    runner.answer("copy", with_=copy)
-    assert skopeo.Skopeo(runner).push("/nix/store/x.tar.gz", REF, auth) == "sha256:" + "b" * 64
-    # Beside the auth file: in the private directory that is removed with it.
-    assert Path(runner.calls[0].argv[runner.calls[0].argv.index("--digestfile") + 1]).parent == tmp_path
+        runner = ScriptedRunner(tools=["skopeo"])
+        runner.answer("copy", with_=copy)
+        assert skopeo.Skopeo(runner).push("/nix/store/x.tar.gz", REF, auth) == "sha256:" + "b" * 64
+    digestfile = Path(runner.calls[0].argv[runner.calls[0].argv.index("--digestfile") + 1])
+    assert not digestfile.parent.exists()  # a private directory, removed once read
 
 
 def test_a_failed_push_is_explained(tmp_path):

@@ -16,9 +16,12 @@ from flyctl_sim.invocation import Invocation
 # flaps ``CreateApp`` since v0.4.42). flyctl's own rule for names it makes (launch/plan_builder.go
 # ``validateAppName``: "app name must consist of only lowercase letters, numbers, and dashes") is the
 # charset the API enforces.
-# UNVERIFIED (server-side): the error texts below and the length limit, 63 (one DNS label of <name>.fly.dev).
+# The texts below are the API's, not in flyctl's source. A bad charset or a name over 63 characters (one
+# DNS label; superfly/flyctl#4283 shows longer names were accepted until 2025-03) gets one message, quoted
+# from the platform in superfly/flyctl#4292 (v0.3.99); "Name has already been taken" in superfly/flyctl#1102.
 NAME_RE = re.compile(r"[a-z0-9-]+")
 MAX_NAME = 63
+INVALID_NAME = "Validation failed: Name under 63 chars using numbers, lowercase letters and dashes"
 
 
 def _pick_org(inv: Invocation) -> dict[str, Any]:
@@ -60,12 +63,8 @@ def run_create(inv: Invocation) -> None:
         raise FlyError(NOT_INTERACTIVE.format("name argument or flag"))
     org = _pick_org(inv)
     request = f" (Request ID: {ids.request_id()})"
-    if not NAME_RE.fullmatch(name):
-        raise FlyError(
-            "Validation failed: Name may only contain numbers, lowercase letters and dashes" + request
-        )
-    if len(name) > MAX_NAME:
-        raise FlyError(f"Validation failed: Name is too long (maximum is {MAX_NAME} characters)" + request)
+    if not NAME_RE.fullmatch(name) or len(name) > MAX_NAME:
+        raise FlyError(INVALID_NAME + request)
     if name in inv.state["apps"] or name in inv.state.get("taken_names", []):
         raise FlyError("Validation failed: Name has already been taken" + request)
     app = state.new_app(name, org["slug"], inv.flag("network") or "default")
@@ -79,7 +78,7 @@ def run_create(inv: Invocation) -> None:
 
 
 def run_list(inv: Invocation) -> None:
-    # UNVERIFIED wording: app-scoped deploy tokens cannot list apps (documented); the message is ours.
+    # App-scoped deploy tokens cannot list apps: Invocation.check_scope says where that comes from.
     inv.check_scope(None)
     slug = inv.flag("org")
     org_filter = shapes.org(inv.state, slug)["slug"] if slug else ""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 
 from flyctl_sim import ids, render, session
-from flyctl_sim.cobra import Command
+from flyctl_sim.cobra import BOOL, Command, Flag
 from flyctl_sim.commands.common import APP_FLAGS, JSON
 from flyctl_sim.invocation import Invocation
 
 COMMIT = "5f1c1a0d4b6e3c2a9f8e7d6c5b4a39281706f5e4"
 BUILD_DATE = "2026-08-01T12:00:00Z"
+DEPRECATED_TOKEN_SINCE = (0, 2, 116)  # `git log -S` on auth/token.go: #3872, first tagged in v0.2.116
 
 
 def run_whoami(inv: Invocation) -> None:
@@ -22,9 +23,15 @@ def run_whoami(inv: Invocation) -> None:
 
 
 def run_token(inv: Invocation) -> None:
-    # Deprecated upstream in favour of `fly tokens create`; UNVERIFIED wording of the notice.
-    inv.warn("Warning: `fly auth token` is deprecated. Use `fly tokens create` instead.")
-    inv.print(session.token_in_use(inv))
+    """auth/token.go ``runAuthToken``: ``--json`` prints ``{"token": ...}`` alone; otherwise the deprecation
+    notice goes to stderr (unless ``--quiet``; added in v0.2.116, #3872) and the token to stdout."""
+    token = session.token_in_use(inv)
+    if inv.json_output():
+        inv.print_json({"token": token})
+        return
+    if not inv.flag("quiet") and inv.version() >= DEPRECATED_TOKEN_SINCE:
+        inv.warn("The 'fly auth token' command is deprecated. Use 'fly tokens create' instead.")
+    inv.print(token)
 
 
 def run_create_deploy(inv: Invocation) -> None:
@@ -67,7 +74,12 @@ def auth_command() -> Command:
             flags=(JSON,),
             run=run_whoami,
         ),
-        Command("token", "Show the current auth token (deprecated)", run=run_token),
+        Command(
+            "token",
+            "Show the current auth token in use by flyctl.",
+            flags=(JSON, Flag("quiet", BOOL, "q", usage="Suppress deprecation warning")),
+            run=run_token,
+        ),
     )
     return auth
 

@@ -25,15 +25,19 @@ NO_IMAGE_SOURCE = (
     "failed to fetch an image or build from source: app does not have a Dockerfile or buildpacks configured. "
     "See https://fly.io/docs/reference/configuration/#the-build-section"
 )
-NIXPACKS_VERSION = "1.41.0"  # UNVERIFIED: whichever nixpacks the installer fetched; only the banner shows it
+# imgsrc/nixpacks_builder.go ensureNixpacksBinary runs nixpacks' install.sh from master: the newest release
+# when first installed, not pinned by flyctl. nixpacks prints the banner, not flyctl; no client reads it.
+NIXPACKS_VERSION = "1.41.0"
 
 # What a project's build steps print, forwarded on flyctl's STDOUT before the release line (control
 # set_build_output replaces it). flyctl hands nixpacks and pack their stdout (imgsrc/nixpacks_builder.go
 # cmd.Stdout = streams.Out; imgsrc/buildpacks_builder.go newPackLogger(streams.Out)); pack's lifecycle
-# output carries the build steps' own lines. For nixpacks and Dockerfile builds BuildKit's progress goes to
-# stderr (imgsrc/buildkit.go progressui.NewDisplay(os.Stderr)); the simulator still prints these lines on
-# stdout there: UNVERIFIED for those builders, chosen because a client must find the release line whatever
-# precedes it. Braces on purpose: a bundler's JSON log line and a shell default.
+# output carries the build steps' own lines. A Dockerfile build's progress goes to STDERR (imgsrc/buildkit.go
+# progressui.NewDisplay(os.Stderr); dockerfile_builder.go DisplayJSONMessagesStream(..., streams.ErrOut)), so
+# the simulator prints these lines there. For nixpacks the lines come from the docker build nixpacks runs
+# with flyctl's streams (not flyctl's source): the simulator keeps them on stdout, the case in which a client
+# must find the release line whatever precedes it. Braces on purpose: a bundler's JSON log line and a shell
+# default.
 DEFAULT_BUILD_STDOUT = (
     "#9 [stage-0  6/9] RUN npm run build\n"
     "#9 0.533 > web@1.0.0 build\n"
@@ -183,14 +187,16 @@ def _resolve_image(
         inv.warn("==> Pushing image to fly\n--> Pushing image done")
     else:
         dockerfile = build.get("dockerfile") or "Dockerfile"
-        if not (build.get("builder") or build.get("buildpacks") or (workdir / dockerfile).is_file()):
+        buildpacks = bool(build.get("builder") or build.get("buildpacks"))
+        if not (buildpacks or (workdir / dockerfile).is_file()):
             raise FlyError(NO_IMAGE_SOURCE)
-        if build.get("builder") or build.get("buildpacks"):
+        if buildpacks:
             inv.warn("==> Building image with Buildpacks")
             inv.print("===> DETECTING\n[detector] 3 of 5 buildpacks participating\n===> BUILDING")
         else:
             inv.warn("==> Building image with Docker\n#1 [internal] load build definition from Dockerfile")
-        _emit(inv.out, _build_stdout(inv))
+        # A Dockerfile build's steps are BuildKit progress: stderr (see DEFAULT_BUILD_STDOUT).
+        _emit(inv.out if buildpacks else inv.err, _build_stdout(inv))
         _emit(inv.err, _build_stderr(inv))
         inv.warn("--> Building image done\n==> Pushing image to fly\n--> Pushing image done")
     inv.warn(f"image: {tag}\nimage size: 48 MB")
@@ -251,7 +257,10 @@ def run(inv: Invocation) -> None:
         raise FlyError("--deploy-retries must be set to a positive integer, 0, or 'auto'")
     region = inv.flag("primary-region") or cfg.get("primary_region") or rollout.DEFAULT_REGION
     if region not in REGIONS:
-        raise FlyError(f"region {region} not found")  # UNVERIFIED: the API's refusal of an unknown region
+        # flyctl does not check primary_region (deploy.go passes it on; machines_launchinput.go sends it with
+        # each new machine): the Machines API refuses it. Its text is not in flyctl's source and no public
+        # source quotes it; the words are prompt.go Region's. The simulator refuses before any change.
+        raise FlyError(f"region {region} not found")
     emit = inv.env.get("FLY_EMIT_RELEASE_JSON", "") != "" and inv.version() >= EMIT_RELEASE_JSON_SINCE
     args = rollout.DeployArgs(
         image_ref=image_ref,

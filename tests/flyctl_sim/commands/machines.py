@@ -147,9 +147,24 @@ def run_machine_destroy(inv: Invocation) -> None:
     """machine/destroy.go ``runMachineDestroy``: every ID is looked up first (select.go
     ``selectManyMachines``: a missing one fails before anything is destroyed), then each in turn
     (``Destroy``): stopped and suspended ones go, a started one (or any other state) only with ``--force``."""
-    app = inv.app(prefix="failed to get app: ")  # UNVERIFIED prefix: GetAppCompact's error
-    if not inv.args:
-        raise FlyError("machine ID(s) must be specified when not running interactively")  # UNVERIFIED words
+    name = inv.parsed.values.get("app") or inv.env.get("FLY_APP", "")
+    name = name or str(inv.local_config().get("app") or "")
+    if not inv.args:  # select.go checkSelectConditions, before any API call
+        if not name:
+            raise FlyError("a machine ID or an app name is required")
+        raise FlyError("a machine ID must be specified when not running interactively")
+    if not name:
+        # flyctl asks GraphQL for the first machine's app (buildContextFromAppNameOrMachineID); not
+        # modelled (nixfly always passes --app): the simulator asks for the app name instead.
+        app = inv.app()
+    else:
+        inv.check_scope(name)
+        app = inv.state["apps"].get(name)
+    if app is None:
+        # selectManyMachines: flaps Get (fly-go flaps_machines.go "failed to get VM %s") fails first; "app
+        # not found" is the Machines API's text, not in flyctl's source (quoted in superfly/flyctl#3954).
+        mid = inv.args[0]
+        raise FlyError(f"could not get machine {mid}: failed to get VM {mid}: app not found")
     found = []
     for mid in inv.args:
         machine = next((m for m in app["machines"] if m["id"] == mid), None)

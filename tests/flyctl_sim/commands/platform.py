@@ -13,7 +13,7 @@ from flyctl_sim import render
 from flyctl_sim.cobra import Command
 from flyctl_sim.commands.common import JSON
 from flyctl_sim.invocation import Invocation
-from flyctl_sim.regions import REGION_INFO
+from flyctl_sim.regions import REGION_INFO, deprecated
 
 GEO_NAMES = {  # fly-go types.go geoRegionNames
     "africa": "Africa",
@@ -24,7 +24,7 @@ GEO_NAMES = {  # fly-go types.go geoRegionNames
 }
 
 
-def region_object(code: str) -> dict[str, Any]:
+def region_object(code: str, deprecated: bool = False) -> dict[str, Any]:
     """fly-go ``Region`` (every field: Go marshals zero values too). Coordinates, capacity and the
     paid-plan/MPG flags are not modelled (zero/false)."""
     name, geo = REGION_INFO[code]
@@ -35,7 +35,7 @@ def region_object(code: str) -> dict[str, Any]:
         "longitude": 0,
         "gateway_available": False,
         "requires_paid_plan": False,
-        "deprecated": False,
+        "deprecated": deprecated,
         "capacity": 0,
         "geo_region": geo,
         "mpg_available": False,
@@ -43,8 +43,10 @@ def region_object(code: str) -> dict[str, Any]:
 
 
 def run_regions(inv: Invocation) -> None:
-    regions = sorted((region_object(code) for code in REGION_INFO), key=lambda r: r["name"])
-    regions = [r for r in regions if not r["deprecated"]]
+    old = deprecated(inv.state)
+    regions = sorted((region_object(code, code in old) for code in REGION_INFO), key=lambda r: r["name"])
+    if inv.version() >= (0, 3, 196):  # commit 10bb78d0 "Filter deprecated regions"
+        regions = [r for r in regions if not r["deprecated"]]
     if inv.json_output():
         inv.print_json(regions)
         return

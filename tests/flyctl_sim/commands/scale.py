@@ -313,7 +313,9 @@ def launch(inv: Invocation, app: dict[str, Any], action: Action, index: int, now
     """``count_machines.go`` ``launchMachine``: the volume (reused, else created), then the machine,
     started."""
     if action.region not in REGIONS:
-        # UNVERIFIED: the Machines API's words for an unknown region
+        # fly-go flaps_machines.go Launch wraps "failed to launch VM: %w" (count_machines.go returns it as
+        # is); "region X not found" is the simulator's stand-in for the Machines API's text, which no public
+        # source quotes (flyctl's own prompt.go Region uses the same words for a region it does not offer).
         raise FlyError(f"failed to launch VM: region {action.region} not found")
     config = copy.deepcopy(action.config)
     volume = None

@@ -9,10 +9,13 @@ from flyctl_sim.cobra import BOOL, INT, Args, Command, Flag, exact
 from flyctl_sim.commands.common import APP_FLAGS, JSON, NOT_INTERACTIVE, YES
 from flyctl_sim.errors import FlyError
 from flyctl_sim.invocation import Invocation
-from flyctl_sim.regions import REGIONS
+from flyctl_sim.regions import offered
 
 MAX_SIZE_GB = 500
-# UNVERIFIED (third-party reports): alphanumerics and underscores, at most 30 characters.
+# The Machines API checks volume names, not flyctl (volumes/create.go runCreate sends the name as given).
+# The rule is from users' reports, not a source: alphanumerics and underscores (terraform-provider-fly#213),
+# at most 30 (CurateLabs/graphforge#884). The refusal texts below are the simulator's; fly-go
+# flaps_volumes.go CreateVolume prefixes the API's with "failed to create volume: ".
 VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 
 
@@ -35,15 +38,17 @@ def run_create(inv: Invocation) -> None:
     region = inv.flag("region") or inv.env.get("FLY_REGION", "")
     if not region:
         raise FlyError(NOT_INTERACTIVE.format("region code"))
-    if region not in REGIONS:
+    if region not in offered(inv.state):  # prompt.go Region: deprecated ones are filtered out first
         raise FlyError(f"region {region} not found")
     if not VOLUME_NAME_RE.match(name):
-        # UNVERIFIED wording of the API's refusal.
-        raise FlyError("Name may only contain alphanumeric characters and underscores, at most 30 characters")
+        raise FlyError(
+            "failed to create volume: Name may only contain alphanumeric characters and underscores, at most "
+            "30 characters"
+        )
     size = inv.flag("size")
     if size < 1 or size > MAX_SIZE_GB:
-        # UNVERIFIED wording; the limits are documented (default 1, max 500).
-        raise FlyError(f"size_gb must be between 1 and {MAX_SIZE_GB}")
+        # The API's limits (fly docs: default 1, max 500); the text is the simulator's.
+        raise FlyError(f"failed to create volume: size_gb must be between 1 and {MAX_SIZE_GB}")
     for _ in range(count):
         # flyctl never de-duplicates: an existing name creates ANOTHER volume.
         volume = rollout.new_volume(
@@ -107,8 +112,8 @@ def run_destroy(inv: Invocation) -> None:
     """flyctl ``internal/command/volumes/destroy.go`` ``runDestroy``: each id in turn; without ``--yes``
     and no terminal the confirmation fails (after a warning on stderr); the API refuses a volume still
     attached (message quoted by a Fly engineer in superfly/docs#2226). A destroyed volume goes to
-    ``scheduling_destroy`` (UNVERIFIED: the first of fly-go's destroyed states) and leaves
-    ``volumes list``."""
+    ``scheduling_destroy`` and leaves ``volumes list``: the state after a delete is the API's, not in
+    flyctl's source; any of fly-go's ``destroyedVolumeStates`` hides it, the simulator takes the first."""
     app_name = (
         inv.parsed.values.get("app") or inv.env.get("FLY_APP", "") or str(inv.local_config().get("app") or "")
     )
@@ -121,7 +126,9 @@ def run_destroy(inv: Invocation) -> None:
     if not app_name:
         owners = [a for a in inv.state["apps"].values() if any(v["id"] == inv.args[0] for v in a["volumes"])]
         if not owners:
-            raise FlyError(f'Could not find Volume "{inv.args[0]}"')  # UNVERIFIED: GetAppNameFromVolume
+            # fly-go resource_volumes.go GetAppNameFromVolume returns the GraphQL error as it is; the text is
+            # the API's, modelled on its "Could not find App" (quoted in superfly/flyctl#1703).
+            raise FlyError(f'Could not find Volume "{inv.args[0]}"')
         app_name = owners[0]["name"]
     app = inv.app(app_name)
     rollout.tick_unbind(app)
@@ -129,7 +136,9 @@ def run_destroy(inv: Invocation) -> None:
         volume = next((v for v in app["volumes"] if v["id"] == vol_id), None)
         if not inv.flag("yes"):
             if volume is None:
-                raise FlyError(f"failed to get volume {vol_id}: volume not found")  # UNVERIFIED API words
+                # confirmVolumeDelete: fly-go GetVolume "failed to get volume %s: %w"; "volume not found" is
+                # the API's text, matched by flyctl's own test/preflight/fly_postgres_test.go.
+                raise FlyError(f"failed to get volume {vol_id}: volume not found")
             same = sum(1 for v in rollout.live_volumes(app) if v["name"] == volume["name"])
             if same <= 2:
                 inv.warn(
@@ -144,9 +153,9 @@ def run_destroy(inv: Invocation) -> None:
                 inv.warn("Deleting a volume is not reversible.")
             raise FlyError(NOT_INTERACTIVE.format("yes flag"))
         if volume is None or volume["state"] in rollout.DESTROYED_VOLUME_STATES:
-            raise FlyError(
-                f"failed destroying volume: failed to destroy volume {vol_id}: volume not found"
-            )  # UNVERIFIED
+            # runDestroy "failed destroying volume: %w" around fly-go DeleteVolume "failed to destroy volume
+            # %s: %w"; the API's "volume not found" as above (for a destroyed one too: an assumption).
+            raise FlyError(f"failed destroying volume: failed to destroy volume {vol_id}: volume not found")
         if volume["attached_machine_id"]:
             raise FlyError(
                 f"failed destroying volume: failed to destroy volume {vol_id}: failed_precondition: volume "

@@ -56,6 +56,36 @@ rec {
       "'${replaceStrings [ "'" ] [ "'\\''" ] string}'"
     else
       string;
+  # nixpkgs lib/sources.nix cleanSourceWith, same contract: `{ src, filter ? keep all, name ? null }`
+  # and nothing else (an unknown argument is an error, as there); `src` is a path or an earlier
+  # result, whose filter still applies (both must accept a file) and whose origin is what gets
+  # copied, so chained calls copy once; the name is `name`, else the earlier result's, else
+  # "source"; the result is an attribute set whose outPath is `builtins.path` of the origin.
+  cleanSourceWith =
+    {
+      src,
+      filter ? _path: _type: true,
+      name ? null,
+    }:
+    let
+      earlier = src ? _isLibCleanSourceWith;
+      origin = if earlier then src.origSrc else src;
+      before = if earlier then src.filter else _path: _type: true;
+      both = path: type: filter path type && before path type;
+      named = if name != null then name else if earlier then src.name else "source";
+    in
+    {
+      _isLibCleanSourceWith = true;
+      origSrc = origin;
+      filter = both;
+      name = named;
+      outPath = builtins.path {
+        path = origin;
+        name = named;
+        filter = both;
+      };
+    };
+
   # nixpkgs' toShellVar also handles lists and attrsets; strings are all the flake needs.
   toShellVar = name: value: "${name}=${escapeShellArg value}";
 

@@ -116,7 +116,9 @@ def test_flag_syntax_variants(home: Path) -> None:
     assert 'Could not find App "-j"' in fails(home, "status", "-a", "-j")
     # `--` ends flag parsing: what follows is positional
     err = fails(home, "apps", "create", "--", "--Weird")
-    assert "Error: Validation failed: Name may only contain numbers, lowercase letters and dashes" in err
+    assert "Error: Validation failed: Name under 63 chars using numbers, lowercase letters and dashes" in err
+    assert "Name under 63 chars" in fails(home, "apps", "create", "a" * 64)
+    ok(home, "apps", "create", "a" * 63)
 
 
 def test_help_exits_zero(home: Path) -> None:
@@ -218,7 +220,11 @@ def test_app_name_resolution(home: Path, tmp_path: Path) -> None:
     assert "missing an app name" in fails(home, "status", cwd=tmp_path)
     assert json.loads(ok(home, "status", "-j", cwd=tmp_path, env_extra={"FLY_APP": APP}))["Name"] == APP
     write_toml(tmp_path / "cfgdir", "")
-    assert json.loads(ok(home, "status", "-j", "-c", "cfgdir", cwd=tmp_path))["Name"] == APP
+    assert json.loads(ok(home, "status", "-j", "-c", "cfgdir/fly.toml", cwd=tmp_path))["Name"] == APP
+    # command.go LoadAppConfigIfPresent reads a directory as a file first: an error, even with -a
+    assert fails(home, "status", "-a", APP, "-c", "cfgdir", cwd=tmp_path) == (
+        "Error: failed loading app config from cfgdir: read cfgdir: is a directory\n"
+    )
     assert json.loads(ok(home, "status", "-j", cwd=tmp_path / "cfgdir"))["Name"] == APP
     # -a beats FLY_APP beats fly.toml
     err = fails(home, "status", "-a", "nope", cwd=tmp_path / "cfgdir", env_extra={"FLY_APP": APP})
