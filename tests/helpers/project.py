@@ -129,18 +129,12 @@ def fake_result(project: Project) -> Path:
     return store
 
 
-def stored_result(project: Project) -> Path:
-    """Like ``fake_result``, but a real store path (``nix-store --add``): for runs that read the closure,
-    as the receipt's SBOM does."""
-    require("nix-store")
-    content = project.root.parent / "oneshot-integrated"
-    (content / "bin").mkdir(parents=True)
-    (content / "bin" / "start-oneshot").write_text("#!/bin/sh\n")
-    added = subprocess.run(["nix-store", "--add", str(content)], capture_output=True, text=True, check=True)
-    store = Path(added.stdout.strip())
-    for link in ("result", "result-ai-server"):
-        (project.root / link).symlink_to(store)
-    return store
+def built_result(project: Project) -> Path:
+    """A real ./result, built by ``inv build`` from the checkout: a deploy with the image builder checks
+    that the image holds it, and a Fly receipt's SBOM reads its closure."""
+    result = project.inv("build")
+    assert result.returncode == 0, result.stderr
+    return (project.root / "result").resolve()
 
 
 def steps(result: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, str]]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from helpers.project import Project, simulated
+from helpers.project import built_result as build_result
 from helpers.project import fake_result as stand_in_result
-from helpers.project import stored_result as stored_in_nix
 
 
 @pytest.fixture
@@ -25,6 +25,6 @@ def fake_result(project: Project) -> Path:
 
 
 @pytest.fixture
-def stored_result(project: Project) -> Path:
-    """A ./result that is a real store path, for runs that read the closure (a Fly receipt's SBOM)."""
-    return stored_in_nix(project)
+def built_result(project: Project) -> Path:
+    """A real ./result from ``inv build``, for image deploys (the image must hold it) and receipts."""
+    return build_result(project)

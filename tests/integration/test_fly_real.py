@@ -53,7 +53,7 @@ def step(document: dict, name: str) -> dict:
 
 
 def test_default_builder_pushes_with_the_password_flyctl_derives_from_a_deploy_token(
-    project, stored_result, tmp_path
+    project, built_result, tmp_path
 ):
     without_builder(project)
     control.add_token(project.sim, TOKEN)  # an org-wide token (creating the app needs more than a deploy one)

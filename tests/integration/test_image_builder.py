@@ -11,6 +11,7 @@ import tarfile
 
 import pytest
 from flyctl_sim import control
+from helpers.project import built_result as built
 from helpers.project import require, steps
 from helpers.registry import running_registry
 
@@ -29,13 +30,6 @@ def skopeo_inspect(ref, *creds):
     args = ["skopeo", "inspect", "--tls-verify=false", *creds, f"docker://{ref}"]
     out = subprocess.run(args, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
-
-
-def built(project):
-    """A real ./result: the image step checks that the image holds it."""
-    result = project.inv("build")
-    assert result.returncode == 0, result.stderr
-    return (project.root / "result").resolve()
 
 
 def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, tmp_path):
