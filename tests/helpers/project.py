@@ -119,6 +119,13 @@ def simulated(base: Path, **env: str) -> Iterator[Project]:
         server.stop()
 
 
+def built_result(project: Project) -> Path:
+    """A real ./result (`inv build`): an image step checks that the image it pushes holds this closure."""
+    result = project.inv("build")
+    assert result.returncode == 0, result.stderr
+    return (project.root / "result").resolve()
+
+
 def fake_result(project: Project) -> Path:
     """A stand-in ./result (and ./result-ai-server) for runs with --skip-build --skip-smoke: the pipeline
     only reads the path."""

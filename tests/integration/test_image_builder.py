@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 from flyctl_sim import control
-from helpers.project import require, steps
+from helpers.project import built_result, require, steps
 from helpers.registry import running_registry
 
 FAST = ("--skip-build", "--skip-smoke")
@@ -30,15 +30,8 @@ def skopeo_inspect(ref, *creds):
     return json.loads(out.stdout)
 
 
-def built(project):
-    """A real ./result: the image step checks that the image holds it."""
-    result = project.inv("build")
-    assert result.returncode == 0, result.stderr
-    return (project.root / "result").resolve()
-
-
 def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, tmp_path):
-    built(project)
+    built_result(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")
@@ -84,7 +77,7 @@ def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):
 
 
 def test_unreachable_registry_stops_before_deploying(project):
-    built(project)
+    built_result(project)
     use_registry(project, "127.0.0.1:9")
     result = project.inv("deploy", *FAST, "--builder", "image", "--json")
     assert result.returncode == 1
@@ -99,7 +92,7 @@ def test_skip_build_after_a_code_change_ships_nothing_untested(project, tmp_path
     """./result was built, then the code changed and was committed. With smoke on (it tests ./result), the
     deploy stops before Fly changes: the checkout no longer builds the tested closure. With --skip-smoke,
     the image the checkout builds is refused before it is pushed: it does not hold ./result's closure."""
-    tested = built(project)
+    tested = built_result(project)
     script = project.root / "scripts" / "start-oneshot"
     script.write_text(script.read_text() + "# a change nobody tested\n")
     subprocess.run(["git", "commit", "-qam", "change"], cwd=project.root, env=project.env, check=True)
