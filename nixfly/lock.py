@@ -30,6 +30,7 @@ from typing import Any
 
 from nixfly import console, runner
 from nixfly.errors import NixflyError
+from nixfly.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -286,14 +287,6 @@ def _record_sessions(path: Path, sessions: list[int]) -> None:
     try:
         data = json.loads(path.read_text())
         data["sessions"] = sessions
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lock.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(data, handle)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-    except (OSError, ValueError) as exc:
+        write_atomic(path, json.dumps(data))
+    except (NixflyError, OSError, ValueError) as exc:
         console.warn(f"could not record the running commands in {path.name}: {exc}")

@@ -41,9 +41,6 @@ LOCK_GLOBS = ("{name}", "*/{name}")
 # nix store diff-closures strips an output name from a store name before DrvName: NixOS/nix
 # src/nix/diff-closures.cc, getClosureInfo ("Unfortunately this is ambiguous").
 OUTPUT_SUFFIX = re.compile(r"(.*)-([a-z]+|lib32|lib64)")
-# A closure of a few hundred paths is listed in well under a second; this bounds a stuck store (a held
-# lock, a dead NFS mount) on a loaded machine, not a slow answer.
-PATH_INFO_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -214,7 +211,6 @@ def read_closure(runner: Runner, store_path: str) -> dict[str, StorePath]:
         nix.argv("path-info", "--json", "--recursive", store_path),
         mutates=False,
         quiet=True,
-        timeout=PATH_INFO_TIMEOUT,
         hint=f"{store_path} must be in this machine's Nix store (build it, or `nix copy` it here)",
     )
     try:

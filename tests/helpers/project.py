@@ -119,6 +119,13 @@ def simulated(base: Path, **env: str) -> Iterator[Project]:
         server.stop()
 
 
+def built_result(project: Project) -> Path:
+    """A real ./result (`inv build`): an image step checks that the image it pushes holds this closure."""
+    result = project.inv("build")
+    assert result.returncode == 0, result.stderr
+    return (project.root / "result").resolve()
+
+
 def fake_result(project: Project) -> Path:
     """A stand-in ./result (and ./result-ai-server) for runs with --skip-build --skip-smoke: the pipeline
     only reads the path."""
@@ -127,14 +134,6 @@ def fake_result(project: Project) -> Path:
     for link in ("result", "result-ai-server"):
         (project.root / link).symlink_to(store)
     return store
-
-
-def built_result(project: Project) -> Path:
-    """A real ./result, built by ``inv build`` from the checkout: a deploy with the image builder checks
-    that the image holds it, and a Fly receipt's SBOM reads its closure."""
-    result = project.inv("build")
-    assert result.returncode == 0, result.stderr
-    return (project.root / "result").resolve()
 
 
 def steps(result: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, str]]:

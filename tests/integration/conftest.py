@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from helpers.project import Project, simulated
-from helpers.project import built_result as build_result
 from helpers.project import fake_result as stand_in_result
 
 
@@ -22,9 +21,3 @@ def project(tmp_path: Path) -> Iterator[Project]:
 def fake_result(project: Project) -> Path:
     """A stand-in ./result for tests passing --skip-build --skip-smoke."""
     return stand_in_result(project)
-
-
-@pytest.fixture
-def built_result(project: Project) -> Path:
-    """A real ./result from ``inv build``, for image deploys (the image must hold it) and receipts."""
-    return build_result(project)

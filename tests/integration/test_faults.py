@@ -23,7 +23,7 @@ from secrets import token_hex
 import pytest
 from flyctl_sim import control
 from helpers import procs
-from helpers.project import Project
+from helpers.project import Project, built_result
 
 FAST = ("--skip-build", "--skip-smoke")
 HANG = 600  # seconds a hung command would take: far beyond every limit here
@@ -131,9 +131,10 @@ def test_a_record_that_cannot_be_written_never_rolls_back_a_healthy_release(proj
 
 # --- the registry login during a push that is stopped ----------------------------------------------------
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
-def test_a_push_stopped_by_term_or_kill_leaves_no_registry_login(project, fake_result, tmp_path, signum):
+def test_a_push_stopped_by_term_or_kill_leaves_no_registry_login(project, tmp_path, signum):
     """The login skopeo reads is an in-memory file of nixfly's (/proc/<pid>/fd/<n>): nothing of it is on a
     disk while the push runs, and it is gone once nixfly is, even after `kill -9`."""
+    built_result(project)  # the image step pushes only an image holding ./result's closure
     env = hang_tool("skopeo", "*' --authfile '*")(project, tmp_path)
     tmp = tmp_path / "tmp"
     tmp.mkdir()

@@ -17,7 +17,7 @@ import tomllib
 import pytest
 from flyctl_sim import control
 from flyctl_sim.commands.deploy import DEFAULT_BUILD_STDOUT
-from helpers.project import REPO
+from helpers.project import REPO, built_result
 from helpers.registry import running_registry
 
 from nixfly import commands, config
@@ -52,9 +52,8 @@ def step(document: dict, name: str) -> dict:
     return next(s for s in document["steps"] if s["step"] == name)
 
 
-def test_default_builder_pushes_with_the_password_flyctl_derives_from_a_deploy_token(
-    project, built_result, tmp_path
-):
+def test_default_builder_pushes_with_the_password_flyctl_derives_from_a_deploy_token(project, tmp_path):
+    built_result(project)  # the image step pushes only an image holding ./result's closure
     without_builder(project)
     control.add_token(project.sim, TOKEN)  # an org-wide token (creating the app needs more than a deploy one)
     with running_registry(tmp_path / "registry", user="x", password=DERIVED) as registry:

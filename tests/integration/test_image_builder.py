@@ -11,8 +11,7 @@ import tarfile
 
 import pytest
 from flyctl_sim import control
-from helpers.project import built_result as built
-from helpers.project import require, steps
+from helpers.project import built_result, require, steps
 from helpers.registry import running_registry
 
 FAST = ("--skip-build", "--skip-smoke")
@@ -33,7 +32,7 @@ def skopeo_inspect(ref, *creds):
 
 
 def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, tmp_path):
-    tested = built(project)
+    tested = built_result(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")
@@ -118,7 +117,7 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
 
 
 def test_a_machine_on_another_digest_fails_the_release_and_it_is_rolled_back(project, tmp_path):
-    built(project)
+    built_result(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")
@@ -157,7 +156,7 @@ def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):
 
 
 def test_unreachable_registry_stops_before_deploying(project):
-    built(project)
+    built_result(project)
     use_registry(project, "127.0.0.1:9")
     result = project.inv("deploy", *FAST, "--builder", "image", "--json")
     assert result.returncode == 1
@@ -172,7 +171,7 @@ def test_skip_build_after_a_code_change_ships_nothing_untested(project, tmp_path
     """./result was built, then the code changed and was committed. With smoke on (it tests ./result), the
     deploy stops before Fly changes: the checkout no longer builds the tested closure. With --skip-smoke,
     the image the checkout builds is refused before it is pushed: it does not hold ./result's closure."""
-    tested = built(project)
+    tested = built_result(project)
     script = project.root / "scripts" / "start-oneshot"
     script.write_text(script.read_text() + "# a change nobody tested\n")
     subprocess.run(["git", "commit", "-qam", "change"], cwd=project.root, env=project.env, check=True)
@@ -236,7 +235,7 @@ def prune(registry, digest):
 def test_rollback_to_n_restores_its_config_says_which_secrets_changed_and_repushes_a_pruned_image(
     project, tmp_path
 ):
-    built(project)
+    built_result(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")

@@ -10,6 +10,7 @@ from helpers.fakes import ScriptedRunner
 
 from nixfly import sbom
 from nixfly.errors import NixflyError
+from nixfly.runner import LIMITS, limit_key
 from nixfly.sbom import Manifest, Package
 
 STORE = "/nix/store"
@@ -239,7 +240,8 @@ def test_the_closure_is_read_with_nix_path_info_even_in_a_dry_run():
     found = sbom.manifest_of(runner, APP)
     assert set(found.paths) == {APP, LIBC, NODE}
     assert found.nar_size == 6300
-    assert runner.calls[0].timeout == sbom.PATH_INFO_TIMEOUT  # every external command is time-bounded
+    # Bounded as every nix read is: by nixfly.timeouts.nix.
+    assert runner.calls[0].timeout == LIMITS[limit_key(runner.calls[0].argv, remote=False)] == LIMITS["nix"]
 
 
 def test_importing_sbom_leaves_cyclonedx_unloaded():
