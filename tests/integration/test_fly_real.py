@@ -17,7 +17,7 @@ import tomllib
 import pytest
 from flyctl_sim import control
 from flyctl_sim.commands.deploy import DEFAULT_BUILD_STDOUT
-from helpers.project import REPO
+from helpers.project import REPO, built_result
 from helpers.registry import running_registry
 
 from nixfly import commands, config
@@ -52,10 +52,9 @@ def step(document: dict, name: str) -> dict:
     return next(s for s in document["steps"] if s["step"] == name)
 
 
-def test_default_builder_pushes_with_the_password_flyctl_derives_from_a_deploy_token(
-    project, fake_result, tmp_path
-):
+def test_default_builder_pushes_with_the_password_flyctl_derives_from_a_deploy_token(project, tmp_path):
     without_builder(project)
+    built_result(project)  # the image step pushes only an image holding ./result's closure
     control.add_token(project.sim, TOKEN)  # an org-wide token (creating the app needs more than a deploy one)
     with running_registry(tmp_path / "registry", user="x", password=DERIVED) as registry:
         use_registry(project, registry.host)
