@@ -39,6 +39,8 @@ from nixfly.target import Candidate, Options, TargetSpec
 # Hosts talked to at once: each copy is an ssh process sharing this machine's uplink, so a large group is
 # worked through 8 at a time rather than opening every connection together.
 PARALLEL = 8
+# How often a thread waiting for hosts looks for a Ctrl-C that its lock wait did not see (``each``).
+SIGNAL_POLL = 0.2
 
 T = TypeVar("T")
 
@@ -52,7 +54,11 @@ def each(members: Sequence[HostTarget], action: Callable[[HostTarget], T]) -> li
     pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(members)) or 1, thread_name_prefix="nixfly-host")
     try:
         futures = [pool.submit(action, member) for member in members]
-        wait(futures)
+        # Woken every SIGNAL_POLL seconds: a Ctrl-C that lands after CPython checked for signals but before
+        # the lock wait blocks runs its C handler and wakes nothing, so one unbounded wait() could sleep
+        # through it until every host finished.
+        while wait(futures, timeout=SIGNAL_POLL).not_done:
+            pass
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
