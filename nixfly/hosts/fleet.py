@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypeVar
@@ -31,6 +31,7 @@ from nixfly.buildhost import BuildHost
 from nixfly.cli import print_json
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
+from nixfly.futures import wait_all
 from nixfly.hosts.target import ALREADY_HELD, HostTarget, which
 from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, Table, done, planned, skipped
 from nixfly.runner import Runner
@@ -39,8 +40,6 @@ from nixfly.target import Candidate, Options, TargetSpec
 # Hosts talked to at once: each copy is an ssh process sharing this machine's uplink, so a large group is
 # worked through 8 at a time rather than opening every connection together.
 PARALLEL = 8
-# How often a thread waiting for hosts looks for a Ctrl-C that its lock wait did not see (``each``).
-SIGNAL_POLL = 0.2
 
 T = TypeVar("T")
 
@@ -54,11 +53,7 @@ def each(members: Sequence[HostTarget], action: Callable[[HostTarget], T]) -> li
     pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(members)) or 1, thread_name_prefix="nixfly-host")
     try:
         futures = [pool.submit(action, member) for member in members]
-        # Woken every SIGNAL_POLL seconds: a Ctrl-C that lands after CPython checked for signals but before
-        # the lock wait blocks runs its C handler and wakes nothing, so one unbounded wait() could sleep
-        # through it until every host finished.
-        while wait(futures, timeout=SIGNAL_POLL).not_done:
-            pass
+        wait_all(futures)  # not one unbounded wait(): it could sleep through a Ctrl-C (nixfly.futures)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
