@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from nixfly.flyctl import AppStatus, Flyctl, FlyRelease, SecretInfo, Volume
+from nixfly.futures import result
 
 T = TypeVar("T")
 
@@ -32,11 +33,11 @@ class Observation:
         self._flyctl = self._pool.submit(fly.release)
 
     def account(self) -> str:
-        return self._account.result()
+        return result(self._account)
 
     def status(self) -> AppStatus | None:
         """The app and its machines; None when the app does not exist."""
-        return self._status.result()
+        return result(self._status)
 
     def exists(self) -> bool:
         return self.status() is not None
@@ -52,12 +53,12 @@ class Observation:
 
     def flyctl_release(self) -> tuple[int, int, int] | None:
         """flyctl's own release; None when it cannot be read (callers then assume the oldest)."""
-        return self._flyctl.result()
+        return result(self._flyctl)
 
     def _of_app(self, future: Future[T], empty: Callable[[], T]) -> T:
         if not self.exists():
             return empty()
-        return future.result()
+        return result(future)
 
     def close(self) -> None:
         """Stop waiting: reads still running are abandoned (their flyctl is stopped by the runner)."""
