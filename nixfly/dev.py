@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from nixfly import console
+from nixfly.futures import SIGNAL_POLL
 from nixfly.runner import Runner, display, stop
 
 
@@ -77,7 +78,8 @@ def run(runner: Runner, root: Path, web_port: int, ai_port: int) -> int:
         console.say(
             f"web on http://127.0.0.1:{web_port}, ai-server on http://127.0.0.1:{ai_port}; Ctrl-C stops both"
         )
-        done.wait()
+        while not done.wait(SIGNAL_POLL):  # in slices: one unbounded wait can sleep through a Ctrl-C
+            pass
         failed = [(n, p.returncode) for n, p in children if p.poll() is not None]
         name, code = failed[0]
         console.warn(f"{name} exited with {code}; stopping the other")

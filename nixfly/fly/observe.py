@@ -16,6 +16,7 @@ from typing import TypeVar
 from nixfly.fly import receipts
 from nixfly.fly.plan import live_release
 from nixfly.flyctl import AppStatus, Flyctl, FlyRelease, SecretInfo, Volume
+from nixfly.futures import result
 from nixfly.receipt import Receipt
 from nixfly.sbom import Manifest
 
@@ -39,11 +40,11 @@ class Observation:
         self._live = self._pool.submit(self._read_live, fly)
 
     def account(self) -> str:
-        return self._account.result()
+        return result(self._account)
 
     def status(self) -> AppStatus | None:
         """The app and its machines; None when the app does not exist."""
-        return self._status.result()
+        return result(self._status)
 
     def exists(self) -> bool:
         return self.status() is not None
@@ -59,9 +60,10 @@ class Observation:
 
     def live_release(self) -> tuple[Receipt, Manifest] | None:
         """The live release's receipt and manifest; None for a new app, or a release without a receipt."""
-        return self._live.result()
+        return result(self._live)
 
     def _read_live(self, fly: Flyctl) -> tuple[Receipt, Manifest] | None:
+        # A worker thread: plain waits are right here (only the main thread needs nixfly.futures' slices).
         if self._status.result() is None:
             return None
         live = live_release(self._releases.result())
@@ -69,12 +71,12 @@ class Observation:
 
     def flyctl_release(self) -> tuple[int, int, int] | None:
         """flyctl's own release; None when it cannot be read (callers then assume the oldest)."""
-        return self._flyctl.result()
+        return result(self._flyctl)
 
     def _of_app(self, future: Future[T], empty: Callable[[], T]) -> T:
         if not self.exists():
             return empty()
-        return future.result()
+        return result(future)
 
     def close(self) -> None:
         """Stop waiting: reads still running are abandoned (their flyctl is stopped by the runner)."""

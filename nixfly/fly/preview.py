@@ -29,6 +29,7 @@ from nixfly.errors import NixflyError
 from nixfly.files import write_atomic
 from nixfly.fly.target import FlyTarget
 from nixfly.flyctl import AppMissing, Flyctl
+from nixfly.futures import result
 from nixfly.pipeline import Outcome, Step, done, planned, skipped
 from nixfly.preview import (
     Marker,
@@ -233,8 +234,13 @@ def find(fly: Flyctl, s: Settings, preview: Preview) -> list[Found]:
         except AppMissing:
             return None  # destroyed since the list was read
 
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="nixfly-preview") as pool:
-        return [found for found in pool.map(read, names) if found is not None]
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nixfly-preview")
+    try:
+        reads = [pool.submit(read, name) for name in names]
+        return [found for found in map(result, reads) if found is not None]
+    finally:
+        # On Ctrl-C: return at once; the pipeline stops the reads' flyctl processes.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def list_previews(s: Settings, preview: Preview, *, as_json: bool) -> None:

@@ -34,6 +34,7 @@ from nixfly.config import Health, Settings
 from nixfly.errors import NixflyError
 from nixfly.flyctl import AppStatus, Check, Flyctl, Machine
 from nixfly.flytoml import FlyToml
+from nixfly.futures import result
 from nixfly.pipeline import Table
 from nixfly.probe import Expect, Verdict, http_ok
 
@@ -161,7 +162,7 @@ def _read_state(
     """Machines and checks, read at once (two round trips in parallel)."""
     status = pool.submit(fly.app_status, app)
     checks = pool.submit(fly.checks, app)
-    return status.result(), checks.result()
+    return result(status), result(checks)
 
 
 @dataclass(frozen=True)

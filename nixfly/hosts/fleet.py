@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypeVar
@@ -31,6 +31,7 @@ from nixfly.buildhost import BuildHost
 from nixfly.cli import print_json
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
+from nixfly.futures import wait_all
 from nixfly.hosts.target import ALREADY_HELD, HostTarget, which
 from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, Table, done, planned, skipped
 from nixfly.runner import Runner
@@ -52,7 +53,7 @@ def each(members: Sequence[HostTarget], action: Callable[[HostTarget], T]) -> li
     pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(members)) or 1, thread_name_prefix="nixfly-host")
     try:
         futures = [pool.submit(action, member) for member in members]
-        wait(futures)
+        wait_all(futures)  # not one unbounded wait(): it could sleep through a Ctrl-C (nixfly.futures)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise

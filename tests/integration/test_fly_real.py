@@ -53,8 +53,8 @@ def step(document: dict, name: str) -> dict:
 
 
 def test_default_builder_pushes_with_the_password_flyctl_derives_from_a_deploy_token(project, tmp_path):
-    built_result(project)  # the image step pushes only an image holding ./result's closure
     without_builder(project)
+    built_result(project)  # the image step pushes only an image holding ./result's closure
     control.add_token(project.sim, TOKEN)  # an org-wide token (creating the app needs more than a deploy one)
     with running_registry(tmp_path / "registry", user="x", password=DERIVED) as registry:
         use_registry(project, registry.host)
