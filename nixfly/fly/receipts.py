@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from nixfly.flyctl import REGISTRY_USER, Flyctl, FlyRelease
+from nixfly.futures import wait_all
 from nixfly.receipt import LAYOUT_NAME, Receipt, artifact_ref, from_json, layout, private_dir, read_layout
 from nixfly.runner import Runner
 from nixfly.sbom import Manifest
@@ -56,9 +57,15 @@ def read_all(runner: Runner, fly: Flyctl, releases: list[FlyRelease]) -> dict[in
     if not any("@" in r.image_ref for r in releases):
         return {r.version: None for r in releases}
     password = fly.registry_password()
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="nixfly-receipts") as pool:
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nixfly-receipts")
+    try:
         found = {r.version: pool.submit(read, runner, password, r) for r in releases}
-        return {version: future.result() for version, future in found.items()}
+        wait_all(found.values())  # in slices: one unbounded wait could sleep through a Ctrl-C
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return {version: future.result() for version, future in found.items()}
 
 
 def summary(kept: Receipt | None) -> str:
