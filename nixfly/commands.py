@@ -158,16 +158,23 @@ def releases(s: Settings, *, as_json: bool) -> None:
     from dataclasses import asdict
 
     from nixfly.cli import print_json
+    from nixfly.fly import receipts
     from nixfly.flyctl import Flyctl
 
-    found = Flyctl(runner_for(s), s.flyctl).releases(s.app)
+    runner = runner_for(s)
+    fly = Flyctl(runner, s.flyctl)
+    found = fly.releases(s.app)
+    kept = receipts.read_all(runner, fly, found)
     if as_json:
-        print_json([asdict(r) for r in found])
+        print_json([{**asdict(r), "receipt": asdict(k) if (k := kept[r.version]) else None} for r in found])
         return
     console.table(
         f"{s.app}: releases",
-        ("version", "status", "image", "created"),
-        [(f"v{r.version}", r.status, r.image_ref, r.created_at) for r in found],
+        ("version", "status", "image", "created", "receipt"),
+        [
+            (f"v{r.version}", r.status, r.image_ref, r.created_at, receipts.summary(kept[r.version]))
+            for r in found
+        ],
     )
 
 

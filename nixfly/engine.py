@@ -186,13 +186,16 @@ class Engine:
         s, c = self.s, self.candidate
         where = self.build_host.where
         if self.options.skip_smoke:
+            c.smoke = "skipped (--skip-smoke)"
             return skipped("--skip-smoke")
         if self.dry:
             return planned(f"would run tests/smoke against {s.out_link.name}{where}")
         if passed_before(s.state_dir, c.store_path):
+            c.smoke = "passed before"
             return skipped("passed before for this exact closure")
         assert self.built is not None
         self.build_host.smoke(self.built)
+        c.smoke = "passed"
         try:
             remember(s.state_dir, c.store_path)
         except WriteError as exc:

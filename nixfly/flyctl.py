@@ -103,6 +103,9 @@ class Machine:
     # there are any (leasable_machine.go WaitForHealthchecksToPass counts them from the config, not from
     # the results, which a freshly started machine does not have yet).
     configured_checks: int = 0
+    # The manifest digest the machine runs (fly-go machine_types.go ``Machine.ImageRef``, a
+    # ``MachineImageRef`` whose ``Digest`` is ``json:"digest,omitempty"``); "" when Fly reports none.
+    digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,7 @@ def parse_release(item: Mapping[str, Any]) -> FlyRelease:
 def parse_machine(item: Mapping[str, Any]) -> Machine:
     """One machine of ``machine list --json`` / ``status --json`` (fly-go machine_types.go ``Machine``)."""
     image = item.get("image_ref") or {}
+    digest = str(image.get("digest") or "") if isinstance(image, dict) else ""
     if isinstance(image, dict):
         repo = "/".join(p for p in (image.get("registry"), image.get("repository")) if p)
         image = f"{repo}:{image.get('tag')}" if image.get("tag") else repo
@@ -334,6 +338,7 @@ def parse_machine(item: Mapping[str, Any]) -> Machine:
         checks=checks,
         configured_checks=len(_mapping(config.get("checks")))
         + sum(len(_objects(_mapping(svc).get("checks"))) for svc in _objects(config.get("services"))),
+        digest=digest,
     )
 
 

@@ -26,6 +26,13 @@ def revision(runner: Runner, root: Path) -> str:
     return out.strip() if code == 0 else ""
 
 
+def is_dirty(runner: Runner, root: Path) -> bool:
+    """Whether the work tree differs from HEAD (changed or untracked-not-ignored files): a receipt says so,
+    since the revision alone then does not name what was built."""
+    code, out = _ask(runner, root, "status", "--porcelain", "--untracked-files=normal")
+    return code == 0 and bool(out.strip())
+
+
 def is_tracked(runner: Runner, root: Path, rel: str) -> bool:
     return _ask(runner, root, "ls-files", "--error-unmatch", "--", rel)[0] == 0
 

@@ -1,7 +1,8 @@
 """The Docker-free path: the mode's OCI image built by Nix, pushed by skopeo, deployed by reference.
 
-The tag is the image's store-path hash, so the same closure always gets the same tag, is never pushed twice,
-and the Fly release names exactly the image that was built from the smoke-tested closure.
+The tag is the image's store-path hash, so the same closure always gets the same tag and is never pushed
+twice. Fly is told the digest the push produced (``pinned``), never the tag: a tag can be moved, a digest
+names exactly the bytes that were built from the smoke-tested closure.
 """
 
 from __future__ import annotations
@@ -32,10 +33,18 @@ def reference(registry: str, app: str, store_path: str) -> str:
     return f"{registry}/{app}:{tag_for(store_path)}"
 
 
+def pinned(ref: str, digest: str) -> str:
+    """``registry/app:tag`` + ``sha256:…`` → ``registry/app@sha256:…``: what a deploy names."""
+    repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    return f"{repository}@{digest}"
+
+
 @dataclass(frozen=True)
 class Pushed:
     ref: str
     uploaded: bool
+    # The manifest's digest in the registry ("" in a dry-run): the deploy names the image by it.
+    digest: str = ""
 
 
 def layers(archive: str) -> list[tuple[str, int]]:
@@ -94,7 +103,8 @@ def push(runner: Runner, archive: str, ref: str, password: str) -> Pushed:
     """
     skopeo = Skopeo(runner)
     with auth_file(registry_host(ref), REGISTRY_USER, password) as auth:
-        if skopeo.exists(ref, auth):
-            return Pushed(ref, uploaded=False)
-        skopeo.push(archive, ref, auth)
-    return Pushed(ref, uploaded=not runner.dry_run)
+        there = skopeo.digest(ref, auth)
+        if there is not None:
+            return Pushed(ref, uploaded=False, digest=there)
+        digest = skopeo.push(archive, ref, auth)
+    return Pushed(ref, uploaded=not runner.dry_run, digest=digest)

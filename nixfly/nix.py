@@ -236,6 +236,22 @@ class Nix:
         except json.JSONDecodeError:
             raise NixflyError(f"cannot read `nix path-info --json` output for {store_path}") from None
 
+    def deriver(self, store_path: str) -> str:
+        """The derivation ``store_path`` was built from (``nix path-info --json``), "" when Nix knows none:
+        what rebuilds exactly that path once it is gone (a receipt keeps it for the image)."""
+        result = self._run("path-info", "--json", store_path, read=True, quiet=True)
+        try:
+            data = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            return ""
+        first = data[0] if isinstance(data, list) and data else {}
+        deriver = first.get("deriver") if isinstance(first, dict) else None
+        return str(deriver) if deriver else ""
+
+    def realise(self, path: str) -> None:
+        """``nix-store --realise``: a store path fetched, or a derivation's outputs built, as they were."""
+        self.runner.run(["nix-store", "--realise", path], cwd=self.root, hint=INSTALL_HINT)
+
     def flake_update(self) -> None:
         self.runner.run(["nix", *FEATURES, "flake", "update", *without_overrides(options())], cwd=self.root)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,9 +34,12 @@ class Table:
     title: str
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
+    # What ``--json`` gives whole when the rows are a rendering of it (a closure diff).
+    data: Mapping[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"title": self.title, "rows": [dict(zip(self.columns, row, strict=True)) for row in self.rows]}
+        rows = [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+        return {"title": self.title, "rows": rows, **({"data": dict(self.data)} if self.data else {})}
 
     def show(self) -> None:
         """On stderr; a cell holding several names (a tuple) lists them, an empty one reads ``-``."""

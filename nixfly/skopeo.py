@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -102,16 +103,102 @@ class Skopeo:
 
     def exists(self, ref: str, auth: Path) -> bool:
         """Whether ``ref`` is already in the registry (a read; an unreachable registry is an error)."""
+        return self.digest(ref, auth) is not None
+
+    def digest(self, ref: str, auth: Path) -> str | None:
+        """The digest of ``ref``'s manifest in the registry (``sha256:…``), None when it is not there.
+
+        A manifest's digest is the SHA-256 of its bytes as the registry serves them (OCI image-spec
+        descriptor.md, "Digests"), which is what ``--raw`` prints: one read, no second request.
+        """
+        manifest = self._inspect(ref, auth)
+        return None if manifest is None else "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+
+    def _inspect(self, ref: str, auth: Path, *flags: str) -> str | None:
+        """``skopeo inspect --raw [flags]`` of ``ref`` as printed; None when the registry has no such tag."""
         self._check()
         result = self.runner.run(
             [
                 "skopeo",
                 "inspect",
                 "--raw",
+                *flags,
                 "--authfile",
                 str(auth),
                 f"--tls-verify={str(tls_verify(ref)).lower()}",
                 f"docker://{ref}",
+            ],
+            mutates=False,
+            check=False,
+            quiet=True,
+        )
+        if result.returncode == 0:
+            return result.stdout
+        text = result.stderr.lower()
+        if "manifest unknown" in text or "not found" in text or "name unknown" in text:
+            return None
+        raise explain(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output", ref)
+
+    def push(self, archive: str, ref: str, auth: Path) -> str:
+        """Copy ``archive`` to ``ref``; returns the digest of the manifest as pushed ("" in a dry-run).
+
+        ``--digestfile`` is skopeo copy's own record of that digest: the one a deploy pins.
+        """
+        self._check()
+        # Not beside the auth file: that is in memory (/proc/<pid>/fd/), where nothing can be created. The
+        # digest is no secret, so a private temp directory (removed on the way out) will do.
+        with tempfile.TemporaryDirectory(prefix="nixfly-digest-") as directory:
+            digestfile = Path(directory) / "digest"
+            try:
+                self.runner.run(
+                    [
+                        "skopeo",
+                        "copy",
+                        "--authfile",
+                        str(auth),
+                        "--digestfile",
+                        str(digestfile),
+                        f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
+                        f"docker-archive:{archive}",
+                        f"docker://{ref}",
+                    ],
+                )
+            except NixflyError as exc:
+                raise explain(exc.message, ref) from None
+            return digestfile.read_text().strip() if digestfile.is_file() else ""
+
+    def push_layout(self, layout: Path, name: str, ref: str, auth: Path) -> None:
+        """Copy image ``name`` of an OCI layout directory (``oci:DIR:NAME``) to ``ref``, as it is: an
+        artifact (nixfly's receipt) keeps its own media types, and its manifest digest."""
+        self._check()
+        try:
+            self.runner.run(
+                [
+                    "skopeo",
+                    "copy",
+                    "--authfile",
+                    str(auth),
+                    f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
+                    f"oci:{layout}:{name}",
+                    f"docker://{ref}",
+                ],
+            )
+        except NixflyError as exc:
+            raise explain(exc.message, ref) from None
+
+    def pull_layout(self, ref: str, layout: Path, name: str, auth: Path) -> bool:
+        """Copy ``ref`` into an OCI layout directory as ``name`` (a read of the registry: it runs in a
+        dry-run too); False when there is no such tag."""
+        self._check()
+        result = self.runner.run(
+            [
+                "skopeo",
+                "copy",
+                "--authfile",
+                str(auth),
+                f"--src-tls-verify={str(tls_verify(ref)).lower()}",
+                f"docker://{ref}",
+                f"oci:{layout}:{name}",
             ],
             mutates=False,
             check=False,
@@ -124,22 +211,10 @@ class Skopeo:
             return False
         raise explain(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output", ref)
 
-    def push(self, archive: str, ref: str, auth: Path) -> None:
-        self._check()
-        try:
-            self.runner.run(
-                [
-                    "skopeo",
-                    "copy",
-                    "--authfile",
-                    str(auth),
-                    f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
-                    f"docker-archive:{archive}",
-                    f"docker://{ref}",
-                ],
-            )
-        except NixflyError as exc:
-            raise explain(exc.message, ref) from None
+    def config_blob(self, ref: str, auth: Path) -> str | None:
+        """The config blob of ``ref``'s manifest as stored (``inspect --raw --config``: the manifest and
+        the blob, one command); None when there is no such tag."""
+        return self._inspect(ref, auth, "--config")
 
     def config_of_archive(self, archive: str) -> dict[str, Any]:
         self._check()

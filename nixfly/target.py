@@ -88,6 +88,8 @@ class Candidate:
     built_on: Endpoint | None = None
     # The secrets bundled for this deploy (in a dry-run: what would be bundled).
     secrets: dict[str, str] | None = None
+    # The smoke result for store_path (for the receipt): passed, passed before, skipped (--skip-smoke).
+    smoke: str = ""
 
 
 class Target(Protocol):

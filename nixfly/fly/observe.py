@@ -13,8 +13,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+from nixfly.fly import receipts
+from nixfly.fly.plan import live_release
 from nixfly.flyctl import AppStatus, Flyctl, FlyRelease, SecretInfo, Volume
 from nixfly.futures import result
+from nixfly.receipt import Receipt
+from nixfly.sbom import Manifest
 
 T = TypeVar("T")
 
@@ -23,7 +27,7 @@ class Observation:
     """Fly's state for one app, as of the moment it was read (reads only: safe in a dry-run)."""
 
     def __init__(self, fly: Flyctl, app: str) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="nixfly-observe")
+        self._pool = ThreadPoolExecutor(max_workers=7, thread_name_prefix="nixfly-observe")
         self._account = self._pool.submit(fly.whoami)
         self._status = self._pool.submit(fly.app_status, app)
         self._volumes = self._pool.submit(fly.volumes, app)
@@ -31,6 +35,9 @@ class Observation:
         self._releases = self._pool.submit(fly.releases, app)
         # The flyctl release driven (its secrets parser depends on it): read once per run, with the rest.
         self._flyctl = self._pool.submit(fly.release)
+        # What the live release runs (its receipt and SBOM, beside its image): one more round trip, once
+        # the releases are read, concurrent with the others; for the plan's diff.
+        self._live = self._pool.submit(self._read_live, fly)
 
     def account(self) -> str:
         return result(self._account)
@@ -50,6 +57,17 @@ class Observation:
 
     def releases(self) -> list[FlyRelease]:
         return self._of_app(self._releases, list)
+
+    def live_release(self) -> tuple[Receipt, Manifest] | None:
+        """The live release's receipt and manifest; None for a new app, or a release without a receipt."""
+        return result(self._live)
+
+    def _read_live(self, fly: Flyctl) -> tuple[Receipt, Manifest] | None:
+        # A worker thread: plain waits are right here (only the main thread needs nixfly.futures' slices).
+        if self._status.result() is None:
+            return None
+        live = live_release(self._releases.result())
+        return receipts.read_whole(fly, live) if live is not None else None
 
     def flyctl_release(self) -> tuple[int, int, int] | None:
         """flyctl's own release; None when it cannot be read (callers then assume the oldest)."""

@@ -19,17 +19,18 @@ import json
 import os
 from pathlib import Path
 
-from nixfly import bundle, console, envfiles, flytoml, git, image, lock
+from nixfly import bundle, closurediff, console, envfiles, flytoml, git, image, lock, plandiff, receipt, sbom
 from nixfly.buildhost import FLY_SYSTEM, BuildHost
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
-from nixfly.fly import plan
+from nixfly.fly import digest, plan, receipts, restore
 from nixfly.fly.observe import Observation
 from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, min_machines_running, region_table, wait_for
-from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, find_executable, parse_machine
+from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, Machine, find_executable, parse_machine
+from nixfly.nix import Nix
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
 from nixfly.runner import REDACT, Runner
@@ -50,6 +51,12 @@ class FlyTarget:
         self.created = False  # this run created the app (for real)
         self.previous: FlyRelease | None = None
         self.image_ref = ""
+        # The digest the push produced (builder=image): what every machine must run after verify.
+        self.image_digest = ""
+        self.image_store_path = ""
+        # For the receipt: when the lock was taken, and the machines the release was verified on.
+        self.started_at = ""
+        self.verified: tuple[Machine, ...] = ()
         self.deployed: Deployed | None = None
         self.deploy_made = False
         self.options = Options()
@@ -108,6 +115,7 @@ class FlyTarget:
         """Start every read of Fly's state at once, and wait for the one that says who is logged in: a
         deploy that cannot read Fly stops here, before the build."""
         if self.observed is None:
+            self.started_at = receipt.now()
             self.observed = Observation(self.fly, self.s.app)
             self.observed.account()
 
@@ -115,6 +123,7 @@ class FlyTarget:
         self.options = options
         regions = bool(self.s.mode.regions)
         return [
+            ("diff", lambda: self.plan_diff(candidate)),
             *([("regions", self.plan_regions)] if regions else []),
             ("app", lambda: self.ensure_app(candidate, build)),
             ("volume", self.ensure_volume),
@@ -124,7 +133,27 @@ class FlyTarget:
             ("deploy", lambda: self.deploy(candidate)),
             ("verify", lambda: self.verify(candidate)),
             *([("scale", self.converge)] if regions else []),
+            ("receipt", lambda: self.write_receipt(candidate)),
         ]
+
+    def plan_diff(self, candidate: Candidate) -> Outcome:
+        """What this deploy changes against the live release: its closure against the live one's SBOM, read
+        from beside the live image (``Observation.live_release``)."""
+        s = self.s
+        new = candidate.store_path or (os.readlink(s.out_link) if s.out_link.is_symlink() else "")
+        if not new:
+            return skipped(f"nothing built yet to compare: `inv build --mode {s.mode.name}` first")
+        if not self._exists():
+            return skipped(f"{s.app} does not exist yet: everything is new")
+        try:
+            live = self._seen().live_release()
+        except NixflyError as exc:
+            return skipped(f"the live release's manifest cannot be read: {exc.message}")
+        if live is None:
+            return skipped("the live release has no receipt to compare with (not deployed by nixfly's image)")
+        kept, manifest = live
+        changes = closurediff.diff(manifest, sbom.manifest_of(self.runner, new))
+        return plandiff.outcome(changes, f"v{kept.release}", dry=self.dry)
 
     def plan_regions(self) -> Outcome:
         """What converging to the declared regions will take; refused now, before anything changes, when it
@@ -270,13 +299,18 @@ class FlyTarget:
             )
         if candidate.store_path:
             image.require_tested(built.store_path, candidate.store_path)
-        ref = image.reference(s.registry, s.app, built.store_path)
-        self.image_ref = ref
+        tag = image.reference(s.registry, s.app, built.store_path)
+        pushed = image.push(self.runner, built.store_path, tag, self.fly.registry_password())
+        if not pushed.digest:
+            raise NixflyError(f"the registry reported no digest for {tag}", "push it again: `inv image.push`")
+        # Fly is told the digest, never the tag: a tag can be moved, the digest names these bytes.
+        self.image_digest = pushed.digest
+        self.image_store_path = built.store_path
+        self.image_ref = ref = image.pinned(tag, pushed.digest)
         live = plan.live_release(self._seen().releases()) if not self.created else None
         if live is not None and live.image_ref == ref:
             return skipped(f"already in registry: {ref} is what runs now")
-        pushed = image.push(self.runner, built.store_path, ref, self.fly.registry_password())
-        return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref}")
+        return done(f"{'pushed' if pushed.uploaded else 'already in registry'}: {ref} (tag {tag})")
 
     def _require_tested_source(self, build: BuildHost, candidate: Candidate) -> None:
         """Refuse, before Fly changes, a deploy whose artifact would not be the smoke-tested closure: the
@@ -346,16 +380,73 @@ class FlyTarget:
             machines = judge(found, {}, version=self.previous.version, min_running=min_running)
             http = http_ok(s.health_url, s.health.http_timeout, Expect(release=self.previous.image_ref))
             if machines.healthy and http.healthy:
+                pinned = f"; {digest.require(found, self.image_digest)}" if self.image_digest else ""
+                self.verified = tuple(found)
                 return done(
-                    f"v{self.previous.version} still healthy: {machines.detail}; {http.detail}",
+                    f"v{self.previous.version} still healthy: {machines.detail}; {http.detail}{pinned}",
                     region_table(self._title(self.previous.version), found),
                 )
         version, image_ref = self._live()
         healthy = wait_for(self.fly, s, version=version, image_ref=image_ref)
+        # Healthy is not enough: every machine must run the bytes that were pushed (else: rolled back).
+        pinned = f"; {digest.require(healthy.machines, self.image_digest)}" if self.image_digest else ""
+        self.verified = healthy.machines
         if self.deploy_made and version:
             record = {"version": version, "inputs": self._inputs(candidate)}
             write_atomic(self._record_path(), json.dumps(record) + "\n", mode=0o644)
-        return done(healthy.detail, healthy.table(self._title(version)))
+        return done(healthy.detail + pinned, healthy.table(self._title(version)))
+
+    def write_receipt(self, candidate: Candidate) -> Outcome:
+        """The live release's receipt and SBOM, pushed beside its image (once per release)."""
+        s = self.s
+        if s.builder != "image":
+            return skipped("receipts are kept beside nixfly's images: builder nixpacks keeps none yet")
+        if self.dry:
+            return planned(f"would push the receipt and SBOM beside the image in {s.registry}/{s.app}")
+        version, image_ref = self._live()
+        password = self.fly.registry_password()
+        if not self.deploy_made and self.previous is not None:
+            kept = receipts.read(self.runner, password, self.previous)
+            if kept is not None:
+                return skipped(f"v{version} has its receipt: {receipt.artifact_ref(image_ref, version)}")
+        document = sbom.to_json(sbom.manifest_of(self.runner, candidate.store_path))
+        made = self._receipt(candidate, version, image_ref, receipt.digest_of(document))
+        where = receipts.push(self.runner, password, made, document)
+        return done(f"v{version}: {where}")
+
+    def _receipt(
+        self, candidate: Candidate, version: int, image_ref: str, sbom_digest: str
+    ) -> receipt.Receipt:
+        s = self.s
+        machines, regions = receipt.machines_of(self.verified)
+        flyctl = self._seen().flyctl_release()
+        return receipt.Receipt(
+            app=s.app,
+            mode=s.mode.name,
+            target="fly",
+            release=version,
+            revision=git.revision(self.runner, s.root),
+            dirty=git.is_dirty(self.runner, s.root),
+            closure=candidate.store_path,
+            sbom_digest=sbom_digest,
+            smoke=receipt.Smoke(
+                candidate.store_path, candidate.smoke or "unknown", receipt.smoke_tests(s.mode.smoke)
+            ),
+            started_at=self.started_at,
+            finished_at=receipt.now(),
+            image=image_ref,
+            image_digest=image_ref.partition("@")[2],
+            image_store_path=self.image_store_path,
+            image_deriver=self._deriver(),
+            flyctl=".".join(map(str, flyctl)) if flyctl else "unknown",
+            machines=machines,
+            regions=regions,
+            fly_toml=s.fly_config.read_text(),
+            secrets=Fingerprints(s.state_dir, s.app).load(),
+        )
+
+    def _deriver(self) -> str:
+        return Nix(self.runner, self.s.root).deriver(self.image_store_path) if self.image_store_path else ""
 
     # --- after a failure ------------------------------------------------------------------------------------
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
@@ -386,7 +477,7 @@ class FlyTarget:
         target = self.previous
         assert target is not None
         try:
-            pipeline.run_extra("rollback", lambda: self.rollback_to(target))
+            pipeline.run_extra("rollback", lambda: self.rollback_to(target, self._previous_config()))
         except NixflyError as failed:
             if failed.exit_code != 1:
                 raise
@@ -394,6 +485,17 @@ class FlyTarget:
             error.hint = "the app may be down: `inv status`, `inv logs`"
             return
         error.add_note(f"rolled back to v{target.version} ({target.image_ref})")
+
+    def _previous_config(self) -> Path | None:
+        """The fly toml the previous release was deployed with (its receipt, read with the other reads), so
+        an automatic rollback puts its app config back too; None when it has no receipt."""
+        try:
+            live = self._seen().live_release()
+        except NixflyError:
+            return None
+        if live is None or self.previous is None or live[0].release != self.previous.version:
+            return None
+        return restore.config_file(self.s.state_dir, live[0])
 
     def interrupted(self, step: str) -> str:
         back = (
@@ -422,11 +524,14 @@ class FlyTarget:
     def finish(self) -> None:
         """Fly's own output already said where the app answers."""
 
-    def rollback_to(self, release: FlyRelease) -> Outcome:
+    def rollback_to(self, release: FlyRelease, config: Path | None = None) -> Outcome:
         """``fly deploy --image`` of ``release`` with ``--strategy immediate``: every machine is updated at
-        once, in every region, stopped ones included; then every one must carry the new release."""
+        once, in every region, stopped ones included; then every one must carry the new release.
+        ``config``: the fly toml to deploy with (release N's own, from its receipt), else the checkout's."""
         s = self.s
-        made = self.fly.deploy(s.app, s.fly_config, image=release.image_ref, strategy="immediate", cwd=s.root)
+        made = self.fly.deploy(
+            s.app, config or s.fly_config, image=release.image_ref, strategy="immediate", cwd=s.root
+        )
         version = made.version if made else 0
         healthy = wait_for(self.fly, s, version=version, image_ref=release.image_ref)
         return done(
@@ -477,12 +582,31 @@ class FlyTarget:
         s = self.s
         current, chosen = plan.rollback_choice(self.fly.releases(s.app), to)
         console.say(f"rolling {s.app} back from v{current.version} to v{chosen.version} ({chosen.image_ref})")
+        password = self.fly.registry_password() if "@" in chosen.image_ref else ""
+        kept = receipts.read(self.runner, password, chosen) if password else None
+        if kept is None:
+            console.warn(
+                f"v{chosen.version} has no receipt: its image comes back, the app config stays "
+                f"{s.fly_config.name} as it is now"
+            )
+        else:
+            changed = restore.secrets_since(kept.secrets, Fingerprints(s.state_dir, s.app).load())
+            console.say(f"v{chosen.version}'s app config (fly toml) comes back from its receipt")
+            if changed:
+                console.warn(
+                    f"secrets changed since v{chosen.version} (they stay as now): {'; '.join(changed)}"
+                )
         if self.dry:
             self.fly.deploy(s.app, s.fly_config, image=chosen.image_ref, strategy="immediate")
             return f"would roll {s.app} back to v{chosen.version}"
         revision = git.revision(self.runner, s.root)
         with lock.held(s.state_dir, s.app, revision, f"rollback --to {chosen.version}"):
-            return self.rollback_to(chosen).detail
+            rebuilt = restore.ensure_image(self.runner, s.root, password, kept) if kept else ""
+            if rebuilt:
+                console.note(rebuilt)
+            config = restore.config_file(s.state_dir, kept) if kept else None
+            detail = self.rollback_to(chosen, config).detail
+            return f"{detail}; {rebuilt}" if rebuilt else detail
 
     def stop(self) -> str:
         raise NixflyError("`inv stop` works on local and ssh:// targets", "on Fly: `flyctl scale count 0`")

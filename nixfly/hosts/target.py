@@ -14,12 +14,12 @@ from dataclasses import asdict
 from pathlib import PurePosixPath
 from typing import Any
 
-from nixfly import closure, console, git, lock
+from nixfly import closure, closurediff, console, git, lock, plandiff, receipt, sbom
 from nixfly.buildhost import BuildHost
 from nixfly.cli import print_json
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
-from nixfly.hosts import profile
+from nixfly.hosts import profile, receipts
 from nixfly.hosts.activate import Activation, Records, tail
 from nixfly.hosts.hostlock import HostLock, describe
 from nixfly.hosts.machine import Host, RemoteHost
@@ -62,6 +62,7 @@ class HostTarget:
         self._activation: Activation | None = None
         self._lock: HostLock | None = None
         self.options = Options()
+        self.started_at = ""
 
     @property
     def name(self) -> str:
@@ -108,16 +109,55 @@ class HostTarget:
 
     def observe(self) -> None:
         """The host's state is read by each step as it goes (a few local reads, or one SSH connection)."""
+        self.started_at = receipt.now()  # the lock is held: the release starts here (for its receipt)
 
     def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
         self.options = options
         command = f"deploy --mode {self.s.mode.name} --target {self.spec}"
         return [
             ("host lock", lambda: self.claim(command, git.revision(self.here, self.s.root))),
+            ("diff", lambda: self.plan_diff(candidate)),
             ("copy", lambda: self.copy(candidate)),
             ("activate", lambda: self.activate(candidate)),
             ("verify", lambda: self.activation.verify()),
+            ("receipt", lambda: self.write_receipt(candidate)),
         ]
+
+    def plan_diff(self, candidate: Candidate) -> Outcome:
+        """What this deploy changes against the host's live generation (its closure, read here)."""
+        s = self.s
+        new = candidate.store_path or (os.readlink(s.out_link) if s.out_link.is_symlink() else "")
+        live = self.activation.records().live
+        if not new or live is None:
+            return skipped("nothing to compare: " + ("no build yet" if not new else "no live generation"))
+        if not os.path.exists(live.store_path):
+            return skipped(f"generation {live.generation}'s closure is on {self.host.name} only, not here")
+        changes = closurediff.diff(
+            sbom.manifest_of(self.here, live.store_path), sbom.manifest_of(self.here, new)
+        )
+        return plandiff.outcome(changes, f"generation {live.generation}", dry=self.dry)
+
+    def write_receipt(self, candidate: Candidate) -> Outcome:
+        """The live generation's receipt, beside it on the host (once per generation)."""
+        activation = self.activation
+        if self.dry:
+            return planned(f"would write the new generation's receipt beside it on {self.host.name}")
+        live = activation.records().live
+        if live is None:
+            return skipped("no verified generation")
+        app_dir = activation.layout.app_dir
+        if receipts.read(self.host, app_dir, live.generation) is not None:
+            return skipped(f"generation {live.generation} has its receipt")
+        kept = receipts.made(
+            self.s,
+            self.here,
+            target=str(self.spec),
+            generation=live.generation,
+            store_path=live.store_path,
+            smoke=candidate.smoke if candidate.store_path == live.store_path else "",
+            started_at=self.started_at,
+        )
+        return done(f"generation {live.generation}: {receipts.write(self.host, app_dir, kept)}")
 
     def claim(self, command: str, revision: str) -> Outcome:
         """Take the app's lock on the host (released by ``close``), before anything there changes."""

@@ -314,6 +314,14 @@ def set_health_plan(home: PathLike, app: str, plan: list[str]) -> None:
         st["health_plans"][app] = [str(p).lower() for p in plan]
 
 
+def drift_digest(home: PathLike, app: str, digest: str) -> None:
+    """The next ``fly deploy`` of ``app`` brings its first machine up on ``digest`` instead of the image's
+    (shown as ``image_ref.digest`` by ``machines list --json`` / ``status --json``: fly-go machine_types.go
+    ``Machine.ImageRef``, a ``MachineImageRef``); every other machine, and later deploys, run the image's."""
+    with edit(home) as st:
+        st.setdefault("digest_drift", {})[app] = digest
+
+
 def start_health_server(home: PathLike) -> HealthServer:
     """Serve ``GET /<app>/health`` on 127.0.0.1 (see ``health_server``); ``url_template`` has ``{app}``."""
     return HealthServer(home)

@@ -395,7 +395,8 @@ def tick_unbind(app: dict[str, Any]) -> None:
 
 def set_image(machine: dict[str, Any], image_ref: str, digest: str) -> None:
     image = shapes.parse_image_ref(image_ref)
-    image["digest"] = digest or ids.image_digest(image_ref)
+    # A ref that names its digest (``repo@sha256:…``) is pulled by it: the machine runs that digest.
+    image["digest"] = digest or image["digest"] or ids.image_digest(image_ref)
     machine["image_ref"] = image
     machine["config"]["image"] = image_ref
 
@@ -575,6 +576,16 @@ class Deployment:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     touched: bool = False
+
+    def place_image(self, machine: dict[str, Any], image_ref: str, digest: str) -> None:
+        """``set_image``, except that the machine ``control.drift_digest`` chose comes up on its digest:
+        what a moved tag or a registry serving other bytes looks like from ``machines list --json``."""
+        drift = self.state.get("digest_drift", {})
+        wrong = drift.get(self.app["name"])
+        if wrong and image_ref == self.args.image_ref:
+            del drift[self.app["name"]]  # one machine, one deploy
+            digest = wrong
+        set_image(machine, image_ref, digest)
 
     # deploy/machines.go setMachinesForDeployment + machineFilteredFromDeploymentByProcessGroup
     def select_machines(self) -> list[dict[str, Any]]:
@@ -784,7 +795,7 @@ class Deployment:
             config["standbys"] = list(standby_for)
             config["env"]["FLY_STANDBY_FOR"] = ",".join(standby_for)
         machine = new_machine(self.primary_region, config, self.now)
-        set_image(machine, self.args.image_ref, self.args.digest)
+        self.place_image(machine, self.args.image_ref, self.args.digest)
         if volume is not None:
             attach(volume, machine["id"])
         self.app["machines"].append(machine)
@@ -943,7 +954,7 @@ class Deployment:
             self.updated.append(machine["id"])
         machine["instance_id"] = ids.ulid()
         image = entry.config.get("image") or self.args.image_ref
-        set_image(
+        self.place_image(
             machine,
             image,
             self.args.digest if image == self.args.image_ref else machine["image_ref"].get("digest", ""),

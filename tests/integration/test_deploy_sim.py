@@ -24,6 +24,7 @@ def test_first_deploy_creates_everything_then_a_redeploy_changes_nothing(project
         "build": "skipped",
         "smoke": "skipped",
         "bundle": "done",
+        "diff": "skipped",
         "app": "done",
         "volume": "done",
         "secrets": "done",
@@ -31,7 +32,9 @@ def test_first_deploy_creates_everything_then_a_redeploy_changes_nothing(project
         "release": "done",
         "deploy": "done",
         "verify": "done",
+        "receipt": "skipped",
     }
+    assert done["diff"][1] == "oneshot does not exist yet: everything is new"
     assert done["app"][1] == "created app oneshot"
     assert done["release"][1] == "first deploy: nothing to roll back to"
     assert control.apps(project.sim) == ["oneshot"]
@@ -97,7 +100,9 @@ def test_dry_run_changes_nothing_and_prints_the_plan(project, fake_result):
         "preflight": "done",
         "build": "skipped",
         "smoke": "skipped",
+        "diff": "skipped",  # a new app: nothing live to compare with
         "image": "skipped",
+        "receipt": "skipped",  # nixpacks
     }
     # What it would run is printed, the deploy itself included.
     assert "[dry-run] would run: flyctl deploy --app oneshot" in result.stderr
@@ -113,8 +118,8 @@ def test_json_summary_on_stdout_for_ci(project, fake_result):
     summary = json.loads(result.stdout)
     assert summary["ok"] is True
     assert [s["step"] for s in summary["steps"]] == [
-        *("preflight", "lock", "build", "smoke", "bundle"),
-        *("app", "volume", "secrets", "image", "release", "deploy", "verify"),
+        *("preflight", "lock", "build", "smoke", "bundle", "diff"),
+        *("app", "volume", "secrets", "image", "release", "deploy", "verify", "receipt"),
     ]
     assert {s["status"] for s in summary["steps"]} <= {"done", "skipped"}
     assert "\x1b[" not in result.stderr  # plain logs under CI

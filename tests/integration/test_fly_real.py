@@ -63,7 +63,7 @@ def test_default_builder_pushes_with_the_password_flyctl_derives_from_a_deploy_t
         assert step(document, "image")["status"] == "done"
         deploy = [c for c in project.flyctl_calls() if c.get("command") == "deploy"][-1]["argv"]
         ref = deploy[deploy.index("--image") + 1]
-        assert ref.startswith(f"{registry.host}/oneshot:nix-") and "--nixpacks" not in deploy
+        assert ref.startswith(f"{registry.host}/oneshot@sha256:") and "--nixpacks" not in deploy
         for secret in ("canaryMacaroon", "canary-oauth-user-token"):
             assert secret not in result.stdout + result.stderr
 

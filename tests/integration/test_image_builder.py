@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 
@@ -31,17 +32,23 @@ def skopeo_inspect(ref, *creds):
 
 
 def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project, tmp_path):
-    built_result(project)
+    tested = built_result(project)
     with running_registry(tmp_path / "registry") as registry:
         use_registry(project, registry.host)
         first = project.inv("deploy", *FAST, "--builder", "image", "--json")
         assert first.returncode == 0, first.stderr
         deploy = [c for c in project.flyctl_calls() if c.get("command") == "deploy"][-1]["argv"]
         ref = deploy[deploy.index("--image") + 1]
-        assert ref.startswith(f"{registry.host}/oneshot:nix-") and "--nixpacks" not in deploy
+        # By digest, never by the tag: the digest is the one the registry holds under the pushed tag.
+        assert ref.startswith(f"{registry.host}/oneshot@sha256:") and "--nixpacks" not in deploy
         assert control.current_release(project.sim, "oneshot")["image_ref"].endswith(ref.split("/", 1)[1])
         info = skopeo_inspect(ref)
-        assert len(info["Layers"]) >= 1
+        assert len(info["Layers"]) >= 1 and ref.endswith("@" + info["Digest"])
+        # The repository's tags: the image's nix-… and, once verified, its receipt's (in no set order).
+        (pushed_tag,) = [t for t in info["RepoTags"] if t.startswith("nix-")]
+        assert skopeo_inspect(f"{info['Name']}:{pushed_tag}")["Digest"] == info["Digest"]
+        digests = {m["image_ref"]["digest"] for m in control.machines(project.sim, "oneshot")}
+        assert digests == {info["Digest"]}
         config = subprocess.run(
             ["skopeo", "inspect", "--config", "--tls-verify=false", f"docker://{ref}"],
             capture_output=True,
@@ -49,14 +56,86 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
             check=True,
         ).stdout
         assert "start-oneshot" in config
-        assert steps(first)["image"] == ("done", f"pushed: {ref}")
+        status, detail = steps(first)["image"]
+        assert status == "done" and detail == f"pushed: {ref} (tag {info['Name']}:{pushed_tag})"
+        assert f"all 1 machine(s) run {info['Digest'][:19]}…" in steps(first)["verify"][1]
+
+        # The receipt, beside the image: any checkout reads it back with `inv releases --json`.
+        receipt_step = steps(first)["receipt"]
+        tag = f"{registry.host}/oneshot:{info['Digest'].replace(':', '-')}.v1.nixfly"
+        assert receipt_step == ("done", f"v1: {tag}")
+        listed = project.inv("releases", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (release,) = json.loads(listed.stdout)
+        kept = release["receipt"]
+        assert kept["release"] == 1 and kept["image"] == ref and kept["image_digest"] == info["Digest"]
+        assert kept["closure"] == str(tested)
+        assert kept["smoke"]["result"] == "skipped (--skip-smoke)"
+        assert kept["flyctl"] == "0.4.87" and kept["regions"] == ["iad"]
+        assert [m["digest"] for m in kept["machines"]] == [info["Digest"]]
+        assert kept["fly_toml"] == (project.root / "fly-integrated.toml").read_text()
+        assert kept["started_at"] <= kept["finished_at"] and isinstance(kept["dirty"], bool)
+        artifact = json.loads(
+            subprocess.run(
+                ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{tag}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert artifact["artifactType"] == "application/vnd.nixfly.receipt.v1+json"
+        (layer,) = artifact["layers"]
+        assert (
+            layer["mediaType"] == "application/vnd.cyclonedx+json" and layer["digest"] == kept["sbom_digest"]
+        )
 
         second = project.inv("deploy", *FAST, "--builder", "image", "--json")
         assert second.returncode == 0, second.stderr
         again = steps(second)
+        assert again["receipt"] == ("skipped", f"v1 has its receipt: {tag}")
+        assert again["diff"] == ("done", "Nothing changes against v1")
+
+        # The diff in the plan: the live release's SBOM, read from beside its image, against ./result.
+        changed = tmp_path / "changed"
+        (changed / "bin").mkdir(parents=True)
+        (changed / "bin" / "start-oneshot").write_text("#!/bin/sh\necho v2\n")
+        added = subprocess.run(
+            ["nix-store", "--add", str(changed)], capture_output=True, text=True, check=True
+        )
+        (project.root / "result").unlink()
+        (project.root / "result").symlink_to(added.stdout.strip())
+        plan = project.inv("deploy", *FAST, "--builder", "image", "--dry-run", "--json")
+        assert plan.returncode == 0, plan.stderr
+        (diff,) = [s for s in json.loads(plan.stdout)["steps"] if s["step"] == "diff"]
+        assert diff["status"] == "planned" and diff["detail"].startswith("against v1: ")
+        whole = diff["table"]["data"]
+        assert not whole["nothing_changes"] and whole["old_root"] == str(tested)
+        assert whole["new_root"] == added.stdout.strip()
         assert again["image"] == ("skipped", f"already in registry: {ref} is what runs now")
         assert "skopeo copy" not in second.stderr
         assert again["deploy"] == ("skipped", "v1 is live and nothing changed (--force redeploys)")
+
+
+def test_a_machine_on_another_digest_fails_the_release_and_it_is_rolled_back(project, tmp_path):
+    built_result(project)
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        first = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert first.returncode == 0, first.stderr
+        pushed = control.current_release(project.sim, "oneshot")["image_ref"].rsplit("@", 1)[1]
+        wrong = "sha256:" + "0" * 64
+        control.drift_digest(project.sim, "oneshot", wrong)
+        second = project.inv("deploy", *FAST, "--builder", "image", "--force", "--json")
+        assert second.returncode == 1, second.stderr
+        failed = steps(second)
+        assert failed["verify"][0] == "failed"
+        assert f"not every machine runs the pushed image {pushed}" in failed["verify"][1]
+        assert f"runs {wrong}" in failed["verify"][1]
+        assert failed["rollback"][0] == "done"
+        # The previous release's own app config comes back with its image (from its receipt).
+        back = [c for c in project.flyctl_calls() if c.get("command") == "deploy"][-1]["argv"]
+        assert back[back.index("--config") + 1].endswith("rollback-oneshot-v1.toml")
+        assert {m["image_ref"]["digest"] for m in control.machines(project.sim, "oneshot")} == {pushed}
 
 
 def test_image_push_with_credentials_and_refused_credentials(project, tmp_path):
@@ -143,3 +222,48 @@ def test_image_inspect_shows_layers_and_command(project, mode):
     top = customisation_layer(project.root / f"{out_link}-image")
     # dockerTools.binSh: without it the image has no shell (`fly ssh console`, anything that shells out).
     assert top["bin/sh"].endswith("-bin-sh/bin/sh")
+
+
+def prune(registry, digest):
+    """What a registry's garbage collection leaves of an image: neither its tags nor its manifest."""
+    manifests = registry.data / "docker" / "registry" / "v2" / "repositories" / "oneshot" / "_manifests"
+    shutil.rmtree(manifests / "revisions" / "sha256" / digest.split(":")[1])
+    for tag in (manifests / "tags").glob("nix-*"):
+        shutil.rmtree(tag)
+
+
+def test_rollback_to_n_restores_its_config_says_which_secrets_changed_and_repushes_a_pruned_image(
+    project, tmp_path
+):
+    built_result(project)
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        first = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert first.returncode == 0, first.stderr
+        toml = project.root / "fly-integrated.toml"
+        toml.write_text(
+            toml.read_text().replace('ONESHOT_GRACE_SECONDS = "10"', 'ONESHOT_GRACE_SECONDS = "30"')
+        )
+        env = project.root / ".env"
+        env.write_text(env.read_text().replace("canary-claude-7f3a9c1e", "canary-claude-rotated"))
+        second = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert second.returncode == 0, second.stderr
+        grace = {
+            m["config"]["env"]["ONESHOT_GRACE_SECONDS"] for m in control.machines(project.sim, "oneshot")
+        }
+        assert grace == {"30"}
+        digest = control.current_release(project.sim, "oneshot")["image_ref"].rsplit("@", 1)[1]
+        prune(registry, digest)
+
+        back = project.inv("rollback", "--to", "1")
+        assert back.returncode == 0, back.stderr
+        assert "v1's app config (fly toml) comes back from its receipt" in back.stderr
+        assert "secrets changed since v1 (they stay as now): CLAUDE_ACCESS_TOKEN: " in back.stderr
+        assert "canary-claude" not in back.stdout + back.stderr
+        assert (
+            f"the registry had pruned v1's image: pushed again from its store path ({digest})" in back.stderr
+        )
+        machines = control.machines(project.sim, "oneshot")
+        assert {m["config"]["env"]["ONESHOT_GRACE_SECONDS"] for m in machines} == {"10"}
+        assert {m["image_ref"]["digest"] for m in machines} == {digest}
+        assert toml.read_text().count('ONESHOT_GRACE_SECONDS = "30"') == 1  # the checkout is not touched

@@ -68,8 +68,8 @@ def test_deploy_converges_to_the_declared_regions_and_a_second_run_creates_nothi
     declare(project, "{iad: 2, ams: 1}")
     result, summary = run_json(project, "deploy", "--mode", "integrated", *FAST)
     assert result.returncode == 0, result.stderr
-    assert [s["step"] for s in summary["steps"]][5:7] == ["regions", "app"]
-    assert [s["step"] for s in summary["steps"]][-2:] == ["verify", "scale"]
+    assert [s["step"] for s in summary["steps"]][5:8] == ["diff", "regions", "app"]
+    assert [s["step"] for s in summary["steps"]][-3:] == ["verify", "scale", "receipt"]
     scaled = step(summary, "scale")
     assert scaled["status"] == "done"
     rows = table(scaled)

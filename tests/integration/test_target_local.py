@@ -31,9 +31,10 @@ from helpers.sshd import (
     tiny_flake,
 )
 
-from nixfly import commands, config, flytoml
+from nixfly import commands, config, engine, flytoml
 from nixfly.errors import NixflyError
 from nixfly.hosts import environment, profile
+from nixfly.target import Options
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
@@ -132,8 +133,22 @@ def test_deploy_runs_the_release_with_env_secrets_and_volume_then_is_idempotent(
     assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
     assert not any(e.startswith(b"NIXFLY_NIX_OPTIONS=") for e in environ)  # the deployer's env stays out
 
+    # The receipt, beside the generation it describes.
+    kept = json.loads((s.state_dir / "local" / s.app / "profile-1-receipt.json").read_text())
+    assert (kept["target"], kept["release"], kept["closure"]) == ("local", 1, tiny["v1"])
+    assert kept["smoke"] == {
+        "store_path": tiny["v1"],
+        "result": "skipped (--skip-smoke)",
+        "tests": kept["smoke"]["tests"],
+    }
+    assert kept["sbom_digest"].startswith("sha256:") and SECRET not in json.dumps(kept)
+
     again = deploy(s, tiny["v1"])
     assert again.status == "skipped" and "already live" in again.detail
+    # The plan's diff against the live generation: the same closure changes nothing.
+    plan = engine.deploy(replace(s, dry_run=True), "local", Options(skip_build=True, skip_smoke=True))
+    (diff,) = [r for r in plan.records if r.step == "diff"]
+    assert (diff.status, diff.detail) == ("planned", "Nothing changes against generation 1")
     assert pid_of(s) == pid and generations(s) == ["profile-1-link"]
     forced = deploy(s, tiny["v1"], force=True)
     assert forced.status == "done" and pid_of(s) != pid and generations(s) == ["profile-1-link"]

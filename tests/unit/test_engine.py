@@ -96,8 +96,11 @@ def test_a_deploy_runs_the_shared_steps_then_the_targets(s):
     ]
     assert target.events == ["preflight", ("observe", "locked"), "finish"]
     assert build.asked == ["require_nix", "build oneshot-integrated result", f"smoke {STORE}"]
-    # What the target's steps ship: the closure built (from the pinned source), the secrets bundled.
-    assert target.candidate == Candidate(STORE, PINNED, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"})
+    # What the target's steps ship: the closure built (from the pinned source), the secrets bundled, and
+    # the smoke result the receipt records.
+    assert target.candidate == Candidate(
+        STORE, PINNED, None, {"CLAUDE_ACCESS_TOKEN": "canary-engine-1234"}, "passed"
+    )
     assert not lock.lock_path(s.state_dir, s.app).exists()  # released when done
 
 
@@ -241,6 +244,7 @@ def test_skip_build_uses_the_existing_result_and_needs_no_nix(s):
     assert pipeline.records[2].detail == f"--skip-build: using {store}"
     assert build.asked == []
     assert target.candidate is not None and target.candidate.store_path == str(store)
+    assert target.candidate.smoke == "skipped (--skip-smoke)"  # what the receipt says vouched for it
 
 
 def test_preflight_refuses_before_anything_changes(s):

@@ -87,3 +87,24 @@ def test_a_failed_read_fails_the_step_that_asks_for_it():
             seen.secrets()
     finally:
         seen.close()
+
+
+def test_the_live_release_s_receipt_costs_no_read_when_it_was_not_deployed_by_digest():
+    reads = Reads()  # the live release's image is "img": a tag, so there is no receipt beside it
+    reads.go.set()
+    seen = Observation(reads, "app")  # type: ignore[arg-type]
+    try:
+        assert seen.live_release() is None
+        assert reads.started == {"whoami", "status", "volumes", "secrets", "releases", "flyctl"}
+    finally:
+        seen.close()
+
+
+def test_a_new_app_has_no_live_release_to_compare_with():
+    reads = Reads(status=None)
+    reads.go.set()
+    seen = Observation(reads, "app")  # type: ignore[arg-type]
+    try:
+        assert seen.live_release() is None
+    finally:
+        seen.close()

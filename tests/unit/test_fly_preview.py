@@ -113,7 +113,8 @@ def test_a_preview_runs_the_deploy_steps_plus_marker_and_url(tmp_path):
         )
     ]
     preview = [n for n, _ in target.deploy_steps(Candidate(), BuildHost(target.s, target.runner), Options())]
-    assert preview == [deploy[0], "marker", *deploy[1:], "url"]
+    at = deploy.index("app") + 1
+    assert preview == [*deploy[:at], "marker", *deploy[at:], "url"]
     assert target.ha is False and FlyTarget.ha is True
 
 

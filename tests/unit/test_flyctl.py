@@ -172,6 +172,9 @@ def test_parse_machine_prefers_the_configured_image_and_defaults_the_rest():
     assert found.image == "reg/app:v9"
     assert (found.release_version, found.group, found.checks) == (0, "app", ())
     assert parse_machine({"image_ref": {"registry": "r", "repository": "app"}}).image == "r/app"
+    # fly-go MachineImageRef.Digest: what the machine runs, whatever the ref or config says.
+    assert found.digest == ""
+    assert parse_machine({"image_ref": {"repository": "app", "digest": "sha256:1"}}).digest == "sha256:1"
 
 
 def test_parse_status_and_checks():

@@ -48,6 +48,15 @@ def test_asking_git_is_a_read_even_in_a_dry_run(tmp_path):
     assert git.is_repo(Runner(dry_run=True, cwd=tmp_path), tmp_path)
 
 
+def test_a_dirty_tree_is_told_apart(tmp_path):
+    make_repo(tmp_path)  # leaves untracked.txt: dirty
+    assert git.is_dirty(Runner(), tmp_path)
+    (tmp_path / "untracked.txt").unlink()
+    assert not git.is_dirty(Runner(), tmp_path)
+    (tmp_path / "tracked.txt").write_text("changed")
+    assert git.is_dirty(Runner(), tmp_path)
+
+
 def test_secrets_files_at_any_depth_but_not_templates():
     for rel in (".env", ".env.fly", ".env.production", "web/.env", "ai-server/.env.local", ".nixfly/x.json"):
         assert git.is_secret_file(rel), rel

@@ -69,10 +69,18 @@ def test_push_uploads_a_missing_tag_with_credentials_in_a_file_only():
     assert not any("fm2_secret-password" in arg for c in runner.calls for arg in c.argv)
 
 
-def test_a_tag_already_there_is_not_pushed_again():
+def test_a_tag_already_there_is_not_pushed_again_and_its_digest_is_the_manifest_s():
     runner = ScriptedRunner(tools=["skopeo"]).on("inspect", stdout="{}")
-    assert image.push(runner, ARCHIVE, REF, "pw") == image.Pushed(REF, uploaded=False)
+    # sha256("{}"): a manifest's digest is the hash of its bytes.
+    digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    assert image.push(runner, ARCHIVE, REF, "pw") == image.Pushed(REF, uploaded=False, digest=digest)
     assert [c.argv[1] for c in runner.calls] == ["inspect"]
+
+
+def test_pinned_names_the_digest_never_the_tag():
+    digest = "sha256:" + "a" * 64
+    assert image.pinned(REF, digest) == f"registry.fly.io/oneshot@{digest}"
+    assert image.pinned("127.0.0.1:5000/oneshot:nix-1", digest) == f"127.0.0.1:5000/oneshot@{digest}"
 
 
 def test_a_dry_run_push_inspects_but_uploads_nothing():

@@ -187,6 +187,15 @@ def test_version_and_sizes(tmp_path):
         Nix(runner, tmp_path).closure_size(STORE)
 
 
+def test_deriver_is_read_from_path_info(tmp_path):
+    info = [{"path": "/nix/store/a-img.tar.gz", "deriver": "/nix/store/b-img.tar.gz.drv"}]
+    runner = ScriptedRunner(tools=["nix"]).on("path-info", stdout=json.dumps(info))
+    assert Nix(runner, tmp_path).deriver("/nix/store/a-img.tar.gz") == "/nix/store/b-img.tar.gz.drv"
+    none = json.dumps([{"path": "/nix/store/a", "deriver": None}])
+    unknown = ScriptedRunner(tools=["nix"]).on("path-info", stdout=none)
+    assert Nix(unknown, tmp_path).deriver("/nix/store/a") == ""
+
+
 # Captured from Nix 2.8.0, `nix flake metadata --json .` in a git checkout (abridged).
 METADATA = {
     "path": "/nix/store/0nib1s385fyibf949ks38wxkignzxrsf-source",

@@ -6,12 +6,14 @@ import base64
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from helpers.fakes import ScriptedRunner
 
 from nixfly import skopeo
 from nixfly.errors import NixflyError
+from nixfly.runner import Completed
 
 REF = "registry.fly.io/app:nix-1"
 
@@ -77,6 +79,22 @@ def test_exists_reads_the_registry(tmp_path):
     refused = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="noise\nunauthorized\n")
     with pytest.raises(NixflyError, match="refused the credentials"):
         skopeo.Skopeo(refused).exists(REF, auth)
+
+
+def test_push_returns_the_digest_skopeo_wrote(tmp_path):
+    # The real login is in memory (/proc/<pid>/fd/N), where no file can be made beside it.
+    with skopeo.auth_file("registry.fly.io", "x", "pw-secret-1") as auth:
+
+        def copy(call):
+            digestfile = call.argv[call.argv.index("--digestfile") + 1]
+            Path(digestfile).write_text("sha256:" + "b" * 64)
+            return Completed(call.argv, 0)
+
+        runner = ScriptedRunner(tools=["skopeo"])
+        runner.answer("copy", with_=copy)
+        assert skopeo.Skopeo(runner).push("/nix/store/x.tar.gz", REF, auth) == "sha256:" + "b" * 64
+    digestfile = Path(runner.calls[0].argv[runner.calls[0].argv.index("--digestfile") + 1])
+    assert not digestfile.parent.exists()  # a private directory, removed once read
 
 
 def test_a_failed_push_is_explained(tmp_path):

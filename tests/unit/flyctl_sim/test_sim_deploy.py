@@ -603,3 +603,17 @@ def test_region_filter_without_machines_there_creates_a_pair_in_primary(home: Pa
     assert 'Process groups have changed. This will:\n * create 2 "app" machines\n' in proc.stdout
     assert "--regions filter applied, deploying to 0/2 machines" in proc.stderr
     assert sorted(m["region"] for m in control.machines(home, APP)) == ["ord"] * 4
+
+
+def test_a_drifted_digest_shows_on_one_machine_of_one_deploy(home: Path, deployed: Path) -> None:
+    before = {m["image_ref"]["digest"] for m in control.machines(home, APP)}
+    assert len(before) == 1
+    wrong = "sha256:" + "cd" * 32
+    control.drift_digest(home, APP, wrong)
+    ok(home, "deploy", cwd=deployed)
+    listed = json.loads(ok(home, "machines", "list", "-a", APP, "--json"))
+    assert sorted(m["image_ref"]["digest"] for m in listed) == sorted([wrong, *before])
+    status = json.loads(ok(home, "status", "-a", APP, "--json"))
+    assert wrong in {m["image_ref"]["digest"] for m in status["Machines"]}
+    ok(home, "deploy", cwd=deployed)  # consumed: the next deploy puts every machine on the image's digest
+    assert {m["image_ref"]["digest"] for m in control.machines(home, APP)} == before

@@ -1,0 +1,70 @@
+"""nixfly.fly.receipts: a Fly release's receipt read from beside its image, only when it can have one."""
+
+from __future__ import annotations
+
+from helpers.fakes import ScriptedRunner
+
+from nixfly import receipt
+from nixfly.fly import receipts
+from nixfly.flyctl import FlyRelease
+
+DIGEST = "sha256:" + "ab" * 32
+KEPT = receipt.Receipt(
+    app="oneshot",
+    mode="integrated",
+    target="fly",
+    release=2,
+    revision="8601514",
+    dirty=True,
+    closure="/nix/store/0123-oneshot",
+    sbom_digest="sha256:" + "cd" * 32,
+    smoke=receipt.Smoke("/nix/store/0123-oneshot", "passed", "tests/smoke -m integrated"),
+    started_at="2026-12-06T11:00:00Z",
+    finished_at="2026-12-06T11:01:00Z",
+    image=f"registry.fly.io/oneshot@{DIGEST}",
+    image_digest=DIGEST,
+    machines=({"id": "m1", "region": "ord", "state": "started", "digest": DIGEST},),
+)
+
+
+class Fly:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def registry_password(self) -> str:
+        self.asked += 1
+        return "pw-1"
+
+
+def release(version: int, image: str) -> FlyRelease:
+    return FlyRelease(version, "complete", image, "", "")
+
+
+def test_a_release_pinned_by_digest_is_read_from_its_tag_in_one_command():
+    runner = ScriptedRunner(tools=["skopeo"]).on("inspect", stdout=KEPT.to_json())
+    assert receipts.read(runner, "pw-1", release(2, KEPT.image)) == KEPT
+    (call,) = runner.calls
+    assert call.argv[:4] == ("skopeo", "inspect", "--raw", "--config")
+    assert call.argv[-1] == f"docker://registry.fly.io/oneshot:sha256-{'ab' * 32}.v2.nixfly"
+
+
+def test_no_receipt_kept_reads_as_none():
+    runner = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="manifest unknown")
+    assert receipts.read(runner, "pw-1", release(2, KEPT.image)) is None
+
+
+def test_releases_not_deployed_by_digest_cost_no_registry_read():
+    runner, fly = ScriptedRunner(tools=["skopeo"]), Fly()
+    found = receipts.read_all(runner, fly, [release(1, "registry.fly.io/oneshot:deployment-1")])  # type: ignore[arg-type]
+    assert found == {1: None} and runner.calls == [] and fly.asked == 0
+
+
+def test_read_all_asks_for_the_password_once():
+    runner, fly = ScriptedRunner(tools=["skopeo"]).on("inspect", stdout=KEPT.to_json()), Fly()
+    found = receipts.read_all(runner, fly, [release(2, KEPT.image), release(1, "x:deployment-1")])  # type: ignore[arg-type]
+    assert found == {2: KEPT, 1: None} and fly.asked == 1
+
+
+def test_the_summary_cell():
+    assert receipts.summary(None) == "-"
+    assert receipts.summary(KEPT) == "8601514+dirty, smoke passed, 1 machine(s)"
