@@ -292,7 +292,7 @@ def _refuse_clean_state(root: Path, state_dir: Path) -> None:
     from nixfly import lock
     from nixfly.errors import NixflyError
     from nixfly.hosts import service
-    from nixfly.hosts.machine import Host
+    from nixfly.hosts.host import Host
     from nixfly.runner import Runner
 
     shown = state_dir.relative_to(root) if state_dir.is_relative_to(root) else state_dir

@@ -15,9 +15,9 @@ from nixfly import bundle, console, deps, envfiles, flytoml, git
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.flyctl import Flyctl, find_executable
+from nixfly.flysecrets import describe
 from nixfly.nix import Nix
 from nixfly.runner import Runner
-from nixfly.secrets import describe
 
 # FAIL is the one that makes `inv doctor` exit non-zero; it is upper-case so it stands out in the table.
 Level = Literal["ok", "warn", "FAIL"]

@@ -29,6 +29,7 @@ from nixfly.errors import NixflyError
 from nixfly.files import write_atomic
 from nixfly.fly.target import FlyTarget
 from nixfly.flyctl import AppMissing, Flyctl
+from nixfly.flysecrets import encode_all
 from nixfly.futures import result
 from nixfly.pipeline import Outcome, Step, done, planned, skipped
 from nixfly.preview import (
@@ -43,7 +44,6 @@ from nixfly.preview import (
     preview_toml,
 )
 from nixfly.runner import Runner
-from nixfly.secrets import encode_all
 from nixfly.target import Candidate, Options
 
 # The marker secret's value is never read back (flyctl lists names only); it says what the name means.

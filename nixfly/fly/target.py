@@ -30,11 +30,11 @@ from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, min_machines_running, region_table, wait_for
 from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, Machine, find_executable, parse_machine
+from nixfly.flysecrets import Fingerprints, encode_all
 from nixfly.nix import Nix
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
 from nixfly.runner import REDACT, Runner
-from nixfly.secrets import Fingerprints, encode_all
 from nixfly.target import Candidate, Options, TargetSpec
 
 

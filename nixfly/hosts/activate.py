@@ -34,13 +34,13 @@ from typing import Any
 from nixfly import bundle, console, envfiles, flytoml
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
+from nixfly.flysecrets import Fingerprints
 from nixfly.hosts import environment, profile, service
 from nixfly.hosts.environment import Environment
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 from nixfly.pipeline import Outcome, done, planned, skipped
 from nixfly.probe import Expect
 from nixfly.runner import REDACT, Runner
-from nixfly.secrets import Fingerprints
 
 HISTORY = 20  # activations kept in releases.json
 # Generations kept after a healthy release; older ones are deleted so their closures can be collected.

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from nixfly.config import Settings, validate_env_name
 from nixfly.errors import NixflyError
+from nixfly.flysecrets import Fingerprints
 from nixfly.flytoml import FlyToml
-from nixfly.secrets import Fingerprints
 
 DEFAULT_KILL_TIMEOUT = 5.0  # Fly's default kill_timeout
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)?")

@@ -24,7 +24,7 @@ from pathlib import PurePosixPath
 
 from nixfly import console
 from nixfly.errors import NixflyError
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 from nixfly.lock import Holder, is_stale
 
 # Reads the holder from stdin first (always: a command that exits with its stdin unread can break the SSH

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from nixfly.errors import NixflyError
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 
 # "   3   2024-05-01 12:00:00   (current)"
 GENERATION = re.compile(r"^\s*(\d+)\s+(\S+\s+\S+)\s*(\(current\))?\s*$")

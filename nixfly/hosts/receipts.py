@@ -11,9 +11,9 @@ from pathlib import Path, PurePosixPath
 
 from nixfly import git, receipt, sbom
 from nixfly.config import Settings
-from nixfly.hosts.machine import Host
+from nixfly.flysecrets import Fingerprints
+from nixfly.hosts.host import Host
 from nixfly.runner import Runner
-from nixfly.secrets import Fingerprints
 
 
 def path(app_dir: PurePosixPath, generation: int) -> PurePosixPath:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 
 # The line start writes to the log before each start: where one run's output begins.
 START_MARK = "nixfly: starting"

@@ -21,8 +21,8 @@ from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.hosts import profile, receipts
 from nixfly.hosts.activate import Activation, Records, tail
+from nixfly.hosts.host import Host, RemoteHost
 from nixfly.hosts.hostlock import HostLock, describe
-from nixfly.hosts.machine import Host, RemoteHost
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, Verdict
 from nixfly.remote import RemoteRunner

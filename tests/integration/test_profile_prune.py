@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from helpers.project import require
 
 from nixfly.hosts import profile
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 from nixfly.runner import Runner
 
 

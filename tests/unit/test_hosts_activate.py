@@ -11,7 +11,7 @@ from helpers.fakes import ScriptedRunner, checkout, settings
 
 from nixfly.errors import NixflyError
 from nixfly.hosts.activate import Activation, HostRelease, Layout, Records
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 
 STORE = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-oneshot-integrated"
 

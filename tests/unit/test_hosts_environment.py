@@ -11,9 +11,9 @@ from helpers.fakes import checkout, settings
 
 from nixfly import flytoml
 from nixfly.errors import NixflyError
+from nixfly.flysecrets import Fingerprints
 from nixfly.hosts import environment
 from nixfly.hosts.environment import Environment
-from nixfly.secrets import Fingerprints
 
 VOLUMES = PurePosixPath("/state/volumes")
 

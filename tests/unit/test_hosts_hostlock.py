@@ -12,8 +12,8 @@ import pytest
 
 from nixfly.errors import NixflyError
 from nixfly.hosts import hostlock
+from nixfly.hosts.host import Host
 from nixfly.hosts.hostlock import HostLock
-from nixfly.hosts.machine import Host
 from nixfly.runner import Runner
 
 

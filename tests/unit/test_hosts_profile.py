@@ -9,7 +9,7 @@ from helpers.fakes import ScriptedRunner
 
 from nixfly.errors import NixflyError
 from nixfly.hosts import profile
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 
 PROFILE = PurePosixPath("/state/app/profile")
 LISTING = """\

@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 
 from nixfly import receipt
 from nixfly.hosts import receipts
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 from nixfly.runner import Runner
 
 

@@ -9,7 +9,7 @@ import pytest
 from helpers import procs
 
 from nixfly.hosts import service
-from nixfly.hosts.machine import Host
+from nixfly.hosts.host import Host
 from nixfly.runner import Runner
 
 

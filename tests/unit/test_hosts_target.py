@@ -9,7 +9,7 @@ from helpers.fakes import ScriptedRunner, checkout, settings
 
 from nixfly.errors import NixflyError
 from nixfly.hosts.activate import HostRelease, Records
-from nixfly.hosts.machine import Host, RemoteHost
+from nixfly.hosts.host import Host, RemoteHost
 from nixfly.hosts.target import REMOTE_BASE, HostTarget, _previous_healthy, open_host
 from nixfly.remote import Endpoint
 from nixfly.target import Candidate, TargetSpec, parse_target

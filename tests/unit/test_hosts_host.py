@@ -1,4 +1,4 @@
-"""nixfly.hosts.machine: the target machine's files, scripts and health probe, here and over SSH."""
+"""nixfly.hosts.host: the target machine's files, scripts and health probe, here and over SSH."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 import pytest
 from helpers.fakes import Call, Served, serving
 
-from nixfly.hosts.machine import Host, RemoteHost
+from nixfly.hosts.host import Host, RemoteHost
 from nixfly.probe import Expect
 from nixfly.remote import Endpoint, RemoteRunner
 from nixfly.runner import Completed, Runner

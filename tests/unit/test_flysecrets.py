@@ -1,4 +1,4 @@
-"""nixfly.secrets: every value the encoder accepts for a flyctl release comes back byte for byte from that
+"""nixfly.flysecrets: every value the encoder accepts for a flyctl release comes back byte for byte from that
 release's parser (the simulator's ports of ``parseSecrets``), realistic credentials are carried, and only what
 no form of that release can carry is refused, by name, without the value, naming the first release that
 can."""
@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nixfly.errors import NixflyError
-from nixfly.secrets import MAX_LINE_BYTES, PARSERS, Release, encode, encode_all, parser_for
+from nixfly.flysecrets import MAX_LINE_BYTES, PARSERS, Release, encode, encode_all, parser_for
 
 NEWEST: Release = (0, 4, 87)
 # Each parser's first release, and the releases issue 19 measured (0.3.172 is the nixos-25.05 kind).

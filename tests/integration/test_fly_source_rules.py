@@ -1,4 +1,4 @@
-"""What real flyctl does that nixfly once got wrong, each against the simulator made faithful to the source.
+"""What real flyctl does that nixfly once got wrong, each checked against the source-faithful simulator.
 
 - The registry password is what flyctl derives from the token (fly-go tokens/tokens.go ``Tokens.Docker()``),
   proven against a real docker-registry whose htpasswd accepts only that form.
