@@ -96,7 +96,7 @@ def _json_error(
     from nixfly import console
 
     if flags.get("json") and not console.json_printed():
-        print_json(
+        console.print_json(
             {"ok": False, "error": message, "hint": hint or "", "notes": notes or [], "exit_code": code}
         )
 
@@ -332,11 +332,3 @@ def seconds(flag: str, text: str | float, default: float) -> float:
     if not 0 < value <= 86400:
         raise NixflyError(f"--{flag} {value:g} is out of range", "use more than 0 and at most 86400 seconds")
     return value
-
-
-def print_json(data: Any) -> None:
-    """The run's one JSON document on stdout (``console.print_json``; here for the modules that print one,
-    so that importing tasks.py does not load the console)."""
-    from nixfly import console
-
-    console.print_json(data)

@@ -157,7 +157,7 @@ def status(s: Settings, *, as_json: bool, target: str = "fly") -> None:
 def releases(s: Settings, *, as_json: bool) -> None:
     from dataclasses import asdict
 
-    from nixfly.cli import print_json
+    from nixfly.console import print_json
     from nixfly.fly import receipts
     from nixfly.flyctl import Flyctl
 
@@ -203,7 +203,7 @@ def _rollback_report(chosen: Target, as_json: bool, *, ok: bool, detail: str) ->
     if table is not None:
         table.show()
     if as_json:
-        from nixfly.cli import print_json
+        from nixfly.console import print_json
 
         rows = table.as_json()["rows"] if table is not None else []
         print_json({"ok": ok, "detail": detail, "hosts": rows})
@@ -332,7 +332,7 @@ def update(s: Settings) -> None:
 def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
     from nixfly import manifests
     from nixfly import sbom as cyclonedx
-    from nixfly.cli import print_json
+    from nixfly.console import print_json
     from nixfly.files import write_atomic
 
     store_path = manifests.release_path(s, release) if release else manifests.working_tree(s)
@@ -362,8 +362,8 @@ def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
 
 def closure_diff(s: Settings, *, old: str, new: str, as_json: bool) -> None:
     from nixfly import manifests
-    from nixfly.cli import print_json
     from nixfly.closurediff import diff
+    from nixfly.console import print_json
 
     runner = runner_for(s)
     before = manifests.resolve(s, runner, old) if old else manifests.default_from(s, runner)

@@ -245,7 +245,7 @@ def find(fly: Flyctl, s: Settings, preview: Preview) -> list[Found]:
 
 def list_previews(s: Settings, preview: Preview, *, as_json: bool) -> None:
     """``inv preview.list``: every preview of the mode, its PR and age."""
-    from nixfly.cli import print_json
+    from nixfly.console import print_json
 
     fly = Flyctl(Runner(cwd=s.root), s.flyctl)
     now = time.time()
@@ -285,7 +285,7 @@ def _destroy(fly: Flyctl, s: Settings, found: Found) -> dict[str, Any]:
 
 def _report(s: Settings, gone: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
-        from nixfly.cli import print_json
+        from nixfly.console import print_json
 
         print_json({"dry_run": s.dry_run, "destroyed": gone})
 

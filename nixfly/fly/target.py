@@ -541,7 +541,7 @@ class FlyTarget:
 
     # --- Target: what the tasks ask afterwards --------------------------------------------------------------
     def status(self, *, as_json: bool) -> None:
-        from nixfly.cli import print_json
+        from nixfly.console import print_json
 
         self._mask_known_secrets()
         data = self.fly.status(self.s.app)

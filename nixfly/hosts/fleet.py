@@ -28,8 +28,8 @@ from typing import TypeVar
 
 from nixfly import console, git, lock
 from nixfly.buildhost import BuildHost
-from nixfly.cli import print_json
 from nixfly.config import Settings
+from nixfly.console import print_json
 from nixfly.errors import NixflyError
 from nixfly.futures import wait_all
 from nixfly.hosts.target import ALREADY_HELD, HostTarget, which

@@ -16,8 +16,8 @@ from typing import Any
 
 from nixfly import closure, closurediff, console, git, lock, plandiff, receipt, sbom
 from nixfly.buildhost import BuildHost
-from nixfly.cli import print_json
 from nixfly.config import Settings
+from nixfly.console import print_json
 from nixfly.errors import NixflyError
 from nixfly.hosts import profile, receipts
 from nixfly.hosts.activate import Activation, Records, tail

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 from helpers.fakes import checkout
 from invoke import Config, Context, Exit
 
-from nixfly.cli import clean_exit, handle_stop_signals, lazy_module, print_json, seconds, settings, whole
+from nixfly.cli import clean_exit, handle_stop_signals, lazy_module, seconds, settings, whole
 from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, NixflyError, Stopped
 
 
@@ -177,13 +176,6 @@ def test_settings_read_the_nixfly_config_and_invokes_dry(tmp_path):
     )
     plain = settings(Context(Config()), root, dry_run=False)
     assert (plain.builder, plain.dry_run) == ("image", False)
-
-
-def test_print_json_is_sorted_and_indented(capsys):
-    print_json({"b": 1, "a": [2]})
-    out = capsys.readouterr().out
-    assert out == json.dumps({"a": [2], "b": 1}, indent=2) + "\n"
-    assert sys.stdout is not None
 
 
 def test_a_reader_that_closes_the_pipe_early_is_not_a_bug():

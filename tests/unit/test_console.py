@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
 
 from nixfly import console
@@ -61,3 +64,10 @@ def test_no_color_and_dumb_terminals(monkeypatch):
     monkeypatch.setenv("TERM", "xterm")
     monkeypatch.setenv("NO_COLOR", "1")
     assert not console.fancy()
+
+
+def test_print_json_is_sorted_and_indented(capsys):
+    console.print_json({"b": 1, "a": [2]})
+    out = capsys.readouterr().out
+    assert out == json.dumps({"a": [2], "b": 1}, indent=2) + "\n"
+    assert sys.stdout is not None
