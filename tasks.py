@@ -460,9 +460,9 @@ def cache_push(c, mode="integrated", name="", url="", dry_run=False):
 @clean_exit
 def deps_update(c, dry_run=False):
     """After ai-server/bun.lock changed: recompute the Nix hash of its node_modules and say what changed."""
-    from nixfly import deps  # imported here: `inv --list` stays fast
+    from nixfly import depsupdate  # imported here: `inv --list` stays fast
 
-    deps.update(settings(c, ROOT, dry_run=dry_run))
+    depsupdate.update(settings(c, ROOT, dry_run=dry_run))
 
 
 # --- preview.*: one app per pull request -------------------------------------------------------------------

@@ -5,8 +5,6 @@ fixed-output derivation (``.#ai-server.node_modules``) whose hash is ``hash`` in
 That file also records the sha256 of the bun.lock the hash was computed from and the packages it pinned, so
 a changed lockfile is noticed without building (``inv doctor``) and ``inv deps.update`` can say what changed.
 
-- ``update``: ``inv deps.update`` builds with a fake hash, reads the real one from Nix's hash-mismatch error,
-  writes it, builds the ai-server again and reports the change.
 - ``stale_error``: every ``nix build`` nixfly runs turns a stale hash (Nix's mismatch, or flake.nix's own
   lockfile comparison) into one line naming ``inv deps.update`` instead of Nix's dump.
 - ``problems``: for ``inv doctor``: the record is for this bun.lock, and bun.lock matches package.json.
@@ -17,34 +15,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from nixfly import console, nixhash
-from nixfly.config import Settings
+from nixfly import nixhash
 from nixfly.errors import NixflyError
-from nixfly.files import write_atomic
-from nixfly.runner import REDACT, Runner
 
 APP = "ai-server"
 LOCKFILE = f"{APP}/bun.lock"
 MANIFEST = f"{APP}/package.json"
 RECORD = f"{APP}/deps.json"
-INSTALLABLE = f".#{APP}.node_modules"
 # pname of the fixed-output derivation in flake.nix, and the line its consumer prints when the node_modules
 # Nix reused came from another bun.lock.
 DRV_NAME = f"{APP}-node_modules"
 STALE_MARKER = "nixfly-deps-stale:"
-# nixpkgs' lib.fakeHash: no content hashes to it, so Nix always builds and reports the real hash.
-FAKE_HASH = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-# bun reads the registry from these, first set wins (checked with bun 1.4: BUN_ before NPM_ before npm_).
-REGISTRY_VARS = ("BUN_CONFIG_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
-DEFAULT_REGISTRY = "https://registry.npmjs.org/"
 UPDATE_HINT = f"run `inv deps.update`, then commit {RECORD}"
 RELOCK_HINT = f"run `bun install` in {APP}/ (inside `nix develop`), then `inv deps.update`"
 DEP_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
@@ -213,100 +199,3 @@ def problems(root: Path) -> list[str]:
     elif (record.get("lockfile") or {}).get("sha256") != lockfile_sha256(root):
         found.append(f"{LOCKFILE} changed since {RECORD} was written: {UPDATE_HINT}")
     return found
-
-
-# --- inv deps.update ---------------------------------------------------------------------------------------
-def registry() -> str:
-    """Where bun will fetch from, as the environment decides; credentials in the URL masked."""
-    for name in REGISTRY_VARS:
-        value = os.environ.get(name, "")
-        if value:
-            parts = urlsplit(value)
-            if parts.username or parts.password:
-                host = parts.netloc.rsplit("@", 1)[-1]
-                parts = parts._replace(netloc=f"***@{host}")
-            return f"{urlunsplit(parts)} (${name})"
-    return f"{DEFAULT_REGISTRY} (bun's default; set NPM_CONFIG_REGISTRY or BUN_CONFIG_REGISTRY for a mirror)"
-
-
-def package_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """``+ name version``, ``- name version``, ``name old → new``, sorted by name."""
-    changes = []
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name), after.get(name)
-        if old is None:
-            changes.append(f"+ {name} {new}")
-        elif new is None:
-            changes.append(f"- {name} {old}")
-        elif old != new:
-            changes.append(f"{name} {old} → {new}")
-    return changes
-
-
-def update(s: Settings, runner: Runner | None = None) -> None:
-    """Recompute ai-server/deps.json from bun.lock with Nix, build the ai-server with it, say what changed."""
-    from nixfly.nix import argv as nix_argv
-    from nixfly.nix import error_block
-
-    root = s.root
-    runner = runner or Runner(dry_run=s.dry_run, cwd=root)
-    lock = load_lockfile(root / LOCKFILE)
-    mismatch = manifest_mismatch(root, lock)
-    if mismatch:
-        raise NixflyError(mismatch, RELOCK_HINT)
-    record_path = root / RECORD
-    old_text = record_path.read_text() if record_path.exists() else None
-    old = read_record(root)
-    lock_sha256, packages = lockfile_sha256(root), locked_packages(lock)
-    console.say(f"registry: {registry()}")
-    if runner.dry_run:
-        console.say(f"[dry-run] would build {INSTALLABLE} with a fake hash, then write the real one")
-        return
-
-    started = time.monotonic()
-    finished = False
-    try:
-        write_atomic(record_path, record_text(FAKE_HASH, lock_sha256, packages), mode=0o644)
-        with console.progress(f"fetch {APP}'s npm dependencies (nix build {INSTALLABLE})"):
-            fetched = runner.run(nix_argv("build", INSTALLABLE, "--no-link"), cwd=root, check=False)
-        found = parse_mismatch(fetched.stderr)
-        if found is None or not found.ours:
-            console.say(REDACT(error_block(fetched.stderr)))
-            hint = "see nix's error above"
-            if "lockfile had changes" in fetched.stderr:
-                hint = f"{LOCKFILE} does not match {MANIFEST}: {RELOCK_HINT}"
-            elif "unable to download" in fetched.stderr or "ConnectionRefused" in fetched.stderr:
-                hint = "no network to the registry? set NPM_CONFIG_REGISTRY to a reachable mirror"
-            raise NixflyError(f"fetching {APP}'s npm dependencies failed (exit {fetched.returncode})", hint)
-        write_atomic(record_path, record_text(found.got, lock_sha256, packages), mode=0o644)
-        finished = True
-    finally:
-        if not finished:
-            if old_text is None:
-                record_path.unlink(missing_ok=True)
-            else:
-                write_atomic(record_path, old_text, mode=0o644)
-    fetch_seconds = time.monotonic() - started
-
-    # Build again: the fixed output is in the store under its real hash now, and the ai-server build checks
-    # that its node_modules came from this very bun.lock.
-    with console.progress(f"nix build .#{APP}"):
-        built = runner.run(nix_argv("build", f".#{APP}", "--no-link"), cwd=root, check=False)
-    if built.returncode != 0:
-        console.say(REDACT(error_block(built.stderr)))
-        raise NixflyError(f"nix build .#{APP} failed with the new hash (exit {built.returncode})", "see nix")
-
-    old_hash = str(old.get("hash") or "(none)")
-    changes = package_changes((old.get("lockfile") or {}).get("packages") or {}, packages)
-    # Plain lines, not a table: hashes are long and CI logs are grepped.
-    if old_hash != found.got:
-        console.say(f"{RECORD}: {old_hash} → {found.got}")
-    else:
-        console.say(f"{RECORD}: unchanged ({found.got})")
-    summary = "; ".join(changes) if changes else f"{len(packages)} package(s), no version changes"
-    console.say(f"{LOCKFILE}: {summary}")
-    console.note(f"fetched in {fetch_seconds:.1f}s")
-    if old_hash != found.got:
-        console.ok(f"{RECORD} updated: commit it with {LOCKFILE}")
-    else:
-        console.ok(f"{RECORD} was already right for {LOCKFILE}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nixfly import deps
+from nixfly import deps, depsupdate
 
 DRV = "/nix/store/kn61pa3z27ykgyg0pc1iqj6yn3id5cf4-ai-server-node_modules-0.1.0.drv"
 REAL = "sha256-rHXMXeQtcFvOwOTWRObp2fyysMRytTa83yeE76W1f7M="
@@ -20,14 +20,14 @@ REAL_HEX = "ac75cc5de42d705bcec0e4d644e6e9d9fcb2b0c472b536bcdf2784efa5b57fb3"
 NIX_2_8 = f"""\
 building '{DRV}'...
 error: hash mismatch in fixed-output derivation '{DRV}':
-         specified: {deps.FAKE_HASH}
+         specified: {depsupdate.FAKE_HASH}
             got:    {REAL}
 """
 # Nix 2.18 to 2.35 print the same text (local-derivation-goal.cc, later derivation-check.cc); recent ones
 # colour the arguments (HintFmt's Magenta) and end with "Cannot build … Reason: 1 dependency failed.".
 NIX_MODERN = f"""\
 error: hash mismatch in fixed-output derivation '\x1b[35;1m{DRV}\x1b[0m':
-         specified: \x1b[35;1m{deps.FAKE_HASH}\x1b[0m
+         specified: \x1b[35;1m{depsupdate.FAKE_HASH}\x1b[0m
             got:    \x1b[35;1m{REAL}\x1b[0m
 error: Cannot build '\x1b[35;1m/nix/store/3iyydiawhqsn1q973lwxb078xwdda0l4-ai-server-0.1.0.drv\x1b[0m'.
        Reason: \x1b[31;1m1 dependency failed\x1b[0m.
@@ -36,7 +36,7 @@ error: Cannot build '\x1b[35;1m/nix/store/3iyydiawhqsn1q973lwxb078xwdda0l4-ai-se
 LIX = f"""\
 error: hash mismatch in fixed-output derivation '{DRV}':
     likely URL: (unknown)
-     specified: {deps.FAKE_HASH}
+     specified: {depsupdate.FAKE_HASH}
            got: {REAL}
  expected path: /nix/store/0000000000000000000000000000000a-ai-server-node_modules-0.1.0
       got path: /nix/store/cpf77gqc5wszbgz34b74idd494z5bw0q-ai-server-node_modules-0.1.0
@@ -130,18 +130,3 @@ def test_doctor_problems_follow_the_lockfile_content(app):
     [manifest] = deps.problems(app)
     assert "does not match the dependencies of ai-server/package.json" in manifest
     assert "bun install" in manifest
-
-
-def test_package_changes_and_registry_say_what_and_where(monkeypatch):
-    assert deps.package_changes({"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "2.1", "d": "4"}) == [
-        "b 2 → 2.1",
-        "- c 3",
-        "+ d 4",
-    ]
-    for name in deps.REGISTRY_VARS:
-        monkeypatch.delenv(name, raising=False)
-    assert deps.registry().startswith("https://registry.npmjs.org/ (bun's default")
-    monkeypatch.setenv("NPM_CONFIG_REGISTRY", "https://ci:s3cret@npm.example.com/repo/")
-    assert deps.registry() == "https://***@npm.example.com/repo/ ($NPM_CONFIG_REGISTRY)"
-    monkeypatch.setenv("BUN_CONFIG_REGISTRY", "http://127.0.0.1:4873/")
-    assert deps.registry() == "http://127.0.0.1:4873/ ($BUN_CONFIG_REGISTRY)"

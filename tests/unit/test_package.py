@@ -29,9 +29,6 @@ LAZY_LOOPS = {
     # value types (TargetSpec, Candidate, Options) from the same module.
     ("nixfly.target", "nixfly.fly"),
     ("nixfly.target", "nixfly.hosts"),
-    # `inv deps.update` runs nix builds (nix.argv, nix.error_block); every nix build turns a stale npm hash
-    # into deps' one-line error (deps.stale_error).
-    ("nixfly.deps", "nixfly.nix"),
 }
 
 
