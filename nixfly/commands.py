@@ -34,7 +34,7 @@ def runner_for(s: Settings) -> Runner:
 @contextmanager
 def target_of(s: Settings, text: str) -> Iterator[Target]:
     """The ``--target`` of a task, closed (its SSH connection, its reads) when the task is done."""
-    from nixfly.target import open_target
+    from nixfly.engine import open_target
 
     chosen = open_target(s, text)
     try:

@@ -23,11 +23,27 @@ from nixfly import bundle, console, flytoml, git, lock, nix, runner
 from nixfly.buildhost import BuildHost, open_build_host
 from nixfly.config import Settings
 from nixfly.errors import Interrupted, NixflyError, WriteError
+from nixfly.fly import FlyTarget
+from nixfly.hosts import FleetTarget, HostTarget
 from nixfly.nix import Built, human_size
 from nixfly.pipeline import Outcome, Pipeline, done, planned, skipped
 from nixfly.runner import Runner
 from nixfly.smoke import passed_before, remember
-from nixfly.target import Candidate, Options, Target, open_target
+from nixfly.target import Candidate, Options, Target, parse_target
+
+
+def open_target(
+    settings: Settings, text: str, *, port: int = 0, env: Mapping[str, str] | None = None
+) -> Target:
+    """The target named by ``--target``: the one place that chooses between Fly and hosts."""
+    spec = parse_target(text, settings.targets)
+    if spec.kind == "fly":
+        if port or env:
+            raise NixflyError("--port applies to local and ssh:// targets", "drop --port for a Fly deploy")
+        return FlyTarget(settings)
+    if spec.kind == "fleet":
+        return FleetTarget(settings, spec, port=port, overrides=dict(env or {}))
+    return HostTarget(settings, spec, port=port, overrides=dict(env or {}))
 
 
 def deploy(

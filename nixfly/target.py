@@ -126,26 +126,6 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
-def open_target(
-    settings: Settings, text: str, *, port: int = 0, env: Mapping[str, str] | None = None
-) -> Target:
-    """The target named by ``--target``: the one place that chooses between Fly and hosts."""
-    spec = parse_target(text, settings.targets)
-    if spec.kind == "fly":
-        if port or env:
-            raise NixflyError("--port applies to local and ssh:// targets", "drop --port for a Fly deploy")
-        from nixfly.fly import FlyTarget
-
-        return FlyTarget(settings)
-    if spec.kind == "fleet":
-        from nixfly.hosts import FleetTarget
-
-        return FleetTarget(settings, spec, port=port, overrides=dict(env or {}))
-    from nixfly.hosts import HostTarget
-
-    return HostTarget(settings, spec, port=port, overrides=dict(env or {}))
-
-
 def check_batch(settings: Settings, text: str, batch: int) -> None:
     """``--batch`` means something for a group of hosts only: anywhere else it is a mistake to say so."""
     if batch != 1 and parse_target(text, settings.targets).kind != "fleet":

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from helpers.fakes import checkout, settings
 
+from nixfly.engine import open_target
 from nixfly.errors import NixflyError
 from nixfly.fly import FlyTarget
 from nixfly.hosts import HostTarget
 from nixfly.remote import Endpoint
-from nixfly.target import TARGET_HINT, TargetSpec, open_target, parse_target
+from nixfly.target import TARGET_HINT, TargetSpec, parse_target
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from nixfly.config import resolve
+from nixfly.engine import open_target
 from nixfly.errors import NixflyError
 from nixfly.hosts import FleetTarget, HostTarget
 from nixfly.remote import Endpoint
-from nixfly.target import check_batch, open_target, parse_target
+from nixfly.target import check_batch, parse_target
 
 GROUPS = {"web": ("ssh://deploy@a", "ssh://deploy@b:2222")}
 
