@@ -11,17 +11,16 @@ the registry to the same diff from this machine's store. A benchmark reports; it
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's nixfly, not an installed one
 
+import _timing as timing  # noqa: E402  (bench/, this script's own directory)
 from helpers.registry import running_registry  # noqa: E402
 
 from nixfly import receipt, sbom  # noqa: E402
@@ -35,12 +34,7 @@ RUNS = 7
 
 
 def median(fn: Callable[[], object], runs: int = RUNS) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return timing.median(fn, runs)
 
 
 class Registry(Flyctl):

@@ -13,7 +13,6 @@ time.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import _timing as timing  # noqa: E402  (bench/, this script's own directory)
 from helpers.project import copy_checkout, offline_nix_options  # noqa: E402
 
 from nixfly import nix  # noqa: E402
@@ -36,12 +36,7 @@ SCALED_PATHS = 400
 
 
 def median(fn: Callable[[], object], runs: int = RUNS) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return timing.median(fn, runs)
 
 
 def scaled(count: int, version: str) -> Manifest:

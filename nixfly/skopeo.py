@@ -144,44 +144,25 @@ class Skopeo:
 
         ``--digestfile`` is skopeo copy's own record of that digest: the one a deploy pins.
         """
-        self._check()
         # Not beside the auth file: that is in memory (/proc/<pid>/fd/), where nothing can be created. The
         # digest is no secret, so a private temp directory (removed on the way out) will do.
         with tempfile.TemporaryDirectory(prefix="nixfly-digest-") as directory:
             digestfile = Path(directory) / "digest"
-            try:
-                self.runner.run(
-                    [
-                        "skopeo",
-                        "copy",
-                        "--authfile",
-                        str(auth),
-                        "--digestfile",
-                        str(digestfile),
-                        f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
-                        f"docker-archive:{archive}",
-                        f"docker://{ref}",
-                    ],
-                )
-            except NixflyError as exc:
-                raise explain(exc.message, ref) from None
+            self._copy_to(ref, auth, f"docker-archive:{archive}", "--digestfile", str(digestfile))
             return digestfile.read_text().strip() if digestfile.is_file() else ""
 
     def push_layout(self, layout: Path, name: str, ref: str, auth: Path) -> None:
         """Copy image ``name`` of an OCI layout directory (``oci:DIR:NAME``) to ``ref``, as it is: an
         artifact (nixfly's receipt) keeps its own media types, and its manifest digest."""
+        self._copy_to(ref, auth, f"oci:{layout}:{name}")
+
+    def _copy_to(self, ref: str, auth: Path, source: str, *flags: str) -> None:
+        """``skopeo copy`` of ``source`` to the registry's ``ref``; a failure is explained for that ref."""
         self._check()
+        tls = f"--dest-tls-verify={str(tls_verify(ref)).lower()}"
         try:
             self.runner.run(
-                [
-                    "skopeo",
-                    "copy",
-                    "--authfile",
-                    str(auth),
-                    f"--dest-tls-verify={str(tls_verify(ref)).lower()}",
-                    f"oci:{layout}:{name}",
-                    f"docker://{ref}",
-                ],
+                ["skopeo", "copy", "--authfile", str(auth), *flags, tls, source, f"docker://{ref}"]
             )
         except NixflyError as exc:
             raise explain(exc.message, ref) from None
