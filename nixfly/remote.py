@@ -351,7 +351,7 @@ class RemoteRunner(Runner):
 
         out, err = _Lines(emit), _Lines(emit)
         try:
-            return self.connection.run(
+            result = self.connection.run(
                 command,
                 hide=False,
                 warn=True,
@@ -372,14 +372,24 @@ class RemoteRunner(Runner):
                 argv=argv,
             ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            self._conn = None
-            raise NixflyError(
-                f"lost the SSH connection to {self.endpoint} during `{brief_command(argv)}…`: {_reason(exc)}",
-                "check the network and the host, then run the same command again",
-            ) from None
+            raise self._lost(argv, _reason(exc)) from None
         finally:
             out.close()
             err.close()
+        transport = self.connection.transport
+        if result.exited == -1 and not (transport is not None and transport.is_active()):
+            # paramiko's recv_exit_status is -1 when the channel closed without an exit status (a command
+            # killed by a signal gives none either, but then the connection is still up): the server, or
+            # the network, went away mid-command.
+            raise self._lost(argv, "the connection closed before the command's exit status came")
+        return result
+
+    def _lost(self, argv: tuple[str, ...], reason: str) -> NixflyError:
+        self._conn = None
+        return NixflyError(
+            f"lost the SSH connection to {self.endpoint} during `{brief_command(argv)}…`: {reason}",
+            "check the network and the host, then run the same command again",
+        )
 
     def put(self, data: bytes, remote_path: PurePosixPath) -> None:
         """Upload ``data`` to ``remote_path`` (SFTP); a dry-run only says so."""

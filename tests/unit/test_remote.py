@@ -223,6 +223,34 @@ def test_losing_sshd_mid_script_names_the_script_by_its_words_not_its_text():
     assert "echo" not in message and "\n" not in message and len(message) < 200
 
 
+class Closed:
+    """A connection whose server went away after the command started: paramiko gives the channel no exit
+    status, which Fabric reports as exit -1, and the transport is no longer active."""
+
+    def __init__(self, active: bool) -> None:
+        self.transport = SimpleNamespace(is_active=lambda: active)
+
+    def run(self, *args, **kwargs):
+        return SimpleNamespace(exited=-1, stdout="", stderr="")
+
+
+def test_a_command_cut_off_without_an_exit_status_is_a_lost_connection():
+    runner = RemoteRunner(Endpoint("web1"))
+    runner._conn = Closed(active=False)
+    with pytest.raises(NixflyError) as info:
+        runner.run(["sh", "-c", SCRIPT, "nixfly", "pid", "/srv/app"], mutates=False)
+    assert info.value.message.startswith("lost the SSH connection to web1 during `sh -c <101-line script>")
+    assert runner._conn is None  # the next command connects again
+
+
+def test_a_command_killed_by_a_signal_on_a_live_connection_is_its_own_failure():
+    runner = RemoteRunner(Endpoint("web1"))
+    runner._conn = Closed(active=True)
+    with pytest.raises(NixflyError) as info:
+        runner.run(["nix", "build", ".#x"], mutates=False)
+    assert "lost the SSH connection" not in info.value.message and "exit -1" in info.value.message
+
+
 @pytest.mark.parametrize(
     ("argv", "shown"),
     [
