@@ -27,12 +27,19 @@ from nixfly.errors import NixflyError
 from nixfly.hosts.host import Host
 from nixfly.lock import Holder, is_stale
 
+# TAKE and BREAK run one at a time on a host: without this, a breaker that compared the stale holder could
+# remove the fresh lock another breaker took in between (compare, then rm). flock(1) (util-linux, busybox)
+# holds fd 9 until the script exits (the empty guard file stays); a host without flock keeps the narrow
+# window, as before.
+_GUARD = r"""exec 9> "${dir%/*}/.${dir##*/}.guard"
+if command -v flock > /dev/null 2>&1; then flock 9; fi"""
 # Reads the holder from stdin first (always: a command that exits with its stdin unread can break the SSH
 # channel that feeds it), then creates the directory or reports who has it.
 TAKE = r"""set -eu
 dir=$1
 holder=$(cat)
 mkdir -p "${dir%/*}"
+GUARD
 if mkdir "$dir" 2> /dev/null; then
   (umask 077 && printf '%s\n' "$holder" > "$dir/holder.json.tmp")
   mv -f "$dir/holder.json.tmp" "$dir/holder.json"
@@ -41,7 +48,7 @@ else
   echo held
   cat "$dir/holder.json" 2> /dev/null || true
 fi
-"""
+""".replace("GUARD", _GUARD)
 READ = r"""if [ -d "$1" ]; then
   echo locked
   cat "$1/holder.json" 2> /dev/null || true
@@ -51,13 +58,15 @@ fi
 # replaced by a live deployer in between is left alone.
 BREAK = r"""set -eu
 dir=$1 expected=$2
+mkdir -p "${dir%/*}"
+GUARD
 if [ -n "$expected" ] && [ "$(cat "$dir/holder.json" 2> /dev/null || true)" != "$expected" ]; then
   echo changed
   exit 0
 fi
 rm -rf "$dir"
 echo removed
-"""
+""".replace("GUARD", _GUARD)
 # Whether pid $2 of host $1 is gone, asked on the target (it answers only for its own processes).
 GONE = r"""if [ "$(uname -n)" = "$1" ] && [ ! -d "/proc/$2" ]; then echo gone; fi"""
 # A lock directory without a readable holder: being taken this very moment, or its taker died in between.

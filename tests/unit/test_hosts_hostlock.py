@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -54,7 +56,8 @@ def test_taken_once_named_to_the_second_and_given_back(tmp_path):
     assert (tmp_path / "oneshot" / "deploy.lock").is_dir()
     first.release()
     assert not (tmp_path / "oneshot").joinpath("deploy.lock").exists()
-    assert [p.name for p in (tmp_path / "oneshot").iterdir()] == []  # no temp file left
+    # No temp file left; the empty guard that keeps takers and breakers apart stays.
+    assert [p.name for p in (tmp_path / "oneshot").iterdir()] == [".deploy.lock.guard"]
 
 
 def test_a_stale_lock_is_replaced_with_a_warning(tmp_path, capsys):
@@ -102,3 +105,31 @@ def test_a_dry_run_takes_nothing(tmp_path, capsys):
     lock.release()
     assert not (tmp_path / "oneshot").exists()
     assert "[dry-run] would lock" in capsys.readouterr().err
+
+
+def test_of_many_breakers_of_one_stale_lock_exactly_one_holds_it(tmp_path, monkeypatch):
+    """Released together at a stale lock, each judges it stale and breaks it; the guard makes compare-and-
+    remove and take one step each, so no breaker removes the fresh lock another just took. The pause between
+    compare and remove widens the window a loaded host leaves (without the guard, two hold the lock)."""
+    pause = 'sleep "0.$(($$ % 5))"\nrm -rf "$dir"'  # 0 to 0.4 s, by pid: the breakers finish apart
+    assert 'rm -rf "$dir"' in hostlock.BREAK
+    monkeypatch.setattr(hostlock, "BREAK", hostlock.BREAK.replace('rm -rf "$dir"', pause))
+    plant(tmp_path, pid=dead_pid())
+    takers = [lock_on(tmp_path) for _ in range(6)]
+    start = threading.Barrier(len(takers))
+    won: list[HostLock] = []
+
+    def take(lock: HostLock) -> None:
+        start.wait()
+        with contextlib.suppress(NixflyError):
+            lock.acquire("abc1234", "deploy")
+            won.append(lock)
+
+    threads = [threading.Thread(target=take, args=(lock,)) for lock in takers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(won) == 1
+    holder, _ = takers[0].read()
+    assert holder is not None and holder.pid == os.getpid()
