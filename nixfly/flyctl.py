@@ -1,8 +1,8 @@
 """Everything nixfly knows about the flyctl CLI and Fly's tokens: flags, JSON shapes, error texts.
 
-Only this module builds flyctl argv, reads its output, or matches its texts; the rest of nixfly sees typed
-results and typed errors. Each rule names the flyctl (github.com/superfly/flyctl, v0.4.87) or fly-go source
-it follows.
+Only this module runs flyctl (with the argv nixfly.flyctlargv builds), reads its output, or matches its
+texts; the rest of nixfly sees typed results and typed errors. Each rule names the flyctl
+(github.com/superfly/flyctl, v0.4.87) or fly-go source it follows.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nixfly import flyctlargv
 from nixfly.errors import CommandError, NixflyError, brief
 from nixfly.runner import REDACT, Completed, Runner
 
@@ -115,6 +116,8 @@ class AppStatus:
     version: int
     hostname: str
     machines: tuple[Machine, ...]
+    # The object ``status --json`` printed, whole: ``inv status --json`` passes it on (organization, URL, …).
+    printed: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ SHAPES: dict[str, Callable[[Any], str]] = {
 def checked(what: str, data: Any) -> Any:
     """``data`` when it has the shape ``flyctl <what> --json`` prints (``SHAPES``), else an error naming
     the command (what it printed is shown cut short, with known secrets masked)."""
-    wrong = SHAPES[what](data) if what in SHAPES else ""
+    wrong = SHAPES[what](data)
     if wrong:
         raise NixflyError(
             f"flyctl {what} --json printed {REDACT(brief(data))}: {wrong}, not the shape flyctl prints",
@@ -350,6 +353,7 @@ def parse_status(data: Any) -> AppStatus:
         version=_int(data.get("Version")),
         hostname=str(data.get("Hostname") or ""),
         machines=tuple(parse_machine(m) for m in _objects(data.get("Machines"))),
+        printed=data,
     )
 
 
@@ -409,7 +413,8 @@ class Flyctl:
 
     def _run(
         self,
-        *args: str,
+        args: Sequence[str],
+        *,
         read: bool = False,
         stdin: str | None = None,
         env: Mapping[str, str] | None = None,
@@ -436,19 +441,21 @@ class Flyctl:
             raise NotLoggedIn()
         return result
 
-    def _json(self, what: str, *args: str) -> Any:
-        """A read's JSON. A missing app is ``AppMissing`` at once; other failures are retried with backoff."""
-        first = self._run(*args, "--json", read=True, check=False, quiet=True)
+    def _json(self, args: Sequence[str]) -> Any:
+        """A read's JSON, checked against its command's shape (``SHAPES``). A missing app is ``AppMissing``
+        at once; other failures are retried with backoff."""
+        what = flyctlargv.command(args)
+        first = self._run(args, read=True, check=False, quiet=True)
         if first.returncode == 0:
             return checked(what, parse_json(first.stdout, what))
         if APP_MISSING in first.stderr:
             raise AppMissing(f"{what}: {first.stderr.strip().splitlines()[-1]}")
-        again = self._run(*args, "--json", read=True, quiet=True, retries=READ_RETRIES - 1)
+        again = self._run(args, read=True, quiet=True, retries=READ_RETRIES - 1)
         return checked(what, parse_json(again.stdout, what))
 
     # --- reads ----------------------------------------------------------------------------------------------
     def version(self) -> str:
-        return str(self._json("version", "version").get("Version", "unknown"))
+        return str(self._json(flyctlargv.version()).get("Version", "unknown"))
 
     def release(self) -> tuple[int, int, int] | None:
         """``flyctl version --json`` as (major, minor, patch) (version.go: json.Encoder of buildinfo.Info(),
@@ -459,15 +466,16 @@ class Flyctl:
             return None
 
     def whoami(self) -> str:
-        return str(self._json("auth whoami", "auth", "whoami").get("email", ""))
+        return str(self._json(flyctlargv.whoami()).get("email", ""))
 
     def app_status(self, app: str) -> AppStatus | None:
-        """The app and its machines, or None when there is no such app.
+        """The app and its machines (and, in ``printed``, all ``status --json`` said), or None when there is
+        no such app.
 
         Asked with ``status`` rather than ``apps list``: app-scoped deploy tokens may not list apps.
         """
         try:
-            return parse_status(self._json("status", "status", "--app", app))
+            return parse_status(self._json(flyctlargv.status(app)))
         except AppMissing:
             return None
 
@@ -482,43 +490,38 @@ class Flyctl:
                 size_gb=_int(v.get("size_gb")) or 1,
                 host_status=str(v.get("host_status") or ""),
             )
-            for v in _objects(self._json("volumes list", "volumes", "list", "--app", app))
+            for v in _objects(self._json(flyctlargv.volumes_list(app)))
         ]
 
     def secrets(self, app: str) -> list[SecretInfo]:
-        return parse_secrets(self._json("secrets list", "secrets", "list", "--app", app))
+        return parse_secrets(self._json(flyctlargv.secrets_list(app)))
 
     def releases(self, app: str) -> list[FlyRelease]:
-        found = (parse_release(r) for r in _objects(self._json("releases", "releases", "--app", app)))
+        found = (parse_release(r) for r in _objects(self._json(flyctlargv.releases(app))))
         return sorted(found, key=lambda r: r.version, reverse=True)
-
-    def status(self, app: str) -> dict[str, Any]:
-        """``status --json`` as flyctl printed it (``inv status --json``)."""
-        data = self._json("status", "status", "--app", app)
-        return data if isinstance(data, dict) else {}
 
     def apps(self) -> list[str]:
         """The names of every app the login can see: ``apps list --json`` (internal/command/apps/list.go
         ``runList``: fly-go ``App`` objects, PascalCase, ``Name``). App-scoped deploy tokens cannot list."""
-        return [str(a.get("Name") or "") for a in _objects(self._json("apps list", "apps", "list"))]
+        return [str(a.get("Name") or "") for a in _objects(self._json(flyctlargv.apps_list()))]
 
     def regions(self) -> list[str]:
         """The codes of the regions Fly offers now (internal/command/platform/regions.go ``runRegions``:
         the Machines API's list, deprecated ones left out; older flyctl printed those too)."""
         return [
             str(r.get("code") or "")
-            for r in _objects(self._json("platform regions", "platform", "regions"))
+            for r in _objects(self._json(flyctlargv.platform_regions()))
             if not r.get("deprecated")
         ]
 
     def checks(self, app: str) -> dict[str, tuple[Check, ...]]:
-        return parse_checks(self._json("checks list", "checks", "list", "--app", app))
+        return parse_checks(self._json(flyctlargv.checks_list(app)))
 
     def logs(self, app: str, *, timeout: float) -> str | None:
         """Recent logs, or None when flyctl kept polling past ``timeout`` (``--no-tail`` can poll forever
         when there are none)."""
         try:
-            result = self._run("logs", "--app", app, "--no-tail", read=True, timeout=timeout, quiet=True)
+            result = self._run(flyctlargv.logs(app), read=True, timeout=timeout, quiet=True)
         except CommandError as exc:
             if exc.kind == "timed out":
                 return None
@@ -531,7 +534,7 @@ class Flyctl:
             if os.environ.get(name, "").strip():
                 REDACT.add(os.environ[name])
                 return os.environ[name]
-        lines = self._run("auth", "token", read=True, quiet=True).stdout.strip().splitlines()[-1:]
+        lines = self._run(flyctlargv.auth_token(), read=True, quiet=True).stdout.strip().splitlines()[-1:]
         if not lines:
             raise NixflyError("flyctl printed no token", LOGIN_HINT)
         REDACT.add(lines[0])
@@ -545,11 +548,8 @@ class Flyctl:
 
     # --- changes --------------------------------------------------------------------------------------------
     def create_app(self, app: str, org: str = "") -> None:
-        args = ["apps", "create", app]
-        if org:
-            args += ["--org", org]
         try:
-            self._run(*args)
+            self._run(flyctlargv.apps_create(app, org))
         except CommandError as exc:
             if NAME_TAKEN in exc.stderr:
                 raise NixflyError(
@@ -563,9 +563,7 @@ class Flyctl:
             raise
 
     def create_volume(self, app: str, name: str, region: str, size_gb: int) -> Completed:
-        return self._run(
-            "volumes", "create", name, "--app", app, "--region", region, "--size", str(size_gb), "--yes"
-        )
+        return self._run(flyctlargv.volumes_create(app, name, region, size_gb))
 
     def scale_count(
         self, app: str, *, group: str, region: str, count: int, new_volumes: bool = False
@@ -573,38 +571,31 @@ class Flyctl:
         """``count`` machines of ``group`` in ``region``: internal/command/scale/count_machines.go.
 
         The count is the total over the regions acted on (``--region``), so one region per call makes it
-        that region's count; ``--max-per-region`` says the same and stops flyctl from ever placing more there.
-        New machines clone the group's first machine (image, release, config) and each takes an unattached
-        volume of the mount's name in that region whose host is ok, else a new one (``--with-new-volumes``:
-        always a new one). Removed machines are destroyed; their volumes stay, detached.
+        that region's count. New machines clone the group's first machine (image, release, config) and each
+        takes an unattached volume of the mount's name in that region whose host is ok, else a new one
+        (``new_volumes``: always a new one). Removed machines are destroyed; their volumes stay, detached.
         """
-        args = ["scale", "count", str(count), "--app", app, "--process-group", group, "--region", region]
-        args += ["--max-per-region", str(count), "--yes"]
-        if new_volumes:
-            args.append("--with-new-volumes")
-        return self._run(*args)
+        return self._run(
+            flyctlargv.scale_count(app, group=group, region=region, count=count, new_volumes=new_volumes)
+        )
 
     def destroy_app(self, app: str) -> Completed:
-        """internal/command/apps/destroy.go ``RunDestroy``: without a terminal only with ``--yes``; the app
-        goes with its machines and volumes (the platform's ``DeleteApp``); prints ``Destroyed app <name>``."""
-        return self._run("apps", "destroy", app, "--yes")
+        """internal/command/apps/destroy.go ``RunDestroy``: the app goes with its machines and volumes (the
+        platform's ``DeleteApp``); prints ``Destroyed app <name>``."""
+        return self._run(flyctlargv.apps_destroy(app))
 
     def destroy_machines(self, app: str, machine_ids: Sequence[str]) -> Completed:
         """internal/command/machine/destroy.go: every ID is looked up first (a missing one fails before any
-        is destroyed), then each is destroyed; ``--force`` because a started machine is refused without it.
-        Their volumes stay, and Fly unbinds them some time later."""
-        return self._run("machine", "destroy", *machine_ids, "--app", app, "--force")
+        is destroyed), then each is destroyed. Their volumes stay, and Fly unbinds them some time later."""
+        return self._run(flyctlargv.machine_destroy(app, machine_ids))
 
     def destroy_volume(self, app: str, volume_id: str) -> Completed:
         """internal/command/volumes/destroy.go: the data is gone for good; the API refuses an attached one."""
-        return self._run("volumes", "destroy", volume_id, "--app", app, "--yes")
+        return self._run(flyctlargv.volumes_destroy(app, volume_id))
 
     def import_secrets(self, app: str, payload: str, *, stage: bool) -> Completed:
         """Values travel on stdin only (argv is world-readable through /proc)."""
-        args = ["secrets", "import", "--app", app]
-        if stage:
-            args.append("--stage")
-        return self._run(*args, stdin=payload)
+        return self._run(flyctlargv.secrets_import(app, stage=stage), stdin=payload)
 
     def deploy(
         self,
@@ -617,30 +608,11 @@ class Flyctl:
         cwd: Path | None = None,
         ha: bool = True,
     ) -> Deployed | None:
-        """Deploy an image (``--image``) or build with nixpacks; returns the release line when printed.
-
-        nixpacks reads ``NIXPACKS_CONFIG_FILE`` (relative to the app root) from its ``--env`` arguments, and
-        flyctl passes every ``NIXPACKS_*`` variable of its own environment as ``--env``
-        (internal/build/imgsrc/nixpacks_builder.go ``Run``; nixpacks src/nixpacks/plan/generator.rs
-        ``read_file_plan``): that is how each mode gets its own nixpacks config.
-        """
-        args = ["deploy", "--app", app, "--config", str(config), "--yes"]
-        env = {"FLY_EMIT_RELEASE_JSON": "1"}
-        if image:
-            args += ["--image", image]
-        else:
-            args.append("--nixpacks")
-            if nixpacks_config:
-                env["NIXPACKS_CONFIG_FILE"] = nixpacks_config
-        if strategy:
-            args += ["--strategy", strategy]
-        if not ha:
-            # deploy/machines_deploymachinesapp.go deployCreateMachinesForGroups: with --ha (the default) a
-            # group without machines gets a second one when it has services and no mount (else a standby);
-            # with --ha=false, one machine.
-            args.append("--ha=false")
+        """Deploy an image (``--image``) or build with nixpacks; returns the release line when printed."""
+        args = flyctlargv.deploy(app, config, image=image, strategy=strategy, ha=ha)
+        env = flyctlargv.deploy_env(image=image, nixpacks_config=nixpacks_config)
         try:
-            result = self._run(*args, env=env, cwd=cwd)
+            result = self._run(args, env=env, cwd=cwd)
         except CommandError as exc:
             if HEALTH_TIMEOUT in exc.stderr:
                 raise ReleaseUnhealthy(exc.message, exc.hint) from None

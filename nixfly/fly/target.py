@@ -29,7 +29,7 @@ from nixfly.fly.observe import Observation
 from nixfly.fly.plan import ScalePlan, after_first_deploy
 from nixfly.fly.scale import Scaler, plan_table
 from nixfly.fly.verify import judge, min_machines_running, region_table, wait_for
-from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, Machine, find_executable, parse_machine
+from nixfly.flyctl import TOKEN_ENV, Deployed, Flyctl, FlyRelease, Machine, find_executable
 from nixfly.flysecrets import Fingerprints, encode_all
 from nixfly.nix import Nix
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
@@ -544,18 +544,19 @@ class FlyTarget:
         from nixfly.console import print_json
 
         self._mask_known_secrets()
-        data = self.fly.status(self.s.app)
-        machines = sorted(
-            (parse_machine(m) for m in data.get("Machines") or []), key=lambda m: (m.region, m.id)
-        )
-        title = f"{self.s.app}: {data.get('Status', '?')}, release v{data.get('Version', 0)}"
-        regions = region_table(f"{self.s.app}: machines per region", machines)
+        app = self.s.app
+        status = self.fly.app_status(app)
+        if status is None:
+            raise NixflyError(f"app {app} does not exist on Fly.io", "run `inv deploy` or `inv apps.create`")
+        machines = sorted(status.machines, key=lambda m: (m.region, m.id))
+        regions = region_table(f"{app}: machines per region", machines)
         if as_json:
-            print_json({**json.loads(REDACT(json.dumps(data))), "regions": regions.as_json()["rows"]})
+            printed = json.loads(REDACT(json.dumps(status.printed)))
+            print_json({**printed, "regions": regions.as_json()["rows"]})
             return
         regions.show()
         console.table(
-            f"{title}, {data.get('Hostname', '')}",
+            f"{app}: {status.status or '?'}, release v{status.version}, {status.hostname}",
             ("region", "machine", "state", "release", "image", "checks"),
             [
                 (

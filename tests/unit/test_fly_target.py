@@ -345,3 +345,33 @@ def test_min_machines_running_comes_from_the_fly_toml(s):
     assert min_machines_running(flytoml.load(s.fly_config)) == 3
     s.fly_config.write_text(text.replace("min_machines_running = 1", ""))
     assert min_machines_running(flytoml.load(s.fly_config)) == 0
+
+
+def status_target(s: Settings, fly: FakeFly) -> FlyTarget:
+    target = FlyTarget(s)
+    target.runner = fly.runner
+    target.fly = Flyctl(fly.runner)
+    return target
+
+
+def test_status_json_is_what_flyctl_printed_with_the_regions(s, fly, capsys, monkeypatch):
+    """One ``status --json`` read: the table's machines and the JSON document both come from it."""
+    from nixfly import console
+
+    monkeypatch.setattr(console, "_JSON_PRINTED", False)  # print_json marks the run's one document
+    deploy(s, fly)
+    fly.runner.calls.clear()
+    capsys.readouterr()
+    status_target(s, fly).status(as_json=True)
+    printed = json.loads(capsys.readouterr().out)
+    assert fly.commands() == ["status"]
+    assert (printed["Name"], printed["Status"], printed["Version"]) == (APP, "deployed", 1)
+    assert [m["id"] for m in printed["Machines"]] == ["m1", "m2"]
+    assert [(row["region"], row["machines"]) for row in printed["regions"]] == [("", 2)]
+
+
+def test_status_of_an_app_fly_does_not_have_says_how_to_make_it(s, fly):
+    with pytest.raises(NixflyError, match=f"app {APP} does not exist on Fly.io") as info:
+        status_target(s, fly).status(as_json=False)
+    assert "inv deploy" in (info.value.hint or "")
+    assert fly.commands() == ["status"]  # a missing app is final: not retried
