@@ -433,3 +433,14 @@ def test_a_wrong_answer_stops_the_read(call, argv, printed):
     runner = ScriptedRunner().on(*argv, stdout=printed)
     with pytest.raises(NixflyError, match=rf"flyctl {' '.join(argv)} --json printed"):
         call(Flyctl(runner, str(BIN_DIR / "flyctl")))
+
+
+def test_a_dry_run_shows_the_built_commands_and_never_a_secret(capsys):
+    runner = ScriptedRunner(dry_run=True)
+    fly(runner).import_secrets("app", "TOKEN=hunter2-secret\n", stage=True)
+    fly(runner).deploy("app", Path("f.toml"), image="reg/app:v2", strategy="immediate")
+    shown = capsys.readouterr().err
+    assert "would run: flyctl secrets import --app app --stage < stdin" in shown
+    deploy = "flyctl deploy --app app --config f.toml --yes --image reg/app:v2 --strategy immediate"
+    assert f"would run: {deploy}" in shown
+    assert "hunter2" not in shown and runner.calls == []
