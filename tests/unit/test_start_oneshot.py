@@ -234,6 +234,9 @@ def test_a_child_ignoring_term_is_killed_after_the_grace(supervise: Callable[...
     assert 0.9 <= elapsed < 5, elapsed
     assert "web did not stop within 1s: sending SIGKILL" in sup.stderr
     assert "[ai-server] ai-server got TERM" in sup.stdout
+    # The waiter killed with web is no job bash reports ("line N: PID Killed ..."): only our lines.
+    for line in sup.stderr.splitlines():
+        assert line.startswith(("[web] ", "[ai-server] ", "[start-oneshot] ")), line
     sup.assert_no_orphans()
 
 
