@@ -233,11 +233,23 @@ def logs(c, mode="integrated", app="", timeout="", target="fly", lines=""):
     )
 
 
-@task(help={"mode": MODE, "app": APP, "json": "print as JSON (default: off)"})
+@task(
+    help={
+        "mode": MODE,
+        "app": APP,
+        "json": "print as JSON, each release's receipt whole (default: off)",
+        "target": TARGET,
+    }
+)
 @clean_exit
-def releases(c, mode="integrated", app="", json=False):
-    """List the app's releases, newest first, with the image each one runs."""
-    commands.releases(settings(c, ROOT, mode=mode, app=app), as_json=json)
+def releases(c, mode="integrated", app="", json=False, target="fly"):
+    """List the app's releases, newest first, with each one's image (Fly) or store path (hosts) and receipt.
+
+    Examples:
+      inv releases                         # Fly: each release, its image and receipt
+      inv releases --target web --json     # each host of group web: its generations, each receipt whole
+    """
+    commands.releases(settings(c, ROOT, mode=mode, app=app), as_json=json, target=target)
 
 
 @task(

@@ -154,7 +154,21 @@ def status(s: Settings, *, as_json: bool, target: str = "fly") -> None:
         chosen.status(as_json=as_json)
 
 
-def releases(s: Settings, *, as_json: bool) -> None:
+def releases(s: Settings, *, as_json: bool, target: str = "fly") -> None:
+    """Fly's releases with their receipts; or each host's generations with theirs (``hosts.releases``)."""
+    from nixfly.target import parse_target
+
+    spec = parse_target(target, s.targets)
+    if spec.kind != "fly":
+        from nixfly.hosts import FleetTarget
+        from nixfly.hosts import releases as generations
+
+        hosts = FleetTarget(s, spec)
+        try:
+            generations.show(hosts, as_json=as_json)
+        finally:
+            hosts.close()
+        return
     from dataclasses import asdict
 
     from nixfly.console import print_json

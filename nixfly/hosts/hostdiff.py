@@ -36,11 +36,12 @@ if TYPE_CHECKING:
 
 # Starts each lock file's section in the read's output (a control character no lock file holds).
 FILE_MARK = "\x1f"
-LOCK_NAMES = ("bun.lock", "mix.lock")
-# $1: the app's directory on the host; the rest: `nix path-info --json --recursive` (nix.argv). Prints
-# nothing when the host has no generation; else the current generation's link name, its store path, the
-# closure's path-info JSON, then each lock file of the closure as FILE_MARK + its path, a newline, its text.
+# $1: the app's directory on the host (a relative one is under $HOME); the rest: `nix path-info --json
+# --recursive` (nix.argv). Prints nothing when the host has no generation; else the current generation's link
+# name, its store path, the closure's path-info JSON, then each lock file of the closure as FILE_MARK + its
+# path, a newline, its text.
 READ_LIVE = r"""dir=$1; shift
+case $dir in /*) ;; *) dir=$HOME/$dir ;; esac
 link=$(readlink "$dir/profile" 2>/dev/null) || exit 0
 path=$(readlink "$dir/$link") || exit 0
 printf '%s\n%s\n' "$link" "$path"
@@ -130,8 +131,8 @@ def read_live(member: HostTarget) -> Live | None:
     from nixfly.remote import RemoteRunner
 
     assert member.spec.endpoint is not None  # a host that reads nothing in a dry-run is an SSH host
-    # Not a dry-run runner: it runs this one read and nothing else. SSH commands start in the home directory,
-    # where REMOTE_BASE is (the activation's layout would ask the host for $HOME: another round trip).
+    # Not a dry-run runner: it runs this one read and nothing else. REMOTE_BASE is under $HOME, which the
+    # script resolves (the activation's layout would ask the host for $HOME first: another round trip).
     reader = RemoteRunner(member.spec.endpoint, label=host.label)
     try:
         return read(reader, REMOTE_BASE / member.s.app, host.name)

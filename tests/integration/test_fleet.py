@@ -169,6 +169,14 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
         ("receipts", "done"),
     ]
     assert step(summary, "copy")["detail"] == "3 of 3 hosts already had it"
+    assert step(summary, "diff")["table"]["data"]["first_deploy"] == hosts
+    # Each host's receipt, beside its generation on that host, named in the summary.
+    written = step(summary, "receipts")["table"]["rows"]
+    assert [(r["host"], r["generation"], r["this run"]) for r in written] == [
+        (h, 1, "written") for h in hosts
+    ]
+    assert all(r["receipt"].endswith("/oneshot/profile-1-receipt.json") for r in written)
+    assert all((h.state / "oneshot" / "profile-1-receipt.json").is_file() for h in fleet.hosts)
     shown = project.status()
     assert [h["host"] for h in shown] == hosts
     assert all(h["health"]["healthy"] and h["live"]["store_path"] == tiny["v1"] for h in shown)
@@ -207,6 +215,9 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
         (f"activate {hosts[2]}", "skipped"),
     ]
     assert project.generations() == [[1, 2]] * 3
+    # Nothing changed: the plan says so, and no receipt is written again.
+    assert [g["diff"]["nothing_changes"] for g in step(summary, "diff")["table"]["data"]["groups"]] == [True]
+    assert step(summary, "receipts")["status"] == "skipped"
 
 
 def test_health_failure_on_host_2_rolls_back_host_1_and_leaves_host_3(project, fleet, tiny):
@@ -466,3 +477,44 @@ def test_bad_targets_are_refused_before_anything_runs(project, fleet):
         done.stderr.strip() == f"error: config nixfly.targets.web: {h1} is listed twice — list each host once"
     )
     assert not any(h.state.exists() for h in fleet.hosts)
+
+
+def test_the_plan_diffs_each_host_against_its_own_live_closure_and_releases_list_receipts(
+    project, fleet, tiny
+):
+    h1, h2, h3 = (h.endpoint for h in fleet.hosts)
+    assert project.deploy(tiny["v1"], "--target", "web", "--batch", "3")[0].returncode == 0
+    assert project.deploy(tiny["v3"], "--target", fleet.hosts[0].url)[0].returncode == 0
+
+    planned, summary = project.deploy(tiny["v3"], "--target", "web", "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    diff = step(summary, "diff")
+    assert diff["status"] == "planned", diff
+    # Hosts on the same live closure share one diff.
+    groups = diff["table"]["data"]["groups"]
+    assert [[(h["host"], h["generation"]) for h in g["hosts"]] for g in groups] == [
+        [(h1, 2)],
+        [(h2, 1), (h3, 1)],
+    ]
+    assert [g["live"] for g in groups] == [tiny["v3"], tiny["v1"]]
+    assert [g["diff"]["nothing_changes"] for g in groups] == [True, False]
+    assert diff["detail"].startswith(
+        f"{h1}: Nothing changes against generation 2; {h2}, {h3}: against generation 1:"
+    )
+
+    listed = project.inv("releases", "--json", "--target", "web")
+    assert listed.returncode == 0, listed.stderr
+    shown = {host["host"]: host["releases"] for host in json.loads(listed.stdout)}
+    assert [(r["generation"], r["current"], r["store_path"]) for r in shown[h1]] == [
+        (2, True, tiny["v3"]),
+        (1, False, tiny["v1"]),
+    ]
+    receipt = shown[h1][0]["receipt"]
+    assert (receipt["release"], receipt["closure"], receipt["target"]) == (2, tiny["v3"], fleet.hosts[0].url)
+    assert receipt["smoke"] == {
+        "store_path": tiny["v3"],
+        "result": "skipped (--skip-smoke)",
+        "tests": receipt["smoke"]["tests"],
+    }
+    assert [[r["receipt"]["release"] for r in shown[h]] for h in (h2, h3)] == [[1], [1]]
+    assert f"oneshot on {h2}: releases" in listed.stderr
