@@ -518,3 +518,20 @@ def test_the_plan_diffs_each_host_against_its_own_live_closure_and_releases_list
     }
     assert [[r["receipt"]["release"] for r in shown[h]] for h in (h2, h3)] == [[1], [1]]
     assert f"oneshot on {h2}: releases" in listed.stderr
+
+    # inv diff on the hosts: each host's live generation against ./result (v3), then two generations.
+    compared = project.inv("diff", "--json", "--target", "web")
+    assert compared.returncode == 0, compared.stderr
+    assert [(g["hosts"], g["diff"]["nothing_changes"]) for g in json.loads(compared.stdout)] == [
+        ([{"host": h1, "from": "generation 2", "to": "result"}], True),
+        ([{"host": h, "from": "generation 1", "to": "result"} for h in (h2, h3)], False),
+    ]
+    compared = project.inv("diff", "--json", "--target", fleet.hosts[0].url, "--from", "1", "--to", "2")
+    assert compared.returncode == 0, compared.stderr
+    [shown] = json.loads(compared.stdout)
+    assert (shown["from"], shown["to"]) == (tiny["v1"], tiny["v3"])
+    missing = project.inv("diff", "--target", "web", "--from", "1", "--to", "2")
+    assert missing.returncode == 1
+    assert f"error: cannot compare on 2 of 3 hosts: {h2} has no generation 2; {h3} has no generation 2" in (
+        missing.stderr
+    )
