@@ -377,12 +377,12 @@ def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
 def closure_diff(s: Settings, *, old: str, new: str, as_json: bool, target: str = "") -> None:
     """Two closures' diff; with ``target``, two generations (or one and the working tree) on each host."""
     if target:
-        from nixfly.hosts import FleetTarget, hostdiff
+        from nixfly.hosts import FleetTarget, releases
         from nixfly.target import parse_target
 
         hosts = FleetTarget(s, parse_target(target, s.targets))
         try:
-            hostdiff.between(hosts, old, new, as_json=as_json)
+            releases.between(hosts, old, new, as_json=as_json)
         finally:
             hosts.close()
         return

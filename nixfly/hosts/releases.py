@@ -1,4 +1,5 @@
-"""``inv releases --target local|ssh://…|<group>``: each host's generations, with the receipt of each.
+"""Each host's generations: ``inv releases --target …`` lists them with their receipts, and
+``inv diff --target …`` compares two of them.
 
 A host's generations and their receipts are read in one command on it (``nix-env --list-generations``, each
 ``profile-<N>-link`` and each ``profile-<N>-receipt.json`` beside them: ``receipts``), all hosts at once.
@@ -12,11 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from nixfly import console, receipt
+from nixfly import closurediff, console, receipt
 from nixfly.console import print_json
 from nixfly.errors import NixflyError
+from nixfly.hosts import hostdiff
 from nixfly.hosts.profile import parse_generations
 from nixfly.runner import Runner
+from nixfly.sbom import Manifest
 
 if TYPE_CHECKING:
     from nixfly.hosts.fleet import FleetTarget
@@ -130,3 +133,69 @@ def show(hosts: FleetTarget, *, as_json: bool) -> None:
     failed = failures(hosts.members, found)
     if failed:
         raise one_error(failed, len(hosts.members), "could not read the releases")
+
+
+def between(hosts: FleetTarget, old: str, new: str, *, as_json: bool) -> None:
+    """``inv diff --target …``: on each host, generation ``old`` (default: the live one) against ``new``
+    (default: ./result, the working tree's last build). A number names a generation on each host; anything
+    else (a store path, an out-link, an SBOM file) is read here, as ``inv diff`` reads it. Hosts whose two
+    sides are the same closures share one diff."""
+    from nixfly import manifests
+    from nixfly.hosts.fleet import each, failures, one_error
+
+    s = hosts.s
+    here = Runner(cwd=s.root)
+
+    def generation(text: str) -> int | None:
+        """The generation ``text`` names on each host (0: the live one), or None: a closure read here."""
+        match = manifests.RELEASE.fullmatch(text)
+        return int(match[1]) if match else None
+
+    old_number, new_number = generation(old) if old else 0, generation(new) if new else None
+    old_here = manifests.resolve(s, here, old) if old_number is None else None
+    new_here = manifests.resolve(s, here, new or manifests.working_tree(s)) if new_number is None else None
+
+    def side(member: HostTarget, number: int | None, fixed: Manifest | None) -> tuple[str, Manifest]:
+        if fixed is not None:
+            return (old if fixed is old_here else new or s.out_link.name), fixed
+        live = hostdiff.read(member.host.runner, member.activation.layout.app_dir, member.name, number or 0)
+        if live is None:
+            said = f"generation {number}" if number else "live generation"
+            raise NixflyError(
+                f"{member.name} has no {said}", "`inv releases --target …` lists its generations"
+            )
+        return f"generation {live.generation}", live.manifest
+
+    found = each(hosts.members, lambda m: (side(m, old_number, old_here), side(m, new_number, new_here)))
+    failed = failures(hosts.members, found)
+    if failed:
+        raise one_error(failed, len(hosts.members), "cannot compare")
+    shared: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    manifests_of: dict[tuple[str, str], tuple[Manifest, Manifest]] = {}
+    for member, sides in zip(hosts.members, found, strict=True):
+        assert not isinstance(sides, NixflyError)
+        (old_label, before), (new_label, after) = sides
+        key = (before.root, after.root)
+        shared.setdefault(key, []).append((member.name, old_label, new_label))
+        manifests_of[key] = (before, after)
+    shown = []
+    for key, named in shared.items():
+        changes = closurediff.diff(*manifests_of[key])
+        shown.append(
+            {
+                "hosts": [{"host": h, "from": f, "to": t} for h, f, t in named],
+                "from": key[0],
+                "to": key[1],
+                "diff": changes.as_json(),
+            }
+        )
+        if not as_json:
+            labels = {(f, t) for _, f, t in named}
+            if len(labels) == 1:
+                hosts_said = f"{', '.join(h for h, _, _ in named)}: {' → '.join(labels.pop())}"
+            else:
+                hosts_said = ", ".join(f"{h} ({f} → {t})" for h, f, t in named)
+            console.say(f"{hosts_said} ({key[0]} → {key[1]})")
+            print("\n".join(changes.lines()))
+    if as_json:
+        print_json(shown)

@@ -131,27 +131,3 @@ def test_a_store_path_here_is_what_is_compared(tmp_path):
     said = hostdiff.candidate_manifest(s, Runner(), Candidate(store_path=elsewhere))
     assert said == f"nothing to compare: {elsewhere} was built elsewhere and is not in this machine's store"
     assert not os.path.exists(elsewhere)
-
-
-def test_diff_on_a_target_compares_generations_there(tmp_path, capsys):
-    import json
-
-    from nixfly.hosts import FleetTarget
-    from nixfly.target import parse_target
-
-    s = settings(checkout(tmp_path / "project"))
-    one, two = stored(tmp_path, "oneshot-0.1.0", "1.4.0"), stored(tmp_path, "oneshot-0.1.0b", "1.5.0")
-    app_dir = s.state_dir / "local" / s.app
-    generation(app_dir, 1, one)
-    generation(app_dir, 2, two)
-    (s.root / "result").symlink_to(two)
-    local = FleetTarget(s, parse_target("local", s.targets))
-    hostdiff.between(local, "1", "2", as_json=True)
-    [shown] = json.loads(capsys.readouterr().out)
-    assert shown["hosts"] == [{"host": "local", "from": "generation 1", "to": "generation 2"}]
-    assert shown["diff"]["packages"]["npm"]["changed"][0]["name"] == "valibot"
-    hostdiff.between(local, "", "", as_json=False)  # the live generation against ./result
-    said = capsys.readouterr()
-    assert f"local: generation 2 → result ({two} → {two})" in said.err and said.out == "Nothing changes\n"
-    with pytest.raises(NixflyError, match="cannot compare: local has no generation 7"):
-        hostdiff.between(local, "7", "", as_json=True)

@@ -5,24 +5,31 @@ The read runs the real script with this machine's sh and nix-env, on a profile m
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path, PurePosixPath
 
 import pytest
+from helpers.fakes import checkout, settings
 from helpers.project import require
 
 from nixfly import receipt
 from nixfly.errors import NixflyError
-from nixfly.hosts import receipts, releases
+from nixfly.hosts import FleetTarget, receipts, releases
 from nixfly.hosts.host import Host
 from nixfly.runner import Runner
+from nixfly.target import parse_target
 
 
-def stored(tmp_path: Path, name: str) -> str:
+def stored(tmp_path: Path, name: str, valibot: str = "") -> str:
+    """A store path named ``name``; with ``valibot``, holding a ``bun.lock`` that pins it at that version."""
     require("nix-store")
     content = tmp_path / name
     content.mkdir()
     (content / "version").write_text(name)
+    if valibot:
+        pinned = {"valibot": [f"valibot@{valibot}", "", {}, "sha512-x=="]}
+        (content / "bun.lock").write_text(json.dumps({"lockfileVersion": 1, "packages": pinned}))
     return subprocess.run(
         ["nix-store", "--add", str(content)], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -76,3 +83,23 @@ def test_a_receipt_another_tool_wrote_is_named():
     text = "   1   2026-12-06 11:00:00   (current)\n\x1flink profile-1-link /nix/store/x\n"
     with pytest.raises(NixflyError, match=r"root@a:profile-1-receipt\.json is not a nixfly receipt"):
         releases.parse(text + "\x1freceipt profile-1-receipt.json\n{}\n", "root@a")
+
+
+def test_diff_on_a_target_compares_generations_there(tmp_path, capsys):
+    s = settings(checkout(tmp_path / "project"))
+    one, two = stored(tmp_path, "oneshot-0.1.0", "1.4.0"), stored(tmp_path, "oneshot-0.1.0b", "1.5.0")
+    app_dir = s.state_dir / "local" / s.app
+    app_dir.mkdir(parents=True)
+    for path in (one, two):
+        subprocess.run(["nix-env", "--profile", str(app_dir / "profile"), "--set", path], check=True)
+    (s.root / "result").symlink_to(two)
+    local = FleetTarget(s, parse_target("local", s.targets))
+    releases.between(local, "1", "2", as_json=True)
+    [shown] = json.loads(capsys.readouterr().out)
+    assert shown["hosts"] == [{"host": "local", "from": "generation 1", "to": "generation 2"}]
+    assert shown["diff"]["packages"]["npm"]["changed"][0]["name"] == "valibot"
+    releases.between(local, "", "", as_json=False)  # the live generation against ./result
+    said = capsys.readouterr()
+    assert f"local: generation 2 → result ({two} → {two})" in said.err and said.out == "Nothing changes\n"
+    with pytest.raises(NixflyError, match="cannot compare: local has no generation 7"):
+        releases.between(local, "7", "", as_json=True)
