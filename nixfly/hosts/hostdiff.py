@@ -27,6 +27,7 @@ from nixfly.closurediff import diff
 from nixfly.config import Settings
 from nixfly.errors import NixflyError
 from nixfly.pipeline import Outcome, Table, done, planned, skipped
+from nixfly.remote import FIND_NIX
 from nixfly.runner import Runner
 from nixfly.sbom import Manifest, Package
 from nixfly.target import Candidate
@@ -34,13 +35,18 @@ from nixfly.target import Candidate
 if TYPE_CHECKING:
     from nixfly.hosts.target import HostTarget
 
+# Nix's commands from where its installers put them when the SSH session's PATH lacks them (as the remote
+# runner looks, ``remote.FIND_NIX``): the runner does so itself only for a command that is a nix command.
+WITH_NIX = f'command -v nix-store > /dev/null 2>&1 || {{ d=$({FIND_NIX}); [ -z "$d" ] || PATH=$d:$PATH; }}\n'
 # Starts each lock file's section in the read's output (a control character no lock file holds).
 FILE_MARK = "\x1f"
 # $1: the app's directory on the host (a relative one is under $HOME); $2: which generation (``profile``: the
 # current one, or ``profile-N-link``); the rest: `nix path-info --json --recursive` (nix.argv). Prints
 # nothing when the host has no such generation; else its link name, its store path, the closure's path-info
 # JSON, then each lock file of the closure as FILE_MARK + its path, a newline, its text.
-READ_LIVE = r"""dir=$1 link=$2; shift 2
+READ_LIVE = (
+    WITH_NIX
+    + r"""dir=$1 link=$2; shift 2
 case $dir in /*) ;; *) dir=$HOME/$dir ;; esac
 if [ "$link" = profile ]; then link=$(readlink "$dir/profile" 2>/dev/null) || exit 0; fi
 path=$(readlink "$dir/$link") || exit 0
@@ -53,6 +59,7 @@ nix-store --query --requisites "$path" | while read -r p; do
   done
 done
 """
+)
 LINK = re.compile(r"profile-(\d+)-link")
 
 

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 MARK = "\x1f"  # starts each link's and each receipt's section (no receipt or path holds it)
 # $1: the app's directory. Nothing when there is no profile yet; else nix-env's list, then
 # MARK "link <name> <store path>" per generation and MARK "receipt <name>" + the receipt's text per receipt.
-READ_RELEASES = r"""dir=$1
+READ_RELEASES = (
+    hostdiff.WITH_NIX
+    + r"""dir=$1
 [ -e "$dir/profile" ] || exit 0
 nix-env --profile "$dir/profile" --list-generations || exit
 for link in "$dir"/profile-*-link; do
@@ -38,6 +40,7 @@ for f in "$dir"/profile-*-receipt.json; do
   if [ -f "$f" ]; then printf '\037receipt %s\n' "${f##*/}"; cat "$f"; printf '\n'; fi
 done
 """
+)
 NUMBER = re.compile(r"profile-(\d+)-(?:link|receipt\.json)")
 
 
@@ -79,8 +82,6 @@ def parse(output: str, where: str) -> list[Release]:
 
 def read(runner: Runner, app_dir: PurePosixPath, where: str) -> list[Release]:
     """The generations under ``app_dir`` on the host ``runner`` runs on: one command."""
-    if runner.where:
-        runner.which("nix-env")  # over SSH: finds Nix off the sessions' PATH (once) for the script's nix-env
     result = runner.run(
         ["sh", "-c", READ_RELEASES, "nixfly-releases", str(app_dir)],
         mutates=False,

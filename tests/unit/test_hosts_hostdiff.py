@@ -131,3 +131,26 @@ def test_a_store_path_here_is_what_is_compared(tmp_path):
     said = hostdiff.candidate_manifest(s, Runner(), Candidate(store_path=elsewhere))
     assert said == f"nothing to compare: {elsewhere} was built elsewhere and is not in this machine's store"
     assert not os.path.exists(elsewhere)
+
+
+def test_nix_off_the_sessions_path_is_found_where_installers_put_it(tmp_path):
+    """An SSH session's PATH often lacks Nix (single-user installs add it in ~/.profile): the read looks
+    where the remote runner looks. Here PATH holds only sh, readlink and cat; Nix is in ~/.nix-profile/bin."""
+    live = stored(tmp_path, "oneshot-0.1.0", "1.4.0")
+    app_dir = tmp_path / "state" / "oneshot"
+    generation(app_dir, 1, live)
+    tools, profile = tmp_path / "tools", tmp_path / "home" / ".nix-profile" / "bin"
+    tools.mkdir()
+    profile.mkdir(parents=True)
+    for tool in ("sh", "readlink", "cat"):
+        (tools / tool).symlink_to(require(tool))
+    for tool in ("nix", "nix-store"):
+        (profile / tool).symlink_to(require(tool))
+
+    class Bare(Runner):
+        def run(self, argv, **kw):  # type: ignore[no-untyped-def, override]
+            env = {"PATH": str(tools), "HOME": str(tmp_path / "home")}
+            return super().run([require("sh"), *argv[1:]], env=env, **kw)
+
+    read = hostdiff.read(Bare(), PurePosixPath(app_dir), "local")
+    assert read is not None and read.store_path == live and read.manifest.packages
