@@ -233,11 +233,23 @@ def logs(c, mode="integrated", app="", timeout="", target="fly", lines=""):
     )
 
 
-@task(help={"mode": MODE, "app": APP, "json": "print as JSON (default: off)"})
+@task(
+    help={
+        "mode": MODE,
+        "app": APP,
+        "json": "print as JSON, each release's receipt whole (default: off)",
+        "target": TARGET,
+    }
+)
 @clean_exit
-def releases(c, mode="integrated", app="", json=False):
-    """List the app's releases, newest first, with the image each one runs."""
-    commands.releases(settings(c, ROOT, mode=mode, app=app), as_json=json)
+def releases(c, mode="integrated", app="", json=False, target="fly"):
+    """List the app's releases, newest first, with each one's image (Fly) or store path (hosts) and receipt.
+
+    Examples:
+      inv releases                         # Fly: each release, its image and receipt
+      inv releases --target web --json     # each host of group web: its generations, each receipt whole
+    """
+    commands.releases(settings(c, ROOT, mode=mode, app=app), as_json=json, target=target)
 
 
 @task(
@@ -342,10 +354,12 @@ def sbom(c, mode="integrated", app="", release="", output="", json=False):
         "(default: what is live: the local target's current release)",
         "to": "the new side, the same kinds (default: ./result, the working tree's last build)",
         "json": "print the diff as JSON (default: off)",
+        "target": "local, ssh://user@host[:port], several ssh:// URLs or a group: a number in --from/--to is "
+        "a generation on each host, --from defaults to each host's live one, read there (default: none)",
     },
 )
 @clean_exit
-def diff(c, mode="integrated", app="", from_="", to="", json=False):
+def diff(c, mode="integrated", app="", from_="", to="", json=False, target=""):
     """Say what changes between two closures: versions, packages added/removed, rebuilt, npm/hex, size.
 
     Grouped like nvd (version changes, added, removed, closure size) and counted like
@@ -355,8 +369,10 @@ def diff(c, mode="integrated", app="", from_="", to="", json=False):
       inv diff                                 # ./result against the live local release
       inv diff --from 2 --to 3                 # two recorded releases
       inv diff --from v3.json --to result      # a saved SBOM against the last build
+      inv diff --target web --from 3 --to 4    # generations 3 and 4 on each host of group web
     """
-    commands.closure_diff(settings(c, ROOT, mode=mode, app=app), old=from_, new=to, as_json=json)
+    s = settings(c, ROOT, mode=mode, app=app)
+    commands.closure_diff(s, old=from_, new=to, as_json=json, target=target)
 
 
 # --- apps.*, volumes.*, lock.* ------------------------------------------------------------------------------

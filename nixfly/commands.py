@@ -154,7 +154,21 @@ def status(s: Settings, *, as_json: bool, target: str = "fly") -> None:
         chosen.status(as_json=as_json)
 
 
-def releases(s: Settings, *, as_json: bool) -> None:
+def releases(s: Settings, *, as_json: bool, target: str = "fly") -> None:
+    """Fly's releases with their receipts; or each host's generations with theirs (``hosts.releases``)."""
+    from nixfly.target import parse_target
+
+    spec = parse_target(target, s.targets)
+    if spec.kind != "fly":
+        from nixfly.hosts import FleetTarget
+        from nixfly.hosts import releases as generations
+
+        hosts = FleetTarget(s, spec)
+        try:
+            generations.show(hosts, as_json=as_json)
+        finally:
+            hosts.close()
+        return
     from dataclasses import asdict
 
     from nixfly.console import print_json
@@ -360,7 +374,18 @@ def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
     )
 
 
-def closure_diff(s: Settings, *, old: str, new: str, as_json: bool) -> None:
+def closure_diff(s: Settings, *, old: str, new: str, as_json: bool, target: str = "") -> None:
+    """Two closures' diff; with ``target``, two generations (or one and the working tree) on each host."""
+    if target:
+        from nixfly.hosts import FleetTarget, releases
+        from nixfly.target import parse_target
+
+        hosts = FleetTarget(s, parse_target(target, s.targets))
+        try:
+            releases.between(hosts, old, new, as_json=as_json)
+        finally:
+            hosts.close()
+        return
     from nixfly import manifests
     from nixfly.closurediff import diff
     from nixfly.console import print_json

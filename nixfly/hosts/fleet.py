@@ -32,6 +32,7 @@ from nixfly.config import Settings
 from nixfly.console import print_json
 from nixfly.errors import NixflyError
 from nixfly.futures import wait_all
+from nixfly.hosts import hostdiff, receipts
 from nixfly.hosts.target import ALREADY_HELD, HostTarget, which
 from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, Table, done, planned, skipped
 from nixfly.runner import Runner
@@ -156,13 +157,16 @@ class FleetTarget:
         return list(dict.fromkeys(c for checked in results if isinstance(checked, list) for c in checked))
 
     def observe(self) -> None:
-        """Each host's state is read once its lock is held (``claim_all``)."""
+        """Each host's state is read once its lock is held (``claim_all``); the release starts now."""
+        for member in self.members:
+            member.observe()
 
     def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
         self.options = options
         command = f"deploy --mode {self.s.mode.name} --target {self.spec}"
         steps: list[Step] = [
             ("host locks", lambda: self.claim_all(command)),
+            ("diff", lambda: self.plan_diff(candidate)),
             ("copy", lambda: self.copy_all(candidate)),
         ]
         for batch in batches(self.members, options.batch):
@@ -171,7 +175,7 @@ class FleetTarget:
                 (f"activate {hosts}", partial(self.activate, batch, candidate)),
                 (f"verify {hosts}", partial(self.verify, batch)),
             ]
-        return steps
+        return [*steps, ("receipts", lambda: self.write_receipts(candidate))]
 
     def lock_all(self, command: str) -> None:
         """Every host's lock, or none (released by ``close``): a host that is locked or cannot be reached
@@ -195,6 +199,23 @@ class FleetTarget:
         if self.dry:
             return planned(f"would lock {self.s.app} on {len(self.members)} hosts")
         return done(f"{self.s.app} locked on {len(self.members)} hosts by pid {os.getpid()}")
+
+    def plan_diff(self, candidate: Candidate) -> Outcome:
+        """What this deploy changes against each host's live generation, one diff per live closure
+        (``hostdiff``: one read per host, on the host, all hosts at once)."""
+        new = hostdiff.candidate_manifest(self.s, self.here, candidate)
+        lives = each(self.members, hostdiff.read_live) if not isinstance(new, str) else []
+        named = [(m.name, live) for m, live in zip(self.members, lives, strict=False)]
+        return hostdiff.outcome(new, named, dry=self.dry)
+
+    def write_receipts(self, candidate: Candidate) -> Outcome:
+        """Each host's receipt beside its verified generation (``HostTarget.write_receipt``), all at once."""
+        results = each(self.members, lambda m: m.write_receipt(candidate))
+        failed = failures(self.members, results)
+        if failed:
+            raise one_error(failed, len(self.members), "receipt not written")
+        kept = zip(self.members, results, strict=True)
+        return receipts.group_outcome([(m.name, m.receipt_at, r) for m, r in kept if isinstance(r, Outcome)])
 
     def copy_all(self, candidate: Candidate) -> Outcome:
         """``nix copy`` to every host at once (one per host, through the runner)."""

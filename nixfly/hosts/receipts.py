@@ -7,12 +7,14 @@ verified. Any checkout that can reach the host reads it with the generation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from nixfly import git, receipt, sbom
 from nixfly.config import Settings
 from nixfly.flysecrets import Fingerprints
 from nixfly.hosts.host import Host
+from nixfly.pipeline import Outcome, Table, done, planned, skipped
 from nixfly.runner import Runner
 
 
@@ -58,3 +60,30 @@ def write(host: Host, app_dir: PurePosixPath, kept: receipt.Receipt) -> PurePosi
 def read(host: Host, app_dir: PurePosixPath, generation: int) -> receipt.Receipt | None:
     text = host.read_text(path(app_dir, generation))
     return receipt.from_json(text, str(path(app_dir, generation))) if text.strip() else None
+
+
+def group_outcome(kept: Sequence[tuple[str, tuple[int, PurePosixPath] | None, Outcome]]) -> Outcome:
+    """A group's receipts step from each host's (``HostTarget.write_receipt``): written (done) if any host's
+    was, else skipped; its table names each host's generation and receipt (in ``--json`` too)."""
+    if any(outcome.status == "planned" for _, _, outcome in kept):
+        return planned(f"would write each host's receipt beside its new generation ({len(kept)} hosts)")
+    written = [name for name, _, outcome in kept if outcome.status == "done"]
+    rows = tuple(
+        (
+            name,
+            where[0] if where else "-",
+            str(where[1]) if where else "-",
+            {"done": "written", "skipped": "had it"}.get(outcome.status, outcome.status)
+            if where
+            else outcome.detail,
+        )
+        for name, where, outcome in kept
+    )
+    table = Table("receipts, per host", ("host", "generation", "receipt", "this run"), rows)
+    had = len(kept) - len(written)
+    if not written:
+        return skipped(f"every host's live generation has its receipt ({had} hosts)", table)
+    return done(
+        f"wrote the receipt on {len(written)} of {len(kept)} hosts" + (f"; {had} had theirs" if had else ""),
+        table,
+    )

@@ -63,6 +63,8 @@ class HostTarget:
         self._lock: HostLock | None = None
         self.options = Options()
         self.started_at = ""
+        # Set by ``write_receipt``: (generation, path on the host) of the live generation's receipt.
+        self.receipt_at: tuple[int, PurePosixPath] | None = None
 
     @property
     def name(self) -> str:
@@ -146,6 +148,7 @@ class HostTarget:
         if live is None:
             return skipped("no verified generation")
         app_dir = activation.layout.app_dir
+        self.receipt_at = (live.generation, receipts.path(app_dir, live.generation))
         if receipts.read(self.host, app_dir, live.generation) is not None:
             return skipped(f"generation {live.generation} has its receipt")
         kept = receipts.made(

@@ -95,6 +95,10 @@ class Project:
         return [[g["generation"] for g in host["generations"]] for host in self.status()]
 
 
+def step(summary: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in summary["steps"] if s["step"] == name)
+
+
 def steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(step, status) after the shared steps (preflight … bundle), in order."""
     shared = {"preflight", "lock", "build", "smoke", "bundle"}
@@ -159,10 +163,20 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
     assert first.returncode == 0, first.stderr
     assert steps(summary) == [
         ("host locks", "done"),
+        ("diff", "done"),
         ("copy", "skipped"),
         *[(f"{step} {host}", "done") for host in hosts for step in ("activate", "verify")],
+        ("receipts", "done"),
     ]
-    assert summary["steps"][6]["detail"] == "3 of 3 hosts already had it"
+    assert step(summary, "copy")["detail"] == "3 of 3 hosts already had it"
+    assert step(summary, "diff")["table"]["data"]["first_deploy"] == hosts
+    # Each host's receipt, beside its generation on that host, named in the summary.
+    written = step(summary, "receipts")["table"]["rows"]
+    assert [(r["host"], r["generation"], r["this run"]) for r in written] == [
+        (h, 1, "written") for h in hosts
+    ]
+    assert all(r["receipt"].endswith("/oneshot/profile-1-receipt.json") for r in written)
+    assert all((h.state / "oneshot" / "profile-1-receipt.json").is_file() for h in fleet.hosts)
     shown = project.status()
     assert [h["host"] for h in shown] == hosts
     assert all(h["health"]["healthy"] and h["live"]["store_path"] == tiny["v1"] for h in shown)
@@ -175,17 +189,18 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
     second, summary = project.deploy(tiny["v3"], "--target", "web", "--batch", "3")
     assert second.returncode == 0, second.stderr
     # One batch: three hosts switched at once, then health-gated at once; each host's outcome in the detail.
-    assert steps(summary)[2:] == [
+    assert steps(summary)[3:] == [
         (f"activate {', '.join(hosts)}", "done"),
         (f"verify {', '.join(hosts)}", "done"),
+        ("receipts", "done"),
     ]
-    verified = summary["steps"][-1]["detail"].split("; ")
+    verified = summary["steps"][-2]["detail"].split("; ")
     assert [d.split(":")[0] for d in verified] == ["generation 2 healthy"] * 3
     assert project.live() == [2, 2, 2]
     assert [h.get(port).split()[0] for h in fleet.hosts] == ["v3"] * 3
     # The rollout ends with a table of every host, shown after the summary and in --json.
     assert "oneshot on web: per host" in second.stderr and second.stderr.count("deployed, healthy") == 3
-    table = summary["steps"][-1]["table"]
+    table = summary["steps"][-2]["table"]
     assert [(row["host"], row["after"], row["result"]) for row in table["rows"]] == [
         (host, "generation 2", "deployed, healthy") for host in hosts
     ]
@@ -194,12 +209,15 @@ def test_rollout_batch_of_one_then_of_three_then_nothing_to_do(project, fleet, t
     assert third.returncode == 0, third.stderr
     # Unchanged means untouched: no host is copied to (0 `nix copy`), and the summary says why.
     assert ("copy", "skipped") in steps(summary) and "copy --to" not in third.stderr
-    assert summary["steps"][6]["detail"] == "3 of 3 hosts already had it"
+    assert step(summary, "copy")["detail"] == "3 of 3 hosts already had it"
     assert [s for s in steps(summary) if s[0].startswith("activate ")] == [
         (f"activate {hosts[0]}, {hosts[1]}", "skipped"),
         (f"activate {hosts[2]}", "skipped"),
     ]
     assert project.generations() == [[1, 2]] * 3
+    # Nothing changed: the plan says so, and no receipt is written again.
+    assert [g["diff"]["nothing_changes"] for g in step(summary, "diff")["table"]["data"]["groups"]] == [True]
+    assert step(summary, "receipts")["status"] == "skipped"
 
 
 def test_health_failure_on_host_2_rolls_back_host_1_and_leaves_host_3(project, fleet, tiny):
@@ -212,6 +230,7 @@ def test_health_failure_on_host_2_rolls_back_host_1_and_leaves_host_3(project, f
     assert not summary["ok"]
     assert steps(summary) == [
         ("host locks", "done"),
+        ("diff", "done"),
         ("copy", "skipped"),
         (f"activate {h1}", "done"),
         (f"verify {h1}", "done"),
@@ -220,6 +239,7 @@ def test_health_failure_on_host_2_rolls_back_host_1_and_leaves_host_3(project, f
         (f"rollback {h2}, {h1}", "done"),
         (f"activate {h3}", "not run"),
         (f"verify {h3}", "not run"),
+        ("receipts", "not run"),
     ]
     error = failed.stderr.strip().splitlines()[-1]
     assert error.startswith(f"error: oneshot on {h2} is not healthy after 6s") and "→ 500" in error
@@ -247,8 +267,8 @@ def test_held_lock_on_host_3_stops_the_rollout_before_anything_changes(project, 
     assert refused.returncode == 1
     assert steps(summary)[:3] == [
         ("host locks", "failed"),
+        ("diff", "not run"),
         ("copy", "not run"),
-        (f"activate {fleet.hosts[0].endpoint}", "not run"),
     ]
     error = refused.stderr.strip().splitlines()[-1]
     assert f"another deploy holds the lock of oneshot on {h3}: ci@" in error
@@ -390,27 +410,33 @@ def test_built_on_host_1_and_run_by_all_three_on_other_ssh_ports(project, fleet)
     build = next(s for s in summary["steps"] if s["step"] == "build")
     assert build["status"] == "done" and build["detail"].startswith(f"built on {builder}: /nix/store/")
     built = build["detail"].split()[3]
-    assert steps(summary)[:2] == [("host locks", "done"), ("copy", "skipped")]
-    assert summary["steps"][6]["detail"] == "2 of 3 hosts already had it"  # the build host: nothing to copy
+    assert steps(summary)[:3] == [("host locks", "done"), ("diff", "done"), ("copy", "skipped")]
+    assert step(summary, "copy")["detail"] == "2 of 3 hosts already had it"  # the build host: nothing to copy
     shown = project.status()
     assert [h["live"]["store_path"] for h in shown] == [built] * 3
     assert all(h["health"]["healthy"] for h in shown)
 
 
-def test_a_dry_run_plans_every_host_and_connects_to_none(project, tiny):
+def test_a_dry_run_plans_every_host_and_connects_only_to_read_the_diff(project, tiny):
     nowhere = [f"ssh://root@127.0.0.1:{closed_port()}" for _ in range(3)]
     done, summary = project.deploy(tiny["v1"], "--target", ",".join(nowhere), "--batch", "2", "--dry-run")
     assert done.returncode == 0, done.stderr
     hosts = [url.removeprefix("ssh://") for url in nowhere]
     assert steps(summary) == [
         ("host locks", "planned"),
+        ("diff", "planned"),
         ("copy", "planned"),
         (f"activate {hosts[0]}, {hosts[1]}", "planned"),
         (f"verify {hosts[0]}, {hosts[1]}", "planned"),
         (f"activate {hosts[2]}", "planned"),
         (f"verify {hosts[2]}", "planned"),
+        ("receipts", "planned"),
     ]
-    assert "cannot reach" not in done.stderr
+    # The plan's diff is the one read a dry-run makes on a host: a host it cannot read is named there, and
+    # the rest of the plan goes on.
+    unread = step(summary, "diff")["table"]["data"]["unread"]
+    assert [u["host"] for u in unread] == hosts
+    assert all(u["error"].startswith(f"cannot reach {h} (port ") for u, h in zip(unread, hosts, strict=True))
     back = project.inv("rollback", "--dry-run", "--target", ",".join(nowhere))
     assert back.returncode == 0, back.stderr
     plan = ", ".join(f"{h} to its previous healthy generation" for h in hosts)
@@ -451,3 +477,61 @@ def test_bad_targets_are_refused_before_anything_runs(project, fleet):
         done.stderr.strip() == f"error: config nixfly.targets.web: {h1} is listed twice — list each host once"
     )
     assert not any(h.state.exists() for h in fleet.hosts)
+
+
+def test_the_plan_diffs_each_host_against_its_own_live_closure_and_releases_list_receipts(
+    project, fleet, tiny
+):
+    h1, h2, h3 = (h.endpoint for h in fleet.hosts)
+    assert project.deploy(tiny["v1"], "--target", "web", "--batch", "3")[0].returncode == 0
+    assert project.deploy(tiny["v3"], "--target", fleet.hosts[0].url)[0].returncode == 0
+
+    planned, summary = project.deploy(tiny["v3"], "--target", "web", "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    diff = step(summary, "diff")
+    assert diff["status"] == "planned", diff
+    # Hosts on the same live closure share one diff.
+    groups = diff["table"]["data"]["groups"]
+    assert [[(h["host"], h["generation"]) for h in g["hosts"]] for g in groups] == [
+        [(h1, 2)],
+        [(h2, 1), (h3, 1)],
+    ]
+    assert [g["live"] for g in groups] == [tiny["v3"], tiny["v1"]]
+    assert [g["diff"]["nothing_changes"] for g in groups] == [True, False]
+    assert diff["detail"].startswith(
+        f"{h1}: Nothing changes against generation 2; {h2}, {h3}: against generation 1:"
+    )
+
+    listed = project.inv("releases", "--json", "--target", "web")
+    assert listed.returncode == 0, listed.stderr
+    shown = {host["host"]: host["releases"] for host in json.loads(listed.stdout)}
+    assert [(r["generation"], r["current"], r["store_path"]) for r in shown[h1]] == [
+        (2, True, tiny["v3"]),
+        (1, False, tiny["v1"]),
+    ]
+    receipt = shown[h1][0]["receipt"]
+    assert (receipt["release"], receipt["closure"], receipt["target"]) == (2, tiny["v3"], fleet.hosts[0].url)
+    assert receipt["smoke"] == {
+        "store_path": tiny["v3"],
+        "result": "skipped (--skip-smoke)",
+        "tests": receipt["smoke"]["tests"],
+    }
+    assert [[r["receipt"]["release"] for r in shown[h]] for h in (h2, h3)] == [[1], [1]]
+    assert f"oneshot on {h2}: releases" in listed.stderr
+
+    # inv diff on the hosts: each host's live generation against ./result (v3), then two generations.
+    compared = project.inv("diff", "--json", "--target", "web")
+    assert compared.returncode == 0, compared.stderr
+    assert [(g["hosts"], g["diff"]["nothing_changes"]) for g in json.loads(compared.stdout)] == [
+        ([{"host": h1, "from": "generation 2", "to": "result"}], True),
+        ([{"host": h, "from": "generation 1", "to": "result"} for h in (h2, h3)], False),
+    ]
+    compared = project.inv("diff", "--json", "--target", fleet.hosts[0].url, "--from", "1", "--to", "2")
+    assert compared.returncode == 0, compared.stderr
+    [shown] = json.loads(compared.stdout)
+    assert (shown["from"], shown["to"]) == (tiny["v1"], tiny["v3"])
+    missing = project.inv("diff", "--target", "web", "--from", "1", "--to", "2")
+    assert missing.returncode == 1
+    assert f"error: cannot compare on 2 of 3 hosts: {h2} has no generation 2; {h3} has no generation 2" in (
+        missing.stderr
+    )

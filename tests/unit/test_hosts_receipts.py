@@ -34,3 +34,25 @@ def test_a_receipt_lives_beside_its_generation_and_reads_back(tmp_path):
 
 def test_no_sbom_digest_for_a_closure_that_is_not_here():
     assert receipts.sbom_digest(Runner(), "/nix/store/00000000000000000000000000000000-not-here") == ""
+
+
+def test_a_groups_receipts_step_names_each_hosts_receipt():
+    from nixfly.pipeline import done, planned, skipped
+
+    a, b = PurePosixPath("/h/a/profile-4-receipt.json"), PurePosixPath("/h/b/profile-4-receipt.json")
+    wrote = receipts.group_outcome(
+        [("a", (4, a), done(f"generation 4: {a}")), ("b", (4, b), skipped("generation 4 has its receipt"))]
+    )
+    assert (wrote.status, wrote.detail) == ("done", "wrote the receipt on 1 of 2 hosts; 1 had theirs")
+    assert wrote.table is not None
+    assert wrote.table.as_json()["rows"] == [
+        {"host": "a", "generation": 4, "receipt": str(a), "this run": "written"},
+        {"host": "b", "generation": 4, "receipt": str(b), "this run": "had it"},
+    ]
+    again = receipts.group_outcome([("a", (4, a), skipped("has it")), ("b", (4, b), skipped("has it"))])
+    assert (again.status, again.detail) == (
+        "skipped",
+        "every host's live generation has its receipt (2 hosts)",
+    )
+    plan = receipts.group_outcome([("a", None, planned("would write"))])
+    assert plan.status == "planned" and plan.table is None
