@@ -45,9 +45,8 @@ def target_of(s: Settings, text: str) -> Iterator[Target]:
 
 def deploy(s: Settings, *, target: str, on: str, port: int, batch: int = 1, **options: bool) -> None:
     from nixfly import engine
-    from nixfly.target import Options, check_batch
+    from nixfly.target import Options
 
-    check_batch(s, target, batch)
     engine.deploy(s, target, Options(batch=batch, **options), on=on, port=port)
 
 
@@ -215,48 +214,13 @@ def stop(s: Settings, *, target: str) -> None:
 
 
 def lock_status(s: Settings, *, target: str = "fly") -> None:
-    from nixfly import lock
-    from nixfly.target import parse_target
-
-    spec = parse_target(target, s.targets)
-    if spec.kind != "fly":
-        from nixfly.hosts import FleetTarget
-
-        hosts = FleetTarget(s, spec)
-        try:
-            hosts.lock_status()
-        finally:
-            hosts.close()
-        return
-    holder = lock.read(lock.lock_path(s.state_dir, s.app))
-    if holder is None:
-        console.ok(f"{s.app}: not locked")
-    elif holder.damaged:
-        console.warn(f"{s.app}: DAMAGED lock file ({holder.damaged}): `inv lock.release` removes it")
-    elif lock.is_stale(holder):
-        console.warn(
-            f"{s.app}: STALE lock of {holder.describe()} (process gone): `inv lock.release` removes it"
-        )
-    else:
-        console.say(f"{s.app}: locked by {holder.describe()} running `{holder.command}`")
+    with target_of(s, target) as chosen:
+        chosen.lock_status()
 
 
 def lock_release(s: Settings, *, force: bool, target: str = "fly") -> None:
-    from nixfly import lock
-    from nixfly.target import parse_target
-
-    spec = parse_target(target, s.targets)
-    if spec.kind != "fly":
-        from nixfly.hosts import FleetTarget
-
-        hosts = FleetTarget(s, spec)
-        try:
-            hosts.lock_release(force=force)
-        finally:
-            hosts.close()
-        return
-    holder = lock.release(s.state_dir, s.app, force=force)
-    console.ok(f"{s.app}: released lock of {holder.describe()}" if holder else f"{s.app}: was not locked")
+    with target_of(s, target) as chosen:
+        chosen.lock_release(force=force)
 
 
 def dev(s: Settings, *, web_port: int, ai_port: int) -> int:

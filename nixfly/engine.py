@@ -33,10 +33,22 @@ from nixfly.target import Candidate, Options, Target, parse_target
 
 
 def open_target(
-    settings: Settings, text: str, *, port: int = 0, env: Mapping[str, str] | None = None
+    settings: Settings,
+    text: str,
+    *,
+    port: int = 0,
+    env: Mapping[str, str] | None = None,
+    batch: int = 1,
 ) -> Target:
-    """The target named by ``--target``: the one place that chooses between Fly and hosts."""
+    """The target named by ``--target``: the one place that chooses between Fly and hosts, and the only one
+    that looks at a target's kind. Flags that mean something for one kind only are refused here, before
+    anything runs."""
     spec = parse_target(text, settings.targets)
+    if batch != 1 and spec.kind != "fleet":
+        raise NixflyError(
+            f"--batch applies to a group of hosts, not to --target {text or 'fly'}",
+            "drop --batch, or deploy to ssh://a,ssh://b or a group from nixfly.targets",
+        )
     if spec.kind == "fly":
         if port or env:
             raise NixflyError("--port applies to local and ssh:// targets", "drop --port for a Fly deploy")
@@ -60,7 +72,7 @@ def deploy(
     Returns the finished pipeline (its records say what each step did); raises when a step failed.
     """
     with ExitStack() as stack:
-        chosen = open_target(settings, target, port=port, env=env)
+        chosen = open_target(settings, target, port=port, env=env, batch=options.batch)
         stack.callback(chosen.close)
         build = stack.enter_context(open_build_host(settings, on))
         return Engine(settings, options, chosen, build).run()
@@ -81,13 +93,11 @@ class Engine:
         return self.s.dry_run
 
     def run(self) -> Pipeline:
-        s, spec = self.s, self.target.spec
-        where = f" on {spec}" if spec.kind != "fly" else ""
-        again = f"inv deploy --mode {s.mode.name}" + (f" --target {spec}" if spec.kind != "fly" else "")
+        s = self.s
         pipeline = Pipeline(
-            f"deploy {s.mode.name} → {s.app}{where}" + (" (dry-run)" if self.dry else ""),
+            f"deploy {s.mode.name} → {s.app}{self.target.label()}" + (" (dry-run)" if self.dry else ""),
             json_summary=self.options.json_summary,
-            resume_hint=f"run `{again}` again: finished steps are skipped",
+            resume_hint=f"run `inv {self.target.deploy_command()}` again: finished steps are skipped",
         )
         with ExitStack() as stack:
             steps = [

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from nixfly.config import Settings, validate_hosts
+from nixfly.config import validate_hosts
 from nixfly.endpoint import Endpoint, parse_endpoint
 from nixfly.errors import NixflyError, brief
 
@@ -33,7 +33,7 @@ class TargetSpec:
     group: str = ""  # fleet: the nixfly.targets name it was given by, if any
 
     def __str__(self) -> str:
-        if self.kind == "fleet":
+        if self.hosts:
             return self.group or ",".join(f"ssh://{e}" for e in self.hosts)
         return f"ssh://{self.endpoint}" if self.endpoint else self.kind
 
@@ -115,7 +115,20 @@ class Target(Protocol):
     def finish(self) -> None:
         """After a healthy deploy: say where the app answers."""
 
+    def label(self) -> str:
+        """Where the deploy goes, after the app's name in messages: " on ssh://host"; "" for Fly (the
+        default)."""
+
+    def deploy_command(self) -> str:
+        """The ``deploy`` task line that repeats this run (after a failure: finished steps are skipped)."""
+
     def status(self, *, as_json: bool) -> None: ...
+
+    def lock_status(self) -> None:
+        """``inv lock.status``: the app's deploy lock here, and who holds it."""
+
+    def lock_release(self, *, force: bool) -> None:
+        """``inv lock.release``: remove the app's stale deploy lock (any, with ``force``)."""
 
     def logs(self, *, lines: int, timeout: float) -> str: ...
 
@@ -124,12 +137,3 @@ class Target(Protocol):
     def stop(self) -> str: ...
 
     def close(self) -> None: ...
-
-
-def check_batch(settings: Settings, text: str, batch: int) -> None:
-    """``--batch`` means something for a group of hosts only: anywhere else it is a mistake to say so."""
-    if batch != 1 and parse_target(text, settings.targets).kind != "fleet":
-        raise NixflyError(
-            f"--batch applies to a group of hosts, not to --target {text or 'fly'}",
-            "drop --batch, or deploy to ssh://a,ssh://b or a group from nixfly.targets",
-        )

@@ -540,6 +540,31 @@ class FlyTarget:
         )
 
     # --- Target: what the tasks ask afterwards --------------------------------------------------------------
+    def label(self) -> str:
+        return ""  # Fly is the default target: messages name the app only
+
+    def deploy_command(self) -> str:
+        return f"deploy --mode {self.s.mode.name}"
+
+    def lock_status(self) -> None:
+        s = self.s
+        holder = lock.read(lock.lock_path(s.state_dir, s.app))
+        if holder is None:
+            console.ok(f"{s.app}: not locked")
+        elif holder.damaged:
+            console.warn(f"{s.app}: DAMAGED lock file ({holder.damaged}): `inv lock.release` removes it")
+        elif lock.is_stale(holder):
+            console.warn(
+                f"{s.app}: STALE lock of {holder.describe()} (process gone): `inv lock.release` removes it"
+            )
+        else:
+            console.say(f"{s.app}: locked by {holder.describe()} running `{holder.command}`")
+
+    def lock_release(self, *, force: bool) -> None:
+        s = self.s
+        holder = lock.release(s.state_dir, s.app, force=force)
+        console.ok(f"{s.app}: released lock of {holder.describe()}" if holder else f"{s.app}: was not locked")
+
     def status(self, *, as_json: bool) -> None:
         from nixfly.console import print_json
 

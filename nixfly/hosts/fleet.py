@@ -32,7 +32,7 @@ from nixfly.config import Settings
 from nixfly.console import print_json
 from nixfly.errors import NixflyError
 from nixfly.futures import wait_all
-from nixfly.hosts.target import ALREADY_HELD, HostTarget, which
+from nixfly.hosts.target import ALREADY_HELD, HostTarget, lock_table, released, which
 from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, Table, done, planned, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, TargetSpec
@@ -116,11 +116,7 @@ class HostReport:
 
 
 class FleetTarget:
-    """Several hosts behind one ``Target``: ``ssh://a,ssh://b`` or a group from ``nixfly.targets``.
-
-    Built over a single host too (``local`` or one ``ssh://``), for the tasks that treat every host target
-    alike (``inv lock.status``, ``inv lock.release``).
-    """
+    """Several hosts behind one ``Target``: ``ssh://a,ssh://b`` or a group from ``nixfly.targets``."""
 
     def __init__(
         self,
@@ -132,7 +128,7 @@ class FleetTarget:
     ) -> None:
         self.s = settings
         self.spec = spec
-        singles = [TargetSpec("ssh", host) for host in spec.hosts] if spec.kind == "fleet" else [spec]
+        singles = [TargetSpec("ssh", host) for host in spec.hosts]
         self.members = [HostTarget(settings, one, port=port, overrides=overrides) for one in singles]
         self.here = Runner(dry_run=settings.dry_run, cwd=settings.root)
         self.options = Options()
@@ -160,7 +156,7 @@ class FleetTarget:
 
     def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
         self.options = options
-        command = f"deploy --mode {self.s.mode.name} --target {self.spec}"
+        command = self.deploy_command()
         steps: list[Step] = [
             ("host locks", lambda: self.claim_all(command)),
             ("copy", lambda: self.copy_all(candidate)),
@@ -461,6 +457,12 @@ class FleetTarget:
             raise one_error(failed, len(self.members), "could not stop")
         return "\n".join(f"{self.s.app} on {m.name}: {r}" for m, r in zip(self.members, results, strict=True))
 
+    def label(self) -> str:
+        return f" on {self.spec}"
+
+    def deploy_command(self) -> str:
+        return f"deploy --mode {self.s.mode.name} --target {self.spec}"
+
     def lock_status(self) -> None:
         """``inv lock.status``: each host's lock of the app, and who holds it."""
         states = each(self.members, lambda m: m.lock_state())
@@ -470,20 +472,18 @@ class FleetTarget:
                 rows.append((member.name, "UNREADABLE", state.message))
             else:
                 rows.append((member.name, *state))
-        console.table(f"deploy locks of {self.s.app} on {self.spec}", ("host", "lock", "holder"), rows)
+        lock_table(self.s.app, self.spec, rows)
         failed = failures(self.members, states)
         if failed:
             raise one_error(failed, len(self.members), "could not read the lock")
 
     def lock_release(self, *, force: bool) -> None:
         """``inv lock.release``: remove each host's stale lock (any, with ``force``); refusals are listed."""
-        released = each(self.members, lambda m: m.lock.force_release(force=force))
-        for member, holder in zip(self.members, released, strict=True):
-            if holder is None:
-                console.ok(f"{self.s.app} on {member.name}: was not locked")
-            elif not isinstance(holder, NixflyError):
-                console.ok(f"{self.s.app} on {member.name}: released the lock of {holder.describe()}")
-        failed = failures(self.members, released)
+        removed = each(self.members, lambda m: m.lock.force_release(force=force))
+        for member, holder in zip(self.members, removed, strict=True):
+            if not isinstance(holder, NixflyError):
+                console.ok(released(self.s.app, member.name, holder))
+        failed = failures(self.members, removed)
         if failed:
             raise one_error(failed, len(self.members), "kept the lock")
 

@@ -102,7 +102,7 @@ class HostTarget:
             checked.append("nix here")
         for tool in ("nix-env", "setsid"):
             if not self.host.runner.which(tool):
-                where = "PATH" if self.spec.kind == "local" else f"{self.host.name}'s PATH"
+                where = f"{self.host.name}'s PATH" if self.spec.endpoint else "PATH"
                 raise NixflyError(f"{tool} not found on {where}", "it runs the releases: install it there")
         checked.append(f"nix-env on {self.host.name}")
         return checked
@@ -113,7 +113,7 @@ class HostTarget:
 
     def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
         self.options = options
-        command = f"deploy --mode {self.s.mode.name} --target {self.spec}"
+        command = self.deploy_command()
         return [
             ("host lock", lambda: self.claim(command, git.revision(self.here, self.s.root))),
             ("diff", lambda: self.plan_diff(candidate)),
@@ -322,12 +322,33 @@ class HostTarget:
         finally:
             self.lock.release()
 
+    def label(self) -> str:
+        return f" on {self.spec}"
+
+    def deploy_command(self) -> str:
+        return f"deploy --mode {self.s.mode.name} --target {self.spec}"
+
     def lock_state(self) -> tuple[str, str]:
         """``inv lock.status``: ("free" | "held" | "STALE", who holds it)."""
         holder, _ = self.lock.read()
         if holder is None:
             return "free", ""
         return ("STALE" if self.lock.stale(holder) else "held"), describe(holder)
+
+    def lock_status(self) -> None:
+        """The table a group shows (``FleetTarget.lock_status``), with this host's one row."""
+        try:
+            row = (self.name, *self.lock_state())
+        except NixflyError as exc:
+            raise NixflyError(f"could not read the lock: {exc.message}", exc.hint) from None
+        lock_table(self.s.app, self.spec, [row])
+
+    def lock_release(self, *, force: bool) -> None:
+        try:
+            holder = self.lock.force_release(force=force)
+        except NixflyError as exc:
+            raise NixflyError(f"kept the lock: {exc.message}", exc.hint) from None
+        console.ok(released(self.s.app, self.name, holder))
 
     def close(self) -> None:
         """Give back the host lock if this run holds it, and the connection."""
@@ -336,6 +357,17 @@ class HostTarget:
                 self._lock.release()
         finally:
             self.host.close()
+
+
+def lock_table(app: str, spec: TargetSpec, rows: list[tuple[str, ...]]) -> None:
+    """``inv lock.status`` on hosts: a row per host (host, lock, holder)."""
+    console.table(f"deploy locks of {app} on {spec}", ("host", "lock", "holder"), rows)
+
+
+def released(app: str, host: str, holder: lock.Holder | None) -> str:
+    """What ``inv lock.release`` did on ``host``."""
+    what = f"released the lock of {holder.describe()}" if holder else "was not locked"
+    return f"{app} on {host}: {what}"
 
 
 def which(generation: int) -> str:

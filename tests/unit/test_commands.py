@@ -75,3 +75,25 @@ def test_the_target_of_a_task_is_closed_afterwards(tmp_path, monkeypatch):
     with pytest.raises(NixflyError, match="flyctl not found"), commands.target_of(s, "fly") as chosen:
         chosen.observe()  # waits for the login read, which fails: the task fails
     assert chosen.observed is not None and chosen.observed._pool._shutdown  # type: ignore[attr-defined]
+
+
+def test_a_host_targets_lock_is_shown_and_released_by_the_target(tmp_path, capsys):
+    """``--target local`` answers lock.status and lock.release itself: a table row, a refusal, a release."""
+    from nixfly.engine import open_target
+
+    s = settings(checkout(tmp_path))
+    commands.lock_status(s, target="local")
+    assert "| local | free |" in capsys.readouterr().err.replace("  ", " ")
+    holder = open_target(s, "local")
+    try:
+        holder.claim("deploy --mode integrated --target local", "abc1234")
+        commands.lock_status(s, target="local")
+        assert "held" in capsys.readouterr().err
+        with pytest.raises(NixflyError, match=r"^kept the lock: "):
+            commands.lock_release(s, force=False, target="local")
+        commands.lock_release(s, force=True, target="local")
+        assert "oneshot on local: released the lock of " in capsys.readouterr().err
+    finally:
+        holder.close()
+    commands.lock_release(s, force=False, target="local")
+    assert capsys.readouterr().err.endswith("\noneshot on local: was not locked\n")

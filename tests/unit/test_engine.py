@@ -63,6 +63,12 @@ class Target:
     def finish(self) -> None:
         self.events.append("finish")
 
+    def label(self) -> str:
+        return " on local"
+
+    def deploy_command(self) -> str:
+        return f"deploy --mode {self.s.mode.name} --target local"
+
 
 @pytest.fixture
 def s(tmp_path, monkeypatch) -> Settings:

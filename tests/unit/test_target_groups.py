@@ -9,7 +9,7 @@ from nixfly.engine import open_target
 from nixfly.errors import NixflyError
 from nixfly.hosts import FleetTarget, HostTarget
 from nixfly.remote import Endpoint
-from nixfly.target import check_batch, parse_target
+from nixfly.target import parse_target
 
 GROUPS = {"web": ("ssh://deploy@a", "ssh://deploy@b:2222")}
 
@@ -83,9 +83,8 @@ def test_open_target_picks_the_implementation(tmp_path):
 
 def test_batch_means_something_for_groups_only(tmp_path):
     s = resolve({"targets": {"web": list(GROUPS["web"])}}, tmp_path)
-    check_batch(s, "web", 2)
-    check_batch(s, "ssh://a,ssh://b", 5)
-    check_batch(s, "local", 1)
+    for text, batch in (("web", 2), ("ssh://a,ssh://b", 5), ("local", 1)):
+        open_target(s, text, batch=batch).close()
     for text in ("fly", "", "local", "ssh://a"):
         with pytest.raises(NixflyError, match="--batch applies to a group of hosts"):
-            check_batch(s, text, 2)
+            open_target(s, text, batch=2)
