@@ -13,9 +13,10 @@ from invoke import Collection, Exit, task
 from nixfly.cli import clean_exit, guard, lazy_module, seconds, settings, state_dir, whole
 
 if TYPE_CHECKING:
-    from nixfly import commands
+    from nixfly import commands, runner
 else:
     commands = lazy_module("nixfly.commands")  # the task bodies' logic, loaded when a body first runs
+    runner = lazy_module("nixfly.runner")  # runner.runner.here(s): the one runner of a task run
 
 ROOT = Path(__file__).resolve().parent
 guard(ROOT)  # invoke.yaml is read by Invoke after this file: a bad one is one line, not its traceback
@@ -462,7 +463,8 @@ def deps_update(c, dry_run=False):
     """After ai-server/bun.lock changed: recompute the Nix hash of its node_modules and say what changed."""
     from nixfly import depsupdate  # imported here: `inv --list` stays fast
 
-    depsupdate.update(settings(c, ROOT, dry_run=dry_run))
+    s = settings(c, ROOT, dry_run=dry_run)
+    depsupdate.update(s, runner.here(s))
 
 
 # --- preview.*: one app per pull request -------------------------------------------------------------------
@@ -512,7 +514,7 @@ def preview_deploy(
 
     s = settings(c, ROOT, mode=mode, dry_run=dry_run, builder=builder)
     options = Options(skip_build=skip_build, skip_smoke=skip_smoke, force=force, json_summary=json)
-    previews.deploy(s, previews.config_of(c), pr=pr, options=options)
+    previews.deploy(s, runner.here(s), previews.config_of(c), pr=pr, options=options)
 
 
 @task(name="list", help={"mode": MODE, "json": "print as JSON (default: off)"})
@@ -521,7 +523,8 @@ def preview_list(c, mode="integrated", json=False):
     """List the mode's preview apps (those carrying nixfly's marker) with their PR, age and idle time."""
     from nixfly.fly import preview as previews
 
-    previews.list_previews(settings(c, ROOT, mode=mode), previews.config_of(c), as_json=json)
+    s = settings(c, ROOT, mode=mode)
+    previews.list_previews(s, runner.here(s), previews.config_of(c), as_json=json)
 
 
 @task(name="destroy", help={"mode": MODE, "pr": PR, "dry_run": DRY, "json": "print as JSON (default: off)"})
@@ -531,7 +534,7 @@ def preview_destroy(c, mode="integrated", pr="", dry_run=False, json=False):
     from nixfly.fly import preview as previews
 
     s = settings(c, ROOT, mode=mode, dry_run=dry_run)
-    previews.destroy(s, previews.config_of(c), pr=pr, as_json=json)
+    previews.destroy(s, runner.here(s), previews.config_of(c), pr=pr, as_json=json)
 
 
 @task(
@@ -550,7 +553,7 @@ def preview_prune(c, mode="integrated", older_than="7d", dry_run=False, json=Fal
     from nixfly.fly import preview as previews
 
     s = settings(c, ROOT, mode=mode, dry_run=dry_run)
-    previews.prune(s, previews.config_of(c), older_than=older_than, as_json=json)
+    previews.prune(s, runner.here(s), previews.config_of(c), older_than=older_than, as_json=json)
 
 
 # --- `inv` alone -------------------------------------------------------------------------------------------

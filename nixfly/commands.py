@@ -25,18 +25,13 @@ if TYPE_CHECKING:
     from nixfly.target import Target
 
 
-def runner_for(s: Settings) -> Runner:
-    from nixfly.runner import Runner
-
-    return Runner(dry_run=s.dry_run, cwd=s.root)
-
-
 @contextmanager
 def target_of(s: Settings, text: str) -> Iterator[Target]:
     """The ``--target`` of a task, closed (its SSH connection, its reads) when the task is done."""
     from nixfly.engine import open_target
+    from nixfly.runner import here
 
-    chosen = open_target(s, text)
+    chosen = open_target(s, here(s), text)
     try:
         yield chosen
     finally:
@@ -45,17 +40,22 @@ def target_of(s: Settings, text: str) -> Iterator[Target]:
 
 def deploy(s: Settings, *, target: str, on: str, port: int, batch: int = 1, **options: bool) -> None:
     from nixfly import engine
+    from nixfly.runner import here
     from nixfly.target import Options
 
-    engine.deploy(s, target, Options(batch=batch, **options), on=on, port=port)
+    engine.deploy(s, here(s), target, Options(batch=batch, **options), on=on, port=port)
 
 
 def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str = "") -> None:
     from nixfly.buildhost import open_build_host
     from nixfly.nix import human_size
+    from nixfly.runner import here
 
     started = time.monotonic()
-    with open_build_host(s, on) as host, console.progress(f"nix build .#{s.mode.flake_attr}{host.where}"):
+    with (
+        open_build_host(s, here(s), on) as host,
+        console.progress(f"nix build .#{s.mode.flake_attr}{host.where}"),
+    ):
         built = host.build(
             s.mode.flake_attr, s.mode.out_link, fresh=fresh, rebuild=rebuild, show_trace=show_trace
         )
@@ -78,8 +78,9 @@ def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str 
 
 def bundle(s: Settings) -> None:
     from nixfly import bundle as gather
+    from nixfly.runner import here
 
-    result = gather.refresh(s.root, s.dotenv, s.env_file, runner_for(s), dry_run=s.dry_run)
+    result = gather.refresh(s.root, s.dotenv, s.env_file, here(s), dry_run=s.dry_run)
     rows = [(key, result.sources.get(key, "")) for key in result.values]
     rows += [(key, "MISSING (required)") for key in result.missing(s.mode.required_secrets)]
     verb = "would write" if s.dry_run and result.changed else "wrote" if result.changed else "unchanged"
@@ -89,11 +90,11 @@ def bundle(s: Settings) -> None:
         console.warn(warning)
 
 
-def _fly_step(s: Settings, name: str, step: Callable[[FlyTarget], Outcome]) -> None:
+def _fly_step(s: Settings, runner: Runner, name: str, step: Callable[[FlyTarget], Outcome]) -> None:
     """One of the Fly deploy's steps on its own (``inv secrets``, ``apps.create``, ``volumes.create``)."""
     from nixfly.fly import FlyTarget
 
-    fly = FlyTarget(s)
+    fly = FlyTarget(s, runner)
     try:
         outcome = step(fly)
     finally:
@@ -105,28 +106,32 @@ def secrets(s: Settings, *, stage: bool) -> None:
     """Under the app's deploy lock, as a deploy and a rollback are: secrets staged in the middle of a deploy
     would go out with its release (or be overwritten by it) unseen. A held lock refuses, naming its holder."""
     from nixfly import git, lock
+    from nixfly.runner import here
 
     def send(fly: FlyTarget) -> Outcome:
         return fly.stage_secrets(stage=stage)
 
+    runner = here(s)
     if s.dry_run:
-        _fly_step(s, "secrets", send)
+        _fly_step(s, runner, "secrets", send)
         return
-    revision = git.revision(runner_for(s), s.root)
+    revision = git.revision(runner, s.root)
     with lock.held(s.state_dir, s.app, revision, f"secrets --mode {s.mode.name}"):
-        _fly_step(s, "secrets", send)
+        _fly_step(s, runner, "secrets", send)
 
 
 def scale(s: Settings, *, counts: str, destroy_volumes: bool, new_volumes: bool, json_summary: bool) -> None:
     from nixfly.config import region_counts
     from nixfly.errors import NixflyError
     from nixfly.fly import scale as machines_per_region
+    from nixfly.runner import here
 
     wanted = region_counts(counts)
     if not wanted:
         raise NixflyError("no REGION=COUNT given", f"e.g. `inv scale --mode {s.mode.name} iad=2,ams=1`")
     machines_per_region.run(
         s,
+        here(s),
         wanted,
         destroy_volumes=destroy_volumes,
         new_volumes=new_volumes,
@@ -135,17 +140,22 @@ def scale(s: Settings, *, counts: str, destroy_volumes: bool, new_volumes: bool,
 
 
 def create_app(s: Settings) -> None:
-    _fly_step(s, "app", lambda fly: fly.ensure_app())
+    from nixfly.runner import here
+
+    _fly_step(s, here(s), "app", lambda fly: fly.ensure_app())
 
 
 def create_volume(s: Settings) -> None:
-    _fly_step(s, "volume", lambda fly: fly.ensure_volume())
+    from nixfly.runner import here
+
+    _fly_step(s, here(s), "volume", lambda fly: fly.ensure_volume())
 
 
 def doctor(s: Settings) -> None:
     from nixfly import doctor as checks
+    from nixfly.runner import here
 
-    checks.report(s, runner_for(s))
+    checks.report(s, here(s))
 
 
 def status(s: Settings, *, as_json: bool, target: str = "fly") -> None:
@@ -159,8 +169,9 @@ def releases(s: Settings, *, as_json: bool) -> None:
     from nixfly.console import print_json
     from nixfly.fly import receipts
     from nixfly.flyctl import Flyctl
+    from nixfly.runner import here
 
-    runner = runner_for(s)
+    runner = here(s)
     fly = Flyctl(runner, s.flyctl)
     found = fly.releases(s.app)
     kept = receipts.read_all(runner, fly, found)
@@ -225,17 +236,22 @@ def lock_release(s: Settings, *, force: bool, target: str = "fly") -> None:
 
 def dev(s: Settings, *, web_port: int, ai_port: int) -> int:
     from nixfly import dev as both
+    from nixfly.runner import here
 
-    return both.run(runner_for(s), s.root, web_port, ai_port)
+    return both.run(here(s), s.root, web_port, ai_port)
 
 
 def clean(root: Path, state_dir: Path, *, dry_run: bool, state: bool) -> None:
     """Remove build outputs; with ``state`` also nixfly's records — unless something still needs them."""
     import shutil
 
+    from nixfly.runner import Runner
+
     targets = [*sorted(root.glob("result*")), root / "web" / "_build", root / ".pytest_cache"]
     if state:
-        _refuse_clean_state(root, state_dir)
+        # Settings are not read here (clean works when invoke.yaml is wrong): the runner is made from the
+        # flags, as ``runner.here`` makes every other task's.
+        _refuse_clean_state(root, state_dir, Runner(dry_run=dry_run, cwd=root))
         targets.append(state_dir)
     for path in targets:
         if not (path.exists() or path.is_symlink()):
@@ -250,14 +266,13 @@ def clean(root: Path, state_dir: Path, *, dry_run: bool, state: bool) -> None:
             console.note(f"removed {path.relative_to(root)}")
 
 
-def _refuse_clean_state(root: Path, state_dir: Path) -> None:
+def _refuse_clean_state(root: Path, state_dir: Path, runner: Runner) -> None:
     """The state directory holds the live deploy locks, and the pidfiles and profile generations (GC roots)
     of local releases: deleting it under a deploy or a running release would orphan them."""
     from nixfly import lock
     from nixfly.errors import NixflyError
     from nixfly.hosts import service
     from nixfly.hosts.host import Host
-    from nixfly.runner import Runner
 
     shown = state_dir.relative_to(root) if state_dir.is_relative_to(root) else state_dir
     if not state_dir.resolve().is_relative_to(root.resolve()) or state_dir.resolve() == root.resolve():
@@ -275,7 +290,7 @@ def _refuse_clean_state(root: Path, state_dir: Path) -> None:
                 f"a deploy is running: {path.name} is held by {holder.describe()}",
                 "wait for it to finish, then run `inv clean --state` again",
             )
-    local = Host("local", Runner(cwd=root), PurePosixPath(state_dir.resolve()) / "local")
+    local = Host("local", runner, PurePosixPath(state_dir.resolve()) / "local")
     for pidfile in sorted((state_dir / "local" / "run").glob("*.pid")):
         pid = service.pid(local, PurePosixPath(pidfile.resolve()))
         if pid:
@@ -288,8 +303,9 @@ def _refuse_clean_state(root: Path, state_dir: Path) -> None:
 
 def update(s: Settings) -> None:
     from nixfly.nix import Nix
+    from nixfly.runner import here
 
-    Nix(runner_for(s), s.root).flake_update()
+    Nix(here(s), s.root).flake_update()
     console.ok("flake.lock updated: rebuild and smoke before deploying (`nox -s smoke`)")
 
 
@@ -298,9 +314,10 @@ def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
     from nixfly import sbom as cyclonedx
     from nixfly.console import print_json
     from nixfly.files import write_atomic
+    from nixfly.runner import here
 
     store_path = manifests.release_path(s, release) if release else manifests.working_tree(s)
-    manifest = cyclonedx.manifest_of(runner_for(s), store_path)
+    manifest = cyclonedx.manifest_of(here(s), store_path)
     document = cyclonedx.to_json(manifest)
     if output:
         write_atomic(s.root / output, document + "\n", mode=0o644)
@@ -328,8 +345,9 @@ def closure_diff(s: Settings, *, old: str, new: str, as_json: bool) -> None:
     from nixfly import manifests
     from nixfly.closurediff import diff
     from nixfly.console import print_json
+    from nixfly.runner import here
 
-    runner = runner_for(s)
+    runner = here(s)
     before = manifests.resolve(s, runner, old) if old else manifests.default_from(s, runner)
     after = manifests.resolve(s, runner, new or manifests.working_tree(s))
     changes = diff(before, after)
@@ -345,15 +363,16 @@ def _image(s: Settings, runner: Runner, on: str) -> Built:
     from nixfly import image
     from nixfly.buildhost import open_build_host
 
-    with open_build_host(s, on) as host:
+    with open_build_host(s, runner, on) as host:
         return image.build_on(host, s.mode.image_attr, f"{s.mode.out_link}-image", runner)
 
 
 def image_build(s: Settings, *, on: str = "") -> None:
     from nixfly import image
     from nixfly.nix import human_size
+    from nixfly.runner import here
 
-    built = _image(s, runner_for(s), on)
+    built = _image(s, here(s), on)
     if s.dry_run:
         return
     size = Path(built.store_path).stat().st_size
@@ -368,8 +387,9 @@ def image_build(s: Settings, *, on: str = "") -> None:
 def image_push(s: Settings, *, on: str = "") -> None:
     from nixfly import image
     from nixfly.flyctl import Flyctl
+    from nixfly.runner import here
 
-    runner = runner_for(s)
+    runner = here(s)
     built = _image(s, runner, on)
     if s.dry_run:
         console.say(f"[dry-run] would push .#{s.mode.image_attr} to {s.registry}/{s.app}:nix-<store hash>")
@@ -388,9 +408,10 @@ def _image_root(archive: str, s: Settings) -> str:
 def image_inspect(s: Settings) -> None:
     from nixfly import image
     from nixfly.nix import Nix, human_size
+    from nixfly.runner import here
     from nixfly.skopeo import Skopeo
 
-    runner = runner_for(s)
+    runner = here(s)
     nix = Nix(runner, s.root)
     built = _image(s, runner, "")
     if s.dry_run:
@@ -418,15 +439,17 @@ def image_inspect(s: Settings) -> None:
 
 def cache_use(s: Settings, *, name: str, url: str, key: str) -> None:
     from nixfly import cache
+    from nixfly.runner import here
 
-    console.ok(cache.use(runner_for(s), name=name, url=url, key=key))
+    console.ok(cache.use(here(s), name=name, url=url, key=key))
 
 
 def cache_push(s: Settings, *, name: str, url: str) -> None:
     from nixfly import cache
     from nixfly.nix import Nix
+    from nixfly.runner import here
 
-    runner = runner_for(s)
+    runner = here(s)
     console.ok(cache.push(runner, Nix(runner, s.root), s.mode.flake_attr, s.out_link, name=name, url=url))
 
 

@@ -14,7 +14,6 @@ here (a full disk): the run fails (exit 1) saying what was not recorded, and pro
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -34,17 +33,19 @@ from nixfly.target import Candidate, Options, Target, parse_target
 
 def open_target(
     settings: Settings,
+    here: Runner,
     text: str,
+    options: Options | None = None,
     *,
     port: int = 0,
     env: Mapping[str, str] | None = None,
-    batch: int = 1,
 ) -> Target:
     """The target named by ``--target``: the one place that chooses between Fly and hosts, and the only one
     that looks at a target's kind. Flags that mean something for one kind only are refused here, before
-    anything runs."""
+    anything runs. ``here`` is the task's runner on this machine; ``options`` the deploy's flags."""
+    options = options or Options()
     spec = parse_target(text, settings.targets)
-    if batch != 1 and spec.kind != "fleet":
+    if options.batch != 1 and spec.kind != "fleet":
         raise NixflyError(
             f"--batch applies to a group of hosts, not to --target {text or 'fly'}",
             "drop --batch, or deploy to ssh://a,ssh://b or a group from nixfly.targets",
@@ -52,14 +53,15 @@ def open_target(
     if spec.kind == "fly":
         if port or env:
             raise NixflyError("--port applies to local and ssh:// targets", "drop --port for a Fly deploy")
-        return FlyTarget(settings)
+        return FlyTarget(settings, here, options)
     if spec.kind == "fleet":
-        return FleetTarget(settings, spec, port=port, overrides=dict(env or {}))
-    return HostTarget(settings, spec, port=port, overrides=dict(env or {}))
+        return FleetTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
+    return HostTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
 
 
 def deploy(
     settings: Settings,
+    here: Runner,
     target: str,
     options: Options,
     *,
@@ -72,21 +74,23 @@ def deploy(
     Returns the finished pipeline (its records say what each step did); raises when a step failed.
     """
     with ExitStack() as stack:
-        chosen = open_target(settings, target, port=port, env=env, batch=options.batch)
+        chosen = open_target(settings, here, target, options, port=port, env=env)
         stack.callback(chosen.close)
-        build = stack.enter_context(open_build_host(settings, on))
-        return Engine(settings, options, chosen, build).run()
+        build = stack.enter_context(open_build_host(settings, here, on))
+        return Engine(settings, here, options, chosen, build).run()
 
 
 class Engine:
-    def __init__(self, settings: Settings, options: Options, target: Target, build: BuildHost) -> None:
+    def __init__(
+        self, settings: Settings, here: Runner, options: Options, target: Target, build: BuildHost
+    ) -> None:
         self.s = settings
+        self.runner = here
         self.options = options
         self.target = target
         self.build_host = build
         self.candidate = Candidate()
         self.built: Built | None = None
-        self.runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
 
     @property
     def dry(self) -> bool:
@@ -102,11 +106,16 @@ class Engine:
         with ExitStack() as stack:
             steps = [
                 ("preflight", self.preflight),
-                ("lock", lambda: self.lock(stack)),
+                (
+                    "lock",
+                    lambda: lock.step(
+                        stack, self.runner, self.s, f"deploy --mode {self.s.mode.name}", self.target.observe
+                    ),
+                ),
                 ("build", self.build),
                 ("smoke", self.smoke),
                 ("bundle", self.bundle),
-                *self.target.deploy_steps(self.candidate, self.build_host, self.options),
+                *self.target.deploy_steps(self.candidate, self.build_host),
             ]
             steps = [(name, self._bounded(action) if name == "verify" else action) for name, action in steps]
             try:
@@ -180,16 +189,6 @@ class Engine:
             checked.append(f"nix{self.build_host.where or ' here'}")
         checked += self.target.preflight(self.build_host, skip_build=self.options.skip_build)
         return done("; ".join(checked))
-
-    def lock(self, stack: ExitStack) -> Outcome:
-        s = self.s
-        if self.dry:
-            self.target.observe()
-            return planned(f"would lock {s.app}")
-        revision = git.revision(self.runner, s.root)
-        stack.enter_context(lock.held(s.state_dir, s.app, revision, f"deploy --mode {s.mode.name}"))
-        self.target.observe()
-        return done(f"held by pid {os.getpid()}")
 
     def build(self) -> Outcome:
         s, c = self.s, self.candidate

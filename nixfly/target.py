@@ -103,8 +103,9 @@ class Target(Protocol):
     def observe(self) -> None:
         """Start reading the current state (concurrently, in the background): the lock is held now."""
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        """The steps after build, smoke and bundle: apply what changed, then verify."""
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
+        """The steps after build, smoke and bundle: apply what changed, then verify (as the ``Options`` the
+        target was opened with say)."""
 
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
         """After ``step`` failed: put the previous release back if one was made (notes on ``error``)."""

@@ -43,9 +43,10 @@ class FlyTarget:
     # flyctl's --ha: a first deploy's second machine (or standby) per group; previews run one machine.
     ha = True
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, runner: Runner, options: Options | None = None) -> None:
         self.s = settings
-        self.runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
+        self.runner = runner
+        self.options = options or Options()
         self.fly = Flyctl(self.runner, settings.flyctl)
         self.observed: Observation | None = None
         self.created = False  # this run created the app (for real)
@@ -59,7 +60,6 @@ class FlyTarget:
         self.verified: tuple[Machine, ...] = ()
         self.deployed: Deployed | None = None
         self.deploy_made = False
-        self.options = Options()
         # Declared regions only (nixfly.modes.<mode>.regions): made in preflight, once the fly toml is known.
         self.scaler: Scaler | None = None
         self.scale_plan: ScalePlan | None = None
@@ -119,8 +119,7 @@ class FlyTarget:
             self.observed = Observation(self.fly, self.s.app)
             self.observed.account()
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        self.options = options
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
         regions = bool(self.s.mode.regions)
         return [
             ("diff", lambda: self.plan_diff(candidate)),

@@ -121,17 +121,21 @@ class FleetTarget:
     def __init__(
         self,
         settings: Settings,
+        here: Runner,
         spec: TargetSpec,
+        options: Options | None = None,
         *,
         port: int = 0,
         overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.s = settings
         self.spec = spec
-        singles = [TargetSpec("ssh", host) for host in spec.hosts]
-        self.members = [HostTarget(settings, one, port=port, overrides=overrides) for one in singles]
-        self.here = Runner(dry_run=settings.dry_run, cwd=settings.root)
-        self.options = Options()
+        self.here = here
+        self.options = options or Options()
+        self.members = [
+            HostTarget(settings, here, TargetSpec("ssh", host), self.options, port=port, overrides=overrides)
+            for host in spec.hosts
+        ]
         # Filled by a deploy: the hosts whose activation began (in order), those that failed, and the table.
         self.reached: list[HostTarget] = []
         self.failed: list[HostTarget] = []
@@ -154,14 +158,13 @@ class FleetTarget:
     def observe(self) -> None:
         """Each host's state is read once its lock is held (``claim_all``)."""
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        self.options = options
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
         command = self.deploy_command()
         steps: list[Step] = [
             ("host locks", lambda: self.claim_all(command)),
             ("copy", lambda: self.copy_all(candidate)),
         ]
-        for batch in batches(self.members, options.batch):
+        for batch in batches(self.members, self.options.batch):
             hosts = ", ".join(m.name for m in batch)
             steps += [
                 (f"activate {hosts}", partial(self.activate, batch, candidate)),

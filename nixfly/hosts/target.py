@@ -35,33 +35,35 @@ REMOTE_BASE = PurePosixPath(".local/state/nixfly/local")
 ALREADY_HELD = "already holds"
 
 
-def open_host(settings: Settings, spec: TargetSpec) -> Host:
-    """Where ``spec`` runs. Over SSH nothing connects before the first command (or in a dry-run)."""
+def open_host(settings: Settings, here: Runner, spec: TargetSpec) -> Host:
+    """Where ``spec`` runs: this machine through ``here``, or over SSH, where nothing connects before the
+    first command (or in a dry-run)."""
     if spec.endpoint is not None:
         remote = RemoteRunner(spec.endpoint, dry_run=settings.dry_run)
         return RemoteHost(str(spec.endpoint), remote, REMOTE_BASE)
-    local = Runner(dry_run=settings.dry_run, cwd=settings.root)
-    return Host("local", local, PurePosixPath(settings.state_dir.resolve()) / "local")
+    return Host("local", here, PurePosixPath(settings.state_dir.resolve()) / "local")
 
 
 class HostTarget:
     def __init__(
         self,
         settings: Settings,
+        here: Runner,
         spec: TargetSpec,
+        options: Options | None = None,
         *,
         port: int = 0,
         overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.s = settings
         self.spec = spec
-        self.here = Runner(dry_run=settings.dry_run, cwd=settings.root)
-        self.host = open_host(settings, spec)
+        self.here = here
+        self.options = options or Options()
+        self.host = open_host(settings, here, spec)
         self.port = port
         self.overrides = dict(overrides or {})
         self._activation: Activation | None = None
         self._lock: HostLock | None = None
-        self.options = Options()
         self.started_at = ""
 
     @property
@@ -73,7 +75,9 @@ class HostTarget:
     def activation(self) -> Activation:
         """Made on first use: over SSH it asks the host for its home directory (a connection)."""
         if self._activation is None:
-            self._activation = Activation(self.s, self.host, port=self.port, overrides=self.overrides)
+            self._activation = Activation(
+                self.s, self.host, self.here, port=self.port, overrides=self.overrides
+            )
         return self._activation
 
     @property
@@ -111,8 +115,7 @@ class HostTarget:
         """The host's state is read by each step as it goes (a few local reads, or one SSH connection)."""
         self.started_at = receipt.now()  # the lock is held: the release starts here (for its receipt)
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        self.options = options
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
         command = self.deploy_command()
         return [
             ("host lock", lambda: self.claim(command, git.revision(self.here, self.s.root))),
@@ -184,7 +187,9 @@ class HostTarget:
         if self.dry and not candidate.store_path:
             console.say(f"{self.host.label}[dry-run] would make the build a new generation and restart it")
             return planned(f"would activate the new build on {self.host.name}")
-        return self.activation.activate(candidate.store_path, force=self.options.force)
+        return self.activation.activate(
+            candidate.store_path, force=self.options.force, secrets=candidate.secrets
+        )
 
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
         if step in ("activate", "verify"):

@@ -42,6 +42,7 @@ from helpers.project import require
 from nixfly import commands, engine
 from nixfly.config import Settings
 from nixfly.pipeline import StepRecord
+from nixfly.runner import here
 from nixfly.target import Options
 
 SSHD = "/usr/sbin/sshd"
@@ -535,7 +536,7 @@ def deploy_host(
             link.unlink()
         link.symlink_to(store_path)
         options = {"skip_build": True, "skip_smoke": True, **options}
-    pipeline = engine.deploy(settings, target, Options(**options), on=on, port=port, env=env)
+    pipeline = engine.deploy(settings, here(settings), target, Options(**options), on=on, port=port, env=env)
     return next(r for r in pipeline.records if r.step == "activate")
 
 

@@ -42,6 +42,7 @@ from nixfly.buildhost import open_build_host
 from nixfly.endpoint import parse_endpoint
 from nixfly.errors import NixflyError
 from nixfly.remote import RemoteRunner
+from nixfly.runner import here
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
@@ -110,9 +111,9 @@ def live(sshd: Sshd) -> dict:
 
 def test_on_builds_on_the_host_with_output_prefixed(make_settings, sshd, capfd):
     s = make_settings(git=True)
-    with open_build_host(s, sshd.endpoint) as host:
+    with open_build_host(s, here(s), sshd.endpoint) as host:
         built = host.build("v1", "result")
-    with open_build_host(s, sshd.endpoint) as host:  # a second run finds the checkout synced
+    with open_build_host(s, here(s), sshd.endpoint) as host:  # a second run finds the checkout synced
         again = host.build("v1", "result")
     checkout = built.out_link.parent
     assert checkout.parent == sshd.home / ".cache" / "nixfly" / "checkouts"  # under the SSH session's HOME
@@ -223,7 +224,7 @@ def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
     nowhere = f"root@127.0.0.1:{closed_port()}"
     outcome = deploy_host(s, f"ssh://{nowhere}", tiny["v1"])
     assert outcome.status == "planned"
-    with open_build_host(s, nowhere) as host:
+    with open_build_host(s, here(s), nowhere) as host:
         assert host.build("v1", "result").store_path == ""
     deploy_host(s, f"ssh://{nowhere}", on=nowhere, skip_smoke=True)
     err = capfd.readouterr().err
@@ -237,7 +238,7 @@ def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
 def test_unreachable_host_is_one_clear_error(make_settings, tiny):
     s = make_settings()
     nowhere = f"root@127.0.0.1:{closed_port()}"
-    with pytest.raises(NixflyError) as failure, open_build_host(s, nowhere) as host:
+    with pytest.raises(NixflyError) as failure, open_build_host(s, here(s), nowhere) as host:
         host.build("oneshot-integrated", "result")
     assert str(failure.value).startswith(f"cannot reach {nowhere} (port ")
     assert "Connection refused" in str(failure.value) and "sshd runs there" in str(failure.value)
@@ -255,7 +256,7 @@ def test_refused_key_is_one_clear_error(make_settings, sshd, tmp_path):
 
 def test_host_without_nix_is_one_clear_error(make_settings, sshd, tiny):
     s = make_settings(git=True)
-    with pytest.raises(NixflyError) as failure, open_build_host(s, sshd.nonix_endpoint) as host:
+    with pytest.raises(NixflyError) as failure, open_build_host(s, here(s), sshd.nonix_endpoint) as host:
         host.build("v1", "result")
     assert str(failure.value).startswith(f"nix not found on {sshd.nonix_endpoint} — install Nix there")
     with pytest.raises(NixflyError, match=f"nix-env not found on {sshd.nonix_endpoint}'s PATH"):
@@ -297,7 +298,7 @@ def test_endpoint_validation(make_settings):
     s = make_settings()
     for bad in ("root@-oProxyCommand=x", "root@host:99999", "root@host;rm", "root@host\n"):
         with pytest.raises(NixflyError, match="invalid SSH host"):
-            open_build_host(s, bad)
+            open_build_host(s, here(s), bad)
     with pytest.raises(NixflyError, match="unknown target"):
         commands.status(replace(s), as_json=False, target="ftp://host")
 

@@ -34,6 +34,7 @@ from helpers.sshd import (
 from nixfly import commands, config, engine, flytoml
 from nixfly.errors import NixflyError
 from nixfly.hosts import environment, profile
+from nixfly.runner import here
 from nixfly.target import Options
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
@@ -146,7 +147,8 @@ def test_deploy_runs_the_release_with_env_secrets_and_volume_then_is_idempotent(
     again = deploy(s, tiny["v1"])
     assert again.status == "skipped" and "already live" in again.detail
     # The plan's diff against the live generation: the same closure changes nothing.
-    plan = engine.deploy(replace(s, dry_run=True), "local", Options(skip_build=True, skip_smoke=True))
+    dry = replace(s, dry_run=True)
+    plan = engine.deploy(dry, here(dry), "local", Options(skip_build=True, skip_smoke=True))
     (diff,) = [r for r in plan.records if r.step == "diff"]
     assert (diff.status, diff.detail) == ("planned", "Nothing changes against generation 1")
     assert pid_of(s) == pid and generations(s) == ["profile-1-link"]

@@ -10,13 +10,6 @@ from helpers.fakes import checkout, settings
 
 from nixfly import commands, lock
 from nixfly.errors import NixflyError
-from nixfly.runner import Runner
-
-
-def test_runner_for_follows_the_dry_run_flag(tmp_path):
-    s = settings(checkout(tmp_path), dry_run=True)
-    runner = commands.runner_for(s)
-    assert type(runner) is Runner and runner.dry_run and runner.cwd == s.root
 
 
 def test_clean_removes_build_outputs_and_with_state_the_records(tmp_path, capsys):
@@ -80,11 +73,12 @@ def test_the_target_of_a_task_is_closed_afterwards(tmp_path, monkeypatch):
 def test_a_host_targets_lock_is_shown_and_released_by_the_target(tmp_path, capsys):
     """``--target local`` answers lock.status and lock.release itself: a table row, a refusal, a release."""
     from nixfly.engine import open_target
+    from nixfly.runner import here
 
     s = settings(checkout(tmp_path))
     commands.lock_status(s, target="local")
     assert "| local | free |" in capsys.readouterr().err.replace("  ", " ")
-    holder = open_target(s, "local")
+    holder = open_target(s, here(s), "local")
     try:
         holder.claim("deploy --mode integrated --target local", "abc1234")
         commands.lock_status(s, target="local")

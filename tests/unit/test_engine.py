@@ -21,6 +21,7 @@ from nixfly.engine import Engine
 from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, Interrupted, NixflyError, Stopped, WriteError
 from nixfly.files import write_atomic
 from nixfly.pipeline import Outcome, Pipeline, done, skipped
+from nixfly.runner import here
 from nixfly.smoke import remember
 from nixfly.target import Candidate, Options, TargetSpec
 
@@ -45,7 +46,7 @@ class Target:
         held = lock.lock_path(self.s.state_dir, self.s.app).exists()
         self.events.append(("observe", "locked" if held else "unlocked"))
 
-    def deploy_steps(self, candidate: Candidate, build, options: Options):
+    def deploy_steps(self, candidate: Candidate, build):
         self.candidate = candidate
         return [("apply", lambda: self.apply()), ("verify", lambda: self.check())]
 
@@ -81,7 +82,7 @@ def s(tmp_path, monkeypatch) -> Settings:
 
 
 def run(s: Settings, target: Target, build: BuildHere | None = None, **options: bool) -> Pipeline:
-    return Engine(s, Options(**options), target, build or BuildHere()).run()
+    return Engine(s, here(s), Options(**options), target, build or BuildHere()).run()
 
 
 def statuses(pipeline: Pipeline) -> list[tuple[str, str]]:
@@ -178,7 +179,7 @@ def test_steps_after_a_failure_are_recorded_as_not_run(s, capsys):
         raise NixflyError("flyctl deploy failed")
 
     with pytest.raises(NixflyError):
-        Engine(s, Options(json_summary=True), Target(s, apply=broken), BuildHere()).run()
+        Engine(s, here(s), Options(json_summary=True), Target(s, apply=broken), BuildHere()).run()
     summary = json.loads(capsys.readouterr().out)
     steps = [(r["step"], r["status"]) for r in summary["steps"]]
     assert steps[-3:] == [("apply", "failed"), ("rollback", "done"), ("verify", "not run")]
@@ -209,7 +210,7 @@ def test_a_crash_is_a_failed_step_with_exit_70_and_no_rollback(s, tmp_path, caps
 
     target = Target(s, apply=crash)
     with pytest.raises(NixflyError) as info:
-        Engine(s, Options(json_summary=True), target, BuildHere()).run()
+        Engine(s, here(s), Options(json_summary=True), target, BuildHere()).run()
     assert info.value.exit_code == BUG_EXIT
     assert not any(isinstance(e, tuple) and e[0] == "recover" for e in target.events)
     steps = json.loads(capsys.readouterr().out)["steps"]
@@ -281,9 +282,9 @@ def test_a_deploy_already_running_stops_at_the_lock(s):
 
 def test_deploy_opens_the_target_the_text_names(s):
     with pytest.raises(NixflyError, match="unknown target 'moon'"):
-        engine.deploy(s, "moon", Options())
+        engine.deploy(s, here(s), "moon", Options())
     with pytest.raises(NixflyError, match="--port applies to local and ssh:// targets"):
-        engine.deploy(s, "fly", Options(), port=8080)
+        engine.deploy(s, here(s), "fly", Options(), port=8080)
 
 
 def test_skipped_steps_of_the_target_keep_the_deploy_ok(s):

@@ -15,6 +15,7 @@ from nixfly.errors import CommandFailure, NixflyError
 from nixfly.fly import FlyTarget
 from nixfly.hosts import HostTarget
 from nixfly.remote import Endpoint
+from nixfly.runner import here
 from nixfly.target import TARGET_HINT, TargetSpec, parse_target
 
 
@@ -47,10 +48,10 @@ def test_a_target_names_itself_as_typed():
 
 def test_open_target_picks_fly_or_a_host(tmp_path):
     s = settings(checkout(tmp_path))
-    fly = open_target(s, "fly")
+    fly = open_target(s, here(s), "fly")
     assert isinstance(fly, FlyTarget)
     fly.close()
-    host = open_target(s, "ssh://deploy@web1", port=8080, env={"A": "1"})
+    host = open_target(s, here(s), "ssh://deploy@web1", port=8080, env={"A": "1"})
     assert isinstance(host, HostTarget) and host.spec.endpoint == Endpoint("web1", "deploy")
     assert (host.port, host.overrides) == (8080, {"A": "1"})
     host.close()  # nothing connected: a host target connects on first use
@@ -59,7 +60,7 @@ def test_open_target_picks_fly_or_a_host(tmp_path):
 def test_port_and_env_are_for_hosts_only(tmp_path):
     s = settings(checkout(tmp_path))
     with pytest.raises(NixflyError, match="--port applies to local and ssh:// targets"):
-        open_target(s, "fly", env={"A": "1"})
+        open_target(s, here(s), "fly", env={"A": "1"})
 
 
 def kind_tests(source: str) -> list[tuple[str, int, str]]:

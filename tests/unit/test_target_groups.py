@@ -9,7 +9,8 @@ from nixfly.engine import open_target
 from nixfly.errors import NixflyError
 from nixfly.hosts import FleetTarget, HostTarget
 from nixfly.remote import Endpoint
-from nixfly.target import parse_target
+from nixfly.runner import here
+from nixfly.target import Options, parse_target
 
 GROUPS = {"web": ("ssh://deploy@a", "ssh://deploy@b:2222")}
 
@@ -66,8 +67,8 @@ def test_no_group_defined_says_so():
 
 def test_open_target_picks_the_implementation(tmp_path):
     s = resolve({"targets": {"web": list(GROUPS["web"])}}, tmp_path)
-    group = open_target(s, "web")
-    single = open_target(s, "ssh://root@a")
+    group = open_target(s, here(s), "web")
+    single = open_target(s, here(s), "ssh://root@a")
     try:
         assert isinstance(group, FleetTarget) and [m.name for m in group.members] == [
             "deploy@a",
@@ -78,13 +79,13 @@ def test_open_target_picks_the_implementation(tmp_path):
         group.close()
         single.close()
     with pytest.raises(NixflyError, match="--port applies to local and ssh:// targets"):
-        open_target(s, "fly", port=4000)
+        open_target(s, here(s), "fly", port=4000)
 
 
 def test_batch_means_something_for_groups_only(tmp_path):
     s = resolve({"targets": {"web": list(GROUPS["web"])}}, tmp_path)
     for text, batch in (("web", 2), ("ssh://a,ssh://b", 5), ("local", 1)):
-        open_target(s, text, batch=batch).close()
+        open_target(s, here(s), text, Options(batch=batch)).close()
     for text in ("fly", "", "local", "ssh://a"):
         with pytest.raises(NixflyError, match="--batch applies to a group of hosts"):
-            open_target(s, text, batch=2)
+            open_target(s, here(s), text, Options(batch=2))
