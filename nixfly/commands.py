@@ -1,5 +1,7 @@
-"""What each ``inv`` task does, one function per task; tasks.py only parses flags and calls these.
+"""The task bodies that have no one domain call to make: each shows what it did (a table, a line, JSON).
 
+A task whose work is one call makes it itself in tasks.py (``engine.deploy``, ``doctor.report``, a target's
+``status``); what is here composes several modules (build then show, a Fly step on its own, clean's checks).
 tasks.py imports this module for ``inv --list``: anything heavier than the standard library and ``console``
 is imported inside the function that needs it, so listing the tasks loads none of it.
 """
@@ -7,8 +9,7 @@ is imported inside the function that needs it, so listing the tasks loads none o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -23,27 +24,6 @@ if TYPE_CHECKING:
     from nixfly.pipeline import Outcome
     from nixfly.runner import Runner
     from nixfly.target import Target
-
-
-@contextmanager
-def target_of(s: Settings, text: str) -> Iterator[Target]:
-    """The ``--target`` of a task, closed (its SSH connection, its reads) when the task is done."""
-    from nixfly.engine import open_target
-    from nixfly.runner import here
-
-    chosen = open_target(s, here(s), text)
-    try:
-        yield chosen
-    finally:
-        chosen.close()
-
-
-def deploy(s: Settings, *, target: str, on: str, port: int, batch: int = 1, **options: bool) -> None:
-    from nixfly import engine
-    from nixfly.runner import here
-    from nixfly.target import Options
-
-    engine.deploy(s, here(s), target, Options(batch=batch, **options), on=on, port=port)
 
 
 def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str = "") -> None:
@@ -76,20 +56,6 @@ def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str 
     print(built.store_path)
 
 
-def bundle(s: Settings) -> None:
-    from nixfly import bundle as gather
-    from nixfly.runner import here
-
-    result = gather.refresh(s.root, s.dotenv, s.env_file, here(s), dry_run=s.dry_run)
-    rows = [(key, result.sources.get(key, "")) for key in result.values]
-    rows += [(key, "MISSING (required)") for key in result.missing(s.mode.required_secrets)]
-    verb = "would write" if s.dry_run and result.changed else "wrote" if result.changed else "unchanged"
-    why = f" ({result.reason})" if result.changed else ""
-    console.table(f"{s.env_file.name}: {verb}{why} (mode 0600)", ("key", "source"), rows)
-    for warning in result.warnings:
-        console.warn(warning)
-
-
 def _fly_step(s: Settings, runner: Runner, name: str, step: Callable[[FlyTarget], Outcome]) -> None:
     """One of the Fly deploy's steps on its own (``inv secrets``, ``apps.create``, ``volumes.create``)."""
     from nixfly.fly import FlyTarget
@@ -120,25 +86,6 @@ def secrets(s: Settings, *, stage: bool) -> None:
         _fly_step(s, runner, "secrets", send)
 
 
-def scale(s: Settings, *, counts: str, destroy_volumes: bool, new_volumes: bool, json_summary: bool) -> None:
-    from nixfly.config import region_counts
-    from nixfly.errors import NixflyError
-    from nixfly.fly import scale as machines_per_region
-    from nixfly.runner import here
-
-    wanted = region_counts(counts)
-    if not wanted:
-        raise NixflyError("no REGION=COUNT given", f"e.g. `inv scale --mode {s.mode.name} iad=2,ams=1`")
-    machines_per_region.run(
-        s,
-        here(s),
-        wanted,
-        destroy_volumes=destroy_volumes,
-        new_volumes=new_volumes,
-        json_summary=json_summary,
-    )
-
-
 def create_app(s: Settings) -> None:
     from nixfly.runner import here
 
@@ -149,18 +96,6 @@ def create_volume(s: Settings) -> None:
     from nixfly.runner import here
 
     _fly_step(s, here(s), "volume", lambda fly: fly.ensure_volume())
-
-
-def doctor(s: Settings) -> None:
-    from nixfly import doctor as checks
-    from nixfly.runner import here
-
-    checks.report(s, here(s))
-
-
-def status(s: Settings, *, as_json: bool, target: str = "fly") -> None:
-    with target_of(s, target) as chosen:
-        chosen.status(as_json=as_json)
 
 
 def releases(s: Settings, *, as_json: bool) -> None:
@@ -188,17 +123,14 @@ def releases(s: Settings, *, as_json: bool) -> None:
     )
 
 
-def logs(s: Settings, *, timeout: float, target: str = "fly", lines: int = 100) -> None:
-    with target_of(s, target) as chosen:
-        print(chosen.logs(lines=lines, timeout=timeout), end="")
-
-
 def rollback(s: Settings, *, to: int, target: str = "fly", as_json: bool = False) -> None:
     """The target's rollback; a group's per-host table after it (also when it failed), and with
     ``as_json`` one JSON document on stdout: ok, detail, and each host's before/after/result."""
-    with target_of(s, target) as chosen:
-        from nixfly.errors import NixflyError
+    from nixfly.engine import opened
+    from nixfly.errors import NixflyError
+    from nixfly.runner import here
 
+    with opened(s, here(s), target) as chosen:
         try:
             detail = chosen.rollback(to)
         except NixflyError as exc:
@@ -217,28 +149,6 @@ def _rollback_report(chosen: Target, as_json: bool, *, ok: bool, detail: str) ->
 
         rows = table.as_json()["rows"] if table is not None else []
         print_json({"ok": ok, "detail": detail, "hosts": rows})
-
-
-def stop(s: Settings, *, target: str) -> None:
-    with target_of(s, target) as chosen:
-        console.ok(chosen.stop())
-
-
-def lock_status(s: Settings, *, target: str = "fly") -> None:
-    with target_of(s, target) as chosen:
-        chosen.lock_status()
-
-
-def lock_release(s: Settings, *, force: bool, target: str = "fly") -> None:
-    with target_of(s, target) as chosen:
-        chosen.lock_release(force=force)
-
-
-def dev(s: Settings, *, web_port: int, ai_port: int) -> int:
-    from nixfly import dev as both
-    from nixfly.runner import here
-
-    return both.run(here(s), s.root, web_port, ai_port)
 
 
 def clean(root: Path, state_dir: Path, *, dry_run: bool, state: bool) -> None:
@@ -301,24 +211,17 @@ def _refuse_clean_state(root: Path, state_dir: Path, runner: Runner) -> None:
             )
 
 
-def update(s: Settings) -> None:
-    from nixfly.nix import Nix
-    from nixfly.runner import here
-
-    Nix(here(s), s.root).flake_update()
-    console.ok("flake.lock updated: rebuild and smoke before deploying (`nox -s smoke`)")
-
-
-def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
-    from nixfly import manifests
-    from nixfly import sbom as cyclonedx
+def write_sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
+    """``inv sbom``: the CycloneDX document of ``./result`` (or of local release ``release``), written to
+    ``output`` or printed, and a one-line summary."""
+    from nixfly import manifests, sbom
     from nixfly.console import print_json
     from nixfly.files import write_atomic
     from nixfly.runner import here
 
     store_path = manifests.release_path(s, release) if release else manifests.working_tree(s)
-    manifest = cyclonedx.manifest_of(here(s), store_path)
-    document = cyclonedx.to_json(manifest)
+    manifest = sbom.manifest_of(here(s), store_path)
+    document = sbom.to_json(manifest)
     if output:
         write_atomic(s.root / output, document + "\n", mode=0o644)
     packages = {kind: sum(p.ecosystem == kind for p in manifest.packages) for kind in ("npm", "hex")}
@@ -435,22 +338,6 @@ def image_inspect(s: Settings) -> None:
             ("WorkingDir", config.get("WorkingDir", "")),
         ],
     )
-
-
-def cache_use(s: Settings, *, name: str, url: str, key: str) -> None:
-    from nixfly import cache
-    from nixfly.runner import here
-
-    console.ok(cache.use(here(s), name=name, url=url, key=key))
-
-
-def cache_push(s: Settings, *, name: str, url: str) -> None:
-    from nixfly import cache
-    from nixfly.nix import Nix
-    from nixfly.runner import here
-
-    runner = here(s)
-    console.ok(cache.push(runner, Nix(runner, s.root), s.mode.flake_attr, s.out_link, name=name, url=url))
 
 
 START_HERE = """\

@@ -14,8 +14,8 @@ here (a full disk): the run fails (exit 1) saying what was not recorded, and pro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from nixfly import bundle, console, flytoml, git, lock, nix, runner
@@ -57,6 +57,17 @@ def open_target(
     if spec.kind == "fleet":
         return FleetTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
     return HostTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
+
+
+@contextmanager
+def opened(settings: Settings, here: Runner, text: str) -> Iterator[Target]:
+    """The ``--target`` of a task that asks a target something (status, logs, rollback, stop, the lock),
+    closed (its SSH connection, its reads) when the task is done."""
+    chosen = open_target(settings, here, text)
+    try:
+        yield chosen
+    finally:
+        chosen.close()
 
 
 def deploy(

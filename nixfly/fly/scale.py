@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from nixfly import console, flytoml, lock
-from nixfly.config import Settings
+from nixfly.config import Settings, region_counts
 from nixfly.errors import NixflyError
 from nixfly.fly.plan import ScalePlan, check_primary, scale_plan, wanted_counts
 from nixfly.fly.verify import Healthy, wait_for
@@ -208,17 +208,22 @@ class Scaler:
         return wait_for(self.fly, s, version=version, image_ref=image_ref, expected=expected)
 
 
-def run(
+def set_counts(
     settings: Settings,
     here: Runner,
-    counts: Mapping[str, int],
+    counts: str,
     *,
     destroy_volumes: bool,
     new_volumes: bool,
     json_summary: bool,
 ) -> Pipeline:
-    """``inv scale``: ``counts`` machines in each region named; other regions are left as they are."""
-    return ScaleRun(settings, here, counts, destroy_volumes=destroy_volumes, new_volumes=new_volumes).run(
+    """``inv scale REGION=COUNT,...``: that many machines in each region named; other regions are left as
+    they are."""
+    wanted = region_counts(counts)
+    if not wanted:
+        example = f"e.g. `inv scale --mode {settings.mode.name} iad=2,ams=1`"
+        raise NixflyError("no REGION=COUNT given", example)
+    return ScaleRun(settings, here, wanted, destroy_volumes=destroy_volumes, new_volumes=new_volumes).run(
         json_summary
     )
 

@@ -27,17 +27,18 @@ from helpers.sshd import (
     closed_port,
     deploy_host,
     free_port,
-    host_says,
     host_status,
     kill_session,
     nix_build,
+    on_target,
     running_sshd,
     session_pids,
+    stop_on,
     tiny_flake,
     wrong_key_config,
 )
 
-from nixfly import commands, config
+from nixfly import config
 from nixfly.buildhost import open_build_host
 from nixfly.endpoint import parse_endpoint
 from nixfly.errors import NixflyError
@@ -91,7 +92,7 @@ def make_settings(tmp_path: Path, sshd: Sshd) -> Iterator[Callable[..., config.S
     try:
         for settings in made:
             if not settings.dry_run:
-                commands.stop(settings, target=f"ssh://{sshd.endpoint}")
+                stop_on(settings, f"ssh://{sshd.endpoint}")
     finally:
         kill_session(pidfile)
 
@@ -158,11 +159,11 @@ def test_ssh_target_activates_rolls_back_and_stops(make_settings, sshd, tiny, ca
     shown = host_status(s, target, capfd)
     assert shown["pid"] and shown["health"] is not None and shown["health"]["healthy"]
     assert [(g["generation"], g["current"]) for g in shown["generations"]] == [(1, True), (2, False)]
-    logs = host_says(lambda: commands.logs(s, timeout=5, target=target, lines=20), capfd)
+    logs = on_target(s, target, lambda chosen: chosen.logs(lines=20, timeout=5))
     assert "v1 listening on" in logs
 
     pid = shown["pid"]
-    assert "stopped" in host_says(lambda: commands.stop(s, target=target), capfd)
+    assert "stopped" in stop_on(s, target)
     assert session_pids(pid) == []
 
 
@@ -216,7 +217,7 @@ def test_on_with_the_real_checkout_builds_smokes_and_deploys_there(sshd, tmp_pat
         }
         assert json.loads((root / ".nixfly" / "smoke-passed.json").read_text()) == [live(sshd)["store_path"]]
     finally:
-        commands.stop(settings, target=target)
+        stop_on(settings, target)
 
 
 def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
@@ -250,7 +251,7 @@ def test_refused_key_is_one_clear_error(make_settings, sshd, tmp_path):
     s = make_settings()
     with pytest.MonkeyPatch.context() as patch, pytest.raises(NixflyError) as failure:
         patch.setenv("NIXFLY_SSH_CONFIG", str(wrong_key_config(sshd, tmp_path)))
-        commands.status(s, as_json=True, target=f"ssh://{sshd.endpoint}")
+        on_target(s, f"ssh://{sshd.endpoint}", lambda chosen: chosen.status(as_json=True))
     assert str(failure.value).startswith(f"{sshd.endpoint} refused authentication as root — check the key")
 
 
@@ -289,7 +290,7 @@ def test_nix_off_the_ssh_path_is_found_where_installers_put_it(make_settings, ss
         assert "already holds" in err and "copy --to" not in err
     finally:
         try:
-            commands.stop(s, target=target)
+            stop_on(s, target)
         finally:
             kill_session(pidfile)
 
@@ -300,7 +301,7 @@ def test_endpoint_validation(make_settings):
         with pytest.raises(NixflyError, match="invalid SSH host"):
             open_build_host(s, here(s), bad)
     with pytest.raises(NixflyError, match="unknown target"):
-        commands.status(replace(s), as_json=False, target="ftp://host")
+        on_target(replace(s), "ftp://host", lambda chosen: chosen.status(as_json=False))
 
 
 def test_a_port_without_sshd_is_one_clean_line(project):
