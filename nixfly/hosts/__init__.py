@@ -7,7 +7,7 @@ environment (``environment``) in a detached process (``service``); ``hostlock`` 
 host.
 """
 
-from nixfly.hosts.fleet import FleetTarget
+from nixfly.hosts.group import FleetTarget
 from nixfly.hosts.target import HostTarget
 
 __all__ = ["FleetTarget", "HostTarget"]

@@ -15,7 +15,7 @@ import pytest
 
 from nixfly.config import resolve
 from nixfly.errors import NixflyError
-from nixfly.hosts.fleet import FleetTarget, HostReport, batches, each, one_error
+from nixfly.hosts.group import FleetTarget, HostReport, batches, each, one_error
 from nixfly.pipeline import Outcome, Pipeline, done, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, parse_target
