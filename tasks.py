@@ -26,7 +26,7 @@ APP = "Fly app name (default: the mode's app from config)"
 DRY = "print what would change, change nothing (default: off)"
 TARGET = (
     "fly, local (this machine), ssh://user@host[:port], several ssh:// URLs separated by commas, or a group "
-    "named in nixfly.targets (default: fly)"
+    "named in nixfly.groups (default: fly)"
 )
 ON = "run the Nix steps on this Linux host over SSH: user@host[:port] (default: here)"
 
@@ -81,13 +81,13 @@ def deploy(
       first) and scale (`fly scale count` per region, then every machine verified, last).
       --dry-run prints the plan and changes nothing; running again resumes where it stopped.
 
-    To a group of hosts (--target ssh://a,ssh://b or a name from nixfly.targets): every host's lock, the
+    To a group of hosts (--target ssh://a,ssh://b or a name from nixfly.groups): every host's lock, the
     closure copied to all at once, then --batch hosts at a time switched and health-gated; a failure puts
     the failed host and those already switched back on their previous generation.
 
     Examples:
       inv deploy --target local                  # this machine, no Fly account: http://127.0.0.1:4000
-      inv deploy --target web --batch 2          # the hosts of nixfly.targets.web, two at a time
+      inv deploy --target web --batch 2          # the hosts of nixfly.groups.web, two at a time
       inv deploy --dry-run                       # what a deploy to Fly would do, changing nothing
       inv deploy --mode ai-server-only --builder nixpacks   # Fly builds the image (Docker there)
     """

@@ -141,7 +141,7 @@ def rollback(s: Settings, *, to: int, target: str = "fly", as_json: bool = False
 
 
 def _rollback_report(chosen: Target, as_json: bool, *, ok: bool, detail: str) -> None:
-    table = getattr(chosen, "rollback_table", None)  # a group's (FleetTarget); other targets have one host
+    table = getattr(chosen, "rollback_table", None)  # a group's (GroupTarget); other targets have one host
     if table is not None:
         table.show()
     if as_json:

@@ -23,7 +23,7 @@ from nixfly.buildhost import BuildHost, open_build_host
 from nixfly.config import Settings
 from nixfly.errors import Interrupted, NixflyError, WriteError
 from nixfly.fly import FlyTarget
-from nixfly.hosts import FleetTarget, HostTarget
+from nixfly.hosts import GroupTarget, HostTarget
 from nixfly.nix import Built, human_size
 from nixfly.pipeline import Outcome, Pipeline, done, planned, skipped
 from nixfly.runner import Runner
@@ -44,18 +44,18 @@ def open_target(
     that looks at a target's kind. Flags that mean something for one kind only are refused here, before
     anything runs. ``here`` is the task's runner on this machine; ``options`` the deploy's flags."""
     options = options or Options()
-    spec = parse_target(text, settings.targets)
-    if options.batch != 1 and spec.kind != "fleet":
+    spec = parse_target(text, settings.groups)
+    if options.batch != 1 and spec.kind != "group":
         raise NixflyError(
             f"--batch applies to a group of hosts, not to --target {text or 'fly'}",
-            "drop --batch, or deploy to ssh://a,ssh://b or a group from nixfly.targets",
+            "drop --batch, or deploy to ssh://a,ssh://b or a group from nixfly.groups",
         )
     if spec.kind == "fly":
         if port or env:
             raise NixflyError("--port applies to local and ssh:// targets", "drop --port for a Fly deploy")
         return FlyTarget(settings, here, options)
-    if spec.kind == "fleet":
-        return FleetTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
+    if spec.kind == "group":
+        return GroupTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
     return HostTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
 
 

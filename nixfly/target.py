@@ -2,7 +2,7 @@
 
 ``fly`` (Fly.io, the default) is ``nixfly.fly.FlyTarget``; ``local`` (this machine) and
 ``ssh://user@host[:port]`` are ``nixfly.hosts.HostTarget``; a group of SSH hosts (``ssh://a,ssh://b`` or a
-name from ``nixfly.targets`` in invoke.yaml) is ``nixfly.hosts.FleetTarget``. ``open_target`` is the one
+name from ``nixfly.groups`` in invoke.yaml) is ``nixfly.hosts.GroupTarget``. ``open_target`` is the one
 place that picks between them; the engine, the tasks and the tests only ever see a ``Target``. Neither
 implementation imports the other.
 """
@@ -21,16 +21,16 @@ if TYPE_CHECKING:
     from nixfly.buildhost import BuildHost
     from nixfly.pipeline import Pipeline, Step
 
-TargetKind = Literal["fly", "local", "ssh", "fleet"]
-TARGET_HINT = "use fly, local, ssh://user@host[:port], ssh://a,ssh://b or a group from nixfly.targets"
+TargetKind = Literal["fly", "local", "ssh", "group"]
+TARGET_HINT = "use fly, local, ssh://user@host[:port], ssh://a,ssh://b or a group from nixfly.groups"
 
 
 @dataclass(frozen=True)
 class TargetSpec:
     kind: TargetKind
     endpoint: Endpoint | None = None  # ssh: the host
-    hosts: tuple[Endpoint, ...] = ()  # fleet: its hosts, in rollout order
-    group: str = ""  # fleet: the nixfly.targets name it was given by, if any
+    hosts: tuple[Endpoint, ...] = ()  # group: its hosts, in rollout order
+    group: str = ""  # group: the nixfly.groups name it was given by, if any
 
     def __str__(self) -> str:
         if self.hosts:
@@ -54,11 +54,11 @@ def parse_target(text: str, groups: Mapping[str, tuple[str, ...]] | None = None)
             urls = validate_hosts([part.strip() for part in text.split(",")])
         except NixflyError as exc:
             raise NixflyError(f"--target {brief(text)}: {exc.message}", exc.hint) from None
-        return TargetSpec("fleet", hosts=tuple(parse_endpoint(url) for url in urls))
+        return TargetSpec("group", hosts=tuple(parse_endpoint(url) for url in urls))
     if text.startswith("ssh://"):
         return TargetSpec("ssh", parse_endpoint(text))
     if text in groups:
-        return TargetSpec("fleet", hosts=tuple(parse_endpoint(url) for url in groups[text]), group=text)
+        return TargetSpec("group", hosts=tuple(parse_endpoint(url) for url in groups[text]), group=text)
     defined = ", ".join(sorted(groups)) or "none defined"
     raise NixflyError(f"unknown target {brief(text)}", f"{TARGET_HINT} in invoke.yaml ({defined})")
 

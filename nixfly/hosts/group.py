@@ -115,8 +115,8 @@ class HostReport:
     result: str = "not reached: untouched"
 
 
-class FleetTarget:
-    """Several hosts behind one ``Target``: ``ssh://a,ssh://b`` or a group from ``nixfly.targets``."""
+class GroupTarget:
+    """Several hosts behind one ``Target``: ``ssh://a,ssh://b`` or a group from ``nixfly.groups``."""
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 The mode's closure runs the way a Fly Machine would (``activate``): a Nix profile generation per release,
 the fly toml's env, secrets and volumes, a detached process, the fly toml's health checks answered by the
 new release itself, and the previous release restored when a new one is unhealthy. The deploy's steps here
-are host lock → copy → activate → verify (→ rollback). ``FleetTarget`` (``fleet``) drives several of these.
+are host lock → copy → activate → verify (→ rollback). ``GroupTarget`` (``group``) drives several of these.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from nixfly.target import Candidate, Options, TargetSpec
 
 # nixfly's state on an SSH target, under the login user's home (the same layout as `local` uses here).
 REMOTE_BASE = PurePosixPath(".local/state/nixfly/local")
-# A copy skipped because the host's store already holds the closure (the fleet counts these).
+# A copy skipped because the host's store already holds the closure (a group counts these).
 ALREADY_HELD = "already holds"
 
 
@@ -341,7 +341,7 @@ class HostTarget:
         return ("STALE" if self.lock.stale(holder) else "held"), describe(holder)
 
     def lock_status(self) -> None:
-        """The table a group shows (``FleetTarget.lock_status``), with this host's one row."""
+        """The table a group shows (``GroupTarget.lock_status``), with this host's one row."""
         try:
             row = (self.name, *self.lock_state())
         except NixflyError as exc:

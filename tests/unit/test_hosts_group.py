@@ -15,7 +15,7 @@ import pytest
 
 from nixfly.config import resolve
 from nixfly.errors import NixflyError
-from nixfly.hosts.group import FleetTarget, HostReport, batches, each, one_error
+from nixfly.hosts.group import GroupTarget, HostReport, batches, each, one_error
 from nixfly.pipeline import Outcome, Pipeline, done, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, parse_target
@@ -51,10 +51,10 @@ class Stand:
         return self.outcome if auto else skipped("--no-rollback")
 
 
-def group(tmp_path, restored: list[str], **started: dict[str, Any]) -> FleetTarget:
+def group(tmp_path, restored: list[str], **started: dict[str, Any]) -> GroupTarget:
     """A group of three with stand-in activations; ``started`` (a=…) are the hosts this run reached."""
     s = resolve(None, tmp_path)
-    fleet = FleetTarget(s, Runner(cwd=s.root), parse_target(",".join(f"ssh://{h}" for h in HOSTS)))
+    fleet = GroupTarget(s, Runner(cwd=s.root), parse_target(",".join(f"ssh://{h}" for h in HOSTS)))
     for member in fleet.members:
         short = member.name.removeprefix("root@")
         member._activation = Stand(member.name, restored, **started.get(short, {}))  # type: ignore[assignment]
@@ -135,7 +135,7 @@ def test_one_error_names_each_host_once():
     assert b.name in both.message
 
 
-def members(fleet: FleetTarget, *names: str) -> list[Any]:
+def members(fleet: GroupTarget, *names: str) -> list[Any]:
     return [m for name in names for m in fleet.members if m.name == f"root@{name}"]
 
 
@@ -261,7 +261,7 @@ def test_the_deploys_options_reach_every_host_as_given_once(tmp_path):
     never overwritten by ``deploy_steps``."""
     s = resolve(None, tmp_path)
     options = Options(force=True, rollback=False, batch=2)
-    fleet = FleetTarget(s, Runner(cwd=s.root), parse_target("ssh://a,ssh://b,ssh://c"), options)
+    fleet = GroupTarget(s, Runner(cwd=s.root), parse_target("ssh://a,ssh://b,ssh://c"), options)
     assert fleet.options is options and all(member.options is options for member in fleet.members)
     steps = [name for name, _ in fleet.deploy_steps(Candidate(), None)]  # type: ignore[arg-type]
     assert steps[2:] == [

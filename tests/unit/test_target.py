@@ -100,7 +100,7 @@ def test_only_open_target_looks_at_a_target_kind():
 def test_the_kind_check_finds_target_kinds_and_lets_command_failures_be():
     source = (
         "def f(spec, exc):\n"
-        '    a = spec.kind == "fleet"\n'
+        '    a = spec.kind == "group"\n'
         '    b = "fly" != spec.kind\n'
         '    c = exc.kind == "timed out"\n'
         '    d = exc.kind != "not found"\n'
