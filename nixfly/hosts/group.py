@@ -20,11 +20,11 @@ in ``--json``; a batch step's detail gives each host's outcome, and a rollout en
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 from nixfly import console, git, lock
 from nixfly.buildhost import BuildHost
@@ -32,7 +32,7 @@ from nixfly.config import Settings
 from nixfly.console import print_json
 from nixfly.errors import NixflyError
 from nixfly.futures import wait_all
-from nixfly.hosts.target import ALREADY_HELD, HostTarget, lock_table, released, which
+from nixfly.hosts.target import ALREADY_HELD, HostFlags, HostTarget, lock_table, released, which
 from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, Table, done, planned, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, TargetSpec
@@ -123,18 +123,16 @@ class GroupTarget:
         settings: Settings,
         here: Runner,
         spec: TargetSpec,
-        options: Options | None = None,
-        *,
-        port: int = 0,
-        overrides: Mapping[str, str] | None = None,
+        options: Options,
+        **flags: Unpack[HostFlags],
     ) -> None:
+        """``flags``: what every member is opened with (``HostTarget``'s port and overrides)."""
         self.s = settings
         self.spec = spec
         self.here = here
-        self.options = options or Options()
+        self.options = options
         self.members = [
-            HostTarget(settings, here, TargetSpec("ssh", host), self.options, port=port, overrides=overrides)
-            for host in spec.hosts
+            HostTarget(settings, here, TargetSpec("ssh", host), options, **flags) for host in spec.hosts
         ]
         # Filled by a deploy: the hosts whose activation began (in order), those that failed, and the table.
         self.reached: list[HostTarget] = []

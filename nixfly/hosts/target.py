@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypedDict
 
 from nixfly import closure, closurediff, console, git, lock, plandiff, receipt, sbom
 from nixfly.buildhost import BuildHost
@@ -42,6 +42,13 @@ def open_host(settings: Settings, here: Runner, spec: TargetSpec) -> Host:
         remote = RemoteRunner(spec.endpoint, dry_run=settings.dry_run)
         return RemoteHost(str(spec.endpoint), remote, REMOTE_BASE)
     return Host("local", here, PurePosixPath(settings.state_dir.resolve()) / "local")
+
+
+class HostFlags(TypedDict, total=False):
+    """The flags a host target is opened with besides the deploy's ``Options`` (a group passes them on)."""
+
+    port: int  # serve and health-check on this port (0: the fly toml's internal_port)
+    overrides: Mapping[str, str]  # laid over the mode's environment
 
 
 class HostTarget:

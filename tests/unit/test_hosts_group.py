@@ -54,7 +54,7 @@ class Stand:
 def group(tmp_path, restored: list[str], **started: dict[str, Any]) -> GroupTarget:
     """A group of three with stand-in activations; ``started`` (a=…) are the hosts this run reached."""
     s = resolve(None, tmp_path)
-    fleet = GroupTarget(s, Runner(cwd=s.root), parse_target(",".join(f"ssh://{h}" for h in HOSTS)))
+    fleet = GroupTarget(s, Runner(cwd=s.root), parse_target(",".join(f"ssh://{h}" for h in HOSTS)), Options())
     for member in fleet.members:
         short = member.name.removeprefix("root@")
         member._activation = Stand(member.name, restored, **started.get(short, {}))  # type: ignore[assignment]
