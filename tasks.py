@@ -13,9 +13,10 @@ from invoke import Collection, Exit, task
 from nixfly.cli import clean_exit, guard, lazy_module, seconds, settings, state_dir, whole
 
 if TYPE_CHECKING:
-    from nixfly import commands
+    from nixfly import commands, runner
 else:
     commands = lazy_module("nixfly.commands")  # the task bodies' logic, loaded when a body first runs
+    runner = lazy_module("nixfly.runner")  # runner.runner.here(s): the one runner of a task run
 
 ROOT = Path(__file__).resolve().parent
 guard(ROOT)  # invoke.yaml is read by Invoke after this file: a bad one is one line, not its traceback
@@ -25,7 +26,7 @@ APP = "Fly app name (default: the mode's app from config)"
 DRY = "print what would change, change nothing (default: off)"
 TARGET = (
     "fly, local (this machine), ssh://user@host[:port], several ssh:// URLs separated by commas, or a group "
-    "named in nixfly.targets (default: fly)"
+    "named in nixfly.groups (default: fly)"
 )
 ON = "run the Nix steps on this Linux host over SSH: user@host[:port] (default: here)"
 
@@ -80,31 +81,31 @@ def deploy(
       first) and scale (`fly scale count` per region, then every machine verified, last).
       --dry-run prints the plan and changes nothing; running again resumes where it stopped.
 
-    To a group of hosts (--target ssh://a,ssh://b or a name from nixfly.targets): every host's lock, the
+    To a group of hosts (--target ssh://a,ssh://b or a name from nixfly.groups): every host's lock, the
     closure copied to all at once, then --batch hosts at a time switched and health-gated; a failure puts
     the failed host and those already switched back on their previous generation.
 
     Examples:
       inv deploy --target local                  # this machine, no Fly account: http://127.0.0.1:4000
-      inv deploy --target web --batch 2          # the hosts of nixfly.targets.web, two at a time
+      inv deploy --target web --batch 2          # the hosts of nixfly.groups.web, two at a time
       inv deploy --dry-run                       # what a deploy to Fly would do, changing nothing
       inv deploy --mode ai-server-only --builder nixpacks   # Fly builds the image (Docker there)
     """
+    from nixfly import engine
+    from nixfly.target import Options
+
     s = settings(
         c, ROOT, mode=mode, app=app, region=region, dry_run=dry_run, strategy=strategy, builder=builder
     )
-    commands.deploy(
-        s,
-        target=target,
-        on=on,
-        port=whole("port", port, low=0, high=65535),
-        batch=whole("batch", batch, low=1),
+    options = Options(
         skip_build=skip_build,
         skip_smoke=skip_smoke,
         rollback=rollback,
         force=force,
         json_summary=json,
+        batch=whole("batch", batch, low=1),
     )
+    engine.deploy(s, runner.here(s), target, options, on=on, port=whole("port", port, low=0, high=65535))
 
 
 @task(
@@ -146,12 +147,11 @@ def scale(
       inv scale iad=3 --dry-run                  # the plan, changing nothing
       inv scale ams=0 --destroy-volumes          # remove Amsterdam's machine and destroy its volume
     """
-    commands.scale(
-        settings(c, ROOT, mode=mode, app=app, dry_run=dry_run),
-        counts=counts,
-        destroy_volumes=destroy_volumes,
-        new_volumes=new_volumes,
-        json_summary=json,
+    from nixfly.fly.scale import set_counts
+
+    s = settings(c, ROOT, mode=mode, app=app, dry_run=dry_run)
+    set_counts(
+        s, runner.here(s), counts, destroy_volumes=destroy_volumes, new_volumes=new_volumes, json_summary=json
     )
 
 
@@ -181,7 +181,10 @@ def build(c, mode="integrated", fresh=False, rebuild=False, show_trace=False, dr
 @clean_exit
 def bundle(c, env_file="", mode="integrated", dry_run=False):
     """Gather credentials from the environment and .env into .env.fly (0600, never committed)."""
-    commands.bundle(settings(c, ROOT, mode=mode, env_file=env_file, dry_run=dry_run))
+    from nixfly.bundle import refresh_and_report
+
+    s = settings(c, ROOT, mode=mode, env_file=env_file, dry_run=dry_run)
+    refresh_and_report(s, runner.here(s))
 
 
 @task(
@@ -203,14 +206,21 @@ def secrets(c, mode="integrated", app="", env_file="", stage=True, dry_run=False
 @clean_exit
 def doctor(c, mode="integrated"):
     """Check every precondition of a deploy (nix, flakes, flyctl login, configs, .env.fly) as a table."""
-    commands.doctor(settings(c, ROOT, mode=mode))
+    from nixfly.doctor import report
+
+    s = settings(c, ROOT, mode=mode)
+    report(s, runner.here(s))
 
 
 @task(help={"mode": MODE, "app": APP, "json": "print as JSON (default: off)", "target": TARGET})
 @clean_exit
 def status(c, mode="integrated", app="", json=False, target="fly"):
     """Show what runs: the app's machines, state, image and health checks (or a local/ssh target's)."""
-    commands.status(settings(c, ROOT, mode=mode, app=app), as_json=json, target=target)
+    from nixfly.engine import opened
+
+    s = settings(c, ROOT, mode=mode, app=app)
+    with opened(s, runner.here(s), target) as chosen:
+        chosen.status(as_json=json)
 
 
 @task(
@@ -225,12 +235,13 @@ def status(c, mode="integrated", app="", json=False, target="fly"):
 @clean_exit
 def logs(c, mode="integrated", app="", timeout="", target="fly", lines=""):
     """Print the app's recent logs (bounded: flyctl's --no-tail can poll forever)."""
-    commands.logs(
-        settings(c, ROOT, mode=mode, app=app),
-        timeout=seconds("timeout", timeout, 15.0),
-        target=target,
-        lines=whole("lines", lines, low=1, high=100000) if lines else 100,
-    )
+    from nixfly.engine import opened
+
+    s = settings(c, ROOT, mode=mode, app=app)
+    wait = seconds("timeout", timeout, 15.0)
+    count = whole("lines", lines, low=1, high=100000) if lines else 100
+    with opened(s, runner.here(s), target) as chosen:
+        print(chosen.logs(lines=count, timeout=wait), end="")
 
 
 @task(
@@ -279,7 +290,12 @@ def rollback(c, mode="integrated", app="", to="", dry_run=False, target="fly", j
 @clean_exit
 def stop(c, mode="integrated", target="local", dry_run=False):
     """Stop the mode's service on a local or ssh target (TERM, then KILL after the grace period)."""
-    commands.stop(settings(c, ROOT, mode=mode, dry_run=dry_run), target=target)
+    from nixfly import console
+    from nixfly.engine import opened
+
+    s = settings(c, ROOT, mode=mode, dry_run=dry_run)
+    with opened(s, runner.here(s), target) as chosen:
+        console.ok(chosen.stop())
 
 
 @task(
@@ -288,10 +304,14 @@ def stop(c, mode="integrated", target="local", dry_run=False):
 @clean_exit
 def dev(c, web_port="", ai_port="", dry_run=False):
     """Run web (mix) and ai-server (bun --watch) together with prefixed output; Ctrl-C stops both."""
-    code = commands.dev(
-        settings(c, ROOT, dry_run=dry_run),
-        web_port=whole("web-port", web_port, low=1, high=65535) if web_port else 4000,
-        ai_port=whole("ai-port", ai_port, low=1, high=65535) if ai_port else 3000,
+    from nixfly.dev import run
+
+    s = settings(c, ROOT, dry_run=dry_run)
+    code = run(
+        runner.here(s),
+        s.root,
+        whole("web-port", web_port, low=1, high=65535) if web_port else 4000,
+        whole("ai-port", ai_port, low=1, high=65535) if ai_port else 3000,
     )
     if code:
         raise Exit(code=code)
@@ -312,7 +332,12 @@ def clean(c, state=False, dry_run=False):
 @clean_exit
 def update(c, dry_run=False):
     """nix flake update: move flake.lock to the newest nixpkgs of its branch."""
-    commands.update(settings(c, ROOT, dry_run=dry_run))
+    from nixfly import console
+    from nixfly.nix import Nix
+
+    s = settings(c, ROOT, dry_run=dry_run)
+    Nix(runner.here(s), s.root).flake_update()
+    console.ok("flake.lock updated: rebuild and smoke before deploying (`nox -s smoke`)")
 
 
 @task(
@@ -337,7 +362,7 @@ def sbom(c, mode="integrated", app="", release="", output="", json=False):
       inv sbom --output sbom.json              # the working tree's last build
       inv sbom --release 3 --output v3.json    # what local release 3 (inv deploy --target local) ran
     """
-    commands.sbom(
+    commands.write_sbom(
         settings(c, ROOT, mode=mode, app=app),
         release=whole("release", release, low=1) if release else 0,
         output=output,
@@ -400,7 +425,11 @@ LOCK_TARGET = "fly (this checkout's lock), or a host target as for deploy: the l
 @clean_exit
 def lock_status(c, mode="integrated", app="", target="fly"):
     """Say who holds the deploy lock of the app (or of each host of --target), and whether it is stale."""
-    commands.lock_status(settings(c, ROOT, mode=mode, app=app), target=target)
+    from nixfly.engine import opened
+
+    s = settings(c, ROOT, mode=mode, app=app)
+    with opened(s, runner.here(s), target) as chosen:
+        chosen.lock_status()
 
 
 @task(
@@ -415,7 +444,11 @@ def lock_status(c, mode="integrated", app="", target="fly"):
 @clean_exit
 def lock_release(c, mode="integrated", app="", force=False, target="fly"):
     """Remove a stale (or, with --force, any) deploy lock of the app, or of each host of --target."""
-    commands.lock_release(settings(c, ROOT, mode=mode, app=app), force=force, target=target)
+    from nixfly.engine import opened
+
+    s = settings(c, ROOT, mode=mode, app=app)
+    with opened(s, runner.here(s), target) as chosen:
+        chosen.lock_release(force=force)
 
 
 # --- image.*: the Docker-free path --------------------------------------------------------------------------
@@ -453,7 +486,10 @@ def image_inspect(c, mode="integrated"):
 @clean_exit
 def cache_use(c, name="", url="", key="", dry_run=False):
     """Use a binary cache: Cachix by name, or any cache by URL and public key (added to nix.conf)."""
-    commands.cache_use(settings(c, ROOT, dry_run=dry_run), name=name, url=url, key=key)
+    from nixfly import cache, console
+
+    s = settings(c, ROOT, dry_run=dry_run)
+    console.ok(cache.use(runner.here(s), name=name, url=url, key=key))
 
 
 @task(
@@ -468,7 +504,12 @@ def cache_use(c, name="", url="", key="", dry_run=False):
 @clean_exit
 def cache_push(c, mode="integrated", name="", url="", dry_run=False):
     """Push the mode's closure to a binary cache (cachix push, or nix copy --to URL)."""
-    commands.cache_push(settings(c, ROOT, mode=mode, dry_run=dry_run), name=name, url=url)
+    from nixfly import cache, console
+    from nixfly.nix import Nix
+
+    s = settings(c, ROOT, mode=mode, dry_run=dry_run)
+    here = runner.here(s)
+    console.ok(cache.push(here, Nix(here, s.root), s.mode.flake_attr, s.out_link, name=name, url=url))
 
 
 # --- deps.*: the ai-server's npm dependencies --------------------------------------------------------------
@@ -478,7 +519,8 @@ def deps_update(c, dry_run=False):
     """After ai-server/bun.lock changed: recompute the Nix hash of its node_modules and say what changed."""
     from nixfly import depsupdate  # imported here: `inv --list` stays fast
 
-    depsupdate.update(settings(c, ROOT, dry_run=dry_run))
+    s = settings(c, ROOT, dry_run=dry_run)
+    depsupdate.update(s, runner.here(s))
 
 
 # --- preview.*: one app per pull request -------------------------------------------------------------------
@@ -528,7 +570,7 @@ def preview_deploy(
 
     s = settings(c, ROOT, mode=mode, dry_run=dry_run, builder=builder)
     options = Options(skip_build=skip_build, skip_smoke=skip_smoke, force=force, json_summary=json)
-    previews.deploy(s, previews.config_of(c), pr=pr, options=options)
+    previews.deploy(s, runner.here(s), previews.config_of(c), pr=pr, options=options)
 
 
 @task(name="list", help={"mode": MODE, "json": "print as JSON (default: off)"})
@@ -537,7 +579,8 @@ def preview_list(c, mode="integrated", json=False):
     """List the mode's preview apps (those carrying nixfly's marker) with their PR, age and idle time."""
     from nixfly.fly import preview as previews
 
-    previews.list_previews(settings(c, ROOT, mode=mode), previews.config_of(c), as_json=json)
+    s = settings(c, ROOT, mode=mode)
+    previews.list_previews(s, runner.here(s), previews.config_of(c), as_json=json)
 
 
 @task(name="destroy", help={"mode": MODE, "pr": PR, "dry_run": DRY, "json": "print as JSON (default: off)"})
@@ -547,7 +590,7 @@ def preview_destroy(c, mode="integrated", pr="", dry_run=False, json=False):
     from nixfly.fly import preview as previews
 
     s = settings(c, ROOT, mode=mode, dry_run=dry_run)
-    previews.destroy(s, previews.config_of(c), pr=pr, as_json=json)
+    previews.destroy(s, runner.here(s), previews.config_of(c), pr=pr, as_json=json)
 
 
 @task(
@@ -566,7 +609,7 @@ def preview_prune(c, mode="integrated", older_than="7d", dry_run=False, json=Fal
     from nixfly.fly import preview as previews
 
     s = settings(c, ROOT, mode=mode, dry_run=dry_run)
-    previews.prune(s, previews.config_of(c), older_than=older_than, as_json=json)
+    previews.prune(s, runner.here(s), previews.config_of(c), older_than=older_than, as_json=json)
 
 
 # --- `inv` alone -------------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class Bench:
         group = "".join(f"      - {host.url}\n" for host in self.fleet.hosts)
         health = "".join(f"    {key}: {value}\n" for key, value in HEALTH.items())
         (self.root / "invoke.yaml").write_text(
-            f"nixfly:\n  targets:\n    web:\n{group}  health:\n{health}"
+            f"nixfly:\n  groups:\n    web:\n{group}  health:\n{health}"
             f"  modes:\n    integrated:\n      flake_attr: {version}\n"
         )
 

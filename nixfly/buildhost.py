@@ -42,6 +42,8 @@ class BuildHost:
     runner: Runner
     endpoint: Endpoint | None = None
     _checkout: PurePosixPath | None = field(default=None, repr=False)
+    # This machine's runner, for a build host over SSH: the checkout is listed here before it is sent.
+    here: Runner | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -167,7 +169,8 @@ class BuildHost:
 
     def _sync(self) -> PurePosixPath:
         if self._checkout is None:
-            self._checkout = sync_checkout(self._remote(), self.settings.root)
+            assert self.here is not None, "open_build_host gives a remote build host this machine's runner"
+            self._checkout = sync_checkout(self._remote(), self.settings.root, self.here)
         return self._checkout
 
     def _remote(self) -> RemoteRunner:
@@ -175,9 +178,10 @@ class BuildHost:
         return self.runner
 
 
-def open_build_host(settings: Settings, on: str = "") -> BuildHost:
-    """Here, or ``on`` (``user@host[:port]``): it connects on first use, never in a dry-run."""
+def open_build_host(settings: Settings, here: Runner, on: str = "") -> BuildHost:
+    """Here (through the task's runner ``here``), or ``on`` (``user@host[:port]``): it connects on first use,
+    never in a dry-run."""
     if not on:
-        return BuildHost(settings, Runner(dry_run=settings.dry_run, cwd=settings.root))
+        return BuildHost(settings, here)
     endpoint = parse_endpoint(on)
-    return BuildHost(settings, RemoteRunner(endpoint, dry_run=settings.dry_run), endpoint)
+    return BuildHost(settings, RemoteRunner(endpoint, dry_run=settings.dry_run), endpoint, here=here)

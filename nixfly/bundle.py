@@ -17,10 +17,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nixfly import envfiles, git
+from nixfly import console, envfiles, git
 from nixfly.errors import NixflyError
 from nixfly.runner import REDACT, Runner
+
+if TYPE_CHECKING:
+    from nixfly.config import Settings
 
 HEADER = "Written by `inv bundle` (nixfly). Holds credentials: never commit it. Mode 0600."
 # Names the ai-server reads (ai-server/src/config.ts), in the order they are written.
@@ -234,3 +238,16 @@ def refresh(
             os.chmod(env_file, 0o600)
     reason = _why(env_file, previous, values) if changed else ""
     return Refresh(values, sources, changed, reason, kept, tuple(warnings))
+
+
+def refresh_and_report(s: Settings, runner: Runner) -> None:
+    """``inv bundle``: ``refresh``, then a table of each key and where it came from (never a value), the
+    mode's required keys that are missing, and every warning."""
+    result = refresh(s.root, s.dotenv, s.env_file, runner, dry_run=s.dry_run)
+    rows = [(key, result.sources.get(key, "")) for key in result.values]
+    rows += [(key, "MISSING (required)") for key in result.missing(s.mode.required_secrets)]
+    verb = "would write" if s.dry_run and result.changed else "wrote" if result.changed else "unchanged"
+    why = f" ({result.reason})" if result.changed else ""
+    console.table(f"{s.env_file.name}: {verb}{why} (mode 0600)", ("key", "source"), rows)
+    for warning in result.warnings:
+        console.warn(warning)

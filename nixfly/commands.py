@@ -1,5 +1,7 @@
-"""What each ``inv`` task does, one function per task; tasks.py only parses flags and calls these.
+"""The task bodies that have no one domain call to make: each shows what it did (a table, a line, JSON).
 
+A task whose work is one call makes it itself in tasks.py (``engine.deploy``, ``doctor.report``, a target's
+``status``); what is here composes several modules (build then show, a Fly step on its own, clean's checks).
 tasks.py imports this module for ``inv --list``: anything heavier than the standard library and ``console``
 is imported inside the function that needs it, so listing the tasks loads none of it.
 """
@@ -7,8 +9,7 @@ is imported inside the function that needs it, so listing the tasks loads none o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -25,38 +26,16 @@ if TYPE_CHECKING:
     from nixfly.target import Target
 
 
-def runner_for(s: Settings) -> Runner:
-    from nixfly.runner import Runner
-
-    return Runner(dry_run=s.dry_run, cwd=s.root)
-
-
-@contextmanager
-def target_of(s: Settings, text: str) -> Iterator[Target]:
-    """The ``--target`` of a task, closed (its SSH connection, its reads) when the task is done."""
-    from nixfly.engine import open_target
-
-    chosen = open_target(s, text)
-    try:
-        yield chosen
-    finally:
-        chosen.close()
-
-
-def deploy(s: Settings, *, target: str, on: str, port: int, batch: int = 1, **options: bool) -> None:
-    from nixfly import engine
-    from nixfly.target import Options, check_batch
-
-    check_batch(s, target, batch)
-    engine.deploy(s, target, Options(batch=batch, **options), on=on, port=port)
-
-
 def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str = "") -> None:
     from nixfly.buildhost import open_build_host
     from nixfly.nix import human_size
+    from nixfly.runner import here
 
     started = time.monotonic()
-    with open_build_host(s, on) as host, console.progress(f"nix build .#{s.mode.flake_attr}{host.where}"):
+    with (
+        open_build_host(s, here(s), on) as host,
+        console.progress(f"nix build .#{s.mode.flake_attr}{host.where}"),
+    ):
         built = host.build(
             s.mode.flake_attr, s.mode.out_link, fresh=fresh, rebuild=rebuild, show_trace=show_trace
         )
@@ -77,24 +56,11 @@ def build(s: Settings, *, fresh: bool, rebuild: bool, show_trace: bool, on: str 
     print(built.store_path)
 
 
-def bundle(s: Settings) -> None:
-    from nixfly import bundle as gather
-
-    result = gather.refresh(s.root, s.dotenv, s.env_file, runner_for(s), dry_run=s.dry_run)
-    rows = [(key, result.sources.get(key, "")) for key in result.values]
-    rows += [(key, "MISSING (required)") for key in result.missing(s.mode.required_secrets)]
-    verb = "would write" if s.dry_run and result.changed else "wrote" if result.changed else "unchanged"
-    why = f" ({result.reason})" if result.changed else ""
-    console.table(f"{s.env_file.name}: {verb}{why} (mode 0600)", ("key", "source"), rows)
-    for warning in result.warnings:
-        console.warn(warning)
-
-
-def _fly_step(s: Settings, name: str, step: Callable[[FlyTarget], Outcome]) -> None:
+def _fly_step(s: Settings, runner: Runner, name: str, step: Callable[[FlyTarget], Outcome]) -> None:
     """One of the Fly deploy's steps on its own (``inv secrets``, ``apps.create``, ``volumes.create``)."""
     from nixfly.fly import FlyTarget
 
-    fly = FlyTarget(s)
+    fly = FlyTarget(s, runner)
     try:
         outcome = step(fly)
     finally:
@@ -106,103 +72,49 @@ def secrets(s: Settings, *, stage: bool) -> None:
     """Under the app's deploy lock, as a deploy and a rollback are: secrets staged in the middle of a deploy
     would go out with its release (or be overwritten by it) unseen. A held lock refuses, naming its holder."""
     from nixfly import git, lock
+    from nixfly.runner import here
 
     def send(fly: FlyTarget) -> Outcome:
         return fly.stage_secrets(stage=stage)
 
+    runner = here(s)
     if s.dry_run:
-        _fly_step(s, "secrets", send)
+        _fly_step(s, runner, "secrets", send)
         return
-    revision = git.revision(runner_for(s), s.root)
+    revision = git.revision(runner, s.root)
     with lock.held(s.state_dir, s.app, revision, f"secrets --mode {s.mode.name}"):
-        _fly_step(s, "secrets", send)
-
-
-def scale(s: Settings, *, counts: str, destroy_volumes: bool, new_volumes: bool, json_summary: bool) -> None:
-    from nixfly.config import region_counts
-    from nixfly.errors import NixflyError
-    from nixfly.fly import scale as machines_per_region
-
-    wanted = region_counts(counts)
-    if not wanted:
-        raise NixflyError("no REGION=COUNT given", f"e.g. `inv scale --mode {s.mode.name} iad=2,ams=1`")
-    machines_per_region.run(
-        s,
-        wanted,
-        destroy_volumes=destroy_volumes,
-        new_volumes=new_volumes,
-        json_summary=json_summary,
-    )
+        _fly_step(s, runner, "secrets", send)
 
 
 def create_app(s: Settings) -> None:
-    _fly_step(s, "app", lambda fly: fly.ensure_app())
+    from nixfly.runner import here
+
+    _fly_step(s, here(s), "app", lambda fly: fly.ensure_app())
 
 
 def create_volume(s: Settings) -> None:
-    _fly_step(s, "volume", lambda fly: fly.ensure_volume())
+    from nixfly.runner import here
 
-
-def doctor(s: Settings) -> None:
-    from nixfly import doctor as checks
-
-    checks.report(s, runner_for(s))
-
-
-def status(s: Settings, *, as_json: bool, target: str = "fly") -> None:
-    with target_of(s, target) as chosen:
-        chosen.status(as_json=as_json)
+    _fly_step(s, here(s), "volume", lambda fly: fly.ensure_volume())
 
 
 def releases(s: Settings, *, as_json: bool, target: str = "fly") -> None:
-    """Fly's releases with their receipts; or each host's generations with theirs (``hosts.releases``)."""
-    from nixfly.target import parse_target
+    """Fly's releases with their receipts, or each host's generations with theirs."""
+    from nixfly.engine import opened
+    from nixfly.runner import here
 
-    spec = parse_target(target, s.targets)
-    if spec.kind != "fly":
-        from nixfly.hosts import FleetTarget
-        from nixfly.hosts import releases as generations
-
-        hosts = FleetTarget(s, spec)
-        try:
-            generations.show(hosts, as_json=as_json)
-        finally:
-            hosts.close()
-        return
-    from dataclasses import asdict
-
-    from nixfly.console import print_json
-    from nixfly.fly import receipts
-    from nixfly.flyctl import Flyctl
-
-    runner = runner_for(s)
-    fly = Flyctl(runner, s.flyctl)
-    found = fly.releases(s.app)
-    kept = receipts.read_all(runner, fly, found)
-    if as_json:
-        print_json([{**asdict(r), "receipt": asdict(k) if (k := kept[r.version]) else None} for r in found])
-        return
-    console.table(
-        f"{s.app}: releases",
-        ("version", "status", "image", "created", "receipt"),
-        [
-            (f"v{r.version}", r.status, r.image_ref, r.created_at, receipts.summary(kept[r.version]))
-            for r in found
-        ],
-    )
-
-
-def logs(s: Settings, *, timeout: float, target: str = "fly", lines: int = 100) -> None:
-    with target_of(s, target) as chosen:
-        print(chosen.logs(lines=lines, timeout=timeout), end="")
+    with opened(s, here(s), target) as chosen:
+        chosen.releases(as_json=as_json)
 
 
 def rollback(s: Settings, *, to: int, target: str = "fly", as_json: bool = False) -> None:
     """The target's rollback; a group's per-host table after it (also when it failed), and with
     ``as_json`` one JSON document on stdout: ok, detail, and each host's before/after/result."""
-    with target_of(s, target) as chosen:
-        from nixfly.errors import NixflyError
+    from nixfly.engine import opened
+    from nixfly.errors import NixflyError
+    from nixfly.runner import here
 
+    with opened(s, here(s), target) as chosen:
         try:
             detail = chosen.rollback(to)
         except NixflyError as exc:
@@ -213,7 +125,7 @@ def rollback(s: Settings, *, to: int, target: str = "fly", as_json: bool = False
 
 
 def _rollback_report(chosen: Target, as_json: bool, *, ok: bool, detail: str) -> None:
-    table = getattr(chosen, "rollback_table", None)  # a group's (FleetTarget); other targets have one host
+    table = getattr(chosen, "rollback_table", None)  # a group's (GroupTarget); other targets have one host
     if table is not None:
         table.show()
     if as_json:
@@ -223,69 +135,17 @@ def _rollback_report(chosen: Target, as_json: bool, *, ok: bool, detail: str) ->
         print_json({"ok": ok, "detail": detail, "hosts": rows})
 
 
-def stop(s: Settings, *, target: str) -> None:
-    with target_of(s, target) as chosen:
-        console.ok(chosen.stop())
-
-
-def lock_status(s: Settings, *, target: str = "fly") -> None:
-    from nixfly import lock
-    from nixfly.target import parse_target
-
-    spec = parse_target(target, s.targets)
-    if spec.kind != "fly":
-        from nixfly.hosts import FleetTarget
-
-        hosts = FleetTarget(s, spec)
-        try:
-            hosts.lock_status()
-        finally:
-            hosts.close()
-        return
-    holder = lock.read(lock.lock_path(s.state_dir, s.app))
-    if holder is None:
-        console.ok(f"{s.app}: not locked")
-    elif holder.damaged:
-        console.warn(f"{s.app}: DAMAGED lock file ({holder.damaged}): `inv lock.release` removes it")
-    elif lock.is_stale(holder):
-        console.warn(
-            f"{s.app}: STALE lock of {holder.describe()} (process gone): `inv lock.release` removes it"
-        )
-    else:
-        console.say(f"{s.app}: locked by {holder.describe()} running `{holder.command}`")
-
-
-def lock_release(s: Settings, *, force: bool, target: str = "fly") -> None:
-    from nixfly import lock
-    from nixfly.target import parse_target
-
-    spec = parse_target(target, s.targets)
-    if spec.kind != "fly":
-        from nixfly.hosts import FleetTarget
-
-        hosts = FleetTarget(s, spec)
-        try:
-            hosts.lock_release(force=force)
-        finally:
-            hosts.close()
-        return
-    holder = lock.release(s.state_dir, s.app, force=force)
-    console.ok(f"{s.app}: released lock of {holder.describe()}" if holder else f"{s.app}: was not locked")
-
-
-def dev(s: Settings, *, web_port: int, ai_port: int) -> int:
-    from nixfly import dev as both
-
-    return both.run(runner_for(s), s.root, web_port, ai_port)
-
-
 def clean(root: Path, state_dir: Path, *, dry_run: bool, state: bool) -> None:
     """Remove build outputs; with ``state`` also nixfly's records — unless something still needs them."""
     import shutil
 
+    from nixfly.runner import Runner
+
     targets = [*sorted(root.glob("result*")), root / "web" / "_build", root / ".pytest_cache"]
     if state:
-        _refuse_clean_state(root, state_dir)
+        # Settings are not read here (clean works when invoke.yaml is wrong): the runner is made from the
+        # flags, as ``runner.here`` makes every other task's.
+        _refuse_clean_state(root, state_dir, Runner(dry_run=dry_run, cwd=root))
         targets.append(state_dir)
     for path in targets:
         if not (path.exists() or path.is_symlink()):
@@ -300,14 +160,13 @@ def clean(root: Path, state_dir: Path, *, dry_run: bool, state: bool) -> None:
             console.note(f"removed {path.relative_to(root)}")
 
 
-def _refuse_clean_state(root: Path, state_dir: Path) -> None:
+def _refuse_clean_state(root: Path, state_dir: Path, runner: Runner) -> None:
     """The state directory holds the live deploy locks, and the pidfiles and profile generations (GC roots)
     of local releases: deleting it under a deploy or a running release would orphan them."""
     from nixfly import lock
     from nixfly.errors import NixflyError
     from nixfly.hosts import service
     from nixfly.hosts.host import Host
-    from nixfly.runner import Runner
 
     shown = state_dir.relative_to(root) if state_dir.is_relative_to(root) else state_dir
     if not state_dir.resolve().is_relative_to(root.resolve()) or state_dir.resolve() == root.resolve():
@@ -325,7 +184,7 @@ def _refuse_clean_state(root: Path, state_dir: Path) -> None:
                 f"a deploy is running: {path.name} is held by {holder.describe()}",
                 "wait for it to finish, then run `inv clean --state` again",
             )
-    local = Host("local", Runner(cwd=root), PurePosixPath(state_dir.resolve()) / "local")
+    local = Host("local", runner, PurePosixPath(state_dir.resolve()) / "local")
     for pidfile in sorted((state_dir / "local" / "run").glob("*.pid")):
         pid = service.pid(local, PurePosixPath(pidfile.resolve()))
         if pid:
@@ -336,22 +195,17 @@ def _refuse_clean_state(root: Path, state_dir: Path) -> None:
             )
 
 
-def update(s: Settings) -> None:
-    from nixfly.nix import Nix
-
-    Nix(runner_for(s), s.root).flake_update()
-    console.ok("flake.lock updated: rebuild and smoke before deploying (`nox -s smoke`)")
-
-
-def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
-    from nixfly import manifests
-    from nixfly import sbom as cyclonedx
+def write_sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
+    """``inv sbom``: the CycloneDX document of ``./result`` (or of local release ``release``), written to
+    ``output`` or printed, and a one-line summary."""
+    from nixfly import manifests, sbom
     from nixfly.console import print_json
     from nixfly.files import write_atomic
+    from nixfly.runner import here
 
     store_path = manifests.release_path(s, release) if release else manifests.working_tree(s)
-    manifest = cyclonedx.manifest_of(runner_for(s), store_path)
-    document = cyclonedx.to_json(manifest)
+    manifest = sbom.manifest_of(here(s), store_path)
+    document = sbom.to_json(manifest)
     if output:
         write_atomic(s.root / output, document + "\n", mode=0o644)
     packages = {kind: sum(p.ecosystem == kind for p in manifest.packages) for kind in ("npm", "hex")}
@@ -375,30 +229,20 @@ def sbom(s: Settings, *, release: int, output: str, as_json: bool) -> None:
 
 
 def closure_diff(s: Settings, *, old: str, new: str, as_json: bool, target: str = "") -> None:
-    """Two closures' diff; with ``target``, two generations (or one and the working tree) on each host."""
+    """Two closures' diff, read here (releases of the local target's record); with ``target``, two of that
+    target's releases (or one and the working tree), read where it keeps them."""
+    from nixfly import manifests, plandiff
+    from nixfly.engine import opened
+    from nixfly.runner import here
+
+    runner = here(s)
     if target:
-        from nixfly.hosts import FleetTarget, releases
-        from nixfly.target import parse_target
-
-        hosts = FleetTarget(s, parse_target(target, s.targets))
-        try:
-            releases.between(hosts, old, new, as_json=as_json)
-        finally:
-            hosts.close()
+        with opened(s, runner, target) as chosen:
+            chosen.diff(old, new, as_json=as_json)
         return
-    from nixfly import manifests
-    from nixfly.closurediff import diff
-    from nixfly.console import print_json
-
-    runner = runner_for(s)
     before = manifests.resolve(s, runner, old) if old else manifests.default_from(s, runner)
     after = manifests.resolve(s, runner, new or manifests.working_tree(s))
-    changes = diff(before, after)
-    if as_json:
-        print_json(changes.as_json())
-        return
-    console.say(f"{before.root} → {after.root}")
-    print("\n".join(changes.lines()))
+    plandiff.show(before, after, as_json=as_json)
 
 
 def _image(s: Settings, runner: Runner, on: str) -> Built:
@@ -406,15 +250,16 @@ def _image(s: Settings, runner: Runner, on: str) -> Built:
     from nixfly import image
     from nixfly.buildhost import open_build_host
 
-    with open_build_host(s, on) as host:
+    with open_build_host(s, runner, on) as host:
         return image.build_on(host, s.mode.image_attr, f"{s.mode.out_link}-image", runner)
 
 
 def image_build(s: Settings, *, on: str = "") -> None:
     from nixfly import image
     from nixfly.nix import human_size
+    from nixfly.runner import here
 
-    built = _image(s, runner_for(s), on)
+    built = _image(s, here(s), on)
     if s.dry_run:
         return
     size = Path(built.store_path).stat().st_size
@@ -429,8 +274,9 @@ def image_build(s: Settings, *, on: str = "") -> None:
 def image_push(s: Settings, *, on: str = "") -> None:
     from nixfly import image
     from nixfly.flyctl import Flyctl
+    from nixfly.runner import here
 
-    runner = runner_for(s)
+    runner = here(s)
     built = _image(s, runner, on)
     if s.dry_run:
         console.say(f"[dry-run] would push .#{s.mode.image_attr} to {s.registry}/{s.app}:nix-<store hash>")
@@ -449,9 +295,10 @@ def _image_root(archive: str, s: Settings) -> str:
 def image_inspect(s: Settings) -> None:
     from nixfly import image
     from nixfly.nix import Nix, human_size
+    from nixfly.runner import here
     from nixfly.skopeo import Skopeo
 
-    runner = runner_for(s)
+    runner = here(s)
     nix = Nix(runner, s.root)
     built = _image(s, runner, "")
     if s.dry_run:
@@ -475,20 +322,6 @@ def image_inspect(s: Settings) -> None:
             ("WorkingDir", config.get("WorkingDir", "")),
         ],
     )
-
-
-def cache_use(s: Settings, *, name: str, url: str, key: str) -> None:
-    from nixfly import cache
-
-    console.ok(cache.use(runner_for(s), name=name, url=url, key=key))
-
-
-def cache_push(s: Settings, *, name: str, url: str) -> None:
-    from nixfly import cache
-    from nixfly.nix import Nix
-
-    runner = runner_for(s)
-    console.ok(cache.push(runner, Nix(runner, s.root), s.mode.flake_attr, s.out_link, name=name, url=url))
 
 
 START_HERE = """\

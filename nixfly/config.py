@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from nixfly import console
 from nixfly.errors import NixflyError, brief
 
 Builder = Literal["image", "nixpacks"]
@@ -42,8 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "strategy": "",
     # The flyctl program to run (a name on PATH or a path); the environment's NIXFLY_FLYCTL beats it.
     "flyctl": "flyctl",
-    # Named groups of hosts for `--target NAME`: {"web": ["ssh://deploy@a", "ssh://deploy@b"]}.
-    "targets": {},
+    # Named groups of hosts for `--target NAME`: {"web": ["ssh://deploy@a", "ssh://deploy@b"]} (read from
+    # nixfly.targets too, its old name, with a warning).
+    "groups": {},
     # How long and how often a deploy waits for the new release to be healthy.
     "health": {
         # Seconds to wait for machines, checks and the health URL after a deploy.
@@ -154,7 +156,7 @@ DEFAULTS: dict[str, Any] = {
 # comment lines right above it, or at the end of its line, and a key without one fails the tests. A mode's
 # keys are documented once, as modes.<mode>.<key>.
 # Settings whose value is a mapping the user fills in: its keys are data, not settings of their own.
-MAPPING_VALUES = ("targets", "preview.env", "modes.<mode>.host_env", "modes.<mode>.regions")
+MAPPING_VALUES = ("groups", "preview.env", "modes.<mode>.host_env", "modes.<mode>.regions")
 # Settings that DEFAULTS does not list, documented here: dotted path → (default, documentation).
 UNLISTED: dict[str, tuple[Any, str]] = {
     "modes.<mode>.regions": (
@@ -246,8 +248,8 @@ class Settings:
     flyctl: str
     # Seconds per command kind (``nixfly.timeouts``); ``runner.LIMITS`` holds them while a task runs.
     timeouts: Mapping[str, float] = field(default_factory=dict)
-    # Host groups by name (``nixfly.targets``), each a tuple of distinct ``ssh://`` URLs.
-    targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Host groups by name (``nixfly.groups``), each a tuple of distinct ``ssh://`` URLs.
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def fly_config(self) -> Path:
@@ -421,7 +423,7 @@ def validate_hosts(urls: Any) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
-def _targets(key: str, value: Any) -> dict[str, tuple[str, ...]]:
+def _groups(key: str, value: Any) -> dict[str, tuple[str, ...]]:
     groups = {}
     for name, urls in _mapping(key, value).items():
         where = f"{key}.{name}"
@@ -462,7 +464,7 @@ TOP_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "registry": lambda k, v: _text(k, v, re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")),
     "strategy": lambda k, v: _choice(k, v, ("", *STRATEGIES)),
     "flyctl": lambda k, v: _text(k, v, PATH),
-    "targets": _targets,
+    "groups": _groups,
     "preview": lambda k, v: _preview(v),
     "health": lambda k, v: v,  # checked by _health
     "timeouts": lambda k, v: v,  # checked by _timeouts
@@ -488,11 +490,39 @@ def merged(config: Any) -> dict[str, Any]:
             f"config nixfly: must be a mapping of settings, not {type(over).__name__}",
             "fix invoke.yaml (nixfly/config.py has the defaults)",
         )
+    over = _renamed(over)
     _known_keys("", over, TOP_KEYS)
     for section in ("health", "modes", "preview", "timeouts"):
         if section in over:
             _mapping(section, over[section])
     return _merge(DEFAULTS, over)
+
+
+# Keys renamed in nixfly's config, old → new: the old one is still read, with a warning naming the new one,
+# so a user's invoke.yaml keeps working.
+RENAMED = {"targets": "groups"}
+_WARNED: set[str] = set()
+
+
+def _renamed(over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` with each old key (``RENAMED``) under its new name; both given is refused."""
+    over = dict(over)
+    for old, new in RENAMED.items():
+        if old not in over:
+            continue
+        if new in over:
+            raise _problem(
+                old,
+                f"and nixfly.{new} are both set: nixfly.{old} is the old name of nixfly.{new}",
+                f"keep nixfly.{new} only",
+            )
+        if old not in _WARNED:
+            _WARNED.add(old)
+            console.warn(
+                f"invoke.yaml: nixfly.{old} is now called nixfly.{new}: rename the key (read as it is)"
+            )
+        over[new] = over.pop(old)
+    return over
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -696,5 +726,5 @@ def resolve(
         health=_health(cfg["health"]),
         timeouts=_timeouts(cfg["timeouts"]),
         flyctl=os.environ.get("NIXFLY_FLYCTL") or top["flyctl"],
-        targets=top["targets"],
+        groups=top["groups"],
     )

@@ -68,10 +68,9 @@ def package_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return changes
 
 
-def update(s: Settings, runner: Runner | None = None) -> None:
+def update(s: Settings, runner: Runner) -> None:
     """Recompute ai-server/deps.json from bun.lock with Nix, build the ai-server with it, say what changed."""
     root = s.root
-    runner = runner or Runner(dry_run=s.dry_run, cwd=root)
     lock = load_lockfile(root / LOCKFILE)
     mismatch = manifest_mismatch(root, lock)
     if mismatch:

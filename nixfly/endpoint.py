@@ -1,7 +1,7 @@
 """Where an SSH host is: ``user@host[:port]`` (also ``ssh://…``), parsed and checked before any connection.
 
 Kept apart from ``remote`` (which brings Fabric in when it connects) so that checking a name (``--on``,
-``--target ssh://…``, ``nixfly.targets`` in invoke.yaml) costs nothing and config can do it.
+``--target ssh://…``, ``nixfly.groups`` in invoke.yaml) costs nothing and config can do it.
 """
 
 from __future__ import annotations

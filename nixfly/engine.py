@@ -14,9 +14,8 @@ here (a full disk): the run fails (exit 1) saying what was not recorded, and pro
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from nixfly import bundle, console, flytoml, git, lock, nix, runner
@@ -24,7 +23,7 @@ from nixfly.buildhost import BuildHost, open_build_host
 from nixfly.config import Settings
 from nixfly.errors import Interrupted, NixflyError, WriteError
 from nixfly.fly import FlyTarget
-from nixfly.hosts import FleetTarget, HostTarget
+from nixfly.hosts import GroupTarget, HostTarget
 from nixfly.nix import Built, human_size
 from nixfly.pipeline import Outcome, Pipeline, done, planned, skipped
 from nixfly.runner import Runner
@@ -33,21 +32,47 @@ from nixfly.target import Candidate, Options, Target, parse_target
 
 
 def open_target(
-    settings: Settings, text: str, *, port: int = 0, env: Mapping[str, str] | None = None
+    settings: Settings,
+    here: Runner,
+    text: str,
+    options: Options | None = None,
+    *,
+    port: int = 0,
+    env: Mapping[str, str] | None = None,
 ) -> Target:
-    """The target named by ``--target``: the one place that chooses between Fly and hosts."""
-    spec = parse_target(text, settings.targets)
+    """The target named by ``--target``: the one place that chooses between Fly and hosts, and the only one
+    that looks at a target's kind. Flags that mean something for one kind only are refused here, before
+    anything runs. ``here`` is the task's runner on this machine; ``options`` the deploy's flags."""
+    options = options or Options()
+    spec = parse_target(text, settings.groups)
+    if options.batch != 1 and spec.kind != "group":
+        raise NixflyError(
+            f"--batch applies to a group of hosts, not to --target {text or 'fly'}",
+            "drop --batch, or deploy to ssh://a,ssh://b or a group from nixfly.groups",
+        )
     if spec.kind == "fly":
         if port or env:
             raise NixflyError("--port applies to local and ssh:// targets", "drop --port for a Fly deploy")
-        return FlyTarget(settings)
-    if spec.kind == "fleet":
-        return FleetTarget(settings, spec, port=port, overrides=dict(env or {}))
-    return HostTarget(settings, spec, port=port, overrides=dict(env or {}))
+        return FlyTarget(settings, here, options)
+    if spec.kind == "group":
+        return GroupTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
+    return HostTarget(settings, here, spec, options, port=port, overrides=dict(env or {}))
+
+
+@contextmanager
+def opened(settings: Settings, here: Runner, text: str) -> Iterator[Target]:
+    """The ``--target`` of a task that asks a target something (status, logs, rollback, stop, the lock),
+    closed (its SSH connection, its reads) when the task is done."""
+    chosen = open_target(settings, here, text)
+    try:
+        yield chosen
+    finally:
+        chosen.close()
 
 
 def deploy(
     settings: Settings,
+    here: Runner,
     target: str,
     options: Options,
     *,
@@ -60,43 +85,48 @@ def deploy(
     Returns the finished pipeline (its records say what each step did); raises when a step failed.
     """
     with ExitStack() as stack:
-        chosen = open_target(settings, target, port=port, env=env)
+        chosen = open_target(settings, here, target, options, port=port, env=env)
         stack.callback(chosen.close)
-        build = stack.enter_context(open_build_host(settings, on))
-        return Engine(settings, options, chosen, build).run()
+        build = stack.enter_context(open_build_host(settings, here, on))
+        return Engine(settings, here, options, chosen, build).run()
 
 
 class Engine:
-    def __init__(self, settings: Settings, options: Options, target: Target, build: BuildHost) -> None:
+    def __init__(
+        self, settings: Settings, here: Runner, options: Options, target: Target, build: BuildHost
+    ) -> None:
         self.s = settings
+        self.runner = here
         self.options = options
         self.target = target
         self.build_host = build
         self.candidate = Candidate()
         self.built: Built | None = None
-        self.runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
 
     @property
     def dry(self) -> bool:
         return self.s.dry_run
 
     def run(self) -> Pipeline:
-        s, spec = self.s, self.target.spec
-        where = f" on {spec}" if spec.kind != "fly" else ""
-        again = f"inv deploy --mode {s.mode.name}" + (f" --target {spec}" if spec.kind != "fly" else "")
+        s = self.s
         pipeline = Pipeline(
-            f"deploy {s.mode.name} → {s.app}{where}" + (" (dry-run)" if self.dry else ""),
+            f"deploy {s.mode.name} → {s.app}{self.target.label()}" + (" (dry-run)" if self.dry else ""),
             json_summary=self.options.json_summary,
-            resume_hint=f"run `{again}` again: finished steps are skipped",
+            resume_hint=f"run `inv {self.target.deploy_command()}` again: finished steps are skipped",
         )
         with ExitStack() as stack:
             steps = [
                 ("preflight", self.preflight),
-                ("lock", lambda: self.lock(stack)),
+                (
+                    "lock",
+                    lambda: lock.step(
+                        stack, self.runner, self.s, f"deploy --mode {self.s.mode.name}", self.target.observe
+                    ),
+                ),
                 ("build", self.build),
                 ("smoke", self.smoke),
                 ("bundle", self.bundle),
-                *self.target.deploy_steps(self.candidate, self.build_host, self.options),
+                *self.target.deploy_steps(self.candidate, self.build_host),
             ]
             steps = [(name, self._bounded(action) if name == "verify" else action) for name, action in steps]
             try:
@@ -170,16 +200,6 @@ class Engine:
             checked.append(f"nix{self.build_host.where or ' here'}")
         checked += self.target.preflight(self.build_host, skip_build=self.options.skip_build)
         return done("; ".join(checked))
-
-    def lock(self, stack: ExitStack) -> Outcome:
-        s = self.s
-        if self.dry:
-            self.target.observe()
-            return planned(f"would lock {s.app}")
-        revision = git.revision(self.runner, s.root)
-        stack.enter_context(lock.held(s.state_dir, s.app, revision, f"deploy --mode {s.mode.name}"))
-        self.target.observe()
-        return done(f"held by pid {os.getpid()}")
 
     def build(self) -> Outcome:
         s, c = self.s, self.candidate

@@ -22,15 +22,20 @@ import json
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nixfly import console, runner
+from nixfly import console, git, runner
 from nixfly.errors import NixflyError
 from nixfly.files import write_atomic
+from nixfly.pipeline import Outcome, done, planned
+
+if TYPE_CHECKING:
+    from nixfly.config import Settings
 
 
 @dataclass(frozen=True)
@@ -261,6 +266,21 @@ def _remove(path: Path, holder: Holder) -> Holder:
             f"cannot remove {path}: {exc.strerror or exc}", "remove it by hand once no deploy runs"
         ) from None
     return holder
+
+
+def step(
+    stack: ExitStack, here: runner.Runner, s: Settings, command: str, then: Callable[[], None] = lambda: None
+) -> Outcome:
+    """The ``lock`` step of a run that changes the app (``inv deploy``, ``inv scale``): the app's lock, held
+    until ``stack`` closes at the run's end; ``then`` starts once it is held (in a dry-run, which takes no
+    lock: at once)."""
+    if s.dry_run:
+        then()
+        return planned(f"would lock {s.app}")
+    revision = git.revision(here, s.root)
+    stack.enter_context(held(s.state_dir, s.app, revision, command))
+    then()
+    return done(f"held by pid {os.getpid()}")
 
 
 @contextlib.contextmanager

@@ -7,9 +7,12 @@ line says it in short ("Nothing changes against v3", or the counts); its table h
 
 from __future__ import annotations
 
-from nixfly.closurediff import ClosureDiff
+from nixfly import console
+from nixfly.closurediff import ClosureDiff, diff
+from nixfly.console import print_json
 from nixfly.nix import human_size
 from nixfly.pipeline import Outcome, Table, done, planned
+from nixfly.sbom import Manifest
 
 
 def summary(changes: ClosureDiff, against: str) -> str:
@@ -44,3 +47,13 @@ def outcome(changes: ClosureDiff, against: str, *, dry: bool) -> Outcome:
         data=changes.as_json(),
     )
     return (planned if dry else done)(summary(changes, against), table)
+
+
+def show(before: Manifest, after: Manifest, *, as_json: bool) -> None:
+    """``inv diff``: the two closures' diff, as nvd prints it (``as_json``: the whole diff, one document)."""
+    changes = diff(before, after)
+    if as_json:
+        print_json(changes.as_json())
+        return
+    console.say(f"{before.root} → {after.root}")
+    print("\n".join(changes.lines()))

@@ -459,13 +459,12 @@ def tracked_files(runner: Runner, root: Path) -> list[str]:
     return sorted(set(filter(None, result.stdout.split("\0"))))
 
 
-def sync_checkout(remote: RemoteRunner, root: Path, local: Runner | None = None) -> PurePosixPath:
+def sync_checkout(remote: RemoteRunner, root: Path, local: Runner) -> PurePosixPath:
     """Copy the checkout to the host: the files git tracks, as in the working tree (uncommitted changes too).
 
     Exactly what the flake sees here, and nothing untracked: a stray .env never leaves this machine.
     Returns the remote checkout directory; an unchanged tree is not uploaded again.
     """
-    local = local or Runner(cwd=root)
     names = tracked_files(local, root)
     data, digest = archive(root, names)
     dest = checkout_dir(remote, root)

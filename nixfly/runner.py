@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from nixfly import console
-from nixfly.config import DEFAULTS
+from nixfly.config import DEFAULTS, Settings
 from nixfly.errors import CommandError
 
 # Secrets shorter than this are not masked in output: masking "1" or "ab" would shred every line. Values
@@ -415,6 +415,12 @@ class Runner:
             # stop_all began while another thread was starting this child: its list does not hold it.
             stop(proc)
         return proc
+
+
+def here(settings: Settings) -> Runner:
+    """The runner on this machine for one task run: a task makes it once and passes it to everything it
+    calls, so every local command of the run honours the same ``--dry-run`` and runs in the checkout."""
+    return Runner(dry_run=settings.dry_run, cwd=settings.root)
 
 
 # The signals nixfly handles as a Ctrl-C: INT (Python's KeyboardInterrupt), and TERM and HUP once

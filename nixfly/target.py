@@ -2,7 +2,7 @@
 
 ``fly`` (Fly.io, the default) is ``nixfly.fly.FlyTarget``; ``local`` (this machine) and
 ``ssh://user@host[:port]`` are ``nixfly.hosts.HostTarget``; a group of SSH hosts (``ssh://a,ssh://b`` or a
-name from ``nixfly.targets`` in invoke.yaml) is ``nixfly.hosts.FleetTarget``. ``open_target`` is the one
+name from ``nixfly.groups`` in invoke.yaml) is ``nixfly.hosts.GroupTarget``. ``open_target`` is the one
 place that picks between them; the engine, the tasks and the tests only ever see a ``Target``. Neither
 implementation imports the other.
 """
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from nixfly.config import Settings, validate_hosts
+from nixfly.config import validate_hosts
 from nixfly.endpoint import Endpoint, parse_endpoint
 from nixfly.errors import NixflyError, brief
 
@@ -21,19 +21,19 @@ if TYPE_CHECKING:
     from nixfly.buildhost import BuildHost
     from nixfly.pipeline import Pipeline, Step
 
-TargetKind = Literal["fly", "local", "ssh", "fleet"]
-TARGET_HINT = "use fly, local, ssh://user@host[:port], ssh://a,ssh://b or a group from nixfly.targets"
+TargetKind = Literal["fly", "local", "ssh", "group"]
+TARGET_HINT = "use fly, local, ssh://user@host[:port], ssh://a,ssh://b or a group from nixfly.groups"
 
 
 @dataclass(frozen=True)
 class TargetSpec:
     kind: TargetKind
     endpoint: Endpoint | None = None  # ssh: the host
-    hosts: tuple[Endpoint, ...] = ()  # fleet: its hosts, in rollout order
-    group: str = ""  # fleet: the nixfly.targets name it was given by, if any
+    hosts: tuple[Endpoint, ...] = ()  # group: its hosts, in rollout order
+    group: str = ""  # group: the nixfly.groups name it was given by, if any
 
     def __str__(self) -> str:
-        if self.kind == "fleet":
+        if self.hosts:
             return self.group or ",".join(f"ssh://{e}" for e in self.hosts)
         return f"ssh://{self.endpoint}" if self.endpoint else self.kind
 
@@ -54,11 +54,11 @@ def parse_target(text: str, groups: Mapping[str, tuple[str, ...]] | None = None)
             urls = validate_hosts([part.strip() for part in text.split(",")])
         except NixflyError as exc:
             raise NixflyError(f"--target {brief(text)}: {exc.message}", exc.hint) from None
-        return TargetSpec("fleet", hosts=tuple(parse_endpoint(url) for url in urls))
+        return TargetSpec("group", hosts=tuple(parse_endpoint(url) for url in urls))
     if text.startswith("ssh://"):
         return TargetSpec("ssh", parse_endpoint(text))
     if text in groups:
-        return TargetSpec("fleet", hosts=tuple(parse_endpoint(url) for url in groups[text]), group=text)
+        return TargetSpec("group", hosts=tuple(parse_endpoint(url) for url in groups[text]), group=text)
     defined = ", ".join(sorted(groups)) or "none defined"
     raise NixflyError(f"unknown target {brief(text)}", f"{TARGET_HINT} in invoke.yaml ({defined})")
 
@@ -103,8 +103,9 @@ class Target(Protocol):
     def observe(self) -> None:
         """Start reading the current state (concurrently, in the background): the lock is held now."""
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        """The steps after build, smoke and bundle: apply what changed, then verify."""
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
+        """The steps after build, smoke and bundle: apply what changed, then verify (as the ``Options`` the
+        target was opened with say)."""
 
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
         """After ``step`` failed: put the previous release back if one was made (notes on ``error``)."""
@@ -115,7 +116,27 @@ class Target(Protocol):
     def finish(self) -> None:
         """After a healthy deploy: say where the app answers."""
 
+    def label(self) -> str:
+        """Where the deploy goes, after the app's name in messages: " on ssh://host"; "" for Fly (the
+        default)."""
+
+    def deploy_command(self) -> str:
+        """The ``deploy`` task line that repeats this run (after a failure: finished steps are skipped)."""
+
     def status(self, *, as_json: bool) -> None: ...
+
+    def releases(self, *, as_json: bool) -> None:
+        """``inv releases``: the app's releases (a host's generations), newest first, with their receipts."""
+
+    def diff(self, old: str, new: str, *, as_json: bool) -> None:
+        """``inv diff --target``: release ``old`` (default: the live one) against ``new`` (default: the
+        working tree's last build), read where the releases are kept."""
+
+    def lock_status(self) -> None:
+        """``inv lock.status``: the app's deploy lock here, and who holds it."""
+
+    def lock_release(self, *, force: bool) -> None:
+        """``inv lock.release``: remove the app's stale deploy lock (any, with ``force``)."""
 
     def logs(self, *, lines: int, timeout: float) -> str: ...
 
@@ -124,12 +145,3 @@ class Target(Protocol):
     def stop(self) -> str: ...
 
     def close(self) -> None: ...
-
-
-def check_batch(settings: Settings, text: str, batch: int) -> None:
-    """``--batch`` means something for a group of hosts only: anywhere else it is a mistake to say so."""
-    if batch != 1 and parse_target(text, settings.targets).kind != "fleet":
-        raise NixflyError(
-            f"--batch applies to a group of hosts, not to --target {text or 'fly'}",
-            "drop --batch, or deploy to ssh://a,ssh://b or a group from nixfly.targets",
-        )

@@ -59,14 +59,22 @@ class PreviewTarget(FlyTarget):
 
     ha = False
 
-    def __init__(self, settings: Settings, preview: Preview, marker: Marker, own: dict[str, str]) -> None:
-        super().__init__(settings)
+    def __init__(
+        self,
+        settings: Settings,
+        here: Runner,
+        options: Options,
+        preview: Preview,
+        marker: Marker,
+        own: dict[str, str],
+    ) -> None:
+        super().__init__(settings, here, options)
         self.preview = preview
         self.marker = marker
         self.own = own
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        steps = super().deploy_steps(candidate, build, options)
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
+        steps = super().deploy_steps(candidate, build)
         at = [name for name, _ in steps].index("app") + 1
         return [*steps[:at], ("marker", self.ensure_marker), *steps[at:], ("url", self.url)]
 
@@ -130,12 +138,12 @@ def config_of(c: Any) -> Preview:
     return load_preview(c.config.get("nixfly") if hasattr(c, "config") else None)
 
 
-def name_for(s: Settings, preview: Preview, pr_text: str) -> tuple[str, int]:
+def name_for(s: Settings, here: Runner, preview: Preview, pr_text: str) -> tuple[str, int]:
     """The preview app for ``--pr`` (checked), else for the checked-out branch; and the PR (0: a branch)."""
     pr = pr_number(pr_text) if pr_text != "" else 0
     branch = ""
     if not pr:
-        branch = git.branch(Runner(cwd=s.root), s.root)
+        branch = git.branch(here, s.root)
         if not branch:
             raise NixflyError("not on a branch (detached HEAD): no preview name", "pass --pr N")
     return app_name(preview, s.app, pr=pr, branch=branch), pr
@@ -165,20 +173,20 @@ def settings_for(s: Settings, preview: Preview, app: str, where: Path) -> Settin
     return dataclasses.replace(s, mode=mode, app=app)
 
 
-def deploy(s: Settings, preview: Preview, *, pr: str, options: Options) -> None:
+def deploy(s: Settings, here: Runner, preview: Preview, *, pr: str, options: Options) -> None:
     """``inv preview``: the whole deploy pipeline to the preview app of ``--pr`` or of the branch."""
     from nixfly.engine import Engine
 
-    app, number = name_for(s, preview, pr)
+    app, number = name_for(s, here, preview, pr)
     own = own_secrets(s, preview)
     with ExitStack() as stack:
         # A dry run leaves nothing behind, not even the derived fly toml.
         where = Path(stack.enter_context(TemporaryDirectory())) if s.dry_run else s.state_dir / "preview"
         chosen = settings_for(s, preview, app, where)
-        target = PreviewTarget(chosen, preview, Marker(number, int(time.time())), own)
+        target = PreviewTarget(chosen, here, options, preview, Marker(number, int(time.time())), own)
         stack.callback(target.close)
-        build = stack.enter_context(open_build_host(chosen, ""))
-        Engine(chosen, options, target, build).run()
+        build = stack.enter_context(open_build_host(chosen, here))
+        Engine(chosen, here, options, target, build).run()
 
 
 # --- list, destroy, prune -----------------------------------------------------------------------------------
@@ -243,11 +251,11 @@ def find(fly: Flyctl, s: Settings, preview: Preview) -> list[Found]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def list_previews(s: Settings, preview: Preview, *, as_json: bool) -> None:
+def list_previews(s: Settings, here: Runner, preview: Preview, *, as_json: bool) -> None:
     """``inv preview.list``: every preview of the mode, its PR and age."""
     from nixfly.console import print_json
 
-    fly = Flyctl(Runner(cwd=s.root), s.flyctl)
+    fly = Flyctl(here, s.flyctl)
     now = time.time()
     found = find(fly, s, preview)
     if as_json:
@@ -290,11 +298,11 @@ def _report(s: Settings, gone: list[dict[str, Any]], *, as_json: bool) -> None:
         print_json({"dry_run": s.dry_run, "destroyed": gone})
 
 
-def destroy(s: Settings, preview: Preview, *, pr: str, as_json: bool) -> None:
+def destroy(s: Settings, here: Runner, preview: Preview, *, pr: str, as_json: bool) -> None:
     """``inv preview.destroy``: the preview app of ``--pr`` (or of the branch) with its volumes, only if it
     carries nixfly's marker. An app already gone is not an error."""
-    app, _ = name_for(s, preview, pr)
-    fly = Flyctl(Runner(dry_run=s.dry_run, cwd=s.root), s.flyctl)
+    app, _ = name_for(s, here, preview, pr)
+    fly = Flyctl(here, s.flyctl)
     try:
         marker = marker_of(fly, app)
     except AppMissing:
@@ -309,11 +317,11 @@ def destroy(s: Settings, preview: Preview, *, pr: str, as_json: bool) -> None:
     _report(s, [_destroy(fly, s, Found(app, marker))], as_json=as_json)
 
 
-def prune(s: Settings, preview: Preview, *, older_than: str, as_json: bool) -> None:
+def prune(s: Settings, here: Runner, preview: Preview, *, older_than: str, as_json: bool) -> None:
     """``inv preview.prune``: destroy every marked preview neither created nor deployed for ``older_than``
     (a pull request still being pushed to keeps its preview)."""
     limit = duration(older_than)
-    fly = Flyctl(Runner(dry_run=s.dry_run, cwd=s.root), s.flyctl)
+    fly = Flyctl(here, s.flyctl)
     now = time.time()
     stale = [f for f in find(fly, s, preview) if now - f.last_active > limit]
     if not stale:

@@ -15,15 +15,14 @@ nothing changed changes nothing.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from nixfly import console, flytoml, git, lock
-from nixfly.config import Settings
+from nixfly import console, flytoml, lock
+from nixfly.config import Settings, region_counts
 from nixfly.errors import NixflyError
 from nixfly.fly.plan import ScalePlan, check_primary, scale_plan, wanted_counts
 from nixfly.fly.verify import Healthy, wait_for
@@ -209,16 +208,22 @@ class Scaler:
         return wait_for(self.fly, s, version=version, image_ref=image_ref, expected=expected)
 
 
-def run(
+def set_counts(
     settings: Settings,
-    counts: Mapping[str, int],
+    here: Runner,
+    counts: str,
     *,
     destroy_volumes: bool,
     new_volumes: bool,
     json_summary: bool,
 ) -> Pipeline:
-    """``inv scale``: ``counts`` machines in each region named; other regions are left as they are."""
-    return ScaleRun(settings, counts, destroy_volumes=destroy_volumes, new_volumes=new_volumes).run(
+    """``inv scale REGION=COUNT,...``: that many machines in each region named; other regions are left as
+    they are."""
+    wanted = region_counts(counts)
+    if not wanted:
+        example = f"e.g. `inv scale --mode {settings.mode.name} iad=2,ams=1`"
+        raise NixflyError("no REGION=COUNT given", example)
+    return ScaleRun(settings, here, wanted, destroy_volumes=destroy_volumes, new_volumes=new_volumes).run(
         json_summary
     )
 
@@ -228,11 +233,17 @@ class ScaleRun:
     app at a time)."""
 
     def __init__(
-        self, settings: Settings, counts: Mapping[str, int], *, destroy_volumes: bool, new_volumes: bool
+        self,
+        settings: Settings,
+        here: Runner,
+        counts: Mapping[str, int],
+        *,
+        destroy_volumes: bool,
+        new_volumes: bool,
     ) -> None:
         self.s = settings
         self.counts = dict(counts)
-        self.runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
+        self.runner = here
         self.fly = Flyctl(self.runner, settings.flyctl)
         self.scaler = Scaler(
             settings,
@@ -257,7 +268,7 @@ class ScaleRun:
             pipeline.run(
                 [
                     ("preflight", self.preflight),
-                    ("lock", lambda: self.lock(stack)),
+                    ("lock", lambda: lock.step(stack, self.runner, s, f"scale --mode {s.mode.name}")),
                     ("plan", self.make_plan),
                     ("apply", self.apply),
                     ("verify", self.verify),
@@ -277,14 +288,6 @@ class ScaleRun:
                 "to it"
             )
         return done(f"flyctl logged in as {account}; Fly has every region named")
-
-    def lock(self, stack: ExitStack) -> Outcome:
-        s = self.s
-        if s.dry_run:
-            return planned(f"would lock {s.app}")
-        revision = git.revision(self.runner, s.root)
-        stack.enter_context(lock.held(s.state_dir, s.app, revision, f"scale --mode {s.mode.name}"))
-        return done(f"held by pid {os.getpid()}")
 
     def make_plan(self) -> Outcome:
         s = self.s

@@ -17,11 +17,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
-from nixfly import bundle, closurediff, console, envfiles, flytoml, git, image, lock, plandiff, receipt, sbom
+from nixfly import (
+    bundle,
+    closurediff,
+    console,
+    envfiles,
+    flytoml,
+    git,
+    image,
+    lock,
+    manifests,
+    plandiff,
+    receipt,
+    sbom,
+)
 from nixfly.buildhost import FLY_SYSTEM, BuildHost
 from nixfly.config import Settings
+from nixfly.console import print_json
 from nixfly.errors import NixflyError
 from nixfly.files import read_record, write_atomic
 from nixfly.fly import digest, plan, receipts, restore
@@ -35,6 +50,7 @@ from nixfly.nix import Nix
 from nixfly.pipeline import Outcome, Pipeline, Step, done, planned, skipped
 from nixfly.probe import Expect, http_ok
 from nixfly.runner import REDACT, Runner
+from nixfly.sbom import Manifest
 from nixfly.target import Candidate, Options, TargetSpec
 
 
@@ -43,9 +59,10 @@ class FlyTarget:
     # flyctl's --ha: a first deploy's second machine (or standby) per group; previews run one machine.
     ha = True
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, runner: Runner, options: Options | None = None) -> None:
         self.s = settings
-        self.runner = Runner(dry_run=settings.dry_run, cwd=settings.root)
+        self.runner = runner
+        self.options = options or Options()
         self.fly = Flyctl(self.runner, settings.flyctl)
         self.observed: Observation | None = None
         self.created = False  # this run created the app (for real)
@@ -59,7 +76,6 @@ class FlyTarget:
         self.verified: tuple[Machine, ...] = ()
         self.deployed: Deployed | None = None
         self.deploy_made = False
-        self.options = Options()
         # Declared regions only (nixfly.modes.<mode>.regions): made in preflight, once the fly toml is known.
         self.scaler: Scaler | None = None
         self.scale_plan: ScalePlan | None = None
@@ -119,8 +135,7 @@ class FlyTarget:
             self.observed = Observation(self.fly, self.s.app)
             self.observed.account()
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        self.options = options
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
         regions = bool(self.s.mode.regions)
         return [
             ("diff", lambda: self.plan_diff(candidate)),
@@ -540,9 +555,84 @@ class FlyTarget:
         )
 
     # --- Target: what the tasks ask afterwards --------------------------------------------------------------
-    def status(self, *, as_json: bool) -> None:
-        from nixfly.console import print_json
+    def label(self) -> str:
+        return ""  # Fly is the default target: messages name the app only
 
+    def deploy_command(self) -> str:
+        return f"deploy --mode {self.s.mode.name}"
+
+    def lock_status(self) -> None:
+        s = self.s
+        holder = lock.read(lock.lock_path(s.state_dir, s.app))
+        if holder is None:
+            console.ok(f"{s.app}: not locked")
+        elif holder.damaged:
+            console.warn(f"{s.app}: DAMAGED lock file ({holder.damaged}): `inv lock.release` removes it")
+        elif lock.is_stale(holder):
+            console.warn(
+                f"{s.app}: STALE lock of {holder.describe()} (process gone): `inv lock.release` removes it"
+            )
+        else:
+            console.say(f"{s.app}: locked by {holder.describe()} running `{holder.command}`")
+
+    def lock_release(self, *, force: bool) -> None:
+        s = self.s
+        holder = lock.release(s.state_dir, s.app, force=force)
+        console.ok(f"{s.app}: released lock of {holder.describe()}" if holder else f"{s.app}: was not locked")
+
+    def releases(self, *, as_json: bool) -> None:
+        """Fly's releases, newest first, with the receipts kept beside their images (read at once)."""
+        found = self.fly.releases(self.s.app)
+        kept = receipts.read_all(self.runner, self.fly, found)
+        if as_json:
+            print_json(
+                [{**asdict(r), "receipt": asdict(k) if (k := kept[r.version]) else None} for r in found]
+            )
+            return
+        console.table(
+            f"{self.s.app}: releases",
+            ("version", "status", "image", "created", "receipt"),
+            [
+                (f"v{r.version}", r.status, r.image_ref, r.created_at, receipts.summary(kept[r.version]))
+                for r in found
+            ],
+        )
+
+    def diff(self, old: str, new: str, *, as_json: bool) -> None:
+        """A release number (``3``, ``v3``) is read from the SBOM kept beside that release's image, so any
+        checkout can compare any two; ``old`` defaults to the current release. Anything else (a store path,
+        an out-link, a saved SBOM) is read here, as ``inv diff`` reads it."""
+        s = self.s
+        found = self.fly.releases(s.app)
+
+        def side(text: str) -> Manifest:
+            match = manifests.RELEASE.fullmatch(text)
+            if not match:
+                return manifests.resolve(s, self.runner, text)
+            number = int(match[1])
+            release = next((r for r in found if r.version == number), None)
+            have = ", ".join(f"v{r.version}" for r in found) or "none"
+            if release is None:
+                raise NixflyError(
+                    f"{s.app} has no release v{number} (releases: {have})", "`inv releases` lists them"
+                )
+            whole = receipts.read_whole(self.fly, release)
+            if whole is None:
+                raise NixflyError(
+                    f"{s.app} v{number} has no manifest kept beside its image (deployed by hand, or before "
+                    "nixfly kept receipts)",
+                    "name a store path, an out-link or a saved SBOM instead",
+                )
+            return whole[1]
+
+        if not old:
+            current = plan.live_release(found)
+            if current is None:
+                raise NixflyError(f"{s.app} has no release on Fly yet", "name what to compare with: --from …")
+            old = str(current.version)
+        plandiff.show(side(old), side(new or manifests.working_tree(s)), as_json=as_json)
+
+    def status(self, *, as_json: bool) -> None:
         self._mask_known_secrets()
         app = self.s.app
         status = self.fly.app_status(app)

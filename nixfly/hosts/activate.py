@@ -169,15 +169,21 @@ def _now() -> str:
 
 @dataclass
 class Activation:
-    """Activation of ``settings``' mode and app on ``host``. ``port``/``overrides`` adjust the environment."""
+    """Activation of ``settings``' mode and app on ``host``. ``port``/``overrides`` adjust the environment.
+
+    ``here`` is this machine's runner (``.env.fly`` is checked with it when no deploy handed over secrets)."""
 
     settings: Settings
     host: Host
+    here: Runner
     port: int = 0
     overrides: Mapping[str, str] = field(default_factory=dict)
     previous: HostRelease | None = None  # live before this activation: what a failure restores
     candidate: HostRelease | None = None  # started by this activation
     verified: bool = False  # whether the candidate passed its checks (a group may still roll it back)
+    # The secrets a release gets: the deploy's (``Candidate.secrets``, read once by the engine's bundle
+    # step); None until then, and in a rollback, where ``.env.fly`` is read once, on first use.
+    secrets: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.layout = Layout(self.host.base, self.settings.app)
@@ -198,9 +204,12 @@ class Activation:
     def environment(self, public: Mapping[str, str] | None = None) -> Environment:
         """The environment for a new release, or (``public`` given) a recorded one with today's secrets."""
         s = self.settings
-        secrets, warning = bundle.read_env_fly(s.root, s.env_file, Runner(cwd=s.root))
-        if warning:
-            _warn_once(warning)
+        if self.secrets is None:
+            read, warning = bundle.read_env_fly(s.root, s.env_file, self.here)
+            if warning:
+                _warn_once(warning)
+            self.secrets = read
+        secrets = dict(self.secrets)
         missing = [name for name in s.mode.required_secrets if not secrets.get(name)]
         if missing:
             _warn_once(f"{s.env_file.name} lacks {', '.join(missing)}: the app may fail (`inv bundle`)")
@@ -226,8 +235,13 @@ class Activation:
         )
 
     # --- the steps ------------------------------------------------------------------------------------------
-    def activate(self, store_path: str, *, force: bool = False) -> Outcome:
-        """Make ``store_path`` the running release (not yet verified: ``verify`` follows)."""
+    def activate(
+        self, store_path: str, *, force: bool = False, secrets: Mapping[str, str] | None = None
+    ) -> Outcome:
+        """Make ``store_path`` the running release (not yet verified: ``verify`` follows) with ``secrets``
+        (the deploy's; None: ``.env.fly``'s), which a restore of the previous release gets too."""
+        if secrets is not None:
+            self.secrets = dict(secrets)
         env = self.environment()
         release = self._release(0, store_path, env)
         records = self.records()

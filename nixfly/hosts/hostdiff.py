@@ -1,7 +1,7 @@
 """The diff in a host group's plan: what a deploy changes against each host's live generation.
 
 Each host's live manifest is read *on the host*, in one command (one round trip over the connection the
-deploy already holds; concurrent across hosts, ``fleet.each``): its profile's current generation, that
+deploy already holds; concurrent across hosts, ``across.each``): its profile's current generation, that
 closure's ``nix path-info --json --recursive``, and the lock files inside it (``sbom``'s ``bun.lock`` /
 ``mix.lock``). The host's store is the truth of what it runs, whether or not this machine still has the
 closure. A dry-run over SSH otherwise opens no connection; for this one read it opens one per host, reads

@@ -9,20 +9,22 @@ Newest first, as ``inv releases`` lists Fly's releases. ``--json`` gives each re
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from nixfly import closurediff, console, receipt
+from nixfly.config import Settings
 from nixfly.console import print_json
 from nixfly.errors import NixflyError
 from nixfly.hosts import hostdiff
+from nixfly.hosts.across import each, failures, one_error
 from nixfly.hosts.profile import parse_generations
 from nixfly.runner import Runner
 from nixfly.sbom import Manifest
 
 if TYPE_CHECKING:
-    from nixfly.hosts.fleet import FleetTarget
     from nixfly.hosts.target import HostTarget
 
 MARK = "\x1f"  # starts each link's and each receipt's section (no receipt or path holds it)
@@ -103,20 +105,18 @@ def summary(kept: receipt.Receipt | None) -> str:
     return f"{kept.revision or '?'}{dirty}, smoke {kept.smoke.result}, finished {kept.finished_at}"
 
 
-def show(hosts: FleetTarget, *, as_json: bool) -> None:
+def show(s: Settings, members: Sequence[HostTarget], *, as_json: bool) -> None:
     """Each host's releases as a table (``as_json``: one list, a host's receipts whole); a host that cannot
     be read is named, and the task fails after showing the others."""
-    from nixfly.hosts.fleet import each, failures, one_error
-
-    found = each(hosts.members, of)
+    found = each(members, of)
     shown: list[dict[str, Any]] = []
-    for member, releases in zip(hosts.members, found, strict=True):
+    for member, releases in zip(members, found, strict=True):
         if isinstance(releases, NixflyError):
             console.warn(f"{member.name}: could not read the releases: {releases.message}")
             shown.append({"host": member.name, "error": releases.message})
             continue
         console.table(
-            f"{hosts.s.app} on {member.name}: releases",
+            f"{s.app} on {member.name}: releases",
             ("generation", "created", "store path", "receipt"),
             [
                 (
@@ -131,21 +131,19 @@ def show(hosts: FleetTarget, *, as_json: bool) -> None:
         shown.append({"host": member.name, "releases": [r.as_json() for r in releases]})
     if as_json:
         print_json(shown)
-    failed = failures(hosts.members, found)
+    failed = failures(members, found)
     if failed:
-        raise one_error(failed, len(hosts.members), "could not read the releases")
+        raise one_error(failed, len(members), "could not read the releases")
 
 
-def between(hosts: FleetTarget, old: str, new: str, *, as_json: bool) -> None:
+def between(
+    s: Settings, here: Runner, members: Sequence[HostTarget], old: str, new: str, *, as_json: bool
+) -> None:
     """``inv diff --target …``: on each host, generation ``old`` (default: the live one) against ``new``
     (default: ./result, the working tree's last build). A number names a generation on each host; anything
     else (a store path, an out-link, an SBOM file) is read here, as ``inv diff`` reads it. Hosts whose two
     sides are the same closures share one diff."""
     from nixfly import manifests
-    from nixfly.hosts.fleet import each, failures, one_error
-
-    s = hosts.s
-    here = Runner(cwd=s.root)
 
     def generation(text: str) -> int | None:
         """The generation ``text`` names on each host (0: the live one), or None: a closure read here."""
@@ -167,13 +165,13 @@ def between(hosts: FleetTarget, old: str, new: str, *, as_json: bool) -> None:
             )
         return f"generation {live.generation}", live.manifest
 
-    found = each(hosts.members, lambda m: (side(m, old_number, old_here), side(m, new_number, new_here)))
-    failed = failures(hosts.members, found)
+    found = each(members, lambda m: (side(m, old_number, old_here), side(m, new_number, new_here)))
+    failed = failures(members, found)
     if failed:
-        raise one_error(failed, len(hosts.members), "cannot compare")
+        raise one_error(failed, len(members), "cannot compare")
     shared: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
     manifests_of: dict[tuple[str, str], tuple[Manifest, Manifest]] = {}
-    for member, sides in zip(hosts.members, found, strict=True):
+    for member, sides in zip(members, found, strict=True):
         assert not isinstance(sides, NixflyError)
         (old_label, before), (new_label, after) = sides
         key = (before.root, after.root)

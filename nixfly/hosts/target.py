@@ -3,7 +3,7 @@
 The mode's closure runs the way a Fly Machine would (``activate``): a Nix profile generation per release,
 the fly toml's env, secrets and volumes, a detached process, the fly toml's health checks answered by the
 new release itself, and the previous release restored when a new one is unhealthy. The deploy's steps here
-are host lock → copy → activate → verify (→ rollback). ``FleetTarget`` (``fleet``) drives several of these.
+are host lock → copy → activate → verify (→ rollback). ``GroupTarget`` (``group``) drives several of these.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypedDict
 
 from nixfly import closure, closurediff, console, git, lock, plandiff, receipt, sbom
 from nixfly.buildhost import BuildHost
 from nixfly.config import Settings
 from nixfly.console import print_json
 from nixfly.errors import NixflyError
-from nixfly.hosts import profile, receipts
+from nixfly.hosts import profile, receipts, releases
 from nixfly.hosts.activate import Activation, Records, tail
 from nixfly.hosts.host import Host, RemoteHost
 from nixfly.hosts.hostlock import HostLock, describe
@@ -31,37 +31,46 @@ from nixfly.target import Candidate, Options, TargetSpec
 
 # nixfly's state on an SSH target, under the login user's home (the same layout as `local` uses here).
 REMOTE_BASE = PurePosixPath(".local/state/nixfly/local")
-# A copy skipped because the host's store already holds the closure (the fleet counts these).
+# A copy skipped because the host's store already holds the closure (a group counts these).
 ALREADY_HELD = "already holds"
 
 
-def open_host(settings: Settings, spec: TargetSpec) -> Host:
-    """Where ``spec`` runs. Over SSH nothing connects before the first command (or in a dry-run)."""
+def open_host(settings: Settings, here: Runner, spec: TargetSpec) -> Host:
+    """Where ``spec`` runs: this machine through ``here``, or over SSH, where nothing connects before the
+    first command (or in a dry-run)."""
     if spec.endpoint is not None:
         remote = RemoteRunner(spec.endpoint, dry_run=settings.dry_run)
         return RemoteHost(str(spec.endpoint), remote, REMOTE_BASE)
-    local = Runner(dry_run=settings.dry_run, cwd=settings.root)
-    return Host("local", local, PurePosixPath(settings.state_dir.resolve()) / "local")
+    return Host("local", here, PurePosixPath(settings.state_dir.resolve()) / "local")
+
+
+class HostFlags(TypedDict, total=False):
+    """The flags a host target is opened with besides the deploy's ``Options`` (a group passes them on)."""
+
+    port: int  # serve and health-check on this port (0: the fly toml's internal_port)
+    overrides: Mapping[str, str]  # laid over the mode's environment
 
 
 class HostTarget:
     def __init__(
         self,
         settings: Settings,
+        here: Runner,
         spec: TargetSpec,
+        options: Options | None = None,
         *,
         port: int = 0,
         overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.s = settings
         self.spec = spec
-        self.here = Runner(dry_run=settings.dry_run, cwd=settings.root)
-        self.host = open_host(settings, spec)
+        self.here = here
+        self.options = options or Options()
+        self.host = open_host(settings, here, spec)
         self.port = port
         self.overrides = dict(overrides or {})
         self._activation: Activation | None = None
         self._lock: HostLock | None = None
-        self.options = Options()
         self.started_at = ""
         # Set by ``write_receipt``: (generation, path on the host) of the live generation's receipt.
         self.receipt_at: tuple[int, PurePosixPath] | None = None
@@ -75,7 +84,9 @@ class HostTarget:
     def activation(self) -> Activation:
         """Made on first use: over SSH it asks the host for its home directory (a connection)."""
         if self._activation is None:
-            self._activation = Activation(self.s, self.host, port=self.port, overrides=self.overrides)
+            self._activation = Activation(
+                self.s, self.host, self.here, port=self.port, overrides=self.overrides
+            )
         return self._activation
 
     @property
@@ -104,7 +115,7 @@ class HostTarget:
             checked.append("nix here")
         for tool in ("nix-env", "setsid"):
             if not self.host.runner.which(tool):
-                where = "PATH" if self.spec.kind == "local" else f"{self.host.name}'s PATH"
+                where = f"{self.host.name}'s PATH" if self.spec.endpoint else "PATH"
                 raise NixflyError(f"{tool} not found on {where}", "it runs the releases: install it there")
         checked.append(f"nix-env on {self.host.name}")
         return checked
@@ -113,9 +124,8 @@ class HostTarget:
         """The host's state is read by each step as it goes (a few local reads, or one SSH connection)."""
         self.started_at = receipt.now()  # the lock is held: the release starts here (for its receipt)
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        self.options = options
-        command = f"deploy --mode {self.s.mode.name} --target {self.spec}"
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
+        command = self.deploy_command()
         return [
             ("host lock", lambda: self.claim(command, git.revision(self.here, self.s.root))),
             ("diff", lambda: self.plan_diff(candidate)),
@@ -187,7 +197,9 @@ class HostTarget:
         if self.dry and not candidate.store_path:
             console.say(f"{self.host.label}[dry-run] would make the build a new generation and restart it")
             return planned(f"would activate the new build on {self.host.name}")
-        return self.activation.activate(candidate.store_path, force=self.options.force)
+        return self.activation.activate(
+            candidate.store_path, force=self.options.force, secrets=candidate.secrets
+        )
 
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
         if step in ("activate", "verify"):
@@ -325,12 +337,39 @@ class HostTarget:
         finally:
             self.lock.release()
 
+    def releases(self, *, as_json: bool) -> None:
+        releases.show(self.s, [self], as_json=as_json)
+
+    def diff(self, old: str, new: str, *, as_json: bool) -> None:
+        releases.between(self.s, self.here, [self], old, new, as_json=as_json)
+
+    def label(self) -> str:
+        return f" on {self.spec}"
+
+    def deploy_command(self) -> str:
+        return f"deploy --mode {self.s.mode.name} --target {self.spec}"
+
     def lock_state(self) -> tuple[str, str]:
         """``inv lock.status``: ("free" | "held" | "STALE", who holds it)."""
         holder, _ = self.lock.read()
         if holder is None:
             return "free", ""
         return ("STALE" if self.lock.stale(holder) else "held"), describe(holder)
+
+    def lock_status(self) -> None:
+        """The table a group shows (``GroupTarget.lock_status``), with this host's one row."""
+        try:
+            row = (self.name, *self.lock_state())
+        except NixflyError as exc:
+            raise NixflyError(f"could not read the lock: {exc.message}", exc.hint) from None
+        lock_table(self.s.app, self.spec, [row])
+
+    def lock_release(self, *, force: bool) -> None:
+        try:
+            holder = self.lock.force_release(force=force)
+        except NixflyError as exc:
+            raise NixflyError(f"kept the lock: {exc.message}", exc.hint) from None
+        console.ok(released(self.s.app, self.name, holder))
 
     def close(self) -> None:
         """Give back the host lock if this run holds it, and the connection."""
@@ -339,6 +378,17 @@ class HostTarget:
                 self._lock.release()
         finally:
             self.host.close()
+
+
+def lock_table(app: str, spec: TargetSpec, rows: list[tuple[str, ...]]) -> None:
+    """``inv lock.status`` on hosts: a row per host (host, lock, holder)."""
+    console.table(f"deploy locks of {app} on {spec}", ("host", "lock", "holder"), rows)
+
+
+def released(app: str, host: str, holder: lock.Holder | None) -> str:
+    """What ``inv lock.release`` did on ``host``."""
+    what = f"released the lock of {holder.describe()}" if holder else "was not locked"
+    return f"{app} on {host}: {what}"
 
 
 def which(generation: int) -> str:

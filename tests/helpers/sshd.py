@@ -32,17 +32,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from helpers import procs
 from helpers.procs import free_port
 from helpers.project import require
-from nixfly import commands, engine
+from nixfly import engine
 from nixfly.config import Settings
 from nixfly.pipeline import StepRecord
-from nixfly.target import Options
+from nixfly.runner import here
+from nixfly.target import Options, Target
+
+T = TypeVar("T")
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -535,19 +538,31 @@ def deploy_host(
             link.unlink()
         link.symlink_to(store_path)
         options = {"skip_build": True, "skip_smoke": True, **options}
-    pipeline = engine.deploy(settings, target, Options(**options), on=on, port=port, env=env)
+    pipeline = engine.deploy(settings, here(settings), target, Options(**options), on=on, port=port, env=env)
     return next(r for r in pipeline.records if r.step == "activate")
+
+
+def on_target(settings: Settings, target: str, ask: Callable[[Target], T]) -> T:
+    """A task body's question to ``--target``, as tasks.py asks it (status, logs, stop): the target opened,
+    asked, closed; returns the answer."""
+    with engine.opened(settings, here(settings), target) as chosen:
+        return ask(chosen)
+
+
+def stop_on(settings: Settings, target: str) -> str:
+    """``inv stop --target …``: the line it prints."""
+    return on_target(settings, target, lambda chosen: chosen.stop())
 
 
 def host_status(settings: Settings, target: str, capture: pytest.CaptureFixture[str]) -> dict:
     """``inv status --target … --json``'s document (``capture``: pytest's capsys or capfd)."""
     capture.readouterr()
-    commands.status(settings, as_json=True, target=target)
+    on_target(settings, target, lambda chosen: chosen.status(as_json=True))
     return json.loads(capture.readouterr().out)
 
 
 def host_says(call: Callable[[], None], capture: pytest.CaptureFixture[str]) -> str:
-    """What a task body printed (stdout and stderr), e.g. ``commands.stop``'s one line."""
+    """What a task body printed (stdout and stderr), e.g. ``commands.rollback``'s."""
     capture.readouterr()
     call()
     out = capture.readouterr()

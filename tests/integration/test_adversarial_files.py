@@ -69,12 +69,12 @@ SETTINGS_TASKS = [
 NIXFLY_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"env_file": 5}, "nixfly.env_file: must be text, not int"),
     (
-        {"targets": {"web": ["ssh://deploy@web1", "ssh://deploy@web1"]}},
-        "nixfly.targets.web: ssh://deploy@web1 is listed twice",
+        {"groups": {"web": ["ssh://deploy@web1", "ssh://deploy@web1"]}},
+        "nixfly.groups.web: ssh://deploy@web1 is listed twice",
     ),
-    ({"targets": {"web": ["web1"]}}, "nixfly.targets.web: 'web1' is not an ssh:// URL"),
-    ({"targets": {"local": ["ssh://web1"]}}, "nixfly.targets.local: 'local' is a target of its own"),
-    ({"targets": ["ssh://web1"]}, "nixfly.targets: must be a mapping"),
+    ({"groups": {"web": ["web1"]}}, "nixfly.groups.web: 'web1' is not an ssh:// URL"),
+    ({"groups": {"local": ["ssh://web1"]}}, "nixfly.groups.local: 'local' is a target of its own"),
+    ({"groups": ["ssh://web1"]}, "nixfly.groups: must be a mapping"),
     ({"env_file": ""}, "nixfly.env_file: '' is not valid"),
     ({"env_file": "a\nb"}, "nixfly.env_file: 'a\\nb' is not valid"),
     ({"dotenv": []}, "nixfly.dotenv: must be text, not list"),

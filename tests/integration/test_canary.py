@@ -137,8 +137,10 @@ def test_a_bug_is_reported_as_a_failure_and_its_crash_report_holds_no_secret(
 ):
     """A bug inside a step (here: one whose message quotes a secret) ends in one line and a traceback file;
     neither holds the value."""
-    from nixfly import commands, config
+    from nixfly import config, engine
     from nixfly.fly import FlyTarget
+    from nixfly.runner import here
+    from nixfly.target import Options
 
     def crash(self, build, candidate):
         raise RuntimeError(f"unexpected answer {CANARY['CLAUDE_ACCESS_TOKEN']}")
@@ -159,9 +161,8 @@ def test_a_bug_is_reported_as_a_failure_and_its_crash_report_holds_no_secret(
         project.root,
     )
     with pytest.raises(NixflyError) as raised:
-        commands.deploy(
-            settings, target="fly", on="", port=0, skip_build=True, skip_smoke=True, json_summary=True
-        )
+        options = Options(skip_build=True, skip_smoke=True, json_summary=True)
+        engine.deploy(settings, here(settings), "fly", options)
     error = raised.value
     assert error.exit_code == 70 and "nixfly hit a bug in step image" in error.message
     [report] = tmp_path.glob("nixfly-crash-*.txt")

@@ -124,7 +124,7 @@ def project(tmp_path: Path, fleet: Fleet) -> Iterator[Project]:
     (root / ".env.fly").write_text(f"CLAUDE_ACCESS_TOKEN='{SECRET}'\n")
     group = "".join(f"      - {host.url}\n" for host in fleet.hosts)
     health = "".join(f"    {key}: {value}\n" for key, value in HEALTH.items())
-    (root / "invoke.yaml").write_text(f"nixfly:\n  targets:\n    web:\n{group}  health:\n{health}")
+    (root / "invoke.yaml").write_text(f"nixfly:\n  groups:\n    web:\n{group}  health:\n{health}")
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),  # this checkout's nixfly, whatever is installed
@@ -450,7 +450,7 @@ def test_bad_targets_are_refused_before_anything_runs(project, fleet):
         (
             ["--target", "nope"],
             "error: unknown target 'nope' — use fly, local, ssh://user@host[:port], ssh://a,ssh://b or a "
-            "group from nixfly.targets in invoke.yaml (web)",
+            "group from nixfly.groups in invoke.yaml (web)",
         ),
         (
             ["--target", f"{h1},{h1}"],
@@ -465,16 +465,16 @@ def test_bad_targets_are_refused_before_anything_runs(project, fleet):
         (
             ["--target", "fly", "--batch", "2"],
             "error: --batch applies to a group of hosts, not to --target fly — drop --batch, or deploy to "
-            "ssh://a,ssh://b or a group from nixfly.targets",
+            "ssh://a,ssh://b or a group from nixfly.groups",
         ),
     ]:
         done = project.inv("deploy", "--skip-build", "--skip-smoke", *args)
         assert (done.returncode, done.stderr.strip().splitlines()) == (1, [said]), args
-    (project.root / "invoke.yaml").write_text(f"nixfly:\n  targets:\n    web: [{h1}, {h1}]\n")
+    (project.root / "invoke.yaml").write_text(f"nixfly:\n  groups:\n    web: [{h1}, {h1}]\n")
     done = project.inv("status", "--target", "web")
     assert done.returncode == 1
     assert (
-        done.stderr.strip() == f"error: config nixfly.targets.web: {h1} is listed twice — list each host once"
+        done.stderr.strip() == f"error: config nixfly.groups.web: {h1} is listed twice — list each host once"
     )
     assert not any(h.state.exists() for h in fleet.hosts)
 

@@ -20,8 +20,10 @@ from flyctl_sim.commands.deploy import DEFAULT_BUILD_STDOUT
 from helpers.project import REPO, built_result
 from helpers.registry import running_registry
 
-from nixfly import commands, config
+from nixfly import config, engine
 from nixfly.errors import NixflyError
+from nixfly.runner import here
+from nixfly.target import Options
 
 FAST = ("--skip-build", "--skip-smoke")
 # A deploy token as `fly tokens create deploy` prints it, with a user token beside the macaroons: flyctl logs
@@ -141,7 +143,7 @@ def test_an_image_for_another_platform_is_refused_before_anything_is_built(proje
     monkeypatch.setenv("FLYCTL_SIM_HOME", project.env["FLYCTL_SIM_HOME"])
     settings = config.resolve({"builder": "image"}, project.root, mode="integrated")
     with pytest.raises(NixflyError) as refused:
-        commands.deploy(settings, target="fly", on="", port=0, skip_build=True, skip_smoke=True)
+        engine.deploy(settings, here(settings), "fly", Options(skip_build=True, skip_smoke=True))
     message = str(refused.value)
     assert "built for aarch64-darwin" in message and "Fly Machines run x86_64-linux" in message
     assert "--on user@x86_64-linux-host" in message and "--builder nixpacks" in message

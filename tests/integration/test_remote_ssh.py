@@ -27,21 +27,23 @@ from helpers.sshd import (
     closed_port,
     deploy_host,
     free_port,
-    host_says,
     host_status,
     kill_session,
     nix_build,
+    on_target,
     running_sshd,
     session_pids,
+    stop_on,
     tiny_flake,
     wrong_key_config,
 )
 
-from nixfly import commands, config
+from nixfly import config
 from nixfly.buildhost import open_build_host
 from nixfly.endpoint import parse_endpoint
 from nixfly.errors import NixflyError
 from nixfly.remote import RemoteRunner
+from nixfly.runner import here
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
 
@@ -90,7 +92,7 @@ def make_settings(tmp_path: Path, sshd: Sshd) -> Iterator[Callable[..., config.S
     try:
         for settings in made:
             if not settings.dry_run:
-                commands.stop(settings, target=f"ssh://{sshd.endpoint}")
+                stop_on(settings, f"ssh://{sshd.endpoint}")
     finally:
         kill_session(pidfile)
 
@@ -110,9 +112,9 @@ def live(sshd: Sshd) -> dict:
 
 def test_on_builds_on_the_host_with_output_prefixed(make_settings, sshd, capfd):
     s = make_settings(git=True)
-    with open_build_host(s, sshd.endpoint) as host:
+    with open_build_host(s, here(s), sshd.endpoint) as host:
         built = host.build("v1", "result")
-    with open_build_host(s, sshd.endpoint) as host:  # a second run finds the checkout synced
+    with open_build_host(s, here(s), sshd.endpoint) as host:  # a second run finds the checkout synced
         again = host.build("v1", "result")
     checkout = built.out_link.parent
     assert checkout.parent == sshd.home / ".cache" / "nixfly" / "checkouts"  # under the SSH session's HOME
@@ -157,11 +159,11 @@ def test_ssh_target_activates_rolls_back_and_stops(make_settings, sshd, tiny, ca
     shown = host_status(s, target, capfd)
     assert shown["pid"] and shown["health"] is not None and shown["health"]["healthy"]
     assert [(g["generation"], g["current"]) for g in shown["generations"]] == [(1, True), (2, False)]
-    logs = host_says(lambda: commands.logs(s, timeout=5, target=target, lines=20), capfd)
+    logs = on_target(s, target, lambda chosen: chosen.logs(lines=20, timeout=5))
     assert "v1 listening on" in logs
 
     pid = shown["pid"]
-    assert "stopped" in host_says(lambda: commands.stop(s, target=target), capfd)
+    assert "stopped" in stop_on(s, target)
     assert session_pids(pid) == []
 
 
@@ -215,7 +217,7 @@ def test_on_with_the_real_checkout_builds_smokes_and_deploys_there(sshd, tmp_pat
         }
         assert json.loads((root / ".nixfly" / "smoke-passed.json").read_text()) == [live(sshd)["store_path"]]
     finally:
-        commands.stop(settings, target=target)
+        stop_on(settings, target)
 
 
 def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
@@ -223,7 +225,7 @@ def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
     nowhere = f"root@127.0.0.1:{closed_port()}"
     outcome = deploy_host(s, f"ssh://{nowhere}", tiny["v1"])
     assert outcome.status == "planned"
-    with open_build_host(s, nowhere) as host:
+    with open_build_host(s, here(s), nowhere) as host:
         assert host.build("v1", "result").store_path == ""
     deploy_host(s, f"ssh://{nowhere}", on=nowhere, skip_smoke=True)
     err = capfd.readouterr().err
@@ -237,7 +239,7 @@ def test_dry_run_opens_no_connection(make_settings, tiny, capfd):
 def test_unreachable_host_is_one_clear_error(make_settings, tiny):
     s = make_settings()
     nowhere = f"root@127.0.0.1:{closed_port()}"
-    with pytest.raises(NixflyError) as failure, open_build_host(s, nowhere) as host:
+    with pytest.raises(NixflyError) as failure, open_build_host(s, here(s), nowhere) as host:
         host.build("oneshot-integrated", "result")
     assert str(failure.value).startswith(f"cannot reach {nowhere} (port ")
     assert "Connection refused" in str(failure.value) and "sshd runs there" in str(failure.value)
@@ -249,13 +251,13 @@ def test_refused_key_is_one_clear_error(make_settings, sshd, tmp_path):
     s = make_settings()
     with pytest.MonkeyPatch.context() as patch, pytest.raises(NixflyError) as failure:
         patch.setenv("NIXFLY_SSH_CONFIG", str(wrong_key_config(sshd, tmp_path)))
-        commands.status(s, as_json=True, target=f"ssh://{sshd.endpoint}")
+        on_target(s, f"ssh://{sshd.endpoint}", lambda chosen: chosen.status(as_json=True))
     assert str(failure.value).startswith(f"{sshd.endpoint} refused authentication as root — check the key")
 
 
 def test_host_without_nix_is_one_clear_error(make_settings, sshd, tiny):
     s = make_settings(git=True)
-    with pytest.raises(NixflyError) as failure, open_build_host(s, sshd.nonix_endpoint) as host:
+    with pytest.raises(NixflyError) as failure, open_build_host(s, here(s), sshd.nonix_endpoint) as host:
         host.build("v1", "result")
     assert str(failure.value).startswith(f"nix not found on {sshd.nonix_endpoint} — install Nix there")
     with pytest.raises(NixflyError, match=f"nix-env not found on {sshd.nonix_endpoint}'s PATH"):
@@ -288,7 +290,7 @@ def test_nix_off_the_ssh_path_is_found_where_installers_put_it(make_settings, ss
         assert "already holds" in err and "copy --to" not in err
     finally:
         try:
-            commands.stop(s, target=target)
+            stop_on(s, target)
         finally:
             kill_session(pidfile)
 
@@ -297,9 +299,9 @@ def test_endpoint_validation(make_settings):
     s = make_settings()
     for bad in ("root@-oProxyCommand=x", "root@host:99999", "root@host;rm", "root@host\n"):
         with pytest.raises(NixflyError, match="invalid SSH host"):
-            open_build_host(s, bad)
+            open_build_host(s, here(s), bad)
     with pytest.raises(NixflyError, match="unknown target"):
-        commands.status(replace(s), as_json=False, target="ftp://host")
+        on_target(replace(s), "ftp://host", lambda chosen: chosen.status(as_json=False))
 
 
 def test_a_port_without_sshd_is_one_clean_line(project):

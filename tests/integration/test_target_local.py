@@ -27,13 +27,16 @@ from helpers.sshd import (
     host_status,
     kill_session,
     nix_build,
+    on_target,
     session_pids,
+    stop_on,
     tiny_flake,
 )
 
 from nixfly import commands, config, engine, flytoml
 from nixfly.errors import NixflyError
 from nixfly.hosts import environment, profile
+from nixfly.runner import here
 from nixfly.target import Options
 
 pytestmark = [pytest.mark.nix, pytest.mark.slow]
@@ -68,7 +71,7 @@ def make_settings(tmp_path: Path) -> Iterator[Callable[..., config.Settings]]:
     for settings in made:
         pidfile = settings.state_dir.resolve() / "local" / "run" / f"{settings.app}.pid"
         try:
-            commands.stop(settings, target="local")
+            stop_on(settings, "local")
         finally:
             kill_session(pidfile)
 
@@ -146,7 +149,8 @@ def test_deploy_runs_the_release_with_env_secrets_and_volume_then_is_idempotent(
     again = deploy(s, tiny["v1"])
     assert again.status == "skipped" and "already live" in again.detail
     # The plan's diff against the live generation: the same closure changes nothing.
-    plan = engine.deploy(replace(s, dry_run=True), "local", Options(skip_build=True, skip_smoke=True))
+    dry = replace(s, dry_run=True)
+    plan = engine.deploy(dry, here(dry), "local", Options(skip_build=True, skip_smoke=True))
     (diff,) = [r for r in plan.records if r.step == "diff"]
     assert (diff.status, diff.detail) == ("planned", "Nothing changes against generation 1")
     assert pid_of(s) == pid and generations(s) == ["profile-1-link"]
@@ -192,7 +196,7 @@ def test_unhealthy_release_is_rolled_back_and_the_deploy_fails(make_settings, ti
         (1, True, True),
         (2, False, False),
     ]
-    logs = host_says(lambda: commands.logs(s, timeout=5, target="local", lines=50), capsys)
+    logs = on_target(s, "local", lambda chosen: chosen.logs(lines=50, timeout=5))
     assert "v1 listening on" in logs and "token ***" in logs and SECRET not in logs
 
 
@@ -226,7 +230,7 @@ def test_a_deploy_holding_the_hosts_lock_keeps_others_off_it(make_settings, tiny
     with pytest.raises(NixflyError, match="another deploy holds the lock of oneshot on local: ci@"):
         deploy(s, tiny["v3"])
     with pytest.raises(NixflyError, match="another deploy holds the lock of oneshot on local"):
-        commands.stop(s, target="local")
+        stop_on(s, "local")
     assert generations(s) == ["profile-1-link"] and get(s).startswith("v1 ")
     (lock_dir / "holder.json").unlink()
     lock_dir.rmdir()
@@ -249,9 +253,9 @@ def test_rollback_switches_generation_and_stop_leaves_no_process(make_settings, 
 
     pid = pid_of(s)
     assert session_pids(pid)
-    assert "stopped" in host_says(lambda: commands.stop(s, target="local"), capsys)
+    assert "stopped" in stop_on(s, "local")
     assert session_pids(pid) == [] and pid_of(s) == 0
-    assert "not running" in host_says(lambda: commands.stop(s, target="local"), capsys)
+    assert "not running" in stop_on(s, "local")
 
 
 def test_port_override_and_dry_run(make_settings, tiny, capfd):

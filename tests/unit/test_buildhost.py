@@ -29,14 +29,14 @@ def test_nix_system_names(uname, system):
 
 def test_here_by_default_there_with_on(tmp_path):
     s = settings(checkout(tmp_path))
-    here = open_build_host(s)
+    here = open_build_host(s, Runner(cwd=s.root))
     assert (here.endpoint, here.name, here.where) == (None, "here", "")
     assert type(here.runner) is Runner
-    there = open_build_host(s, "root@build:2222")
+    there = open_build_host(s, Runner(cwd=s.root), "root@build:2222")
     assert there.endpoint == Endpoint("build", "root", 2222) and there.where == " on root@build:2222"
     assert isinstance(there.runner, RemoteRunner)
     with pytest.raises(NixflyError, match="invalid SSH host"):
-        open_build_host(s, "-oProxyCommand=x")
+        open_build_host(s, Runner(cwd=s.root), "-oProxyCommand=x")
 
 
 def test_nix_is_required_with_a_hint_for_where_it_is_missing(tmp_path):

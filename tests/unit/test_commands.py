@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 
-import pytest
-from helpers.fakes import checkout, settings
-
-from nixfly import commands, lock
-from nixfly.errors import NixflyError
-from nixfly.runner import Runner
-
-
-def test_runner_for_follows_the_dry_run_flag(tmp_path):
-    s = settings(checkout(tmp_path), dry_run=True)
-    runner = commands.runner_for(s)
-    assert type(runner) is Runner and runner.dry_run and runner.cwd == s.root
+from nixfly import commands
 
 
 def test_clean_removes_build_outputs_and_with_state_the_records(tmp_path, capsys):
@@ -35,43 +23,3 @@ def test_clean_removes_build_outputs_and_with_state_the_records(tmp_path, capsys
     commands.clean(tmp_path, tmp_path / ".nixfly", dry_run=False, state=False)
     assert not os.path.lexists(tmp_path / "result") and not (tmp_path / "web" / "_build").exists()
     assert (tmp_path / ".nixfly").exists()
-
-
-def test_lock_status_and_release(tmp_path, capsys):
-    s = settings(checkout(tmp_path))
-    commands.lock_status(s)
-    assert capsys.readouterr().err == "oneshot: not locked\n"
-    s.state_dir.mkdir()
-    holder = {
-        "who": "ci",
-        "host": os.uname().nodename,
-        "pid": os.getppid(),
-        "since": "t",
-        "command": "deploy",
-    }
-    lock.lock_path(s.state_dir, s.app).write_text(json.dumps(holder))
-    commands.lock_status(s)
-    assert capsys.readouterr().err.startswith(
-        f"oneshot: locked by ci@{os.uname().nodename} (pid {os.getppid()}"
-    )
-    commands.lock_release(s, force=True)
-    assert capsys.readouterr().err.startswith("oneshot: released lock of ci@")
-    commands.lock_release(s, force=False)
-    assert capsys.readouterr().err == "oneshot: was not locked\n"
-
-
-def test_a_stale_lock_says_how_to_remove_it(tmp_path, capsys):
-    s = settings(checkout(tmp_path))
-    s.state_dir.mkdir()
-    holder = {"who": "ci", "host": os.uname().nodename, "pid": 2**22 + 7, "since": "t"}
-    lock.lock_path(s.state_dir, s.app).write_text(json.dumps(holder))
-    commands.lock_status(s)
-    assert "STALE lock" in capsys.readouterr().err
-
-
-def test_the_target_of_a_task_is_closed_afterwards(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path / "no-flyctl-here"))  # the reads fail at once, run nothing
-    s = settings(checkout(tmp_path))
-    with pytest.raises(NixflyError, match="flyctl not found"), commands.target_of(s, "fly") as chosen:
-        chosen.observe()  # waits for the login read, which fails: the task fails
-    assert chosen.observed is not None and chosen.observed._pool._shutdown  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nixfly import flytoml
+from nixfly import config, flytoml
 from nixfly.config import load_mode, region_counts, resolve, validate_app, validate_region
 from nixfly.errors import NixflyError
 
@@ -120,28 +120,40 @@ def test_bad_region_counts(text, needle):
 
 
 def test_host_groups_are_named_lists_of_distinct_ssh_urls(tmp_path):
-    s = resolve({"targets": {"web": ["ssh://deploy@a", "ssh://deploy@b:2222"], "db": ["ssh://c"]}}, tmp_path)
-    assert s.targets == {"web": ("ssh://deploy@a", "ssh://deploy@b:2222"), "db": ("ssh://c",)}
-    assert resolve(None, tmp_path).targets == {}
+    s = resolve({"groups": {"web": ["ssh://deploy@a", "ssh://deploy@b:2222"], "db": ["ssh://c"]}}, tmp_path)
+    assert s.groups == {"web": ("ssh://deploy@a", "ssh://deploy@b:2222"), "db": ("ssh://c",)}
+    assert resolve(None, tmp_path).groups == {}
 
 
 @pytest.mark.parametrize(
-    ("targets", "said"),
+    ("groups", "said"),
     [
         (
             {"web": ["ssh://a", "ssh://A"]},
-            "config nixfly.targets.web: ssh://A is listed twice — list each host once",
+            "config nixfly.groups.web: ssh://A is listed twice — list each host once",
         ),
-        ({"web": ["a.example.org"]}, "config nixfly.targets.web: 'a.example.org' is not an ssh:// URL"),
-        ({"web": []}, "config nixfly.targets.web: a host group must be a non-empty list"),
-        ({"web": "ssh://a"}, "config nixfly.targets.web: a host group must be a non-empty list"),
-        ({"web": ["ssh://a:99999"]}, "config nixfly.targets.web: invalid SSH host 'ssh://a:99999'"),
-        ({"local": ["ssh://a"]}, "config nixfly.targets.local: 'local' is a target of its own"),
-        ({"Web": ["ssh://a"]}, "config nixfly.targets.Web: group names use lowercase letters"),
-        (["ssh://a"], "config nixfly.targets: must be a mapping"),
+        ({"web": ["a.example.org"]}, "config nixfly.groups.web: 'a.example.org' is not an ssh:// URL"),
+        ({"web": []}, "config nixfly.groups.web: a host group must be a non-empty list"),
+        ({"web": "ssh://a"}, "config nixfly.groups.web: a host group must be a non-empty list"),
+        ({"web": ["ssh://a:99999"]}, "config nixfly.groups.web: invalid SSH host 'ssh://a:99999'"),
+        ({"local": ["ssh://a"]}, "config nixfly.groups.local: 'local' is a target of its own"),
+        ({"Web": ["ssh://a"]}, "config nixfly.groups.Web: group names use lowercase letters"),
+        (["ssh://a"], "config nixfly.groups: must be a mapping"),
     ],
 )
-def test_bad_host_groups_are_refused_naming_the_key(tmp_path, targets, said):
+def test_bad_host_groups_are_refused_naming_the_key(tmp_path, groups, said):
     with pytest.raises(NixflyError) as refused:
-        resolve({"targets": targets}, tmp_path)
+        resolve({"groups": groups}, tmp_path)
     assert str(refused.value).startswith(said)
+
+
+def test_the_old_key_of_host_groups_is_still_read_with_a_warning_naming_the_new_one(
+    tmp_path, capsys, monkeypatch
+):
+    """``nixfly.targets`` was the key's name: a user's invoke.yaml keeps working, and is told to rename it."""
+    monkeypatch.setattr(config, "_WARNED", set())
+    s = resolve({"targets": {"web": ["ssh://deploy@a"]}}, tmp_path)
+    assert s.groups == {"web": ("ssh://deploy@a",)}
+    assert capsys.readouterr().err.count("nixfly.targets is now called nixfly.groups: rename the key") == 1
+    with pytest.raises(NixflyError, match=r"^config nixfly\.targets: and nixfly\.groups are both set"):
+        resolve({"targets": {"web": ["ssh://a"]}, "groups": {"db": ["ssh://b"]}}, tmp_path)

@@ -63,7 +63,7 @@ DEFAULTS: dict = {
         "inner": [1, 2],  # A nested key.
     },
     # Named groups: their keys are data.
-    "targets": {"web": ["ssh://a"]},
+    "groups": {"web": ["ssh://a"]},
     "modes": {
         "one": {
             # Said once, for every mode.
@@ -98,7 +98,7 @@ def test_a_mode_key_shows_each_modes_default_when_they_differ():
     found = {key.path: key for key in sample_keys()}
     assert docsgen._default(found["modes.<mode>.app"]) == "one: `a`<br>two: `b`"
     assert docsgen._default(found["section.inner"]) == "`[1, 2]`"
-    assert found["section"].section and not found["targets"].section
+    assert found["section"].section and not found["groups"].section
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import stat
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from helpers.fakes import PINNED, STORE, BuildHere, checkout, settings
@@ -21,6 +23,7 @@ from nixfly.engine import Engine
 from nixfly.errors import BUG_EXIT, INTERRUPTED_EXIT, Interrupted, NixflyError, Stopped, WriteError
 from nixfly.files import write_atomic
 from nixfly.pipeline import Outcome, Pipeline, done, skipped
+from nixfly.runner import here
 from nixfly.smoke import remember
 from nixfly.target import Candidate, Options, TargetSpec
 
@@ -45,7 +48,7 @@ class Target:
         held = lock.lock_path(self.s.state_dir, self.s.app).exists()
         self.events.append(("observe", "locked" if held else "unlocked"))
 
-    def deploy_steps(self, candidate: Candidate, build, options: Options):
+    def deploy_steps(self, candidate: Candidate, build):
         self.candidate = candidate
         return [("apply", lambda: self.apply()), ("verify", lambda: self.check())]
 
@@ -63,6 +66,12 @@ class Target:
     def finish(self) -> None:
         self.events.append("finish")
 
+    def label(self) -> str:
+        return " on local"
+
+    def deploy_command(self) -> str:
+        return f"deploy --mode {self.s.mode.name} --target local"
+
 
 @pytest.fixture
 def s(tmp_path, monkeypatch) -> Settings:
@@ -75,7 +84,7 @@ def s(tmp_path, monkeypatch) -> Settings:
 
 
 def run(s: Settings, target: Target, build: BuildHere | None = None, **options: bool) -> Pipeline:
-    return Engine(s, Options(**options), target, build or BuildHere()).run()
+    return Engine(s, here(s), Options(**options), target, build or BuildHere()).run()
 
 
 def statuses(pipeline: Pipeline) -> list[tuple[str, str]]:
@@ -172,7 +181,7 @@ def test_steps_after_a_failure_are_recorded_as_not_run(s, capsys):
         raise NixflyError("flyctl deploy failed")
 
     with pytest.raises(NixflyError):
-        Engine(s, Options(json_summary=True), Target(s, apply=broken), BuildHere()).run()
+        Engine(s, here(s), Options(json_summary=True), Target(s, apply=broken), BuildHere()).run()
     summary = json.loads(capsys.readouterr().out)
     steps = [(r["step"], r["status"]) for r in summary["steps"]]
     assert steps[-3:] == [("apply", "failed"), ("rollback", "done"), ("verify", "not run")]
@@ -203,7 +212,7 @@ def test_a_crash_is_a_failed_step_with_exit_70_and_no_rollback(s, tmp_path, caps
 
     target = Target(s, apply=crash)
     with pytest.raises(NixflyError) as info:
-        Engine(s, Options(json_summary=True), target, BuildHere()).run()
+        Engine(s, here(s), Options(json_summary=True), target, BuildHere()).run()
     assert info.value.exit_code == BUG_EXIT
     assert not any(isinstance(e, tuple) and e[0] == "recover" for e in target.events)
     steps = json.loads(capsys.readouterr().out)["steps"]
@@ -275,11 +284,78 @@ def test_a_deploy_already_running_stops_at_the_lock(s):
 
 def test_deploy_opens_the_target_the_text_names(s):
     with pytest.raises(NixflyError, match="unknown target 'moon'"):
-        engine.deploy(s, "moon", Options())
+        engine.deploy(s, here(s), "moon", Options())
     with pytest.raises(NixflyError, match="--port applies to local and ssh:// targets"):
-        engine.deploy(s, "fly", Options(), port=8080)
+        engine.deploy(s, here(s), "fly", Options(), port=8080)
 
 
 def test_skipped_steps_of_the_target_keep_the_deploy_ok(s):
     pipeline = run(s, Target(s, apply=lambda: skipped("already live")))
     assert pipeline.ok and ("apply", "skipped") in statuses(pipeline)
+
+
+# --- the tasks that ask a target something (tasks.py: status, logs, stop, lock.*) ---------------------------
+def ask(s: Settings, question: Callable[[Any], object], text: str = "fly") -> None:
+    """A task body's question to ``--target text``, as tasks.py asks it: opened, asked, closed."""
+    with engine.opened(s, here(s), text) as chosen:
+        question(chosen)
+
+
+def test_lock_status_and_release(tmp_path, capsys):
+    s = settings(checkout(tmp_path))
+    ask(s, lambda t: t.lock_status())
+    assert capsys.readouterr().err == "oneshot: not locked\n"
+    s.state_dir.mkdir()
+    holder = {
+        "who": "ci",
+        "host": os.uname().nodename,
+        "pid": os.getppid(),
+        "since": "t",
+        "command": "deploy",
+    }
+    lock.lock_path(s.state_dir, s.app).write_text(json.dumps(holder))
+    ask(s, lambda t: t.lock_status())
+    assert capsys.readouterr().err.startswith(
+        f"oneshot: locked by ci@{os.uname().nodename} (pid {os.getppid()}"
+    )
+    ask(s, lambda t: t.lock_release(force=True))
+    assert capsys.readouterr().err.startswith("oneshot: released lock of ci@")
+    ask(s, lambda t: t.lock_release(force=False))
+    assert capsys.readouterr().err == "oneshot: was not locked\n"
+
+
+def test_a_stale_lock_says_how_to_remove_it(tmp_path, capsys):
+    s = settings(checkout(tmp_path))
+    s.state_dir.mkdir()
+    holder = {"who": "ci", "host": os.uname().nodename, "pid": 2**22 + 7, "since": "t"}
+    lock.lock_path(s.state_dir, s.app).write_text(json.dumps(holder))
+    ask(s, lambda t: t.lock_status())
+    assert "STALE lock" in capsys.readouterr().err
+
+
+def test_the_target_a_task_opened_is_closed_afterwards(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-flyctl-here"))  # the reads fail at once, run nothing
+    s = settings(checkout(tmp_path))
+    with pytest.raises(NixflyError, match="flyctl not found"), engine.opened(s, here(s), "fly") as chosen:
+        chosen.observe()  # waits for the login read, which fails: the task fails
+    assert chosen.observed is not None and chosen.observed._pool._shutdown  # type: ignore[attr-defined]
+
+
+def test_a_host_targets_lock_is_shown_and_released_by_the_target(tmp_path, capsys):
+    """``--target local`` answers lock.status and lock.release itself: a table row, a refusal, a release."""
+    s = settings(checkout(tmp_path))
+    ask(s, lambda t: t.lock_status(), "local")
+    assert "| local | free |" in capsys.readouterr().err.replace("  ", " ")
+    holder = engine.open_target(s, here(s), "local")
+    try:
+        holder.claim("deploy --mode integrated --target local", "abc1234")
+        ask(s, lambda t: t.lock_status(), "local")
+        assert "held" in capsys.readouterr().err
+        with pytest.raises(NixflyError, match=r"^kept the lock: "):
+            ask(s, lambda t: t.lock_release(force=False), "local")
+        ask(s, lambda t: t.lock_release(force=True), "local")
+        assert "oneshot on local: released the lock of " in capsys.readouterr().err
+    finally:
+        holder.close()
+    ask(s, lambda t: t.lock_release(force=False), "local")
+    assert capsys.readouterr().err.endswith("\noneshot on local: was not locked\n")

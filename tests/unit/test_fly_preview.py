@@ -12,6 +12,8 @@ from nixfly.errors import NixflyError
 from nixfly.fly import preview as fly_preview
 from nixfly.flyctl import AppMissing, FlyRelease, SecretInfo
 from nixfly.preview import Marker
+from nixfly.runner import Runner
+from nixfly.target import Options
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = config.load_preview(None)
@@ -76,7 +78,7 @@ class Seen:
 def target_seeing(names: list[str], tmp_path: Path, **preview: object) -> fly_preview.PreviewTarget:
     s = config.resolve({"state_dir": str(tmp_path / "state")}, REPO, mode="integrated", app="oneshot-pr-12")
     chosen = config.load_preview({"preview": preview})
-    target = fly_preview.PreviewTarget(s, chosen, Marker(12, 100), {})
+    target = fly_preview.PreviewTarget(s, Runner(cwd=REPO), Options(), chosen, Marker(12, 100), {})
     target.observed = Seen(names)  # type: ignore[assignment]
     return target
 
@@ -103,16 +105,16 @@ def test_the_secrets_step_gets_only_the_listed_production_secrets(tmp_path, monk
 def test_a_preview_runs_the_deploy_steps_plus_marker_and_url(tmp_path):
     from nixfly.buildhost import BuildHost
     from nixfly.fly.target import FlyTarget
-    from nixfly.target import Candidate, Options
+    from nixfly.target import Candidate
 
     target = target_seeing([], tmp_path)
     deploy = [
         n
-        for n, _ in FlyTarget(target.s).deploy_steps(
-            Candidate(), BuildHost(target.s, target.runner), Options()
+        for n, _ in FlyTarget(target.s, target.runner).deploy_steps(
+            Candidate(), BuildHost(target.s, target.runner)
         )
     ]
-    preview = [n for n, _ in target.deploy_steps(Candidate(), BuildHost(target.s, target.runner), Options())]
+    preview = [n for n, _ in target.deploy_steps(Candidate(), BuildHost(target.s, target.runner))]
     at = deploy.index("app") + 1
     assert preview == [*deploy[:at], "marker", *deploy[at:], "url"]
     assert target.ha is False and FlyTarget.ha is True
@@ -133,8 +135,8 @@ def test_without_pr_the_branch_names_the_preview_and_a_detached_head_is_refused(
         [*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True, env={**env, "PATH": "/usr/bin:/bin"}
     )
     s = config.resolve(None, tmp_path, mode="integrated")
-    assert fly_preview.name_for(s, DEFAULT, "") == ("oneshot-feature-login", 0)
-    assert fly_preview.name_for(s, DEFAULT, "9") == ("oneshot-pr-9", 9)
+    assert fly_preview.name_for(s, Runner(cwd=tmp_path), DEFAULT, "") == ("oneshot-feature-login", 0)
+    assert fly_preview.name_for(s, Runner(cwd=tmp_path), DEFAULT, "9") == ("oneshot-pr-9", 9)
     subprocess.run([*git, "checkout", "-q", "--detach"], check=True)
     with pytest.raises(NixflyError, match=r"not on a branch \(detached HEAD\)"):
-        fly_preview.name_for(s, DEFAULT, "")
+        fly_preview.name_for(s, Runner(cwd=tmp_path), DEFAULT, "")

@@ -21,7 +21,7 @@ from nixfly.fly import FlyTarget
 from nixfly.fly.verify import min_machines_running
 from nixfly.flyctl import Flyctl
 from nixfly.pipeline import Pipeline
-from nixfly.runner import Completed
+from nixfly.runner import Completed, here
 from nixfly.target import Options
 
 APP = "oneshot"
@@ -154,14 +154,14 @@ def s(tmp_path, fly) -> Settings:
 def deploy(
     s: Settings, fly: FakeFly, build: BuildHere | None = None, **options: bool
 ) -> tuple[Pipeline | None, FlyTarget, NixflyError | None]:
-    target = FlyTarget(s)
     fly.runner.dry_run = s.dry_run
-    target.runner = fly.runner
+    target = FlyTarget(s, fly.runner, Options(**options))
     target.fly = Flyctl(fly.runner)
     error = None
     pipeline = None
     try:
-        pipeline = Engine(s, Options(**options), target, build or BuildHere()).run()
+        # The engine's own commands (git) run for real; Fly's go to the fake.
+        pipeline = Engine(s, here(s), target.options, target, build or BuildHere()).run()
     except NixflyError as exc:
         error = exc
     finally:

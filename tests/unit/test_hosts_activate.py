@@ -9,9 +9,11 @@ from pathlib import PurePosixPath
 import pytest
 from helpers.fakes import ScriptedRunner, checkout, settings
 
+from nixfly import bundle
 from nixfly.errors import NixflyError
 from nixfly.hosts.activate import Activation, HostRelease, Layout, Records
 from nixfly.hosts.host import Host
+from nixfly.runner import Runner
 
 STORE = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-oneshot-integrated"
 
@@ -69,7 +71,8 @@ def activation(tmp_path, monkeypatch):
     (s.root / ".env.fly").write_text("CLAUDE_ACCESS_TOKEN='canary-activate-1'\n")
     (s.root / ".env.fly").chmod(0o600)
     runner = ScriptedRunner(tools=["nix-env", "setsid"])
-    return Activation(s, Host("local", runner, PurePosixPath(str(tmp_path / "state")))), runner
+    host = Host("local", runner, PurePosixPath(str(tmp_path / "state")))
+    return Activation(s, host, Runner(cwd=s.root)), runner
 
 
 def test_the_environment_is_the_toml_with_the_hosts_overrides_and_todays_secrets(activation):
@@ -100,3 +103,23 @@ def test_nothing_started_means_nothing_to_verify_or_restore(activation):
     error = NixflyError("verify failed")
     assert act.restore(error).status == "skipped" and error.notes == []
     assert runner.calls == []
+
+
+def test_a_deploys_secrets_are_used_as_handed_over_and_env_fly_is_not_read_again(activation):
+    """The engine's bundle step read ``.env.fly`` once (``Candidate.secrets``): a host uses those, with no
+    git checks of its own, and a restore during the same run gets them too."""
+    act, _ = activation
+    (act.settings.root / ".env.fly").unlink()  # read now, it would give no secrets at all
+    act.secrets = {"CLAUDE_ACCESS_TOKEN": "canary-engine-read"}
+    assert act.environment().secret == {"CLAUDE_ACCESS_TOKEN": "canary-engine-read"}
+    assert act.environment({"A": "1"}).secret == {"CLAUDE_ACCESS_TOKEN": "canary-engine-read"}
+
+
+def test_without_a_deploy_env_fly_is_read_once(activation, monkeypatch):
+    act, _ = activation
+    reads: list[str] = []
+    real = bundle.read_env_fly
+    monkeypatch.setattr(bundle, "read_env_fly", lambda *a: reads.append("read") or real(*a))
+    act.environment()
+    act.environment({"A": "1"})
+    assert reads == ["read"] and act.secrets == {"CLAUDE_ACCESS_TOKEN": "canary-activate-1"}

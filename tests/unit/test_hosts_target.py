@@ -12,6 +12,7 @@ from nixfly.hosts.activate import HostRelease, Records
 from nixfly.hosts.host import Host, RemoteHost
 from nixfly.hosts.target import REMOTE_BASE, HostTarget, _previous_healthy, open_host
 from nixfly.remote import Endpoint
+from nixfly.runner import Runner
 from nixfly.target import Candidate, TargetSpec, parse_target
 
 WEB1 = Endpoint("web1", "deploy")
@@ -19,9 +20,8 @@ WEB1 = Endpoint("web1", "deploy")
 
 def target(tmp_path, text: str = "local", *, dry_run: bool = False, tools=("nix", "nix-env", "setsid")):
     s = settings(checkout(tmp_path / "checkout"), dry_run=dry_run)
-    chosen = HostTarget(s, parse_target(text))
     runner = ScriptedRunner(dry_run=dry_run, tools=tools)
-    chosen.here = runner
+    chosen = HostTarget(s, runner, parse_target(text))
     chosen.host = Host(chosen.host.name, runner, PurePosixPath(str(tmp_path / "state")))
     return chosen, runner
 
@@ -33,9 +33,9 @@ class Build:
 
 def test_open_host_here_and_over_ssh(tmp_path):
     s = settings(checkout(tmp_path))
-    here = open_host(s, TargetSpec("local"))
+    here = open_host(s, Runner(), TargetSpec("local"))
     assert type(here) is Host and here.base == PurePosixPath(str(s.state_dir.resolve())) / "local"
-    there = open_host(s, TargetSpec("ssh", WEB1))
+    there = open_host(s, Runner(), TargetSpec("ssh", WEB1))
     assert isinstance(there, RemoteHost) and there.name == "deploy@web1" and there._base == REMOTE_BASE
 
 

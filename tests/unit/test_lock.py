@@ -191,3 +191,34 @@ def test_sessions_that_are_not_process_ids_make_a_damaged_lock(tmp_path, session
     path = lock.lock_path(tmp_path, "oneshot")
     path.write_text(f'{{"who": "x", "host": "h", "pid": 5, "since": "t", "sessions": {sessions}}}')
     assert lock.read(path).damaged == "sessions is not a list of process ids"  # type: ignore[union-attr]
+
+
+def test_the_lock_step_holds_the_lock_until_the_run_ends_then_starts_what_follows(tmp_path):
+    """Deploy and scale share this step: ``then`` (the target's reads) starts once the lock is held."""
+    from contextlib import ExitStack
+
+    from helpers.fakes import checkout, settings
+
+    s = settings(checkout(tmp_path))
+    path = lock.lock_path(s.state_dir, s.app)
+    seen: list[bool] = []
+    with ExitStack() as stack:
+        outcome = lock.step(
+            stack, Runner(cwd=s.root), s, "scale --mode integrated", lambda: seen.append(path.exists())
+        )
+        assert outcome.status == "done" and outcome.detail == f"held by pid {os.getpid()}"
+        assert seen == [True] and json.loads(path.read_text())["command"] == "scale --mode integrated"
+    assert not path.exists()
+
+
+def test_a_dry_run_lock_step_takes_no_lock_and_still_starts_what_follows(tmp_path):
+    from contextlib import ExitStack
+
+    from helpers.fakes import checkout, settings
+
+    s = settings(checkout(tmp_path), dry_run=True)
+    seen: list[str] = []
+    with ExitStack() as stack:
+        outcome = lock.step(stack, Runner(dry_run=True, cwd=s.root), s, "deploy", lambda: seen.append("read"))
+    assert (outcome.status, outcome.detail, seen) == ("planned", "would lock oneshot", ["read"])
+    assert not lock.lock_path(s.state_dir, s.app).exists()

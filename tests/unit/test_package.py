@@ -142,3 +142,29 @@ def test_the_cycle_finder_finds_cycles():
     """The checks above would pass on a broken finder: it must see a loop where there is one."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def constructions(name: str) -> list[str]:
+    """Where nixfly calls the class ``name`` (``Runner(...)``), as module:line; subclasses are other names."""
+    found = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                called = node.func
+                named = called.id if isinstance(called, ast.Name) else getattr(called, "attr", "")
+                if named == name:
+                    found.append(f"{module}:{node.lineno}")
+    return found
+
+
+def test_a_local_runner_is_made_in_two_places_only():
+    """One run context: a task makes its runner once (``runner.here``) and passes it down; ``inv clean``,
+    which works without Settings, makes its own. Anywhere else a second runner would be a second context,
+    with its own dry-run flag and working directory."""
+    sites = [site.split(":")[0] for site in constructions("Runner")]
+    assert sorted(sites) == ["nixfly.commands", "nixfly.runner"], constructions("Runner")
+
+
+def test_the_construction_finder_finds_calls():
+    assert constructions("RemoteRunner")  # the SSH runners of a host target and a build host
+    assert constructions("NoSuchClass") == []

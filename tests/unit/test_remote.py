@@ -116,19 +116,19 @@ def test_sync_uploads_once_until_the_tree_changes(tmp_path):
     root.mkdir()
     git_repo(root)
     remote = Remote()
-    dest = sync_checkout(remote, root)
+    dest = sync_checkout(remote, root, Runner())
     assert str(dest).startswith("/home/u/.cache/nixfly/checkouts/checkout-")
     assert remote.uploads == [PurePosixPath(f"{dest}.upload.tar.gz")]
-    assert sync_checkout(remote, root) == dest and len(remote.uploads) == 1
+    assert sync_checkout(remote, root, Runner()) == dest and len(remote.uploads) == 1
     (root / "flake.nix").write_text("{ changed }")
-    sync_checkout(remote, root)
+    sync_checkout(remote, root, Runner())
     assert len(remote.uploads) == 2
 
 
 def test_a_dry_run_sync_sends_nothing(tmp_path):
     git_repo(tmp_path)
     remote = RemoteRunner(Endpoint("build"), dry_run=True)
-    assert str(sync_checkout(remote, tmp_path)).startswith("~/.cache/nixfly/checkouts/")
+    assert str(sync_checkout(remote, tmp_path, Runner())).startswith("~/.cache/nixfly/checkouts/")
 
 
 class LocalShell(RemoteRunner):

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from helpers import procs
+from helpers.fakes import checkout, settings
 
 from nixfly import runner
 from nixfly.cli import handle_stop_signals
@@ -220,3 +221,9 @@ def test_an_explicit_timeout_keeps_its_own_message():
     with pytest.raises(NixflyError) as raised:
         Runner().run(["sleep", "60"], mutates=False, timeout=0.3)
     assert raised.value.message == "`sleep 60…` did not finish within 0.3s and was stopped"
+
+
+def test_here_is_the_tasks_runner_in_the_checkout_following_dry_run(tmp_path):
+    s = settings(checkout(tmp_path), dry_run=True)
+    made = runner.here(s)
+    assert type(made) is Runner and made.dry_run and made.cwd == s.root

@@ -7,9 +7,10 @@ import pytest
 from nixfly.config import resolve
 from nixfly.engine import open_target
 from nixfly.errors import NixflyError
-from nixfly.hosts import FleetTarget, HostTarget
+from nixfly.hosts import GroupTarget, HostTarget
 from nixfly.remote import Endpoint
-from nixfly.target import check_batch, parse_target
+from nixfly.runner import here
+from nixfly.target import Options, parse_target
 
 GROUPS = {"web": ("ssh://deploy@a", "ssh://deploy@b:2222")}
 
@@ -29,7 +30,7 @@ def test_single_targets():
 
 def test_groups_by_list_and_by_name_keep_the_order():
     listed = parse_target("ssh://b, ssh://root@a:22", GROUPS)
-    assert listed.kind == "fleet" and listed.hosts == (Endpoint("b"), Endpoint("a", "root", 22))
+    assert listed.kind == "group" and listed.hosts == (Endpoint("b"), Endpoint("a", "root", 22))
     assert str(listed) == "ssh://b,ssh://root@a:22" and listed.group == ""
     named = parse_target("web", GROUPS)
     assert named.hosts == (Endpoint("a", "deploy"), Endpoint("b", "deploy", 2222)) and str(named) == "web"
@@ -48,7 +49,7 @@ def test_groups_by_list_and_by_name_keep_the_order():
         (
             "db",
             "unknown target 'db' — use fly, local, ssh://user@host[:port], ssh://a,ssh://b or a group from "
-            "nixfly.targets in invoke.yaml (web)",
+            "nixfly.groups in invoke.yaml (web)",
         ),
         ("ftp://host", "unknown target 'ftp://host'"),
     ],
@@ -65,11 +66,11 @@ def test_no_group_defined_says_so():
 
 
 def test_open_target_picks_the_implementation(tmp_path):
-    s = resolve({"targets": {"web": list(GROUPS["web"])}}, tmp_path)
-    group = open_target(s, "web")
-    single = open_target(s, "ssh://root@a")
+    s = resolve({"groups": {"web": list(GROUPS["web"])}}, tmp_path)
+    group = open_target(s, here(s), "web")
+    single = open_target(s, here(s), "ssh://root@a")
     try:
-        assert isinstance(group, FleetTarget) and [m.name for m in group.members] == [
+        assert isinstance(group, GroupTarget) and [m.name for m in group.members] == [
             "deploy@a",
             "deploy@b:2222",
         ]
@@ -78,14 +79,13 @@ def test_open_target_picks_the_implementation(tmp_path):
         group.close()
         single.close()
     with pytest.raises(NixflyError, match="--port applies to local and ssh:// targets"):
-        open_target(s, "fly", port=4000)
+        open_target(s, here(s), "fly", port=4000)
 
 
 def test_batch_means_something_for_groups_only(tmp_path):
-    s = resolve({"targets": {"web": list(GROUPS["web"])}}, tmp_path)
-    check_batch(s, "web", 2)
-    check_batch(s, "ssh://a,ssh://b", 5)
-    check_batch(s, "local", 1)
+    s = resolve({"groups": {"web": list(GROUPS["web"])}}, tmp_path)
+    for text, batch in (("web", 2), ("ssh://a,ssh://b", 5), ("local", 1)):
+        open_target(s, here(s), text, Options(batch=batch)).close()
     for text in ("fly", "", "local", "ssh://a"):
         with pytest.raises(NixflyError, match="--batch applies to a group of hosts"):
-            check_batch(s, text, 2)
+            open_target(s, here(s), text, Options(batch=2))

@@ -15,9 +15,11 @@ import pytest
 
 from nixfly.config import resolve
 from nixfly.errors import NixflyError
-from nixfly.hosts.fleet import FleetTarget, HostReport, batches, each, one_error
+from nixfly.hosts.across import each, one_error
+from nixfly.hosts.group import GroupTarget, HostReport, batches
 from nixfly.pipeline import Outcome, Pipeline, done, skipped
-from nixfly.target import Options, parse_target
+from nixfly.runner import Runner
+from nixfly.target import Candidate, Options, parse_target
 
 HOSTS = ["root@a", "root@b", "root@c"]
 
@@ -50,9 +52,10 @@ class Stand:
         return self.outcome if auto else skipped("--no-rollback")
 
 
-def group(tmp_path, restored: list[str], **started: dict[str, Any]) -> FleetTarget:
+def group(tmp_path, restored: list[str], **started: dict[str, Any]) -> GroupTarget:
     """A group of three with stand-in activations; ``started`` (a=…) are the hosts this run reached."""
-    fleet = FleetTarget(resolve(None, tmp_path), parse_target(",".join(f"ssh://{h}" for h in HOSTS)))
+    s = resolve(None, tmp_path)
+    fleet = GroupTarget(s, Runner(cwd=s.root), parse_target(",".join(f"ssh://{h}" for h in HOSTS)), Options())
     for member in fleet.members:
         short = member.name.removeprefix("root@")
         member._activation = Stand(member.name, restored, **started.get(short, {}))  # type: ignore[assignment]
@@ -133,7 +136,7 @@ def test_one_error_names_each_host_once():
     assert b.name in both.message
 
 
-def members(fleet: FleetTarget, *names: str) -> list[Any]:
+def members(fleet: GroupTarget, *names: str) -> list[Any]:
     return [m for name in names for m in fleet.members if m.name == f"root@{name}"]
 
 
@@ -252,3 +255,20 @@ def test_a_ctrl_c_names_the_switched_hosts_and_how_to_put_them_back(tmp_path):
         "`inv rollback --target ssh://root@a,ssh://root@b` puts them back"
     )
     assert fleet.reports["root@c"].result == "not reached: untouched"
+
+
+def test_the_deploys_options_reach_every_host_as_given_once(tmp_path):
+    """``--force`` and ``--no-rollback`` are the group's and each host's alike: set when the target is opened,
+    never overwritten by ``deploy_steps``."""
+    s = resolve(None, tmp_path)
+    options = Options(force=True, rollback=False, batch=2)
+    fleet = GroupTarget(s, Runner(cwd=s.root), parse_target("ssh://a,ssh://b,ssh://c"), options)
+    assert fleet.options is options and all(member.options is options for member in fleet.members)
+    steps = [name for name, _ in fleet.deploy_steps(Candidate(), None)]  # type: ignore[arg-type]
+    assert steps[2:] == [
+        "activate a, b",
+        "verify a, b",
+        "activate c",
+        "verify c",
+    ]
+    assert fleet.options is options

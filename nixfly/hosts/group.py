@@ -7,7 +7,7 @@ through them in batches (``--batch N``, default 1), each batch health-gated befo
            generation, at once, each verified again; hosts not reached are left as they were
 
 Each host is a ``HostTarget`` (its own SSH connection, lock and activation); this module only orders them.
-Work on several hosts runs concurrently, a thread per host (at most ``PARALLEL``): the locks, the copies, a
+Work on several hosts runs concurrently, a thread per host (``across``): the locks, the copies, a
 batch's activations and health checks, the rollback, the status reads. A batch switches its hosts at once
 because that is what a batch means to the person choosing its size, and because one host after another
 costs each host's SSH round trips and nix-env calls in turn: measured (bench/fleet.py), one-by-one
@@ -20,80 +20,28 @@ in ``--json``; a batch step's detail gives each host's outcome, and a rollout en
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TypeVar
+from typing import Unpack
 
 from nixfly import console, git, lock
 from nixfly.buildhost import BuildHost
 from nixfly.config import Settings
 from nixfly.console import print_json
 from nixfly.errors import NixflyError
-from nixfly.futures import wait_all
-from nixfly.hosts import hostdiff, receipts
-from nixfly.hosts.target import ALREADY_HELD, HostTarget, which
+from nixfly.hosts import hostdiff, receipts, releases
+from nixfly.hosts.across import each, failures, one_error
+from nixfly.hosts.target import ALREADY_HELD, HostFlags, HostTarget, lock_table, released, which
 from nixfly.pipeline import Outcome, Pipeline, Step, StepStatus, Table, done, planned, skipped
 from nixfly.runner import Runner
 from nixfly.target import Candidate, Options, TargetSpec
-
-# Hosts talked to at once: each copy is an ssh process sharing this machine's uplink, so a large group is
-# worked through 8 at a time rather than opening every connection together.
-PARALLEL = 8
-
-T = TypeVar("T")
-
-
-def each(members: Sequence[HostTarget], action: Callable[[HostTarget], T]) -> list[T | NixflyError]:
-    """``action`` on every member at once; in member order, each result or the ``NixflyError`` it raised.
-
-    Anything else a thread raises (a bug) is raised here. On Ctrl-C this returns at once, without waiting:
-    the pipeline stops every child process, whichever thread started it.
-    """
-    pool = ThreadPoolExecutor(max_workers=min(PARALLEL, len(members)) or 1, thread_name_prefix="nixfly-host")
-    try:
-        futures = [pool.submit(action, member) for member in members]
-        wait_all(futures)  # not one unbounded wait(): it could sleep through a Ctrl-C (nixfly.futures)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    results: list[T | NixflyError] = []
-    for future in futures:
-        error = future.exception()
-        if error is not None and not isinstance(error, NixflyError):
-            raise error
-        results.append(error if isinstance(error, NixflyError) else future.result())
-    return results
 
 
 def batches(members: Sequence[HostTarget], size: int) -> list[list[HostTarget]]:
     """The rollout order: ``size`` hosts at a time, in the order the target lists them."""
     size = max(1, size)
     return [list(members[i : i + size]) for i in range(0, len(members), size)]
-
-
-Failures = list[tuple[HostTarget, NixflyError]]
-
-
-def failures(members: Sequence[HostTarget], results: Sequence[object]) -> Failures:
-    """The members whose result is an error, with it."""
-    return [(m, r) for m, r in zip(members, results, strict=True) if isinstance(r, NixflyError)]
-
-
-def one_error(failed: Failures, total: int, what: str) -> NixflyError:
-    """Several hosts' errors as one, each host named once, after ``what`` failed ("" to say only theirs)."""
-
-    def named(member: HostTarget, exc: NixflyError) -> str:
-        return exc.message if member.name in exc.message else f"{member.name}: {exc.message}"
-
-    if len(failed) == 1:
-        member, exc = failed[0]
-        return NixflyError(f"{what}: {named(member, exc)}" if what else named(member, exc), exc.hint)
-    said = "; ".join(named(m, exc) for m, exc in failed)
-    head = f"{what} on {len(failed)} of {total} hosts" if what else f"{len(failed)} of {total} hosts failed"
-    return NixflyError(f"{head}: {said}", failed[0][1].hint)
 
 
 def _together(outcomes: Sequence[Outcome]) -> Outcome:
@@ -116,27 +64,25 @@ class HostReport:
     result: str = "not reached: untouched"
 
 
-class FleetTarget:
-    """Several hosts behind one ``Target``: ``ssh://a,ssh://b`` or a group from ``nixfly.targets``.
-
-    Built over a single host too (``local`` or one ``ssh://``), for the tasks that treat every host target
-    alike (``inv lock.status``, ``inv lock.release``).
-    """
+class GroupTarget:
+    """Several hosts behind one ``Target``: ``ssh://a,ssh://b`` or a group from ``nixfly.groups``."""
 
     def __init__(
         self,
         settings: Settings,
+        here: Runner,
         spec: TargetSpec,
-        *,
-        port: int = 0,
-        overrides: Mapping[str, str] | None = None,
+        options: Options,
+        **flags: Unpack[HostFlags],
     ) -> None:
+        """``flags``: what every member is opened with (``HostTarget``'s port and overrides)."""
         self.s = settings
         self.spec = spec
-        singles = [TargetSpec("ssh", host) for host in spec.hosts] if spec.kind == "fleet" else [spec]
-        self.members = [HostTarget(settings, one, port=port, overrides=overrides) for one in singles]
-        self.here = Runner(dry_run=settings.dry_run, cwd=settings.root)
-        self.options = Options()
+        self.here = here
+        self.options = options
+        self.members = [
+            HostTarget(settings, here, TargetSpec("ssh", host), options, **flags) for host in spec.hosts
+        ]
         # Filled by a deploy: the hosts whose activation began (in order), those that failed, and the table.
         self.reached: list[HostTarget] = []
         self.failed: list[HostTarget] = []
@@ -161,15 +107,14 @@ class FleetTarget:
         for member in self.members:
             member.observe()
 
-    def deploy_steps(self, candidate: Candidate, build: BuildHost, options: Options) -> list[Step]:
-        self.options = options
-        command = f"deploy --mode {self.s.mode.name} --target {self.spec}"
+    def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
+        command = self.deploy_command()
         steps: list[Step] = [
             ("host locks", lambda: self.claim_all(command)),
             ("diff", lambda: self.plan_diff(candidate)),
             ("copy", lambda: self.copy_all(candidate)),
         ]
-        for batch in batches(self.members, options.batch):
+        for batch in batches(self.members, self.options.batch):
             hosts = ", ".join(m.name for m in batch)
             steps += [
                 (f"activate {hosts}", partial(self.activate, batch, candidate)),
@@ -356,6 +301,12 @@ class FleetTarget:
             )
 
     # --- Target: what the tasks ask afterwards --------------------------------------------------------------
+    def releases(self, *, as_json: bool) -> None:
+        releases.show(self.s, self.members, as_json=as_json)
+
+    def diff(self, old: str, new: str, *, as_json: bool) -> None:
+        releases.between(self.s, self.here, self.members, old, new, as_json=as_json)
+
     def status(self, *, as_json: bool) -> None:
         """One row per host: its process, health now, live generation and store path; unreadable hosts too."""
         documents = each(self.members, lambda m: m.document())
@@ -482,6 +433,12 @@ class FleetTarget:
             raise one_error(failed, len(self.members), "could not stop")
         return "\n".join(f"{self.s.app} on {m.name}: {r}" for m, r in zip(self.members, results, strict=True))
 
+    def label(self) -> str:
+        return f" on {self.spec}"
+
+    def deploy_command(self) -> str:
+        return f"deploy --mode {self.s.mode.name} --target {self.spec}"
+
     def lock_status(self) -> None:
         """``inv lock.status``: each host's lock of the app, and who holds it."""
         states = each(self.members, lambda m: m.lock_state())
@@ -491,20 +448,18 @@ class FleetTarget:
                 rows.append((member.name, "UNREADABLE", state.message))
             else:
                 rows.append((member.name, *state))
-        console.table(f"deploy locks of {self.s.app} on {self.spec}", ("host", "lock", "holder"), rows)
+        lock_table(self.s.app, self.spec, rows)
         failed = failures(self.members, states)
         if failed:
             raise one_error(failed, len(self.members), "could not read the lock")
 
     def lock_release(self, *, force: bool) -> None:
         """``inv lock.release``: remove each host's stale lock (any, with ``force``); refusals are listed."""
-        released = each(self.members, lambda m: m.lock.force_release(force=force))
-        for member, holder in zip(self.members, released, strict=True):
-            if holder is None:
-                console.ok(f"{self.s.app} on {member.name}: was not locked")
-            elif not isinstance(holder, NixflyError):
-                console.ok(f"{self.s.app} on {member.name}: released the lock of {holder.describe()}")
-        failed = failures(self.members, released)
+        removed = each(self.members, lambda m: m.lock.force_release(force=force))
+        for member, holder in zip(self.members, removed, strict=True):
+            if not isinstance(holder, NixflyError):
+                console.ok(released(self.s.app, member.name, holder))
+        failed = failures(self.members, removed)
         if failed:
             raise one_error(failed, len(self.members), "kept the lock")
 
