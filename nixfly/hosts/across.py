@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from nixfly.errors import NixflyError
 from nixfly.futures import wait_all
@@ -46,7 +46,7 @@ def each(members: Sequence[HostTarget], action: Callable[[HostTarget], T]) -> li
     return results
 
 
-Failures = list[tuple[HostTarget, NixflyError]]
+Failures: TypeAlias = "list[tuple[HostTarget, NixflyError]]"  # HostTarget imports these helpers
 
 
 def failures(members: Sequence[HostTarget], results: Sequence[object]) -> Failures:

@@ -252,6 +252,15 @@ def test_rollback_to_n_restores_its_config_says_which_secrets_changed_and_repush
             m["config"]["env"]["ONESHOT_GRACE_SECONDS"] for m in control.machines(project.sim, "oneshot")
         }
         assert grace == {"30"}
+        # Any checkout compares two Fly releases from the SBOMs kept beside their images: v1 and v2 run
+        # one closure (only the toml and a secret changed), and the live one against the same ./result too.
+        for args in (("--from", "1", "--to", "v2"), ()):
+            compared = project.inv("diff", "--target", "fly", *args, "--json")
+            assert compared.returncode == 0, compared.stderr
+            assert json.loads(compared.stdout)["nothing_changes"] is True
+        missing = project.inv("diff", "--target", "fly", "--from", "7")
+        assert missing.returncode == 1
+        assert "oneshot has no release v7 (releases: v2, v1)" in missing.stderr
         digest = control.current_release(project.sim, "oneshot")["image_ref"].rsplit("@", 1)[1]
         prune(registry, digest)
 
