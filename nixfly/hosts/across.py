@@ -8,22 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import Protocol, TypeVar
 
 from nixfly.errors import NixflyError
 from nixfly.futures import wait_all
 
-if TYPE_CHECKING:
-    from nixfly.hosts.target import HostTarget
+
+class Named(Protocol):
+    """A host as these helpers see it: its errors are said with its name."""
+
+    @property
+    def name(self) -> str: ...
+
 
 # Hosts talked to at once: each copy is an ssh process sharing this machine's uplink, so a large group is
 # worked through 8 at a time rather than opening every connection together.
 PARALLEL = 8
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Named)
 
 
-def each(members: Sequence[HostTarget], action: Callable[[HostTarget], T]) -> list[T | NixflyError]:
+def each(members: Sequence[M], action: Callable[[M], T]) -> list[T | NixflyError]:
     """``action`` on every member at once; in member order, each result or the ``NixflyError`` it raised.
 
     Anything else a thread raises (a bug) is raised here. On Ctrl-C this returns at once, without waiting:
@@ -46,18 +52,17 @@ def each(members: Sequence[HostTarget], action: Callable[[HostTarget], T]) -> li
     return results
 
 
-Failures: TypeAlias = "list[tuple[HostTarget, NixflyError]]"  # HostTarget imports these helpers
 
 
-def failures(members: Sequence[HostTarget], results: Sequence[object]) -> Failures:
+def failures(members: Sequence[M], results: Sequence[object]) -> list[tuple[M, NixflyError]]:
     """The members whose result is an error, with it."""
     return [(m, r) for m, r in zip(members, results, strict=True) if isinstance(r, NixflyError)]
 
 
-def one_error(failed: Failures, total: int, what: str) -> NixflyError:
+def one_error(failed: Sequence[tuple[Named, NixflyError]], total: int, what: str) -> NixflyError:
     """Several hosts' errors as one, each host named once, after ``what`` failed ("" to say only theirs)."""
 
-    def named(member: HostTarget, exc: NixflyError) -> str:
+    def named(member: Named, exc: NixflyError) -> str:
         return exc.message if member.name in exc.message else f"{member.name}: {exc.message}"
 
     if len(failed) == 1:

@@ -149,7 +149,7 @@ class GroupTarget:
         """What this deploy changes against each host's live generation, one diff per live closure
         (``hostdiff``: one read per host, on the host, all hosts at once)."""
         new = hostdiff.candidate_manifest(self.s, self.here, candidate)
-        lives = each(self.members, hostdiff.read_live) if not isinstance(new, str) else []
+        lives = each(self.members, lambda m: m.read_live()) if not isinstance(new, str) else []
         named = [(m.name, live) for m, live in zip(self.members, lives, strict=False)]
         return hostdiff.outcome(new, named, dry=self.dry)
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nixfly import nix, plandiff, sbom
 from nixfly.closurediff import diff
@@ -31,9 +31,6 @@ from nixfly.remote import FIND_NIX
 from nixfly.runner import Runner
 from nixfly.sbom import Manifest, Package
 from nixfly.target import Candidate
-
-if TYPE_CHECKING:
-    from nixfly.hosts.target import HostTarget
 
 # Nix's commands from where its installers put them when the SSH session's PATH lacks them (as the remote
 # runner looks, ``remote.FIND_NIX``): the runner does so itself only for a command that is a nix command.
@@ -136,25 +133,6 @@ def read(runner: Runner, app_dir: PurePosixPath, where: str, generation: int = 0
         hint=f"`inv status --target …` shows what {where} runs",
     )
     return parse(result.stdout, where)
-
-
-def read_live(member: HostTarget) -> Live | None:
-    """``member``'s live generation, read on it: over its open connection, or in a dry-run over SSH (which
-    opens none otherwise) over one opened for this read alone and closed after it."""
-    host = member.host
-    if not host.dry_run or host.reads_in_dry_run:
-        return read(host.runner, member.activation.layout.app_dir, host.name)
-    from nixfly.hosts.target import REMOTE_BASE
-    from nixfly.remote import RemoteRunner
-
-    assert member.spec.endpoint is not None  # a host that reads nothing in a dry-run is an SSH host
-    # Not a dry-run runner: it runs this one read and nothing else. REMOTE_BASE is under $HOME, which the
-    # script resolves (the activation's layout would ask the host for $HOME first: another round trip).
-    reader = RemoteRunner(member.spec.endpoint, label=host.label)
-    try:
-        return read(reader, REMOTE_BASE / member.s.app, host.name)
-    finally:
-        reader.close()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from nixfly import closurediff, console, receipt
 from nixfly.config import Settings
@@ -20,12 +20,25 @@ from nixfly.console import print_json
 from nixfly.errors import NixflyError
 from nixfly.hosts import hostdiff
 from nixfly.hosts.across import each, failures, one_error
+from nixfly.hosts.activate import Activation
+from nixfly.hosts.host import Host
 from nixfly.hosts.profile import parse_generations
 from nixfly.runner import Runner
 from nixfly.sbom import Manifest
 
-if TYPE_CHECKING:
-    from nixfly.hosts.target import HostTarget
+
+class Member(Protocol):
+    """A host as its releases are read: its name, its connection, where the app lives there (a
+    ``Member``, which lists and compares its own generations through this module)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def host(self) -> Host: ...
+
+    @property
+    def activation(self) -> Activation: ...
 
 MARK = "\x1f"  # starts each link's and each receipt's section (no receipt or path holds it)
 # $1: the app's directory. Nothing when there is no profile yet; else nix-env's list, then
@@ -93,7 +106,7 @@ def read(runner: Runner, app_dir: PurePosixPath, where: str) -> list[Release]:
     return parse(result.stdout, where)
 
 
-def of(member: HostTarget) -> list[Release]:
+def of(member: Member) -> list[Release]:
     return read(member.host.runner, member.activation.layout.app_dir, member.name)
 
 
@@ -105,7 +118,7 @@ def summary(kept: receipt.Receipt | None) -> str:
     return f"{kept.revision or '?'}{dirty}, smoke {kept.smoke.result}, finished {kept.finished_at}"
 
 
-def show(s: Settings, members: Sequence[HostTarget], *, as_json: bool) -> None:
+def show(s: Settings, members: Sequence[Member], *, as_json: bool) -> None:
     """Each host's releases as a table (``as_json``: one list, a host's receipts whole); a host that cannot
     be read is named, and the task fails after showing the others."""
     found = each(members, of)
@@ -137,7 +150,7 @@ def show(s: Settings, members: Sequence[HostTarget], *, as_json: bool) -> None:
 
 
 def between(
-    s: Settings, here: Runner, members: Sequence[HostTarget], old: str, new: str, *, as_json: bool
+    s: Settings, here: Runner, members: Sequence[Member], old: str, new: str, *, as_json: bool
 ) -> None:
     """``inv diff --target …``: on each host, generation ``old`` (default: the live one) against ``new``
     (default: ./result, the working tree's last build). A number names a generation on each host; anything
@@ -154,7 +167,7 @@ def between(
     old_here = manifests.resolve(s, here, old) if old_number is None else None
     new_here = manifests.resolve(s, here, new or manifests.working_tree(s)) if new_number is None else None
 
-    def side(member: HostTarget, number: int | None, fixed: Manifest | None) -> tuple[str, Manifest]:
+    def side(member: Member, number: int | None, fixed: Manifest | None) -> tuple[str, Manifest]:
         if fixed is not None:
             return (old if fixed is old_here else new or s.out_link.name), fixed
         live = hostdiff.read(member.host.runner, member.activation.layout.app_dir, member.name, number or 0)

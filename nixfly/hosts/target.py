@@ -19,7 +19,7 @@ from nixfly.buildhost import BuildHost
 from nixfly.config import Settings
 from nixfly.console import print_json
 from nixfly.errors import NixflyError
-from nixfly.hosts import profile, receipts, releases
+from nixfly.hosts import hostdiff, profile, receipts, releases
 from nixfly.hosts.activate import Activation, Records, tail
 from nixfly.hosts.host import Host, RemoteHost
 from nixfly.hosts.hostlock import HostLock, describe
@@ -336,6 +336,21 @@ class HostTarget:
             return f"{self.s.app} on {self.spec}: {self.activation.stop()}"
         finally:
             self.lock.release()
+
+    def read_live(self) -> hostdiff.Live | None:
+        """The live generation's manifest, read on the host: over its open connection, or in a dry-run over
+        SSH (which opens none otherwise) over one opened for this read alone and closed after it."""
+        host = self.host
+        if not host.dry_run or host.reads_in_dry_run:
+            return hostdiff.read(host.runner, self.activation.layout.app_dir, host.name)
+        assert self.spec.endpoint is not None  # a host that reads nothing in a dry-run is an SSH host
+        # Not a dry-run runner: it runs this one read and nothing else. REMOTE_BASE is under $HOME, which the
+        # script resolves (the activation's layout would ask the host for $HOME first: another round trip).
+        reader = RemoteRunner(self.spec.endpoint, label=host.label)
+        try:
+            return hostdiff.read(reader, REMOTE_BASE / self.s.app, host.name)
+        finally:
+            reader.close()
 
     def releases(self, *, as_json: bool) -> None:
         releases.show(self.s, [self], as_json=as_json)

@@ -348,8 +348,7 @@ def test_min_machines_running_comes_from_the_fly_toml(s):
 
 
 def status_target(s: Settings, fly: FakeFly) -> FlyTarget:
-    target = FlyTarget(s)
-    target.runner = fly.runner
+    target = FlyTarget(s, fly.runner)
     target.fly = Flyctl(fly.runner)
     return target
 

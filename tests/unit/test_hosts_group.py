@@ -5,9 +5,6 @@ tests/integration/test_fleet.py runs the same against three real sshd.
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +12,6 @@ import pytest
 
 from nixfly.config import resolve
 from nixfly.errors import NixflyError
-from nixfly.hosts.across import each, one_error
 from nixfly.hosts.group import GroupTarget, HostReport, batches
 from nixfly.pipeline import Outcome, Pipeline, done, skipped
 from nixfly.runner import Runner
@@ -70,70 +66,6 @@ def test_batches_keep_the_order_and_the_last_may_be_short(tmp_path):
     assert [[m.name for m in b] for b in batches(members, 2)] == [["root@a", "root@b"], ["root@c"]]
     assert [len(b) for b in batches(members, 1)] == [1, 1, 1]
     assert [len(b) for b in batches(members, 5)] == [3]
-
-
-def test_each_runs_the_hosts_at_once_and_keeps_their_errors(tmp_path):
-    members = group(tmp_path, []).members
-    # Three threads must meet here: run one host after another, and the barrier breaks (a failure).
-    meet = threading.Barrier(3, timeout=30)
-
-    def action(member):
-        meet.wait()
-        if member.name == "root@b":
-            raise NixflyError("cannot reach root@b", "check it")
-        return member.name.upper()
-
-    results = each(members, action)
-    assert results[0] == "ROOT@A" and results[2] == "ROOT@C"
-    assert isinstance(results[1], NixflyError) and results[1].message == "cannot reach root@b"
-
-    def bug(member):
-        raise KeyError(member.name)
-
-    with pytest.raises(KeyError):
-        each(members, bug)
-
-
-def test_a_ctrl_c_returns_at_once_without_waiting_for_the_hosts(tmp_path):
-    """The pipeline then stops every child process, whichever thread started it (runner.stop_all)."""
-    members = group(tmp_path, []).members
-    started, release = threading.Barrier(len(members), timeout=30), threading.Event()
-    main = threading.main_thread().ident
-    assert main is not None
-
-    def action(member):
-        started.wait()
-        if member is members[0]:
-            signal.pthread_kill(main, signal.SIGINT)  # what a Ctrl-C does to nixfly
-        release.wait(30)
-        finished.append(member.name)
-
-    finished: list[str] = []
-    # Python's own Ctrl-C handler, whatever an earlier test in this process left installed.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    begun = time.monotonic()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            each(members, action)
-        waited = time.monotonic() - begun
-        # each() returned while every host was still busy.
-        assert finished == [], f"each() returned after {waited:.1f}s; SIGINT's handler was {previous!r}"
-    finally:
-        release.set()
-        signal.signal(signal.SIGINT, previous)
-
-
-def test_one_error_names_each_host_once():
-    a, b = group_members = [type("M", (), {"name": n})() for n in ("root@a", "root@b")]
-    single = one_error(
-        [(a, NixflyError("cannot reach root@a (port 22): refused", "check sshd"))], 3, "cannot deploy"
-    )
-    assert str(single) == "cannot deploy: cannot reach root@a (port 22): refused — check sshd"
-    both = one_error([(m, NixflyError("nix-env not found")) for m in group_members], 3, "cannot deploy")
-    assert (
-        both.message == "cannot deploy on 2 of 3 hosts: root@a: nix-env not found; root@b: nix-env not found"
-    )
-    assert b.name in both.message
 
 
 def members(fleet: GroupTarget, *names: str) -> list[Any]:
@@ -265,10 +197,14 @@ def test_the_deploys_options_reach_every_host_as_given_once(tmp_path):
     fleet = GroupTarget(s, Runner(cwd=s.root), parse_target("ssh://a,ssh://b,ssh://c"), options)
     assert fleet.options is options and all(member.options is options for member in fleet.members)
     steps = [name for name, _ in fleet.deploy_steps(Candidate(), None)]  # type: ignore[arg-type]
-    assert steps[2:] == [
+    assert steps == [
+        "host locks",
+        "diff",
+        "copy",
         "activate a, b",
         "verify a, b",
         "activate c",
         "verify c",
+        "receipts",
     ]
     assert fleet.options is options

@@ -15,10 +15,10 @@ from helpers.project import require
 
 from nixfly import receipt
 from nixfly.errors import NixflyError
-from nixfly.hosts import FleetTarget, receipts, releases
+from nixfly.engine import open_target
+from nixfly.hosts import receipts, releases
 from nixfly.hosts.host import Host
 from nixfly.runner import Runner
-from nixfly.target import parse_target
 
 
 def stored(tmp_path: Path, name: str, valibot: str = "") -> str:
@@ -93,13 +93,13 @@ def test_diff_on_a_target_compares_generations_there(tmp_path, capsys):
     for path in (one, two):
         subprocess.run(["nix-env", "--profile", str(app_dir / "profile"), "--set", path], check=True)
     (s.root / "result").symlink_to(two)
-    local = FleetTarget(s, parse_target("local", s.targets))
-    releases.between(local, "1", "2", as_json=True)
+    local = open_target(s, Runner(cwd=s.root), "local")
+    local.diff("1", "2", as_json=True)
     [shown] = json.loads(capsys.readouterr().out)
     assert shown["hosts"] == [{"host": "local", "from": "generation 1", "to": "generation 2"}]
     assert shown["diff"]["packages"]["npm"]["changed"][0]["name"] == "valibot"
-    releases.between(local, "", "", as_json=False)  # the live generation against ./result
+    local.diff("", "", as_json=False)  # the live generation against ./result
     said = capsys.readouterr()
     assert f"local: generation 2 → result ({two} → {two})" in said.err and said.out == "Nothing changes\n"
     with pytest.raises(NixflyError, match="cannot compare: local has no generation 7"):
-        releases.between(local, "7", "", as_json=True)
+        local.diff("7", "", as_json=True)
