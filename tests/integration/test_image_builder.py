@@ -8,6 +8,8 @@ import json
 import shutil
 import subprocess
 import tarfile
+import uuid
+from pathlib import Path
 
 import pytest
 from flyctl_sim import control
@@ -267,3 +269,42 @@ def test_rollback_to_n_restores_its_config_says_which_secrets_changed_and_repush
         assert {m["config"]["env"]["ONESHOT_GRACE_SECONDS"] for m in machines} == {"10"}
         assert {m["image_ref"]["digest"] for m in machines} == {digest}
         assert toml.read_text().count('ONESHOT_GRACE_SECONDS = "30"') == 1  # the checkout is not touched
+
+
+def test_rollback_to_a_pruned_image_whose_store_path_is_gone_rebuilds_it_from_its_derivation(
+    project, tmp_path
+):
+    """The second half of "a rollback to a pruned image rebuilds it": the image's store path is really gone
+    from the store (deleted as garbage collection would), so the rollback must build it again from the
+    derivation its receipt names, and the push must give the digest v1 ran. The store is shared by every
+    test, so this test ships a closure of its own (a nonce in start-oneshot): deleting its image touches
+    nothing another test uses."""
+    script = project.root / "scripts" / "start-oneshot"
+    script.write_text(script.read_text() + f"# only {tmp_path.name} ships this: {uuid.uuid4()}\n")
+    subprocess.run(
+        ["git", "commit", "-qam", "a closure of its own"], cwd=project.root, env=project.env, check=True
+    )
+    built_result(project)
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        first = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert first.returncode == 0, first.stderr
+        (release,) = json.loads(project.inv("releases", "--json").stdout)
+        kept = release["receipt"]
+        image_path, deriver = Path(kept["image_store_path"]), kept["image_deriver"]
+        assert image_path.exists() and deriver.endswith(".drv")
+        second = project.inv("deploy", *FAST, "--builder", "image", "--force", "--json")
+        assert second.returncode == 0, second.stderr
+        digest = kept["image_digest"]
+        prune(registry, digest)
+        # Nothing roots the image any more (its out-link was the only root), so Nix deletes it as a GC would.
+        (project.root / "result-image").unlink()
+        subprocess.run(["nix-store", "--delete", str(image_path)], capture_output=True, text=True, check=True)
+        assert not image_path.exists()
+
+        back = project.inv("rollback", "--to", "1")
+        assert back.returncode == 0, back.stderr
+        assert f"the registry had pruned v1's image: rebuilt from {deriver} ({digest})" in back.stderr
+        assert image_path.exists()
+        assert skopeo_inspect(f"{registry.host}/oneshot@{digest}")["Digest"] == digest
+        assert {m["image_ref"]["digest"] for m in control.machines(project.sim, "oneshot")} == {digest}
