@@ -74,7 +74,7 @@ def test_a_pruned_image_gone_from_the_store_too_is_rebuilt_from_its_derivation_o
     drv = tmp_path / "x.drv"
     with_drv = kept(tmp_path, image_store_path=gone.image_store_path, image_deriver=str(drv))
     runner = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="manifest unknown")
-    with pytest.raises(NixflyError, match="nor its derivation .*x.drv is in this store") as refused:
+    with pytest.raises(NixflyError, match=r"nor its derivation \S*x\.drv is in this store") as refused:
         restore.ensure_image(runner, tmp_path, "pw", with_drv)
     assert "git checkout 8601514 && inv deploy" in str(refused.value.hint)
     assert not any("--realise" in c.argv for c in runner.calls)
