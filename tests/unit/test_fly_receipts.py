@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import pytest
@@ -97,3 +98,46 @@ def test_the_nixpacks_version_is_the_one_flyctl_installed(tmp_path, monkeypatch)
     binary.write_text("#!/bin/sh\n")
     runner = ScriptedRunner(tools=[str(binary)]).on("--version", stdout="nixpacks 1.41.0\n")
     assert receipts.nixpacks_version(runner) == "1.41.0"
+
+
+class Releases(Fly):
+    def __init__(self, found: list[FlyRelease]) -> None:
+        super().__init__()
+        self.found = found
+
+    def releases(self, app: str) -> list[FlyRelease]:
+        return self.found
+
+
+def test_where_an_image_s_manifest_travels_with_the_digests_the_registry_holds():
+    tag = f"{REPO}:nix-0123456789abcdfghijklmnpqrsvwxyz"
+    manifest, artifact = '{"image": 1}', '{"receipt": 1}'
+    digest = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+    pinned = f"{REPO}@{digest}"
+    kept_at = receipt.artifact_ref(pinned, 3)
+    runner = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="manifest unknown")
+    runner.on(f"docker://{tag}", stdout=manifest).on(f"docker://{kept_at}", stdout=artifact)
+    fly = Releases([release(4, f"{REPO}@sha256:{'ef' * 32}"), release(3, pinned), release(2, pinned)])
+    travel = receipts.travels(runner, fly, "oneshot", tag)  # type: ignore[arg-type]
+    assert (travel.repository, travel.image_tag, travel.image_digest, travel.unknown) == (
+        REPO,
+        tag,
+        digest,
+        "",
+    )
+    assert travel.receipts == (
+        {"release": 3, "ref": kept_at, "digest": "sha256:" + hashlib.sha256(artifact.encode()).hexdigest()},
+        {"release": 2, "ref": receipt.artifact_ref(pinned, 2), "digest": ""},
+    )
+    assert travel.next == f"{REPO}:{digest.replace(':', '-')}.v<release>.nixfly"
+
+
+def test_an_image_not_pushed_or_a_registry_that_does_not_answer_says_why():
+    tag = f"{REPO}:nix-0123456789abcdfghijklmnpqrsvwxyz"
+    missing = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="manifest unknown")
+    travel = receipts.travels(missing, Releases([]), "oneshot", tag)  # type: ignore[arg-type]
+    assert (travel.image_digest, travel.receipts, travel.unknown) == ("", (), "not pushed yet")
+    assert travel.next == f"{REPO}:sha256-<digest of the push>.v<release>.nixfly"
+    down = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="dial tcp: connection refused")
+    travel = receipts.travels(down, Releases([]), "oneshot", tag)  # type: ignore[arg-type]
+    assert travel.unknown == "registry 127.0.0.1:5000 is unreachable"
