@@ -470,15 +470,20 @@ def image_inspect(s: Settings, *, as_json: bool = False) -> None:
         [(name, human_size(size)) for name, size in found],
     )
     console.table("image config", ("key", "value"), list(shown.items()))
+
+    # Tags without the repository (named once): a full reference would not fit a 120-column table.
+    def tag(ref: str) -> str:
+        return ref.removeprefix(f"{travel.repository}:")
+
     rows = [
         ("repository", travel.repository),
-        ("image", f"{travel.image_tag} ({travel.image_digest or 'not in the registry'})"),
-        *(
-            (f"v{r['release']}'s receipt", f"{r['ref']} ({r['digest'] or 'not kept'})")
-            for r in travel.receipts
-        ),
-        ("next release's receipt", travel.next),
+        ("image tag", tag(travel.image_tag)),
+        ("image digest", travel.image_digest or "not in the registry"),
     ]
+    for kept in travel.receipts:
+        rows.append((f"v{kept['release']}'s receipt tag", tag(str(kept["ref"]))))
+        rows.append((f"v{kept['release']}'s receipt digest", str(kept["digest"]) or "not kept"))
+    rows.append(("next release's receipt tag", tag(travel.next)))
     if travel.unknown:
         rows.append(("unknown", travel.unknown))
     console.table("where its manifest (SBOM) and receipt travel", ("what", "where"), rows)

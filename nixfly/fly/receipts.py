@@ -167,5 +167,5 @@ def travels(runner: Runner, fly: Flyctl, app: str, tag: str) -> Travel:
 def next_ref(repository: str, digest: str) -> str:
     """The receipt tag of the next release of the image ``digest`` ("": not pushed yet)."""
     if not digest:
-        return f"{repository}:sha256-<digest of the push>.v<release>.nixfly"
-    return f"{repository}:{tag_for(digest, '<release>')}"
+        return f"{repository}:sha256-<digest of the push>.vN.nixfly"
+    return f"{repository}:{tag_for(digest, 'N')}"

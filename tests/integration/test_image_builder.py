@@ -105,7 +105,7 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
             "image_tag": f"{info['Name']}:{pushed_tag}",
             "image_digest": info["Digest"],
             "receipts": [{"release": 1, "ref": tag, "digest": "sha256:" + hashlib.sha256(raw).hexdigest()}],
-            "next": f"{registry.host}/oneshot:{info['Digest'].replace(':', '-')}.v<release>.nixfly",
+            "next": f"{registry.host}/oneshot:{info['Digest'].replace(':', '-')}.vN.nixfly",
             "unknown": "",
         }
 

@@ -129,7 +129,7 @@ def test_where_an_image_s_manifest_travels_with_the_digests_the_registry_holds()
         {"release": 3, "ref": kept_at, "digest": "sha256:" + hashlib.sha256(artifact.encode()).hexdigest()},
         {"release": 2, "ref": receipt.artifact_ref(pinned, 2), "digest": ""},
     )
-    assert travel.next == f"{REPO}:{digest.replace(':', '-')}.v<release>.nixfly"
+    assert travel.next == f"{REPO}:{digest.replace(':', '-')}.vN.nixfly"
 
 
 def test_an_image_not_pushed_or_a_registry_that_does_not_answer_says_why():
@@ -137,7 +137,7 @@ def test_an_image_not_pushed_or_a_registry_that_does_not_answer_says_why():
     missing = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="manifest unknown")
     travel = receipts.travels(missing, Releases([]), "oneshot", tag)  # type: ignore[arg-type]
     assert (travel.image_digest, travel.receipts, travel.unknown) == ("", (), "not pushed yet")
-    assert travel.next == f"{REPO}:sha256-<digest of the push>.v<release>.nixfly"
+    assert travel.next == f"{REPO}:sha256-<digest of the push>.vN.nixfly"
     down = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="dial tcp: connection refused")
     travel = receipts.travels(down, Releases([]), "oneshot", tag)  # type: ignore[arg-type]
     assert travel.unknown == "registry 127.0.0.1:5000 is unreachable"
