@@ -649,10 +649,10 @@ class FlyTarget:
             return f"would roll {s.app} back to v{chosen.version}"
         revision = git.revision(self.runner, s.root)
         with lock.held(s.state_dir, s.app, revision, f"rollback --to {chosen.version}"):
-            # A nixpacks image is Fly's to keep: nothing here can build it again (flyctl says if it is gone).
-            rebuilt = (
-                restore.ensure_image(self.runner, s.root, password, kept) if kept and kept.closure else ""
-            )
+            # Only nixfly's own images (deployed by digest) can be pushed again from here; a nixpacks image
+            # (a flyctl deployment tag) is Fly's to keep, and flyctl says if it is gone.
+            pinned = kept is not None and "@" in kept.image
+            rebuilt = restore.ensure_image(self.runner, s.root, password, kept) if kept and pinned else ""
             if rebuilt:
                 console.note(rebuilt)
             config = restore.config_file(s.state_dir, kept) if kept else None
