@@ -160,12 +160,14 @@ class FlyTarget:
 
     def _nixpacks_manifest(self) -> sbom.Manifest:
         s = self.s
+        # flyctl uploads the work tree as it is: uncommitted changes ship too, and the revision says so.
+        dirty = "+dirty" if git.is_dirty(self.runner, s.root) else ""
         return sbom.nixpacks_manifest(
             s.root,
             s.app,
             s.mode.nixpacks_config,
             receipts.nixpacks_version(self.runner),
-            git.revision(self.runner, s.root),
+            git.revision(self.runner, s.root) + dirty,
         )
 
     def _repository(self) -> str:
