@@ -466,11 +466,11 @@ def image_push(c, mode="integrated", app="", dry_run=False, on=""):
     commands.image_push(settings(c, ROOT, mode=mode, app=app, dry_run=dry_run), on=on)
 
 
-@task(name="inspect", help={"mode": MODE})
+@task(name="inspect", help={"mode": MODE, "app": APP, "json": "print as JSON (default: off)"})
 @clean_exit
-def image_inspect(c, mode="integrated"):
-    """Show the mode's image: layers, sizes, command and environment names."""
-    commands.image_inspect(settings(c, ROOT, mode=mode))
+def image_inspect(c, mode="integrated", app="", json=False):
+    """Show the mode's image: layers, sizes, command, environment names, and where its manifest travels."""
+    commands.image_inspect(settings(c, ROOT, mode=mode, app=app), as_json=json)
 
 
 # --- cache.*: a Nix binary cache ----------------------------------------------------------------------------

@@ -6,7 +6,9 @@ A real registry (docker-registry) on loopback, real skopeo. STORE_PATH (default:
 store) is the closure described. Reported, as medians of several runs: building and validating the SBOM,
 pushing the receipt artifact (receipt + SBOM, one ``skopeo copy``), reading it back whole (the diff's one
 extra round trip, ``Observation.live_release``), the diff against it, and the ratio of the plan's diff via
-the registry to the same diff from this machine's store. A benchmark reports; it never fails on a time.
+the registry to the same diff from this machine's store. Then the same for a nixpacks release (its SBOM is
+the checkout's lock files and build facts, its receipt found by flyctl's deployment tag): sizes, push, and
+the plan's read. A benchmark reports; it never fails on a time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,12 +72,29 @@ def main(store_path: str) -> None:
         )
         live = FlyRelease(1, "complete", kept.image, "", "")
         fly = Registry(runner)
-        push = median(lambda: receipts.push(runner, "unused", kept, document))
-        read = median(lambda: receipts.read_whole(fly, live))
-        pulled = receipts.read_whole(fly, live)
+        repository = f"{registry.host}/oneshot"
+        push = median(lambda: receipts.push(runner, "unused", kept, document, repository))
+        read = median(lambda: receipts.read_whole(fly, live, repository))
+        pulled = receipts.read_whole(fly, live, repository)
         assert pulled is not None
-        via_registry = median(lambda: diff(receipts.read_whole(fly, live)[1], here))  # type: ignore[index]
+        via_registry = median(lambda: diff(receipts.read_whole(fly, live, repository)[1], here))  # type: ignore[index]
         in_store = median(lambda: diff(sbom.manifest_of(runner, store_path), here))
+        # A nixpacks release: flyctl deployed registry.fly.io/oneshot:deployment-<ULID>.
+        built = sbom.nixpacks_manifest(REPO, "oneshot", "nixpacks.toml", "1.41.0", "bench")
+        nixpacks_sbom = sbom.to_json(built)
+        image = "registry.fly.io/oneshot:deployment-01JZBENCH0000000000000000"
+        nixpacks = replace(
+            kept,
+            closure="",
+            smoke=receipt.Smoke("", receipts.NIXPACKS_NOT_RUN, ""),
+            image=image,
+            image_digest=digest,
+            sbom_digest=receipt.digest_of(nixpacks_sbom),
+        )
+        nixpacks_push = median(lambda: receipts.push(runner, "unused", nixpacks, nixpacks_sbom, repository))
+        nixpacks_live = FlyRelease(1, "complete", image, "", "")
+        nixpacks_read = median(lambda: receipts.read_whole(fly, nixpacks_live, repository))
+        assert receipts.read_whole(fly, nixpacks_live, repository) is not None
     print(f"closure: {store_path} ({len(here.paths)} paths, {human_size(here.nar_size)})")
     print(f"SBOM: {human_size(len(document))}; receipt: {human_size(len(kept.to_json()))}")
     print(f"SBOM build + validation: {build * 1000:.0f} ms (median of 3)")
@@ -83,6 +103,11 @@ def main(store_path: str) -> None:
     print(
         f"diff against the live release: via the registry {via_registry * 1000:.0f} ms, "
         f"from this store {in_store * 1000:.0f} ms (ratio {via_registry / in_store:.1f}x)"
+    )
+    print(
+        f"nixpacks release: SBOM {human_size(len(nixpacks_sbom))} ({len(built.packages)} packages), "
+        f"receipt {human_size(len(nixpacks.to_json()))}; push {nixpacks_push * 1000:.0f} ms; "
+        f"the plan's read (one skopeo copy) {nixpacks_read * 1000:.0f} ms"
     )
 
 

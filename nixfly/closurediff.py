@@ -9,6 +9,8 @@ groups neither tool has, because a deploy needs them:
   changed are named; a path that changed only because something it references did (a wrapper, the
   top-level closure) is counted as a dependent, not named, so a one-line change reads as one line.
 - npm and hex packages, from the lock files inside each closure (``sbom``).
+- a nixpacks build (no closure here, ``sbom.nixpacks_manifest``): its revision, nixpacks config and
+  version, old → new.
 """
 
 from __future__ import annotations
@@ -79,12 +81,19 @@ class ClosureDiff:
     paths_removed: int = 0
     old_size: int = 0
     new_size: int = 0
+    build: list[Change] = field(default_factory=list)  # a nixpacks build's revision, config, version
 
     @property
     def nothing(self) -> bool:
         """No package, path or lock-file entry differs (two closures of the same store paths)."""
         return not (
-            self.changed or self.added or self.removed or self.rebuilt or self.dependents or self.packages
+            self.changed
+            or self.added
+            or self.removed
+            or self.rebuilt
+            or self.dependents
+            or self.packages
+            or self.build
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -121,6 +130,11 @@ class ClosureDiff:
                 out += [
                     f"  [{c.mark(group)}] {c.line(arrow=group == 'changed')}" for c in grouped.get(group, [])
                 ]
+        if self.build:
+            out.append("Nixpacks build:")
+            out += [f"  [C] {c.line()}" for c in self.build]
+        if not (self.old_paths or self.new_paths):
+            return out  # nixpacks on both sides: Fly's builder makes the closure, its size is not known here
         out.append(
             f"Closure size: {self.old_paths} → {self.new_paths} paths ({self.paths_added} added, "
             f"{self.paths_removed} removed), {human_size(self.old_size)} → {human_size(self.new_size)} "
@@ -196,7 +210,18 @@ def diff(old: Manifest, new: Manifest) -> ClosureDiff:
         paths_removed=len(set(old.paths) - set(new.paths)),
         old_size=old.nar_size,
         new_size=new.nar_size,
+        build=_build_changes(dict(old.build), dict(new.build)),
     )
+
+
+def _build_changes(old: dict[str, str], new: dict[str, str]) -> list[Change]:
+    """What differs between two builds nixfly did not see (``sbom.Manifest.build``): ``revision``,
+    ``config``, ``version`` (the property names' last word)."""
+    return [
+        Change(key.rsplit(":", 1)[-1], (old[key],) if key in old else (), (new[key],) if key in new else ())
+        for key in sorted({*old, *new})
+        if old.get(key) != new.get(key)
+    ]
 
 
 def _package_changes(

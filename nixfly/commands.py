@@ -292,8 +292,13 @@ def _image_root(archive: str, s: Settings) -> str:
     return str(s.out_link.resolve()) if s.out_link.exists() else archive
 
 
-def image_inspect(s: Settings) -> None:
+def image_inspect(s: Settings, *, as_json: bool = False) -> None:
+    from dataclasses import asdict
+
     from nixfly import image
+    from nixfly.console import print_json
+    from nixfly.fly import receipts
+    from nixfly.flyctl import Flyctl
     from nixfly.nix import Nix, human_size
     from nixfly.runner import here
     from nixfly.skopeo import Skopeo
@@ -305,23 +310,55 @@ def image_inspect(s: Settings) -> None:
         return
     found = image.layers(built.store_path)
     total = sum(size for _, size in found)
+    closure = nix.sizes(_image_root(built.store_path, s))[1]
+    config = Skopeo(runner).config_of_archive(built.store_path).get("config", {})
+    shown = {
+        "Cmd": " ".join(config.get("Cmd") or []),
+        "Env": ", ".join(
+            e.split("=", 1)[0] for e in config.get("Env") or []
+        ),  # names only: values may be secret
+        "ExposedPorts": ", ".join(config.get("ExposedPorts") or {}),
+        "WorkingDir": config.get("WorkingDir", ""),
+    }
+    travel = receipts.travels(
+        runner, Flyctl(runner, s.flyctl), s.app, image.reference(s.registry, s.app, built.store_path)
+    )
+    if as_json:
+        print_json(
+            {
+                "store_path": built.store_path,
+                "layers": [{"name": name, "size": size} for name, size in found],
+                "size": total,
+                "closure_size": closure,
+                "config": shown,
+                "manifest": asdict(travel),
+            }
+        )
+        return
     console.table(
         f"{built.store_path}: {len(found)} layers, {human_size(total)} "
-        f"(closure of .#{s.mode.flake_attr}: {human_size(nix.sizes(_image_root(built.store_path, s))[1])})",
+        f"(closure of .#{s.mode.flake_attr}: {human_size(closure)})",
         ("layer", "size"),
         [(name, human_size(size)) for name, size in found],
     )
-    config = Skopeo(runner).config_of_archive(built.store_path).get("config", {})
-    console.table(
-        "image config",
-        ("key", "value"),
-        [
-            ("Cmd", " ".join(config.get("Cmd") or [])),
-            ("Env", ", ".join(e.split("=", 1)[0] for e in config.get("Env") or [])),
-            ("ExposedPorts", ", ".join(config.get("ExposedPorts") or {})),
-            ("WorkingDir", config.get("WorkingDir", "")),
-        ],
-    )
+    console.table("image config", ("key", "value"), list(shown.items()))
+
+    # Tags without the repository (named once): a full reference would not fit a 120-column table.
+    def tag(ref: str) -> str:
+        return ref.removeprefix(f"{travel.repository}:")
+
+    rows = [
+        ("repository", travel.repository),
+        ("image tag", tag(travel.image_tag)),
+        ("image digest", travel.image_digest or "not in the registry"),
+    ]
+    for kept in travel.receipts:
+        rows.append((f"v{kept['release']}'s receipt tag", tag(str(kept["ref"]))))
+        rows.append((f"v{kept['release']}'s receipt digest", str(kept["digest"]) or "not kept"))
+    rows.append(("next release's receipt tag", tag(travel.next)))
+    if travel.unknown:
+        rows.append(("unknown", travel.unknown))
+    console.table("where its manifest (SBOM) and receipt travel", ("what", "where"), rows)
 
 
 START_HERE = """\

@@ -32,6 +32,10 @@ def summary(changes: ClosureDiff, against: str) -> str:
     packages = sum(len(g) for grouped in changes.packages.values() for g in grouped.values())
     if packages:
         counts.append(f"{packages} {'/'.join(changes.packages)} package change(s)")
+    if changes.build:
+        counts.append(f"nixpacks build: {', '.join(c.name for c in changes.build)} changed")
+    if not (changes.old_paths or changes.new_paths):
+        return f"against {against}: {', '.join(counts)}"
     delta = changes.new_size - changes.old_size
     signed = f"{'+' if delta >= 0 else '-'}{human_size(abs(delta))}"
     size = f"closure {human_size(changes.old_size)} → {human_size(changes.new_size)} ({signed})"

@@ -117,7 +117,7 @@ def digest_of(text: str) -> str:
 
 
 # --- Fly: the receipt as an OCI artifact beside the image ---------------------------------------------------
-def tag_for(image_digest: str, release: int) -> str:
+def tag_for(image_digest: str, release: int | str) -> str:
     """``sha256:abc…`` and release 3 → ``sha256-abc….v3.nixfly`` (a valid tag: ``[\\w][\\w.-]{0,127}``)."""
     algorithm, _, hexits = image_digest.partition(":")
     if not hexits or not hexits.isalnum():
@@ -125,12 +125,24 @@ def tag_for(image_digest: str, release: int) -> str:
     return f"{algorithm}-{hexits}.v{release}.nixfly"
 
 
-def artifact_ref(image: str, release: int) -> str:
-    """Where release ``release`` of ``registry/app@sha256:…`` keeps its receipt: the same repository."""
-    repository, _, digest = image.partition("@")
-    if not digest:
-        raise NixflyError(f"{image} is not pinned by digest", "deploy it again: nixfly deploys by digest")
-    return f"{repository}:{tag_for(digest, release)}"
+def artifact_ref(image: str, release: int, repository: str = "") -> str:
+    """Where release ``release`` of ``image`` keeps its receipt.
+
+    Pinned (``registry/app@sha256:…``, nixfly's image): the same repository, ``tag_for`` its digest. By tag
+    (nixpacks: flyctl pushed and deployed ``registry.fly.io/<app>:deployment-<ULID>``, imgsrc
+    ``NewDeploymentTag``): ``repository``, the app's repository in nixfly's registry (where flyctl pushed
+    the image), tagged ``<that tag>.v<release>.nixfly``: readable from the release list alone, as for a
+    pinned image (no extra read of the image's digest)."""
+    pinned, _, digest = image.partition("@")
+    if digest:
+        return f"{pinned}:{tag_for(digest, release)}"
+    name, colon, tag = image.rpartition(":")
+    if not (repository and colon and "/" not in tag and "/" in name):
+        raise NixflyError(f"{image} is pinned neither by digest nor by a tag", "deploy it again with nixfly")
+    artifact = f"{tag}.v{release}.nixfly"
+    if len(artifact) > 128:  # the distribution spec's tag limit
+        raise NixflyError(f"{image}'s tag is too long to name its receipt", "deploy it again with nixfly")
+    return f"{repository}:{artifact}"
 
 
 def write_layout(directory: Path, receipt: str, sbom: str) -> None:

@@ -38,6 +38,14 @@ NAR_SIZE = "nix:narinfo:nar_size"
 # Where lock files sit inside a store path of the closure: at its top or one directory down
 # (``ai-server-node_modules/bun.lock``, ``ai-server/ai-server/bun.lock``).
 LOCK_GLOBS = ("{name}", "*/{name}")
+# A nixpacks release has no closure here (Fly's builder makes it): its SBOM names what nixfly does know.
+BUILDER = "nixfly:builder"
+NIXPACKS_CONFIG = "nixfly:nixpacks:config"
+NIXPACKS_VERSION = "nixfly:nixpacks:version"
+REVISION = "nixfly:git:revision"
+LOCK_FILE = "nixfly:lock_file"
+# The checkout's lock files a nixpacks build installs from (the npm and hex packages of the issue).
+CHECKOUT_LOCKS = ("ai-server/bun.lock", "web/mix.lock")
 # nix store diff-closures strips an output name from a store name before DrvName: NixOS/nix
 # src/nix/diff-closures.cc, getClosureInfo ("Unfortunately this is ambiguous").
 OUTPUT_SUFFIX = re.compile(r"(.*)-([a-z]+|lib32|lib64)")
@@ -85,7 +93,11 @@ class Manifest:
 
     root: str
     paths: dict[str, StorePath]
-    locks: dict[str, tuple[Package, ...]]  # store path holding lock files → the packages they pin
+    # store path holding lock files → the packages they pin; for a nixpacks build, the checkout's lock file
+    locks: dict[str, tuple[Package, ...]]
+    # A build nixfly did not see (nixpacks): the properties of the BOM's subject (builder, config, version,
+    # revision); empty for a closure.
+    build: tuple[tuple[str, str], ...] = ()
 
     @property
     def packages(self) -> tuple[Package, ...]:
@@ -311,6 +323,31 @@ def lock_packages(paths: Iterable[str]) -> dict[str, tuple[Package, ...]]:
     return locks
 
 
+def nixpacks_manifest(root: Path, app: str, config: str, version: str, revision: str) -> Manifest:
+    """What a nixpacks release ships, as far as this checkout knows: Fly's builder makes the image from it
+    (no closure here), so the manifest holds the npm and hex packages its lock files pin, the nixpacks
+    config (by file and SHA-256) and version, and the git revision. ``nixpacks:<app>@<revision>`` is
+    its subject."""
+    import hashlib
+
+    readers = {"bun.lock": npm_packages, "mix.lock": hex_packages}
+    locks: dict[str, tuple[Package, ...]] = {}
+    for name in CHECKOUT_LOCKS:
+        lock = root / name
+        if lock.is_file():
+            pinned = readers[lock.name](lock.read_text())
+            locks[name] = tuple(sorted(pinned, key=lambda p: (p.ecosystem, p.name, p.version)))
+    config_path = root / config
+    digest = hashlib.sha256(config_path.read_bytes()).hexdigest() if config_path.is_file() else ""
+    build = {
+        BUILDER: "nixpacks",
+        NIXPACKS_CONFIG: f"{config} sha256:{digest}" if digest else config,
+        NIXPACKS_VERSION: version,
+        REVISION: revision,
+    }
+    return Manifest(f"nixpacks:{app}@{revision}", {}, locks, tuple(sorted(build.items())))
+
+
 def manifest_of(runner: Runner, store_path: str) -> Manifest:
     """The manifest of a closure in this machine's store."""
     paths = read_closure(runner, store_path)
@@ -325,6 +362,8 @@ def to_bom(manifest: Manifest) -> Bom:
     from cyclonedx.model.component import Component, ComponentType
 
     bom = Bom()
+    if manifest.build:
+        return _build_bom(bom, manifest)
     made: dict[str, Component] = {}
     for info in sorted(manifest.paths.values(), key=lambda p: p.path):
         name, version = split_name(info.full_name)
@@ -359,6 +398,41 @@ def to_bom(manifest: Manifest) -> Bom:
     return bom
 
 
+def _build_bom(bom: Bom, manifest: Manifest) -> Bom:
+    """A build nixfly did not see (nixpacks): the build is the subject, each lock file a component that
+    depends on the packages it pins."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import Component, ComponentType
+
+    name, _, revision = manifest.root.partition("@")
+    subject = Component(
+        name=name,
+        version=revision or None,
+        type=ComponentType.APPLICATION,
+        bom_ref=manifest.root,
+        properties=[Property(name=key, value=value) for key, value in manifest.build],
+    )
+    bom.metadata.component = subject
+    pinned: dict[Package, Component] = {}
+    for package in manifest.packages:
+        purl = package.purl
+        pinned[package] = Component(name=package.name, version=package.version, purl=purl, bom_ref=str(purl))
+        bom.components.add(pinned[package])
+    files = []
+    for lock, packages in sorted(manifest.locks.items()):
+        file = Component(
+            name=lock,
+            type=ComponentType.FILE,
+            bom_ref=f"file:{lock}",
+            properties=[Property(name=LOCK_FILE, value=lock)],
+        )
+        bom.components.add(file)
+        bom.register_dependency(file, [pinned[p] for p in packages])
+        files.append(file)
+    bom.register_dependency(subject, files)
+    return bom
+
+
 def to_json(manifest: Manifest) -> str:
     """The manifest as CycloneDX 1.6 JSON, validated against the schema cyclonedx-python-lib ships."""
     from cyclonedx.output.json import JsonV1Dot6
@@ -390,6 +464,10 @@ def from_json(text: str, source: str) -> Manifest:
         for c in components
         if c.purl is not None and c.purl.type in ("npm", "hex")
     }
+    root = bom.metadata.component
+    build = tuple((p.name, p.value) for p in root.properties) if root is not None else ()
+    if dict(build).get(BUILDER) == "nixpacks" and root is not None:
+        return _build_manifest(components, depends, packages, str(root.bom_ref), build)
     paths: dict[str, StorePath] = {}
     locks: dict[str, tuple[Package, ...]] = {}
     for component in components:
@@ -408,7 +486,26 @@ def from_json(text: str, source: str) -> Manifest:
         )
         if pinned:
             locks[path] = tuple(pinned)
-    root = bom.metadata.component
     if root is None or not paths:
         raise NixflyError(f"{source} names no Nix store paths: not an SBOM nixfly can compare")
     return Manifest({p.name: p.value for p in root.properties}.get(STORE_PATH, ""), paths, locks)
+
+
+def _build_manifest(
+    components: list[Any],
+    depends: dict[str, list[str]],
+    packages: dict[str, Package],
+    subject: str,
+    build: tuple[tuple[str, str], ...],
+) -> Manifest:
+    """A nixpacks release's manifest read back (``_build_bom``'s document)."""
+    locks: dict[str, tuple[Package, ...]] = {}
+    for component in components:
+        props = {p.name: p.value for p in component.properties}
+        if LOCK_FILE in props:
+            refs = depends.get(str(component.bom_ref), [])
+            pinned = sorted(
+                (packages[r] for r in refs if r in packages), key=lambda p: (p.ecosystem, p.name, p.version)
+            )
+            locks[props[LOCK_FILE]] = tuple(pinned)
+    return Manifest(subject, {}, locks, tuple(sorted(build)))

@@ -26,7 +26,9 @@ T = TypeVar("T")
 class Observation:
     """Fly's state for one app, as of the moment it was read (reads only: safe in a dry-run)."""
 
-    def __init__(self, fly: Flyctl, app: str) -> None:
+    def __init__(self, fly: Flyctl, app: str, repository: str = "") -> None:
+        # The app's repository in nixfly's registry: where a nixpacks release's receipt is kept.
+        self._repository = repository
         self._pool = ThreadPoolExecutor(max_workers=7, thread_name_prefix="nixfly-observe")
         self._account = self._pool.submit(fly.whoami)
         self._status = self._pool.submit(fly.app_status, app)
@@ -67,7 +69,7 @@ class Observation:
         if self._status.result() is None:
             return None
         live = live_release(self._releases.result())
-        return receipts.read_whole(fly, live) if live is not None else None
+        return receipts.read_whole(fly, live, self._repository) if live is not None else None
 
     def flyctl_release(self) -> tuple[int, int, int] | None:
         """flyctl's own release; None when it cannot be read (callers then assume the oldest)."""

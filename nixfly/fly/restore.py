@@ -70,6 +70,14 @@ def ensure_image(runner: Runner, root: Path, password: str, kept: Receipt) -> st
                 f"v{kept.release}'s image is pruned and {kept.image_store_path} is not in this store",
                 "fetch it (`nix copy --from <cache> PATH`), or deploy that revision again",
             )
+        if not Path(kept.image_deriver).exists():
+            # A garbage collection takes an unrooted image's derivation with it: nothing here can rebuild it.
+            raise NixflyError(
+                f"v{kept.release}'s image is pruned, and neither {kept.image_store_path} nor its derivation "
+                f"{kept.image_deriver} is in this store",
+                f"fetch one (`nix copy --from <cache> PATH`), or deploy v{kept.release}'s revision again: "
+                f"`git checkout {kept.revision} && inv deploy`",
+            )
         Nix(runner, root).realise(kept.image_deriver)
         how = f"rebuilt from {kept.image_deriver}"
     tag = f"{kept.image.partition('@')[0]}:{image.tag_for(kept.image_store_path)}"

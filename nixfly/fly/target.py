@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from nixfly import (
@@ -132,7 +132,7 @@ class FlyTarget:
         deploy that cannot read Fly stops here, before the build."""
         if self.observed is None:
             self.started_at = receipt.now()
-            self.observed = Observation(self.fly, self.s.app)
+            self.observed = Observation(self.fly, self.s.app, self._repository())
             self.observed.account()
 
     def deploy_steps(self, candidate: Candidate, build: BuildHost) -> list[Step]:
@@ -152,11 +152,12 @@ class FlyTarget:
         ]
 
     def plan_diff(self, candidate: Candidate) -> Outcome:
-        """What this deploy changes against the live release: its closure against the live one's SBOM, read
-        from beside the live image (``Observation.live_release``)."""
+        """What this deploy changes against the live release: its closure (for nixpacks, what the checkout
+        pins: ``sbom.nixpacks_manifest``) against the live one's SBOM, read from beside the live image
+        (``Observation.live_release``)."""
         s = self.s
         new = candidate.store_path or (os.readlink(s.out_link) if s.out_link.is_symlink() else "")
-        if not new:
+        if not new and s.builder == "image":
             return skipped(f"nothing built yet to compare: `inv build --mode {s.mode.name}` first")
         if not self._exists():
             return skipped(f"{s.app} does not exist yet: everything is new")
@@ -165,10 +166,28 @@ class FlyTarget:
         except NixflyError as exc:
             return skipped(f"the live release's manifest cannot be read: {exc.message}")
         if live is None:
-            return skipped("the live release has no receipt to compare with (not deployed by nixfly's image)")
+            return skipped("the live release has no receipt to compare with (not deployed by nixfly)")
         kept, manifest = live
-        changes = closurediff.diff(manifest, sbom.manifest_of(self.runner, new))
+        here = self._nixpacks_manifest() if s.builder == "nixpacks" else sbom.manifest_of(self.runner, new)
+        changes = closurediff.diff(manifest, here)
         return plandiff.outcome(changes, f"v{kept.release}", dry=self.dry)
+
+    def _nixpacks_manifest(self) -> sbom.Manifest:
+        s = self.s
+        # flyctl uploads the work tree as it is: uncommitted changes ship too, and the revision says so.
+        dirty = "+dirty" if git.is_dirty(self.runner, s.root) else ""
+        return sbom.nixpacks_manifest(
+            s.root,
+            s.app,
+            s.mode.nixpacks_config,
+            receipts.nixpacks_version(self.runner),
+            git.revision(self.runner, s.root) + dirty,
+        )
+
+    def _repository(self) -> str:
+        """The app's repository in nixfly's registry: a nixpacks release's receipt is kept there, beside
+        the image flyctl pushed to it."""
+        return f"{self.s.registry}/{self.s.app}"
 
     def plan_regions(self) -> Outcome:
         """What converging to the declared regions will take; refused now, before anything changes, when it
@@ -414,20 +433,44 @@ class FlyTarget:
     def write_receipt(self, candidate: Candidate) -> Outcome:
         """The live release's receipt and SBOM, pushed beside its image (once per release)."""
         s = self.s
-        if s.builder != "image":
-            return skipped("receipts are kept beside nixfly's images: builder nixpacks keeps none yet")
         if self.dry:
-            return planned(f"would push the receipt and SBOM beside the image in {s.registry}/{s.app}")
+            return planned(f"would push the receipt and SBOM beside the image in {self._repository()}")
+        if s.builder == "nixpacks":
+            try:
+                if not self.runner.which("skopeo"):
+                    raise NixflyError("skopeo not found on PATH (nixfly pushes receipts with it)")
+                return self._push_receipt(candidate)
+            except NixflyError as exc:
+                # flyctl pushed the image with its own login; a nixpacks deploy needs neither skopeo nor
+                # the registry from nixfly, so a receipt that cannot be kept does not fail the release.
+                console.warn(f"the release is live, but its receipt could not be kept: {exc.message}")
+                return skipped(f"receipt not kept: {exc.message}")
+        return self._push_receipt(candidate)
+
+    def _push_receipt(self, candidate: Candidate) -> Outcome:
         version, image_ref = self._live()
+        repository = self._repository()
+        if not self.deploy_made and self.previous is not None and self._live_receipt() is not None:
+            # Nothing was deployed and the live release's receipt was read with the other reads: kept.
+            where = receipt.artifact_ref(image_ref, version, repository)
+            return skipped(f"v{version} has its receipt: {where}")
         password = self.fly.registry_password()
-        if not self.deploy_made and self.previous is not None:
-            kept = receipts.read(self.runner, password, self.previous)
-            if kept is not None:
-                return skipped(f"v{version} has its receipt: {receipt.artifact_ref(image_ref, version)}")
-        document = sbom.to_json(sbom.manifest_of(self.runner, candidate.store_path))
-        made = self._receipt(candidate, version, image_ref, receipt.digest_of(document))
-        where = receipts.push(self.runner, password, made, document)
+        if self.s.builder == "nixpacks":
+            document = sbom.to_json(self._nixpacks_manifest())
+            made = self._nixpacks_receipt(version, image_ref, receipt.digest_of(document))
+        else:
+            document = sbom.to_json(sbom.manifest_of(self.runner, candidate.store_path))
+            made = self._receipt(candidate, version, image_ref, receipt.digest_of(document))
+        where = receipts.push(self.runner, password, made, document, repository)
         return done(f"v{version}: {where}")
+
+    def _nixpacks_receipt(self, version: int, image_ref: str, sbom_digest: str) -> receipt.Receipt:
+        """A nixpacks release's receipt: no closure here and no smoke run on what Fly's builder made; the
+        image digest is what the verified machines run (``machines list``'s ``image_ref.digest``)."""
+        made = self._receipt(Candidate(""), version, image_ref, sbom_digest)
+        digests = sorted({m.digest for m in self.verified if m.digest})
+        smoke = receipt.Smoke("", receipts.NIXPACKS_NOT_RUN, "")
+        return replace(made, image_digest=",".join(digests), smoke=smoke)
 
     def _receipt(
         self, candidate: Candidate, version: int, image_ref: str, sbom_digest: str
@@ -504,13 +547,19 @@ class FlyTarget:
     def _previous_config(self) -> Path | None:
         """The fly toml the previous release was deployed with (its receipt, read with the other reads), so
         an automatic rollback puts its app config back too; None when it has no receipt."""
+        kept = self._live_receipt()
+        return restore.config_file(self.s.state_dir, kept) if kept is not None else None
+
+    def _live_receipt(self) -> receipt.Receipt | None:
+        """The previous (live) release's receipt as read with the other reads; None when it has none or
+        it could not be read."""
         try:
             live = self._seen().live_release()
         except NixflyError:
             return None
         if live is None or self.previous is None or live[0].release != self.previous.version:
             return None
-        return restore.config_file(self.s.state_dir, live[0])
+        return live[0]
 
     def interrupted(self, step: str) -> str:
         back = (
@@ -583,7 +632,7 @@ class FlyTarget:
     def releases(self, *, as_json: bool) -> None:
         """Fly's releases, newest first, with the receipts kept beside their images (read at once)."""
         found = self.fly.releases(self.s.app)
-        kept = receipts.read_all(self.runner, self.fly, found)
+        kept = receipts.read_all(self.runner, self.fly, found, self._repository())
         if as_json:
             print_json(
                 [{**asdict(r), "receipt": asdict(k) if (k := kept[r.version]) else None} for r in found]
@@ -616,7 +665,7 @@ class FlyTarget:
                 raise NixflyError(
                     f"{s.app} has no release v{number} (releases: {have})", "`inv releases` lists them"
                 )
-            whole = receipts.read_whole(self.fly, release)
+            whole = receipts.read_whole(self.fly, release, self._repository())
             if whole is None:
                 raise NixflyError(
                     f"{s.app} v{number} has no manifest kept beside its image (deployed by hand, or before "
@@ -673,8 +722,8 @@ class FlyTarget:
         s = self.s
         current, chosen = plan.rollback_choice(self.fly.releases(s.app), to)
         console.say(f"rolling {s.app} back from v{current.version} to v{chosen.version} ({chosen.image_ref})")
-        password = self.fly.registry_password() if "@" in chosen.image_ref else ""
-        kept = receipts.read(self.runner, password, chosen) if password else None
+        password = self.fly.registry_password() if receipts.kept_for(chosen) else ""
+        kept = self._read_receipt(password, chosen) if password else None
         if kept is None:
             console.warn(
                 f"v{chosen.version} has no receipt: its image comes back, the app config stays "
@@ -692,12 +741,24 @@ class FlyTarget:
             return f"would roll {s.app} back to v{chosen.version}"
         revision = git.revision(self.runner, s.root)
         with lock.held(s.state_dir, s.app, revision, f"rollback --to {chosen.version}"):
-            rebuilt = restore.ensure_image(self.runner, s.root, password, kept) if kept else ""
+            # Only nixfly's own images (deployed by digest) can be pushed again from here; a nixpacks image
+            # (a flyctl deployment tag) is Fly's to keep, and flyctl says if it is gone.
+            pinned = kept is not None and "@" in kept.image
+            rebuilt = restore.ensure_image(self.runner, s.root, password, kept) if kept and pinned else ""
             if rebuilt:
                 console.note(rebuilt)
             config = restore.config_file(s.state_dir, kept) if kept else None
             detail = self.rollback_to(chosen, config).detail
             return f"{detail}; {rebuilt}" if rebuilt else detail
+
+    def _read_receipt(self, password: str, chosen: FlyRelease) -> receipt.Receipt | None:
+        try:
+            return receipts.read(self.runner, password, chosen, self._repository())
+        except NixflyError as exc:
+            if "@" in chosen.image_ref:
+                raise
+            console.warn(f"v{chosen.version}'s receipt cannot be read: {exc.message}")
+            return None
 
     def stop(self) -> str:
         raise NixflyError("`inv stop` works on local and ssh:// targets", "on Fly: `flyctl scale count 0`")

@@ -42,6 +42,7 @@ READS = {
     "version",
     "machine list",
     "apps list",
+    "auth token",  # the registry login that reads the live release's receipt (printed, never changed)
 }
 SKIP_DIRS = {".git", "__pycache__", ".pytest_cache"}
 Arrange = Callable[[Project], AbstractContextManager[object]]

@@ -86,6 +86,9 @@ def base_yaml(health_url: str) -> str:
     return (
         "nixfly:\n"
         "  builder: nixpacks\n"
+        # No registry unless a test starts one (helpers.registry): a nixpacks release's receipt is then
+        # refused at once (a closed port), never sent to the real registry.fly.io.
+        '  registry: "127.0.0.1:9"\n'
         "  health:\n    timeout: 6\n    interval: 0.2\n    max_interval: 0.5\n    http_timeout: 2\n"
         "  modes:\n"
         f'    integrated:\n      health_url: "{health_url}"\n'

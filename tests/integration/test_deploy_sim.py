@@ -102,8 +102,11 @@ def test_dry_run_changes_nothing_and_prints_the_plan(project, fake_result):
         "smoke": "skipped",
         "diff": "skipped",  # a new app: nothing live to compare with
         "image": "skipped",
-        "receipt": "skipped",  # nixpacks
     }
+    assert plan["receipt"] == (
+        "planned",
+        "would push the receipt and SBOM beside the image in 127.0.0.1:9/oneshot",
+    )
     # What it would run is printed, the deploy itself included.
     assert "[dry-run] would run: flyctl deploy --app oneshot" in result.stderr
     assert [c for c in project.commands() if c in MUTATING] == []

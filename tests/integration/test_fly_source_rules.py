@@ -41,7 +41,7 @@ def without_builder(project) -> None:
 def use_registry(project, host: str) -> None:
     text = (project.root / "invoke.yaml").read_text()
     (project.root / "invoke.yaml").write_text(
-        text.replace("nixfly:\n", f'nixfly:\n  registry: "{host}"\n', 1)
+        text.replace('registry: "127.0.0.1:9"', f'registry: "{host}"', 1)
     )
 
 

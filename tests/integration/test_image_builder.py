@@ -3,11 +3,14 @@ loopback, the flyctl simulator deploys it by reference."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
 import subprocess
 import tarfile
+import uuid
+from pathlib import Path
 
 import pytest
 from flyctl_sim import control
@@ -20,7 +23,7 @@ FAST = ("--skip-build", "--skip-smoke")
 def use_registry(project, host):
     text = (project.root / "invoke.yaml").read_text()
     (project.root / "invoke.yaml").write_text(
-        text.replace("nixfly:\n", f'nixfly:\n  registry: "{host}"\n', 1)
+        text.replace('registry: "127.0.0.1:9"', f'registry: "{host}"', 1)
     )
 
 
@@ -88,6 +91,23 @@ def test_deploy_with_the_image_builder_pushes_once_and_deploys_that_ref(project,
         assert (
             layer["mediaType"] == "application/vnd.cyclonedx+json" and layer["digest"] == kept["sbom_digest"]
         )
+        # `inv image.inspect` says where the manifest went: the image's digest, v1's receipt and its digest.
+        inspected = project.inv("image.inspect", "--json")
+        assert inspected.returncode == 0, inspected.stderr
+        travel = json.loads(inspected.stdout)["manifest"]
+        raw = subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{tag}"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert travel == {
+            "repository": f"{registry.host}/oneshot",
+            "image_tag": f"{info['Name']}:{pushed_tag}",
+            "image_digest": info["Digest"],
+            "receipts": [{"release": 1, "ref": tag, "digest": "sha256:" + hashlib.sha256(raw).hexdigest()}],
+            "next": f"{registry.host}/oneshot:{info['Digest'].replace(':', '-')}.vN.nixfly",
+            "unknown": "",
+        }
 
         second = project.inv("deploy", *FAST, "--builder", "image", "--json")
         assert second.returncode == 0, second.stderr
@@ -218,6 +238,9 @@ def test_image_inspect_shows_layers_and_command(project, mode):
     result = project.inv("image.inspect", "--mode", mode)
     assert result.returncode == 0, result.stderr
     assert "layers" in result.stderr and "Cmd" in result.stderr
+    # No registry answers here (127.0.0.1:9): where the manifest would go is still shown, and why no more.
+    assert "where its manifest (SBOM) and receipt travel" in result.stderr
+    assert "registry 127.0.0.1:9 is unreachable" in result.stderr
     out_link = "result" if mode == "integrated" else "result-ai-server"
     top = customisation_layer(project.root / f"{out_link}-image")
     # dockerTools.binSh: without it the image has no shell (`fly ssh console`, anything that shells out).
@@ -276,3 +299,102 @@ def test_rollback_to_n_restores_its_config_says_which_secrets_changed_and_repush
         assert {m["config"]["env"]["ONESHOT_GRACE_SECONDS"] for m in machines} == {"10"}
         assert {m["image_ref"]["digest"] for m in machines} == {digest}
         assert toml.read_text().count('ONESHOT_GRACE_SECONDS = "30"') == 1  # the checkout is not touched
+
+
+def test_rollback_to_a_pruned_image_whose_store_path_is_gone_rebuilds_it_from_its_derivation(
+    project, tmp_path
+):
+    """The second half of "a rollback to a pruned image rebuilds it": the image's store path is really gone
+    from the store (deleted as garbage collection would), so the rollback must build it again from the
+    derivation its receipt names, and the push must give the digest v1 ran. The store is shared by every
+    test, so this test ships a closure of its own (a nonce in start-oneshot): deleting its image touches
+    nothing another test uses."""
+    script = project.root / "scripts" / "start-oneshot"
+    script.write_text(script.read_text() + f"# only {tmp_path.name} ships this: {uuid.uuid4()}\n")
+    subprocess.run(
+        ["git", "commit", "-qam", "a closure of its own"], cwd=project.root, env=project.env, check=True
+    )
+    built_result(project)
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        first = project.inv("deploy", *FAST, "--builder", "image", "--json")
+        assert first.returncode == 0, first.stderr
+        (release,) = json.loads(project.inv("releases", "--json").stdout)
+        kept = release["receipt"]
+        image_path, deriver = Path(kept["image_store_path"]), kept["image_deriver"]
+        assert image_path.exists() and deriver.endswith(".drv")
+        second = project.inv("deploy", *FAST, "--builder", "image", "--force", "--json")
+        assert second.returncode == 0, second.stderr
+        digest = kept["image_digest"]
+        prune(registry, digest)
+        # Nothing roots the image any more (its out-link was the only root), so Nix deletes it as a GC would.
+        (project.root / "result-image").unlink()
+        subprocess.run(["nix-store", "--delete", str(image_path)], capture_output=True, text=True, check=True)
+        assert not image_path.exists()
+
+        back = project.inv("rollback", "--to", "1")
+        assert back.returncode == 0, back.stderr
+        assert f"the registry had pruned v1's image: rebuilt from {deriver} ({digest})" in back.stderr
+        assert image_path.exists()
+        assert skopeo_inspect(f"{registry.host}/oneshot@{digest}")["Digest"] == digest
+        assert {m["image_ref"]["digest"] for m in control.machines(project.sim, "oneshot")} == {digest}
+
+
+def test_a_nixpacks_release_gets_a_receipt_a_diff_and_a_whole_rollback(project, fake_result, tmp_path):
+    """--builder nixpacks: Fly's builder makes the image, so the SBOM holds what the checkout pins (its lock
+    files, the nixpacks config and version, the revision) and the receipt what Fly reports; both are kept
+    beside the image flyctl pushed, and `inv releases`, the plan's diff and `inv rollback --to N` use them."""
+    with running_registry(tmp_path / "registry") as registry:
+        use_registry(project, registry.host)
+        first = project.inv("deploy", *FAST, "--json")
+        assert first.returncode == 0, first.stderr
+        image = control.current_release(project.sim, "oneshot")["image_ref"]
+        tag = f"{registry.host}/oneshot:{image.rsplit(':', 1)[1]}.v1.nixfly"
+        assert image.startswith("registry.fly.io/oneshot:deployment-")
+        assert steps(first)["receipt"] == ("done", f"v1: {tag}")
+        listed = project.inv("releases")
+        assert listed.returncode == 0, listed.stderr
+        assert "smoke not run:" in listed.stderr and "nixpacks builds remotely, 1" in listed.stderr
+        (release,) = json.loads(project.inv("releases", "--json").stdout)
+        kept = release["receipt"]
+        digests = {m["image_ref"]["digest"] for m in control.machines(project.sim, "oneshot")}
+        assert kept["image"] == image and {kept["image_digest"]} == digests
+        assert kept["closure"] == "" and kept["smoke"]["result"] == "smoke not run: nixpacks builds remotely"
+        assert kept["flyctl"] == "0.4.87" and kept["regions"] == ["iad"]
+        assert kept["fly_toml"] == (project.root / "fly-integrated.toml").read_text()
+        document = subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{tag}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (layer,) = json.loads(document)["layers"]
+        assert layer["digest"] == kept["sbom_digest"]
+
+        # One thing changes: an npm package bumped in the lock file. The plan names exactly that.
+        lock = project.root / "ai-server" / "bun.lock"
+        lock.write_text(lock.read_text().replace('"valibot@1.5.0"', '"valibot@1.6.0"'))
+        toml = project.root / "fly-integrated.toml"
+        toml.write_text(
+            toml.read_text().replace('ONESHOT_GRACE_SECONDS = "10"', 'ONESHOT_GRACE_SECONDS = "30"')
+        )
+        subprocess.run(["git", "commit", "-qam", "bump"], cwd=project.root, env=project.env, check=True)
+        plan = project.inv("deploy", *FAST, "--dry-run", "--json")
+        assert plan.returncode == 0, plan.stderr
+        (diff,) = [s for s in json.loads(plan.stdout)["steps"] if s["step"] == "diff"]
+        assert diff["detail"] == "against v1: 1 npm package change(s), nixpacks build: revision changed"
+        data = diff["table"]["data"]
+        assert [c["name"] for c in data["build"]] == ["revision"]
+        assert data["packages"] == {
+            "npm": {"changed": [{"name": "valibot", "old": ["1.5.0"], "new": ["1.6.0"], "size_delta": 0}]}
+        }
+        assert not (data["changed"] or data["added"] or data["removed"] or data["rebuilt"])
+
+        second = project.inv("deploy", *FAST, "--json")
+        assert second.returncode == 0, second.stderr
+        back = project.inv("rollback", "--to", "1")
+        assert back.returncode == 0, back.stderr
+        assert "v1's app config (fly toml) comes back from its receipt" in back.stderr
+        machines = control.machines(project.sim, "oneshot")
+        assert {m["config"]["env"]["ONESHOT_GRACE_SECONDS"] for m in machines} == {"10"}
+        assert {m["config"]["image"] for m in machines} == {image}

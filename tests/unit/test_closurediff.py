@@ -116,3 +116,30 @@ def test_a_downgrade_and_a_change_of_several_versions_are_marked_as_nvd_marks_th
         "  [C] ms: 1.0 → 2.0".replace("[C]", "[U]"),
         "  [D] valibot: 1.5.0 → 1.5.0-pre",
     ]
+
+
+def nixpacks(revision, config="nixpacks.toml sha256:aa", packages=()):
+    build = (
+        ("nixfly:builder", "nixpacks"),
+        ("nixfly:git:revision", revision),
+        ("nixfly:nixpacks:config", config),
+    )
+    return Manifest(f"nixpacks:oneshot@{revision}", {}, {"ai-server/bun.lock": tuple(packages)}, build)
+
+
+def test_a_nixpacks_build_names_what_changed_in_it_and_no_closure_size():
+    """Fly's builder makes a nixpacks closure: the diff names the revision, config and packages, no sizes."""
+    valibot = [Package("npm", "valibot", "1.5.0")]
+    assert diff(nixpacks("8601514", packages=valibot), nixpacks("8601514", packages=valibot)).nothing
+    changes = diff(
+        nixpacks("8601514", packages=valibot),
+        nixpacks("9a0b1c2", "nixpacks.toml sha256:bb", [Package("npm", "valibot", "1.6.0")]),
+    )
+    assert changes.lines() == [
+        "npm packages:",
+        "  [U] valibot: 1.5.0 → 1.6.0",
+        "Nixpacks build:",
+        "  [C] revision: 8601514 → 9a0b1c2",
+        "  [C] config: nixpacks.toml sha256:aa → nixpacks.toml sha256:bb",
+    ]
+    assert [c["name"] for c in changes.as_json()["build"]] == ["revision", "config"]

@@ -71,9 +71,16 @@ def test_a_pruned_image_gone_from_the_store_too_is_rebuilt_from_its_derivation_o
     runner = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="manifest unknown")
     with pytest.raises(NixflyError, match="is not in this store"):
         restore.ensure_image(runner, tmp_path, "pw", gone)
-    with_drv = kept(tmp_path, image_store_path=gone.image_store_path, image_deriver="/nix/store/x.drv")
+    drv = tmp_path / "x.drv"
+    with_drv = kept(tmp_path, image_store_path=gone.image_store_path, image_deriver=str(drv))
     runner = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="manifest unknown")
-    runner.on("--realise", code=1, stderr="error: path '/nix/store/x.drv' is not valid")
+    with pytest.raises(NixflyError, match=r"nor its derivation \S*x\.drv is in this store") as refused:
+        restore.ensure_image(runner, tmp_path, "pw", with_drv)
+    assert "git checkout 8601514 && inv deploy" in str(refused.value.hint)
+    assert not any("--realise" in c.argv for c in runner.calls)
+    drv.write_text("Derive(…)")
+    runner = ScriptedRunner(tools=["skopeo"]).on("inspect", code=1, stderr="manifest unknown")
+    runner.on("--realise", code=1, stderr="error: build of '/nix/store/x.drv' failed")
     with pytest.raises(NixflyError):
         restore.ensure_image(runner, tmp_path, "pw", with_drv)
-    assert any(c.argv[:3] == ("nix-store", "--realise", "/nix/store/x.drv") for c in runner.calls)
+    assert any(c.argv[:3] == ("nix-store", "--realise", str(drv)) for c in runner.calls)

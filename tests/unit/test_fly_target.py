@@ -54,6 +54,8 @@ class FakeFly:
         if command == "apps create":
             self.exists = True
             return ok("")
+        if command == "auth token":  # the registry login for a nixpacks release's receipt (no skopeo here)
+            return ok("fm2_unit")
         if command == "platform regions":
             return ok([{"code": code, "deprecated": False} for code in ("ams", "iad", "ord")])
         if not self.exists:
@@ -215,8 +217,9 @@ def test_a_no_change_redeploy_changes_nothing_and_reads_each_thing_once(s, fly):
     assert pipeline is not None and pipeline.records[-2].detail.startswith("v1 still healthy: 2 machine(s)")
     assert fly.changes() == []
     # One round of concurrent reads (whoami among them, once the lock is held); verify judged from them.
+    # `auth token`: the registry login that reads the live release's receipt (no skopeo here: unread).
     assert sorted(fly.commands()) == sorted(
-        ["auth whoami", "status", "volumes list", "secrets list", "releases", "version"]
+        ["auth whoami", "status", "volumes list", "secrets list", "releases", "version", "auth token"]
     )
 
 

@@ -14,8 +14,8 @@ from helpers.fakes import checkout, settings
 from helpers.project import require
 
 from nixfly import receipt
-from nixfly.errors import NixflyError
 from nixfly.engine import open_target
+from nixfly.errors import NixflyError
 from nixfly.hosts import receipts, releases
 from nixfly.hosts.host import Host
 from nixfly.runner import Runner

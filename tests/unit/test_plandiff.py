@@ -39,3 +39,12 @@ def test_a_change_is_counted_and_its_lines_are_the_table():
     )
     assert step.table is not None and [r[0] for r in step.table.rows] == changes.lines()
     assert step.table.as_json()["data"] == changes.as_json()
+
+
+def test_a_nixpacks_build_s_change_has_no_closure_size():
+    def build(revision):
+        props = (("nixfly:builder", "nixpacks"), ("nixfly:git:revision", revision))
+        return Manifest(f"nixpacks:oneshot@{revision}", {}, {}, props)
+
+    step = plandiff.outcome(diff(build("8601514"), build("9a0b1c2")), "v3", dry=True)
+    assert step.detail == "against v3: nixpacks build: revision changed"

@@ -52,8 +52,21 @@ def test_the_tag_is_the_image_digest_and_the_release_in_the_image_s_repository()
     assert receipt.artifact_ref(f"127.0.0.1:5000/oneshot@{DIGEST}", 3) == (
         f"127.0.0.1:5000/oneshot:sha256-{'ab' * 32}.v3.nixfly"
     )
-    with pytest.raises(NixflyError, match="not pinned by digest"):
+    with pytest.raises(NixflyError, match="pinned neither by digest nor by a tag"):
         receipt.artifact_ref("registry.fly.io/oneshot:deployment-1", 3)
+
+
+def test_a_release_deployed_by_tag_keeps_its_receipt_under_that_tag_in_nixfly_s_repository():
+    """nixpacks: flyctl deploys registry.fly.io/<app>:deployment-<ULID>; the receipt is found from the
+    release list alone (no read of the image's digest first)."""
+    image = "registry.fly.io/oneshot:deployment-01JZ0000000000000000000000"
+    assert receipt.artifact_ref(image, 3, "127.0.0.1:5000/oneshot") == (
+        "127.0.0.1:5000/oneshot:deployment-01JZ0000000000000000000000.v3.nixfly"
+    )
+    with pytest.raises(NixflyError, match="too long"):
+        receipt.artifact_ref(f"registry.fly.io/oneshot:{'x' * 120}", 3, "r/oneshot")
+    with pytest.raises(NixflyError, match="pinned neither"):
+        receipt.artifact_ref("oneshot", 3, "r/oneshot")
 
 
 def test_machines_reached_and_their_regions():

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import subprocess
 import sys
@@ -221,6 +222,38 @@ def test_the_sbom_validates_as_cyclonedx_and_reads_back_the_same():
     assert depends[NODE] == ["pkg:npm/%40hono/node-server@1.2.3"]  # a path depends on what its lock pins
     assert depends["pkg:hex/jason@1.4.4"] == []
     assert sbom.from_json(text, "sbom.json") == manifest()
+
+
+def test_a_nixpacks_release_s_sbom_names_its_locks_config_version_and_revision(tmp_path):
+    """Fly's builder makes a nixpacks image: no closure here, so the SBOM holds what the checkout pins."""
+    (tmp_path / "ai-server").mkdir()
+    (tmp_path / "ai-server" / "bun.lock").write_text(
+        '{"packages": {"valibot": ["valibot@1.5.0", "", {}, "sha512-A"],},}'
+    )
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "mix.lock").write_text(
+        '%{"jason": {:hex, :jason, "1.4.4", "h", [:mix], [], "hexpm"}}'
+    )
+    (tmp_path / "nixpacks.toml").write_text("providers = []\n")
+    made = sbom.nixpacks_manifest(tmp_path, "oneshot", "nixpacks.toml", "1.41.0", "8601514")
+    text = sbom.to_json(made)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    doc = json.loads(text)
+    root = doc["metadata"]["component"]
+    assert (root["name"], root["version"]) == ("nixpacks:oneshot", "8601514")
+    config = hashlib.sha256(b"providers = []\n").hexdigest()
+    assert {p["name"]: p["value"] for p in root["properties"]} == {
+        "nixfly:builder": "nixpacks",
+        "nixfly:git:revision": "8601514",
+        "nixfly:nixpacks:config": f"nixpacks.toml sha256:{config}",
+        "nixfly:nixpacks:version": "1.41.0",
+    }
+    depends = {d["ref"]: d.get("dependsOn", []) for d in doc["dependencies"]}
+    assert sorted(depends[made.root]) == ["file:ai-server/bun.lock", "file:web/mix.lock"]
+    assert depends["file:ai-server/bun.lock"] == ["pkg:npm/valibot@1.5.0"]
+    assert depends["file:web/mix.lock"] == ["pkg:hex/jason@1.4.4"]
+    assert sbom.from_json(text, "v1.json") == made
+    assert [p.name for p in made.packages] == ["jason", "valibot"] and made.paths == {}
 
 
 def test_a_document_without_store_paths_cannot_be_compared():
