@@ -103,14 +103,10 @@ class Engine:
         self.candidate = Candidate()
         self.built: Built | None = None
 
-    @property
-    def dry(self) -> bool:
-        return self.s.dry_run
-
     def run(self) -> Pipeline:
         s = self.s
         pipeline = Pipeline(
-            f"deploy {s.mode.name} → {s.app}{self.target.label()}" + (" (dry-run)" if self.dry else ""),
+            f"deploy {s.mode.name} → {s.app}{self.target.label()}" + (" (dry-run)" if self.s.dry_run else ""),
             json_summary=self.options.json_summary,
             resume_hint=f"run `inv {self.target.deploy_command()}` again: finished steps are skipped",
         )
@@ -137,7 +133,7 @@ class Engine:
                 if note:
                     exc.add_note(note)
                 raise
-        if not self.dry:
+        if not self.s.dry_run:
             self.target.finish()
         return pipeline
 
@@ -211,7 +207,7 @@ class Engine:
         c.source = self.build_host.pinned()
         built = self.build_host.build(s.mode.flake_attr, s.mode.out_link, flake=c.source)
         c.built_on = self.build_host.endpoint
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would build .#{s.mode.flake_attr}{where}")
         self.built = built
         c.store_path = built.store_path
@@ -224,7 +220,7 @@ class Engine:
         if self.options.skip_smoke:
             c.smoke = "skipped (--skip-smoke)"
             return skipped("--skip-smoke")
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would run tests/smoke against {s.out_link.name}{where}")
         if passed_before(s.state_dir, c.store_path):
             c.smoke = "passed before"
@@ -242,13 +238,13 @@ class Engine:
 
     def bundle(self) -> Outcome:
         s, c = self.s, self.candidate
-        result = bundle.refresh(s.root, s.dotenv, s.env_file, self.runner, dry_run=self.dry)
+        result = bundle.refresh(s.root, s.dotenv, s.env_file, self.runner, dry_run=self.s.dry_run)
         for warning in result.warnings:
             console.warn(warning)
         c.secrets = dict(result.values)
         if not result.changed:
             return skipped(f"{s.env_file.name} holds what its sources hold")
         keys = ", ".join(result.values) or "none"
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would write {s.env_file.name} ({result.reason}): {keys}")
         return done(f"wrote {s.env_file.name} ({result.reason}): {keys}")

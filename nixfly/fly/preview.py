@@ -82,11 +82,11 @@ class PreviewTarget(FlyTarget):
         """Mark a new app as this PR's preview at once (a staged secret needs no machine); refuse an app of
         that name that nixfly did not make, before anything is changed in it."""
         s, wanted = self.s, self.marker
-        if self.created or (self.dry and not self._exists()):
+        if self.created or (self.s.dry_run and not self._exists()):
             marker = encode_all({wanted.name: MARKER_VALUE}, self._seen().flyctl_release())
             self.fly.import_secrets(s.app, marker, stage=True)
             what = f"{s.app} as {describe(wanted)}"
-            return planned(f"would mark {what}") if self.dry else done(f"marked {what}")
+            return planned(f"would mark {what}") if self.s.dry_run else done(f"marked {what}")
         found = parse_marker([secret.name for secret in self._seen().secrets()])
         if found is None:
             raise NixflyError(
@@ -108,7 +108,7 @@ class PreviewTarget(FlyTarget):
 
     def url(self) -> Outcome:
         where = url_of(self.s.app)
-        return planned(f"would answer at {where}") if self.dry else done(where)
+        return planned(f"would answer at {where}") if self.s.dry_run else done(where)
 
     def finish(self) -> None:
         """The URL for people (stderr), for scripts (stdout, unless --json holds stdout) and for a GitHub

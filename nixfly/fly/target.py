@@ -80,10 +80,6 @@ class FlyTarget:
         self.scaler: Scaler | None = None
         self.scale_plan: ScalePlan | None = None
 
-    @property
-    def dry(self) -> bool:
-        return self.s.dry_run
-
     def _seen(self) -> Observation:
         if self.observed is None:
             self.observe()
@@ -170,7 +166,7 @@ class FlyTarget:
         kept, manifest = live
         here = self._nixpacks_manifest() if s.builder == "nixpacks" else sbom.manifest_of(self.runner, new)
         changes = closurediff.diff(manifest, here)
-        return plandiff.outcome(changes, f"v{kept.release}", dry=self.dry)
+        return plandiff.outcome(changes, f"v{kept.release}", dry=self.s.dry_run)
 
     def _nixpacks_manifest(self) -> sbom.Manifest:
         s = self.s
@@ -199,17 +195,17 @@ class FlyTarget:
             if not self.scale_plan.needed:
                 return skipped(self.scale_plan.describe())
             table = plan_table(f"{s.app}: machines per region, now → wanted", self.scale_plan)
-            return (planned if self.dry else done)(self.scale_plan.describe(), table)
+            return (planned if self.s.dry_run else done)(self.scale_plan.describe(), table)
         # A new app: the scale step plans from what the first deploy made; here, from what it will make.
         first = scaler.plan(*after_first_deploy(scaler.groups, scaler.mounts, s.region))
         table = plan_table(f"{s.app}: machines per region after the first deploy → wanted", first)
         what = f"after the first deploy ({first.now()}): {first.describe()}"
-        return (planned if self.dry else done)(what, table)
+        return (planned if self.s.dry_run else done)(what, table)
 
     def converge(self) -> Outcome:
         """``fly scale count`` in each region that differs, then every machine verified (the new ones too)."""
         s, scaler = self.s, self._scaler()
-        if self.dry:
+        if self.s.dry_run:
             if self.scale_plan is None:
                 return planned(f"would converge to {scaler.counts} from what the first deploy made")
             if not self.scale_plan.needed:
@@ -243,8 +239,8 @@ class FlyTarget:
         if self._exists():
             return skipped(f"{s.app} exists")
         self.fly.create_app(s.app, s.org)
-        self.created = not self.dry
-        return planned(f"would create app {s.app}") if self.dry else done(f"created app {s.app}")
+        self.created = not self.s.dry_run
+        return planned(f"would create app {s.app}") if self.s.dry_run else done(f"created app {s.app}")
 
     def ensure_volume(self) -> Outcome:
         s = self.s
@@ -256,7 +252,7 @@ class FlyTarget:
             return skipped(f"{name} exists ({found.id}, {found.region})")
         self.fly.create_volume(s.app, name, s.region, s.mode.volume_size_gb)
         what = f"volume {name} ({s.mode.volume_size_gb} GB, {s.region})"
-        return planned(f"would create {what}") if self.dry else done(f"created {what}")
+        return planned(f"would create {what}") if self.s.dry_run else done(f"created {what}")
 
     def check_inputs(self, candidate: Candidate, build: BuildHost) -> None:
         """Everything this deploy will send to Fly that can be refused now, before anything changes: what
@@ -301,7 +297,7 @@ class FlyTarget:
                 raise NixflyError(f"{s.env_file.name} not found", "run `inv bundle`")
         self._check_secrets(values)
         release = self._seen().flyctl_release()
-        if not self._exists() and not self.dry:
+        if not self._exists() and not self.s.dry_run:
             raise NixflyError(f"app {s.app} does not exist yet", "run `inv apps.create` or `inv deploy`")
         remote = set() if self.created else {secret.name for secret in self._seen().secrets()}
         prints = Fingerprints(s.state_dir, s.app)
@@ -310,7 +306,7 @@ class FlyTarget:
             return skipped(f"{len(values)} secrets unchanged")
         self.fly.import_secrets(s.app, encode_all(changed, release), stage=stage)
         names = ", ".join(changed)
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would stage {names}")
         prints.record(changed)
         return done(f"{'staged' if stage else 'set'} {names}")
@@ -327,7 +323,7 @@ class FlyTarget:
         flake = candidate.source or build.pinned()
         out_link = f"{s.mode.out_link}-image"
         built = image.build_on(build, s.mode.image_attr, out_link, self.runner, flake=flake)
-        if self.dry:
+        if self.s.dry_run:
             return planned(
                 f"would build .#{s.mode.image_attr}{build.where} and push it to {s.registry}/{s.app}"
             )
@@ -394,7 +390,7 @@ class FlyTarget:
             cwd=s.root,
             ha=self.ha,
         )
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would deploy {s.app} with {s.fly_config.name}")
         self.deploy_made = True
         shown = f"v{self.deployed.version} {self.deployed.image_ref}" if self.deployed else "v?"
@@ -402,7 +398,7 @@ class FlyTarget:
 
     def verify(self, candidate: Candidate) -> Outcome:
         s = self.s
-        if self.dry:
+        if self.s.dry_run:
             return planned(
                 f"would wait for machines, checks and {s.health_url} to answer from the new release"
             )
@@ -433,7 +429,7 @@ class FlyTarget:
     def write_receipt(self, candidate: Candidate) -> Outcome:
         """The live release's receipt and SBOM, pushed beside its image (once per release)."""
         s = self.s
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would push the receipt and SBOM beside the image in {self._repository()}")
         if s.builder == "nixpacks":
             try:
@@ -509,7 +505,7 @@ class FlyTarget:
     # --- after a failure ------------------------------------------------------------------------------------
     def recover(self, pipeline: Pipeline, step: str, error: NixflyError) -> None:
         """After a failed deploy or verify, put the previous release back (Fly will not)."""
-        if self.dry:
+        if self.s.dry_run:
             return
         released = step == "verify" or (step == "deploy" and self._new_release_made())
         decision = plan.recovery(
@@ -736,7 +732,7 @@ class FlyTarget:
                 console.warn(
                     f"secrets changed since v{chosen.version} (they stay as now): {'; '.join(changed)}"
                 )
-        if self.dry:
+        if self.s.dry_run:
             self.fly.deploy(s.app, s.fly_config, image=chosen.image_ref, strategy="immediate")
             return f"would roll {s.app} back to v{chosen.version}"
         revision = git.revision(self.runner, s.root)

@@ -52,8 +52,6 @@ def each(members: Sequence[M], action: Callable[[M], T]) -> list[T | NixflyError
     return results
 
 
-
-
 def failures(members: Sequence[M], results: Sequence[object]) -> list[tuple[M, NixflyError]]:
     """The members whose result is an error, with it."""
     return [(m, r) for m, r in zip(members, results, strict=True) if isinstance(r, NixflyError)]

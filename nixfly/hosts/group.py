@@ -90,10 +90,6 @@ class GroupTarget:
         # Filled by ``rollback``: the per-host table (before, after, result), also when it failed.
         self.rollback_table: Table | None = None
 
-    @property
-    def dry(self) -> bool:
-        return self.s.dry_run
-
     # --- Target: the deploy ---------------------------------------------------------------------------------
     def preflight(self, build: BuildHost, *, skip_build: bool) -> list[str]:
         results = each(self.members, lambda m: m.preflight(build, skip_build=skip_build))
@@ -141,7 +137,7 @@ class GroupTarget:
         for member, live in zip(self.members, lives, strict=True):
             number = None if isinstance(live, NixflyError) or live is None else live.generation
             self.reports[member.name] = HostReport(before=_generation(number), after=_generation(number))
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would lock {self.s.app} on {len(self.members)} hosts")
         return done(f"{self.s.app} locked on {len(self.members)} hosts by pid {os.getpid()}")
 
@@ -151,7 +147,7 @@ class GroupTarget:
         new = hostdiff.candidate_manifest(self.s, self.here, candidate)
         lives = each(self.members, lambda m: m.read_live()) if not isinstance(new, str) else []
         named = [(m.name, live) for m, live in zip(self.members, lives, strict=False)]
-        return hostdiff.outcome(new, named, dry=self.dry)
+        return hostdiff.outcome(new, named, dry=self.s.dry_run)
 
     def write_receipts(self, candidate: Candidate) -> Outcome:
         """Each host's receipt beside its verified generation (``HostTarget.write_receipt``), all at once."""
@@ -173,7 +169,7 @@ class GroupTarget:
             error.add_note("no host was switched")
             raise error
         outcomes = [r for r in results if isinstance(r, Outcome)]
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would copy the closure to {len(self.members)} hosts at once")
         copied = [m.name for m, o in zip(self.members, outcomes, strict=True) if o.status == "done"]
         held = sum(1 for o in outcomes if o.status == "skipped" and ALREADY_HELD in o.detail)
@@ -204,7 +200,7 @@ class GroupTarget:
                 self.reports[member.name].result = "deployed, healthy"
         settled = self._settle(batch, results)
         last = batch[-1] is self.members[-1]
-        return replace(settled, table=self._table()) if last and not self.dry else settled
+        return replace(settled, table=self._table()) if last and not self.s.dry_run else settled
 
     def _table(self) -> Table:
         """The per-host table a rollout ends with (printed after the summary; in ``--json`` too)."""
@@ -281,7 +277,7 @@ class GroupTarget:
 
     def interrupted(self, step: str) -> str:
         switched = [m for m in self.reached if m.activation.candidate is not None]
-        if self.dry or not switched:
+        if self.s.dry_run or not switched:
             return ""
         said = []
         for member in switched:
@@ -361,7 +357,7 @@ class GroupTarget:
         if failed:
             raise one_error(failed, len(self.members), "cannot roll back")
         plan = list(zip(self.members, [g for g in generations if isinstance(g, int)], strict=True))
-        if self.dry:
+        if self.s.dry_run:
             said = ", ".join(f"{m.name} to {which(g)}" for m, g in plan)
             console.say(f"[dry-run] would roll back {self.s.app}, one host after another: {said}")
             return f"would roll back {len(plan)} hosts"
@@ -424,7 +420,7 @@ class GroupTarget:
 
     def stop(self) -> str:
         """Every host's process, at once, once every host's lock is held."""
-        if self.dry:
+        if self.s.dry_run:
             return "\n".join(f"{self.s.app} on {m.name}: {m.activation.stop()}" for m in self.members)
         self.lock_all(f"stop --target {self.spec}")
         results = each(self.members, lambda m: m.activation.stop())

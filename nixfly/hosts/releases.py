@@ -40,6 +40,7 @@ class Member(Protocol):
     @property
     def activation(self) -> Activation: ...
 
+
 MARK = "\x1f"  # starts each link's and each receipt's section (no receipt or path holds it)
 # $1: the app's directory. Nothing when there is no profile yet; else nix-env's list, then
 # MARK "link <name> <store path>" per generation and MARK "receipt <name>" + the receipt's text per receipt.

@@ -97,10 +97,6 @@ class HostTarget:
             self._lock = HostLock(self.host, activation.layout.lock, activation.where)
         return self._lock
 
-    @property
-    def dry(self) -> bool:
-        return self.s.dry_run
-
     # --- Target: the deploy ---------------------------------------------------------------------------------
     def preflight(self, build: BuildHost, *, skip_build: bool) -> list[str]:
         if not self.s.mode.start:
@@ -147,12 +143,12 @@ class HostTarget:
         changes = closurediff.diff(
             sbom.manifest_of(self.here, live.store_path), sbom.manifest_of(self.here, new)
         )
-        return plandiff.outcome(changes, f"generation {live.generation}", dry=self.dry)
+        return plandiff.outcome(changes, f"generation {live.generation}", dry=self.s.dry_run)
 
     def write_receipt(self, candidate: Candidate) -> Outcome:
         """The live generation's receipt, beside it on the host (once per generation)."""
         activation = self.activation
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would write the new generation's receipt beside it on {self.host.name}")
         live = activation.records().live
         if live is None:
@@ -175,7 +171,7 @@ class HostTarget:
     def claim(self, command: str, revision: str) -> Outcome:
         """Take the app's lock on the host (released by ``close``), before anything there changes."""
         self.lock.acquire(revision, command)
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would lock {self.activation.where}")
         return done(f"{self.activation.where} locked by pid {os.getpid()}")
 
@@ -183,18 +179,18 @@ class HostTarget:
         source, dest = candidate.built_on, self.spec.endpoint
         if source == dest:
             return skipped(f"built on {self.host.name}: nothing to copy")
-        if self.dry and not candidate.store_path:
+        if self.s.dry_run and not candidate.store_path:
             return planned(f"would copy the closure from {source or 'here'} to {dest or 'here'}")
         # One cheap query over the open connection (a dry-run opens none): unchanged means not copied.
-        if not self.dry and closure.holds(self.host.runner, candidate.store_path, dest=dest):
+        if not self.s.dry_run and closure.holds(self.host.runner, candidate.store_path, dest=dest):
             return skipped(f"{self.host.name} {ALREADY_HELD} {candidate.store_path}")
         closure.copy(self.here, candidate.store_path, source=source, dest=dest)
-        if self.dry:
+        if self.s.dry_run:
             return planned(f"would copy {candidate.store_path} to {dest or 'here'}")
         return done(f"copied {candidate.store_path} from {source or 'here'} to {dest or 'here'}")
 
     def activate(self, candidate: Candidate) -> Outcome:
-        if self.dry and not candidate.store_path:
+        if self.s.dry_run and not candidate.store_path:
             console.say(f"{self.host.label}[dry-run] would make the build a new generation and restart it")
             return planned(f"would activate the new build on {self.host.name}")
         return self.activation.activate(
@@ -210,7 +206,7 @@ class HostTarget:
         if self._activation is None:
             return ""
         started = self._activation.candidate
-        if step in ("activate", "verify") and started is not None and not self.dry:
+        if step in ("activate", "verify") and started is not None and not self.s.dry_run:
             back = self.activation.previous
             checked = "verified" if self._activation.verified else "unverified"
             said = f"generation {started.generation} runs {checked} on {self.host.name}; not rolled back"
@@ -290,7 +286,7 @@ class HostTarget:
         """
         s = self.s
         generation = self.rollback_generation(to)
-        if self.dry:
+        if self.s.dry_run:
             console.say(f"[dry-run] would run {which(generation)} of {s.app} on {self.spec}, verify it")
             return f"would roll back to {which(generation)}"
         command = f"rollback --target {self.spec} --to {generation}"
@@ -307,7 +303,7 @@ class HostTarget:
         (0 in a dry-run over SSH, which reads nothing: "the previous healthy one", unresolved)."""
         activation = self.activation
         if not to:
-            if self.dry and not self.host.reads_in_dry_run:
+            if self.s.dry_run and not self.host.reads_in_dry_run:
                 return 0
             return _previous_healthy(activation.records(), activation)
         known = [g.number for g in profile.generations(self.host, activation.layout.profile)]
@@ -329,7 +325,7 @@ class HostTarget:
 
     def stop(self) -> str:
         """Stop the app's process: TERM its process group, wait kill_timeout, then KILL."""
-        if self.dry:
+        if self.s.dry_run:
             return f"{self.s.app} on {self.spec}: {self.activation.stop()}"
         self.claim(f"stop --target {self.spec}", git.revision(self.here, self.s.root))
         try:
