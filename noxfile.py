@@ -73,7 +73,9 @@ def tests(session: nox.Session) -> None:
     # pyproject.toml's [tool.coverage]: the `inv` subprocesses measure themselves too; combine maps the fresh
     # checkouts they ran in back onto nixfly/.
     session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *(session.posargs or ["tests/unit", "tests/integration"]))
+    # --durations: every CI log names the slowest tests, where CI's time goes.
+    paths = session.posargs or ["tests/unit", "tests/integration"]
+    session.run("coverage", "run", "-m", "pytest", "--durations=25", *paths)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
     with session.chdir("web"):

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,7 +150,18 @@ def steps(result: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, str]
 
 
 def copy_checkout(dest: Path) -> None:
-    """What a fresh clone has: the files git tracks (or would track), committed in a new repository."""
+    """What a fresh clone has: the files git tracks (or would track), committed in a new repository. Every
+    checkout in a test process is a copy of the same one, made once (``_committed_checkout``): the copy is a
+    fraction of the cost of copying file by file and committing again, which each integration test paid."""
+    shutil.copytree(_committed_checkout(), dest, symlinks=True, dirs_exist_ok=True)
+
+
+@functools.cache
+def _committed_checkout() -> Path:
+    """The repository's files (tests/integration aside) committed in a new repository, in a private temporary
+    directory removed when the test process ends. The tree does not change while tests run."""
+    dest = Path(tempfile.mkdtemp(prefix="nixfly-checkout-"))
+    atexit.register(shutil.rmtree, dest, ignore_errors=True)
     listing = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -166,3 +180,4 @@ def copy_checkout(dest: Path) -> None:
     subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True, env=env)
     subprocess.run(["git", "-C", str(dest), "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", str(dest), "commit", "-q", "-m", "fixture"], check=True, env=env)
+    return dest
