@@ -138,11 +138,18 @@ class HostTarget:
         live = self.activation.records().live
         if not new or live is None:
             return skipped("nothing to compare: " + ("no build yet" if not new else "no live generation"))
-        if not os.path.exists(live.store_path):
-            return skipped(f"generation {live.generation}'s closure is on {self.host.name} only, not here")
-        changes = closurediff.diff(
-            sbom.manifest_of(self.here, live.store_path), sbom.manifest_of(self.here, new)
-        )
+        if os.path.exists(live.store_path):
+            old = sbom.manifest_of(self.here, live.store_path)
+        else:
+            # Collected here, or deployed from another checkout: read it where it lives (one command).
+            try:
+                there = self.read_live()
+            except NixflyError as exc:
+                return skipped(f"generation {live.generation} not read on {self.host.name}: {exc.message}")
+            if there is None:
+                return skipped(f"nothing to compare: no live generation on {self.host.name}")
+            old = there.manifest
+        changes = closurediff.diff(old, sbom.manifest_of(self.here, new))
         return plandiff.outcome(changes, f"generation {live.generation}", dry=self.s.dry_run)
 
     def write_receipt(self, candidate: Candidate) -> Outcome:

@@ -7,12 +7,15 @@ from pathlib import PurePosixPath
 import pytest
 from helpers.fakes import ScriptedRunner, checkout, settings
 
+from nixfly import sbom
 from nixfly.errors import NixflyError
+from nixfly.hosts import hostdiff
 from nixfly.hosts.activate import HostRelease, Records
 from nixfly.hosts.host import Host, RemoteHost
 from nixfly.hosts.target import REMOTE_BASE, HostTarget, _previous_healthy, open_host
 from nixfly.remote import Endpoint
 from nixfly.runner import Runner
+from nixfly.sbom import Manifest, StorePath
 from nixfly.target import Candidate, TargetSpec, parse_target
 
 WEB1 = Endpoint("web1", "deploy")
@@ -103,3 +106,35 @@ def test_rollback_goes_to_the_last_healthy_generation_before_the_live_one(tmp_pa
     runner.on("--list-generations", stdout="   3 d t (current)\n")
     with pytest.raises(NixflyError, match="no earlier generation to go back to"):
         _previous_healthy(Records(live=healthy(3)), chosen.activation)
+
+
+def closure(*names: str) -> Manifest:
+    paths = [StorePath(f"/nix/store/{'a' * 32}-{name}", "", 100, ()) for name in names]
+    return Manifest(paths[0].path, {p.path: p for p in paths}, {})
+
+
+def test_a_live_closure_this_store_no_longer_has_is_read_on_the_host(tmp_path, monkeypatch):
+    """The plan's diff still names what changes when the live generation's closure was collected here (or
+    deployed from another checkout): it is read on the host, as a group's hosts are."""
+    chosen, _ = target(tmp_path)
+    new = tmp_path / "new"  # what this deploy ships: in this store
+    new.mkdir()
+    gone = healthy(4)  # /nix/store/4: not in this store
+    monkeypatch.setattr(type(chosen.activation), "records", lambda self: Records(live=gone, history=[gone]))
+    monkeypatch.setattr(sbom, "manifest_of", lambda runner, path: closure("oneshot-0.2.0"))
+    read: list[str] = []
+
+    def on_the_host() -> hostdiff.Live | None:
+        read.append(chosen.name)
+        return hostdiff.Live(4, closure("oneshot-0.1.0"))
+
+    monkeypatch.setattr(chosen, "read_live", on_the_host)
+    outcome = chosen.plan_diff(Candidate(store_path=str(new)))
+    assert read == ["local"]
+    assert outcome.detail.startswith("against generation 4: 1 changed"), outcome.detail
+    assert outcome.table is not None and outcome.table.data["changed"][0]["name"] == "oneshot"
+
+    monkeypatch.setattr(chosen, "read_live", lambda: (_ for _ in ()).throw(NixflyError("connection lost")))
+    unread = chosen.plan_diff(Candidate(store_path=str(new)))
+    assert (unread.status, unread.detail) == ("skipped", "generation 4 not read on local: connection lost")
+
