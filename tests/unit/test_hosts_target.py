@@ -137,4 +137,3 @@ def test_a_live_closure_this_store_no_longer_has_is_read_on_the_host(tmp_path, m
     monkeypatch.setattr(chosen, "read_live", lambda: (_ for _ in ()).throw(NixflyError("connection lost")))
     unread = chosen.plan_diff(Candidate(store_path=str(new)))
     assert (unread.status, unread.detail) == ("skipped", "generation 4 not read on local: connection lost")
-
