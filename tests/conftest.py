@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,14 @@ from nixfly import runner
 
 # CI exports NIXFLY_NIX_OPTIONS itself; a developer running pytest by hand gets the same offline setup.
 os.environ.setdefault("NIXFLY_NIX_OPTIONS", offline_nix_options())
+
+# The tests press Ctrl-C on what they start, and test this process's own Ctrl-C handling. A run started with
+# SIGINT ignored (a background job of a shell without job control: `cmd &` in a script, nohup, some CI
+# runners) would hand the ignored signal down to every child (nixfly, like any program, leaves an ignored
+# Ctrl-C ignored), and every such test would wait out its timeout. Python's own handler here, as in a
+# terminal; each child then starts with the default, and pytest-xdist's workers load this file too.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
