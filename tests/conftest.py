@@ -23,6 +23,18 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _stop_like_ctrl_c(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+# A run stopped by TERM or HUP (`timeout`, a cancelled CI job, a closed terminal) ends as a Ctrl-C does, with
+# every fixture's teardown: by default these signals end the process at once, and what the fixtures started
+# outside it (the apps released on the test hosts, in sessions of their own) would run on.
+for _signum in (signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(_signum) is signal.SIG_DFL:
+        signal.signal(_signum, _stop_like_ctrl_c)
+
+
 @pytest.fixture(autouse=True)
 def runner_accepts_commands_again() -> Iterator[None]:
     """``stop_all`` (a Ctrl-C path) stops the runner for the rest of the process, as nixfly ends after it;
